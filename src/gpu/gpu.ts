@@ -1,0 +1,303 @@
+import './globals.js';
+import { PonderError } from '../errors.js';
+import { openDevice, type AdapterDescription, type DeviceOptions, type WantedFeature } from './device.js';
+import type { Params } from './params.js';
+import { PipelineCache, type KernelRef } from './pipelines.js';
+import { BufferPool, formatBytes } from './pool.js';
+import { DTYPE_BYTES, Tensor, numel, shapeString, type DType } from './tensor.js';
+
+/**
+ * The one object every op talks to: device, buffer pool, pipeline cache and a command recorder.
+ *
+ * Recording: dispatches go into one open compute pass of one command encoder; nothing is submitted
+ * until `flush()` (called by `read`, `sync`, `write` and automatically every `maxDispatchesPerSubmit`
+ * dispatches). On lavapipe a submit-and-wait costs ~90 µs and a dispatch ~13 µs, so batching many
+ * dispatches per submit is what keeps small kernels from drowning in overhead.
+ *
+ * Uniform params: each dispatch gets its own slot in a CPU-side arena; at flush the used part of the
+ * arena is written to one GPU uniform buffer with a single writeBuffer, then the commands are
+ * submitted. Queue order guarantees the next flush's write lands after this submission ran.
+ *
+ * Binding convention for every kernel in wgsl/: `@binding(0)` is `var<uniform> p: Params`, and the
+ * tensors follow at bindings 1..n in the order given to `dispatch`.
+ */
+export interface Dispatch extends KernelRef {
+  params: Params;
+  tensors: Tensor[];
+  workgroups: [number, number?, number?];
+}
+
+const PARAM_SLOT = 256; // >= minUniformBufferOffsetAlignment on every adapter
+const ARENA_SLOTS = 1024;
+
+export class Gpu {
+  readonly pool: BufferPool;
+  readonly pipelines: PipelineCache;
+  readonly maxDispatchesPerSubmit = 512;
+  dispatchCount = 0;
+  submitCount = 0;
+
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pendingDispatches = 0;
+  private arenaCpu = new ArrayBuffer(PARAM_SLOT * ARENA_SLOTS);
+  private arenaView = new DataView(this.arenaCpu);
+  private arenaGpu: GPUBuffer;
+  private arenaUsed = 0;
+  private deviceErrors: PonderError[] = [];
+  private closed = false;
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly info: AdapterDescription,
+    readonly limits: Record<string, number>,
+    readonly features: Set<WantedFeature>,
+    private closeDevice: () => void,
+  ) {
+    this.pool = new BufferPool(device, limits.maxBufferSize);
+    this.pipelines = new PipelineCache(device);
+    this.arenaGpu = device.createBuffer({
+      size: PARAM_SLOT * ARENA_SLOTS,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: 'params-arena',
+    });
+    const onError = (ev: Event) => {
+      const err = (ev as GPUUncapturedErrorEvent).error;
+      this.deviceErrors.push(new PonderError('GPU_VALIDATION', `GPU error: ${err?.message?.split('\n')[0] ?? String(err)}`));
+    };
+    if (typeof device.addEventListener === 'function') device.addEventListener('uncapturederror', onError);
+    else (device as GPUDevice).onuncapturederror = onError as never;
+    void device.lost.then((info) => {
+      if (!this.closed) this.deviceErrors.push(new PonderError('DEVICE_LOST', `the GPU device was lost: ${info.message || info.reason}`));
+    });
+  }
+
+  static async open(opts: DeviceOptions = {}): Promise<Gpu> {
+    const d = await openDevice(opts);
+    return new Gpu(d.device, d.info, d.limits, d.features, () => d.close());
+  }
+
+  has(feature: WantedFeature): boolean {
+    return this.features.has(feature);
+  }
+
+  // ---------------------------------------------------------------- allocation and transfer
+
+  /** An uninitialised tensor from the pool (contents are whatever the buffer held). */
+  empty(shape: readonly number[], dtype: DType = 'f32', label?: string): Tensor {
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) throw new PonderError('SHAPE', `invalid tensor shape ${shapeString(shape)}${label ? ` for ${label}` : ''}`);
+    }
+    const bytes = Math.max(4, numel(shape) * DTYPE_BYTES[dtype]);
+    return new Tensor(this.pool.acquire(bytes, label), shape, dtype, this.pool);
+  }
+
+  upload(data: Float32Array | Uint32Array | Int32Array | Uint16Array, shape: readonly number[], dtype?: DType, label?: string): Tensor {
+    const dt: DType = dtype ?? (data instanceof Float32Array ? 'f32' : data instanceof Uint32Array ? 'u32' : data instanceof Int32Array ? 'i32' : 'f16');
+    if (numel(shape) !== data.length) {
+      throw new PonderError('SHAPE', `upload: ${data.length} values do not fill shape ${shapeString(shape)}`);
+    }
+    const t = this.empty(shape, dt, label);
+    this.write(t, data);
+    return t;
+  }
+
+  /** Overwrites a tensor's contents. Flushes first so recorded work sees the old contents. */
+  write(t: Tensor, data: Float32Array | Uint32Array | Int32Array | Uint16Array, elementOffset = 0): void {
+    this.flush();
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    // writeBuffer needs 4-byte multiples; f16 data of odd length gets one padding half.
+    if (bytes.byteLength % 4 !== 0) {
+      const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      padded.set(bytes);
+      this.device.queue.writeBuffer(t.buffer, elementOffset * DTYPE_BYTES[t.dtype], padded);
+    } else {
+      this.device.queue.writeBuffer(t.buffer, elementOffset * DTYPE_BYTES[t.dtype], bytes);
+    }
+  }
+
+  /** Fills a tensor with one value (tests poison outputs with NaN this way). */
+  fill(t: Tensor, value: number): void {
+    const n = t.size;
+    if (t.dtype === 'f32') this.write(t, new Float32Array(n).fill(value));
+    else if (t.dtype === 'u32') this.write(t, new Uint32Array(n).fill(value));
+    else if (t.dtype === 'i32') this.write(t, new Int32Array(n).fill(value));
+    else throw new PonderError('SHAPE', `fill: unsupported dtype ${t.dtype}`);
+  }
+
+  /** Copies a tensor to the CPU. Flushes pending work and reports any GPU error first. */
+  async read(t: Tensor): Promise<Float32Array | Uint32Array | Int32Array | Uint16Array> {
+    const bytes = Math.ceil(t.byteSize / 4) * 4;
+    const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.endPass();
+    this.ensureEncoder().copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
+    this.flush();
+    await staging.mapAsync(GPUMapMode.READ);
+    const copy = staging.getMappedRange().slice(0);
+    staging.unmap();
+    staging.destroy();
+    await this.checkErrors();
+    switch (t.dtype) {
+      case 'f32':
+        return new Float32Array(copy, 0, t.size);
+      case 'u32':
+        return new Uint32Array(copy, 0, t.size);
+      case 'i32':
+        return new Int32Array(copy, 0, t.size);
+      case 'f16':
+        return new Uint16Array(copy, 0, t.size);
+    }
+  }
+
+  async readF32(t: Tensor): Promise<Float32Array> {
+    if (t.dtype !== 'f32') throw new PonderError('SHAPE', `readF32 on a ${t.dtype} tensor`);
+    return (await this.read(t)) as Float32Array;
+  }
+
+  async readU32(t: Tensor): Promise<Uint32Array> {
+    if (t.dtype !== 'u32') throw new PonderError('SHAPE', `readU32 on a ${t.dtype} tensor`);
+    return (await this.read(t)) as Uint32Array;
+  }
+
+  /** Records a buffer-to-buffer copy of `src` into `dst` (whole tensor, or a byte range). */
+  copy(src: Tensor, dst: Tensor, srcByteOffset = 0, dstByteOffset = 0, bytes = Math.min(src.byteSize, dst.byteSize)): void {
+    this.endPass();
+    this.ensureEncoder().copyBufferToBuffer(src.buffer, srcByteOffset, dst.buffer, dstByteOffset, bytes);
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  dispatch(d: Dispatch): void {
+    const [x, y = 1, z = 1] = d.workgroups;
+    const maxWg = this.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxWg || y > maxWg || z > maxWg) {
+      throw new PonderError('DEVICE_LIMIT', `${d.file}: a grid of ${x}x${y}x${z} workgroups exceeds this device's ${maxWg} per dimension`);
+    }
+    if (x === 0 || y === 0 || z === 0) return;
+    const maxBinding = this.limits.maxStorageBufferBindingSize;
+    for (const t of d.tensors) {
+      if (t.byteSize > maxBinding) {
+        throw new PonderError('DEVICE_LIMIT', `${d.file}: tensor ${t} is ${formatBytes(t.byteSize)}, over this device's maxStorageBufferBindingSize of ${formatBytes(maxBinding)}`);
+      }
+    }
+    if (this.arenaUsed >= ARENA_SLOTS || this.pendingDispatches >= this.maxDispatchesPerSubmit) this.flush();
+    const slot = this.arenaUsed++;
+    const paramBytes = d.params.byteLength;
+    if (paramBytes > PARAM_SLOT) throw new PonderError('SHAPE', `${d.file}: params struct of ${paramBytes} bytes is too large`);
+    d.params.writeTo(this.arenaView, slot * PARAM_SLOT);
+
+    const pipeline = this.pipelines.pipeline(d);
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.arenaGpu, offset: slot * PARAM_SLOT, size: paramBytes } }];
+    d.tensors.forEach((t, i) => entries.push({ binding: i + 1, resource: { buffer: t.buffer, offset: 0, size: Math.ceil(Math.max(t.byteSize, 4) / 4) * 4 } }));
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const pass = this.ensurePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    this.pendingDispatches++;
+    this.dispatchCount++;
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    if (this.arenaUsed > 0) {
+      this.device.queue.writeBuffer(this.arenaGpu, 0, this.arenaCpu, 0, this.arenaUsed * PARAM_SLOT);
+    }
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.arenaUsed = 0;
+    this.pendingDispatches = 0;
+    this.submitCount++;
+  }
+
+  /** Flushes and waits until the GPU has finished; throws the first GPU error seen. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.checkErrors();
+  }
+
+  /**
+   * GPU time in nanoseconds of the dispatches `record` makes, from timestamp queries around one
+   * compute pass; undefined when the adapter has no `timestamp-query`.
+   */
+  async timeGpu(record: () => void): Promise<number | undefined> {
+    if (!this.has('timestamp-query')) {
+      record();
+      await this.sync();
+      return undefined;
+    }
+    const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 });
+    const resolve = this.device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const staging = this.device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.endPass();
+    this.pass = this.ensureEncoder().beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
+    const flushLimit = this.pendingDispatches;
+    record();
+    if (this.encoder === null || this.pendingDispatches < flushLimit) {
+      throw new PonderError('GPU_VALIDATION', 'timeGpu: the recorded work was flushed mid-measurement (too many dispatches)');
+    }
+    this.endPass();
+    this.encoder!.resolveQuerySet(querySet, 0, 2, resolve, 0);
+    this.encoder!.copyBufferToBuffer(resolve, 0, staging, 0, 16);
+    this.flush();
+    await staging.mapAsync(GPUMapMode.READ);
+    const ts = new BigUint64Array(staging.getMappedRange().slice(0));
+    staging.unmap();
+    staging.destroy();
+    resolve.destroy();
+    querySet.destroy();
+    await this.checkErrors();
+    return Number(ts[1] - ts[0]);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeDevice();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private ensureEncoder(): GPUCommandEncoder {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private ensurePass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.ensureEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  private async checkErrors(): Promise<void> {
+    const compile = await this.pipelines.takeErrors();
+    if (compile.length) {
+      this.deviceErrors = [];
+      throw compile[0];
+    }
+    if (this.deviceErrors.length) {
+      const first = this.deviceErrors[0];
+      this.deviceErrors = [];
+      throw first;
+    }
+  }
+}
+
+/**
+ * Splits `count` workgroups over x and y so neither exceeds the device limit. Kernels using it
+ * compute their linear workgroup index as `wid.x + wid.y * nwg.x` and return when past the end.
+ */
+export function grid1d(count: number, maxPerDim: number): [number, number] {
+  if (count <= maxPerDim) return [Math.max(count, 0), 1];
+  const y = Math.ceil(count / maxPerDim);
+  return [Math.ceil(count / y), y];
+}
