@@ -1,0 +1,8 @@
+import type { KernelBenchCase } from '../../src/engine/bench/types.js';
+import { cases as layerCases } from './layers.js';
+import { cases as reductionCases } from './reductions.js';
+
+/** Every kernel benchmark case, in the order `ponder bench kernels` runs them. */
+export function allKernelCases(): KernelBenchCase[] {
+  return [...layerCases(), ...reductionCases()];
+}

@@ -1,0 +1,51 @@
+import { Command, CommanderError } from 'commander';
+import { PonderError } from '../errors.js';
+import { packageVersion } from '../paths.js';
+import { registerBench } from './commands/bench.js';
+import { registerInfo } from './commands/info.js';
+import { registerTune } from './commands/tune.js';
+import { processIO, type CliIO } from './io.js';
+import { reportError } from './output.js';
+
+/**
+ * The command line: builds the command tree, runs the chosen command and turns every failure into
+ * one line on stderr and an exit code (2 for usage errors, 1 for others, 130 for interrupts).
+ * Returns the exit code instead of exiting so tests can drive it in-process.
+ */
+export function buildProgram(io: CliIO, name = 'ponder'): Command {
+  const program = new Command(name)
+    .description('small reasoning language models on WebGPU: chat, post-train, benchmark')
+    .version(packageVersion, '-V, --version')
+    .option('--debug', 'show stack traces for errors')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, '')),
+      writeErr: (s) => io.err(s.replace(/\n$/, '')),
+      // commander's own usage errors ("error: unknown option '--x'") become one prefixed line
+      outputError: (s, write) => write(`${name}: ${s.trim().split('\n')[0]}\n`),
+    });
+  registerInfo(program, io);
+  registerBench(program, io);
+  registerTune(program, io);
+  // every subcommand inherits the error handling and output settings
+  for (const cmd of program.commands) cmd.exitOverride().showSuggestionAfterError(true);
+  return program;
+}
+
+export async function main(argv: string[], name = 'ponder', io: CliIO = processIO): Promise<number> {
+  const debug = argv.includes('--debug');
+  const program = buildProgram(io, name);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return 2; // commander already printed its one line
+    }
+    return reportError(e, { debug, program: name, writeErr: io.err });
+  }
+}
+
+export { PonderError };

@@ -1,0 +1,29 @@
+import { exitCodeFor, isPonderError, PonderError } from '../errors.js';
+
+/**
+ * How the CLI reports failure: one line `ponder: error: <message>`, an optional `hint:` line, and an
+ * exit code (2 for usage, 1 otherwise). Errors that are not PonderErrors are bugs: they still get
+ * one line, plus a pointer to --debug, which prints the stack.
+ */
+export interface ErrorSink {
+  debug: boolean;
+  program: string;
+  writeErr(line: string): void;
+}
+
+export function reportError(e: unknown, sink: ErrorSink): number {
+  if (isPonderError(e)) {
+    sink.writeErr(`${sink.program}: error: ${e.message}`);
+    if (e.hint) sink.writeErr(`hint: ${e.hint}`);
+    if (sink.debug && e.stack) sink.writeErr(e.stack);
+    return exitCodeFor(e);
+  }
+  const message = e instanceof Error ? e.message.split('\n')[0] : String(e);
+  sink.writeErr(`${sink.program}: internal error: ${message}${sink.debug ? '' : ' (run with --debug for details)'}`);
+  if (sink.debug && e instanceof Error && e.stack) sink.writeErr(e.stack);
+  return 1;
+}
+
+export function usageError(message: string, hint?: string): PonderError {
+  return new PonderError('USAGE', message, hint);
+}

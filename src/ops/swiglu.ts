@@ -1,0 +1,32 @@
+import { grid1d, type Gpu } from '../gpu/gpu.js';
+import { Params } from '../gpu/params.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { expectDtype, expectShape, fail } from './check.js';
+
+const WG = 256;
+
+/**
+ * SwiGLU gating, elementwise: out = silu(gate) * up with silu(g) = g / (1 + exp(-g)), evaluated so
+ * that no |g| overflows (finite for g = +-100). gate, up, out f32 of the same shape [..., I].
+ */
+export function swiglu(gpu: Gpu, gate: Tensor, up: Tensor, out?: Tensor): Tensor {
+  expectDtype('swiglu', 'gate', gate, ['f32']);
+  expectDtype('swiglu', 'up', up, ['f32']);
+  expectShape('swiglu', 'up', up, gate.shape, 'same as gate');
+  const o = out ?? gpu.empty(gate.shape, 'f32', 'swiglu.out');
+  expectDtype('swiglu', 'out', o, ['f32']);
+  expectShape('swiglu', 'out', o, gate.shape, 'same as gate');
+  if (o.buffer === gate.buffer || o.buffer === up.buffer) fail('swiglu', 'out must not share a buffer with gate or up');
+  // vec4 when the size allows: one invocation per 4 elements (~3x faster on lavapipe).
+  const vec4 = gate.size % 4 === 0;
+  const n = vec4 ? gate.size / 4 : gate.size;
+  gpu.dispatch({
+    file: 'swiglu.wgsl',
+    entry: vec4 ? 'main_vec4' : 'main',
+    constants: { WG },
+    params: new Params().u32(n),
+    tensors: [gate, up, o],
+    workgroups: grid1d(Math.ceil(n / WG), gpu.limits.maxComputeWorkgroupsPerDimension),
+  });
+  return o;
+}

@@ -1,0 +1,10 @@
+import { create, globals } from 'webgpu';
+Object.assign(globalThis, globals);
+const mode = process.argv[2];
+let gpu = create([]);
+const a = await gpu.requestAdapter();
+const d = await a.requestDevice({requiredFeatures:['shader-f16','subgroups','timestamp-query']});
+d.lost.then(() => {});
+if (mode.includes('destroy')) d.destroy();
+if (mode.includes('wait')) await new Promise(r => setTimeout(r, 300));
+process.exit(0);
