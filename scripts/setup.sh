@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# One-command set-up on a fresh machine: npm dependencies, build, and — when no WebGPU adapter can be
+# opened — a software Vulkan driver (Mesa lavapipe) from the OS packages. Safe to run again.
+#
+#   npm run setup          (or: bash scripts/setup.sh)
+#
+# On Debian 12 the stock Mesa (22.x) is too old for Dawn; Mesa 25 comes from bookworm-backports.
+# On Ubuntu >= 23.04 and Debian >= 13 the stock mesa-vulkan-drivers is new enough.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*"; }
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+
+say "installing npm dependencies"
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+
+say "building"
+npm run --silent build
+
+probe() { node bin/ponder.js info >/dev/null 2>&1; }
+
+if probe; then
+  say "WebGPU adapter found:"
+  node bin/ponder.js info | sed -n '2,7p' | sed 's/^/  /'
+  exit 0
+fi
+
+say "no WebGPU adapter; installing Mesa's software Vulkan driver (lavapipe)"
+if ! command -v apt-get >/dev/null 2>&1; then
+  say "this is not a Debian/Ubuntu machine: install a Vulkan driver (GPU vendor driver, or Mesa lavapipe >= 23) and run again"
+  exit 1
+fi
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else say "need root (or sudo) to install packages"; exit 1; fi
+fi
+. /etc/os-release
+APT_OPTS=()
+if [ "${ID:-}" = debian ] && [ "${VERSION_CODENAME:-}" = bookworm ]; then
+  if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    say "adding bookworm-backports (Mesa 25)"
+    echo 'deb http://deb.debian.org/debian bookworm-backports main' | $SUDO tee /etc/apt/sources.list.d/ponder-backports.list >/dev/null
+  fi
+  APT_OPTS=(-t bookworm-backports)
+fi
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${APT_OPTS[@]}" mesa-vulkan-drivers libvulkan1
+
+if probe; then
+  say "WebGPU adapter found:"
+  node bin/ponder.js info | sed -n '2,7p' | sed 's/^/  /'
+else
+  say "still no adapter after installing lavapipe; details:"
+  node bin/ponder.js info || true
+  exit 1
+fi
