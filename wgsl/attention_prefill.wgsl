@@ -7,23 +7,25 @@
 // lse [B,T,Hq] (natural-log logsumexp of the scaled scores, for the backward pass).
 //
 // Work split: workgroup (x = row block, y = b·Hkv + kvh) owns BQ consecutive "rows" of one (b, KV
-// head), where row ρ = t·G + g enumerates (position t, query head kvh·G + g) — i.e. the G = Hq/Hkv
-// query heads that share a KV head are packed into the same block (that is just q's natural memory
-// order), so each K/V tile staged in workgroup memory serves all of them: K/V traffic is read once
-// per block instead of once per query head. Each row is served by TPR threads; thread `lane` of a
-// row owns output dims lane, lane+TPR, ... and keeps the row's running max m, sum l and its slice of
-// the accumulator in registers.
+// head), where row ρ = t·G + g enumerates (position t, query head kvh·G + g): the G = Hq/Hkv query
+// heads sharing a KV head are packed into one block (that is q's natural memory order), so each
+// K/V tile staged in workgroup memory serves all of them. Threads form RG row groups × TPR lanes; a
+// thread owns RM rows (a register micro-tile, so every value it loads feeds RM or more FMAs):
+//   scores:  rows × keys  lane, lane+TPR, ... (CN = ⌈BK/TPR⌉ keys) — RM·CN accumulators
+//   output:  rows × dims  lane, lane+TPR, ... (DPT = ⌈D/TPR⌉ dims) — RM·DPT accumulators
+// and keeps its rows' running max m and its share of the running sum l in registers. q is read
+// straight from memory (cache-resident after the first tile) so workgroup memory holds only K/V/P.
 //
 // Per key tile of BK positions (4 barriers):
-//   1. stage K and V tiles in workgroup memory (K padded to an odd stride: the score loop reads K
-//      rows at a stride of the row length, which would hit one bank for power-of-two D);
-//   2. scores S = q·kᵀ for the BQ×BK tile (q was pre-multiplied by scale·log2 e, so softmax uses
-//      exp2); causally masked entries get a sentinel instead;
-//   3. each row's new max m' = max(m, max_tile S); P = exp2(S − m') (masked → 0);
-//   4. l = l·exp2(m − m') + ΣP,  acc = acc·exp2(m − m') + P·V.
-// Key tiles entirely above the causal diagonal of the block's last row are never visited, so a
-// block at position t costs ~(start+t)/BK tiles. Cost: 4·rows·keys·D flops (halved by causality in
-// a fresh prefill); K/V are read ceil(T·G/BQ) times per (b, kvh) from cache, q and out once.
+//   1. stage the K and V tiles in workgroup memory (K rows padded to an odd stride: the score loop
+//      reads K at a stride of the row length, which would hit one bank for power-of-two D). With
+//      SHAREKV (large D, little workgroup memory) V is staged into the K buffer during step 3;
+//   2. scores s = q·k·scale·log2(e) in registers (softmax then uses exp2), causally masked; each
+//      thread publishes its per-row maximum;
+//   3. m' = max(m, row max); P = exp2(s − m') into workgroup memory; l = l·exp2(m − m') + ΣP;
+//   4. acc = acc·exp2(m − m') + P·V.
+// Key tiles entirely above the causal diagonal of the block's last row are never visited. Cost:
+// 4·rows·keys·D flops (halved by causality in a fresh prefill); K/V are read once per row block.
 //
 // Out-of-range inputs are clamped, never read out of bounds: slots[b] ≥ S makes row b attend to
 // nothing (out = 0, lse = −inf); starts[b] > L is treated as L (positions past the cache attend to
@@ -42,13 +44,21 @@ struct Params {
 }
 
 override HD: u32 = 64;   // head dim D
-override BQ: u32 = 16;   // rows per workgroup
-override BK: u32 = 16;   // keys per tile
-override TPR: u32 = 16;  // threads per row; workgroup = BQ·TPR threads
+override RM: u32 = 4;    // rows per thread (≤ MAXRM)
+override RG: u32 = 8;    // row groups; workgroup = RG·TPR threads, BQ = RG·RM rows
+override TPR: u32 = 16;  // lanes per row group
+override BK: u32 = 32;   // keys per tile: a multiple of TPR, or below it (lanes ≥ BK then skip scores)
+override SHAREKV: bool = false;  // stage V into the K buffer once the scores are done (large D)
+override BQ: u32 = RG * RM;
+override CN: u32 = (BK + TPR - 1u) / TPR;   // keys per thread in the score tile (≤ MAXCN)
 override DPT: u32 = (HD + TPR - 1u) / TPR;  // output dims per thread (≤ MAXDPT)
 override KS: u32 = HD | 1u;                 // odd stride of the staged K rows
+override VSIZE: u32 = BK * HD;              // the wrapper passes 1 with SHAREKV
 
+const MAXRM: u32 = 4u;
+const MAXCN: u32 = 8u;
 const MAXDPT: u32 = 16u;
+const MAXACC: u32 = 64u;  // ≥ RM·DPT
 const MASKED: f32 = -3.0e38;  // below any real score; exp2(MASKED - m) underflows to 0
 const LN2: f32 = 0.6931471805599453;
 // -inf for lse of rows that attend to nothing (a constant expression cannot be infinite in WGSL).
@@ -63,128 +73,152 @@ var<private> NEG_INF_BITS: u32 = 0xff800000u;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 @group(0) @binding(7) var<storage, read_write> lse: array<f32>;
 
-var<workgroup> qs: array<f32, BQ * HD>;
 var<workgroup> ks: array<f32, BK * KS>;
-var<workgroup> vs: array<f32, BK * HD>;
-var<workgroup> ss: array<f32, BQ * BK>;
-var<workgroup> ps: array<f32, BQ * BK>;
+var<workgroup> vs: array<f32, VSIZE>;   // unused (1 float) when SHAREKV
+var<workgroup> ps: array<f32, BQ * BK>;   // probabilities of the tile
+var<workgroup> red: array<f32, BQ * TPR>; // per-lane row maxima, then per-lane row sums
 
-@compute @workgroup_size(BQ * TPR)
+@compute @workgroup_size(RG * TPR)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let WG = BQ * TPR;
+  let WG = RG * TPR;
   let rowsTotal = p.T * p.G;
-  let row0 = wid.x * BQ;
+  let blockRow0 = wid.x * BQ;
   let b = wid.y / p.Hkv;
   let kvh = wid.y % p.Hkv;
   let slot = slots[b];
   let start = min(starts[b], p.L);
   // Keys this block needs: up to the causal limit of its last row, clipped to the cache.
-  let tLast = (min(row0 + BQ, rowsTotal) - 1u) / p.G;
+  let tLast = (min(blockRow0 + BQ, rowsTotal) - 1u) / p.G;
   var kEnd = min(start + tLast + 1u, p.L);
   if (slot >= p.S) { kEnd = 0u; }
   let cacheBase = (min(slot, p.S - 1u) * p.Hkv + kvh) * p.L * HD;
 
-  // Stage the block's query rows, pre-scaled so scores come out in log2 units.
-  for (var i = lid; i < BQ * HD; i += WG) {
-    let row = row0 + i / HD;
-    var x = 0.0;
-    if (row < rowsTotal) {
-      let t = row / p.G;
-      let h = kvh * p.G + row % p.G;
-      x = q[((b * p.T + t) * p.Hq + h) * HD + i % HD] * p.qScale;
-    }
-    qs[i] = x;
+  let rg = lid / TPR;
+  let lane = lid % TPR;
+  let r0 = rg * RM;  // first row of this thread within the block
+  var qOff: array<u32, MAXRM>;   // element offset of each row in q / out
+  var qPos: array<u32, MAXRM>;   // absolute position of each row
+  var rowOk: array<bool, MAXRM>;
+  for (var i = 0u; i < RM; i++) {
+    let row = blockRow0 + r0 + i;
+    rowOk[i] = row < rowsTotal;
+    let rr = min(row, rowsTotal - 1u);
+    let t = rr / p.G;
+    qPos[i] = start + t;
+    qOff[i] = ((b * p.T + t) * p.Hq + kvh * p.G + rr % p.G) * HD;
   }
 
-  let r = lid / TPR;
-  let lane = lid % TPR;
-  var m = MASKED;
-  var l = 0.0;
-  var acc: array<f32, MAXDPT>;
+  var m: array<f32, MAXRM>;
+  var l: array<f32, MAXRM>;    // this lane's share of the row sums
+  var acc: array<f32, MAXACC>;
+  for (var i = 0u; i < RM; i++) {
+    m[i] = MASKED;
+    l[i] = 0.0;
+  }
+  for (var a = 0u; a < RM * DPT; a++) { acc[a] = 0.0; }
 
   let nTiles = (kEnd + BK - 1u) / BK;
   for (var tile = 0u; tile < nTiles; tile++) {
     let k0 = tile * BK;
-    workgroupBarrier();  // the previous tile's readers are done (and qs is staged)
+    workgroupBarrier();  // the previous tile's readers are done
 
-    // 1. stage K, V
-    for (var i = lid; i < BK * HD; i += WG) {
-      let c = i / HD;
-      let d = i % HD;
-      let key = k0 + c;
+    // 1. stage K, V (coalesced: consecutive threads read consecutive floats of the tile)
+    for (var e = lid; e < BK * HD; e += WG) {
+      let c = e / HD;
       var kx = 0.0;
       var vx = 0.0;
-      if (key < kEnd) {
-        let off = cacheBase + key * HD + d;
+      if (k0 + c < kEnd) {
+        let off = cacheBase + k0 * HD + e;
         kx = kc[off];
-        vx = vc[off];
+        if (!SHAREKV) { vx = vc[off]; }
       }
-      ks[c * KS + d] = kx;
-      vs[i] = vx;
+      ks[c * KS + e % HD] = kx;
+      if (!SHAREKV) { vs[min(e, VSIZE - 1u)] = vx; }
     }
     workgroupBarrier();
 
-    // 2. scores (masked where the key is after the row's position)
-    for (var i = lid; i < BQ * BK; i += WG) {
-      let rr = i / BK;
-      let c = i % BK;
-      let row = row0 + rr;
-      let key = k0 + c;
-      var s = MASKED;
-      if (row < rowsTotal && key < kEnd && key <= start + row / p.G) {
-        var dot = 0.0;
-        for (var d = 0u; d < HD; d++) {
-          dot += qs[rr * HD + d] * ks[c * KS + d];
-        }
-        s = dot;
+    // 2. score micro-tile: RM rows × CN keys
+    var s: array<f32, 32>;  // MAXRM·MAXCN
+    for (var a = 0u; a < RM * CN; a++) { s[a] = 0.0; }
+    for (var d = 0u; d < HD; d++) {
+      var kv: array<f32, MAXCN>;
+      for (var n = 0u; n < CN; n++) { kv[n] = ks[min(lane + n * TPR, BK - 1u) * KS + d]; }
+      for (var i = 0u; i < RM; i++) {
+        let qd = q[qOff[i] + d];
+        for (var n = 0u; n < CN; n++) { s[i * CN + n] += qd * kv[n]; }
       }
-      ss[i] = s;
+    }
+    for (var i = 0u; i < RM; i++) {
+      var mx = MASKED;
+      for (var n = 0u; n < CN; n++) {
+        let key = k0 + lane + n * TPR;
+        let ok = rowOk[i] && lane + n * TPR < BK && key < kEnd && key <= qPos[i];
+        let sc = select(MASKED, s[i * CN + n] * p.qScale, ok);
+        s[i * CN + n] = sc;
+        mx = max(mx, sc);
+      }
+      red[(r0 + i) * TPR + lane] = mx;
     }
     workgroupBarrier();
 
-    // 3. new running max of this thread's row, and the tile's probabilities
-    var mNew = m;
-    for (var c = 0u; c < BK; c++) {
-      mNew = max(mNew, ss[r * BK + c]);
+    // 3. new running max, probabilities, rescale
+    for (var i = 0u; i < RM; i++) {
+      var mNew = m[i];
+      for (var x = 0u; x < TPR; x++) { mNew = max(mNew, red[(r0 + i) * TPR + x]); }
+      let alpha = exp2(m[i] - mNew);
+      m[i] = mNew;
+      var lsum = l[i] * alpha;
+      for (var n = 0u; n < CN; n++) {
+        let sc = s[i * CN + n];
+        let pr = select(0.0, exp2(sc - mNew), sc > MASKED);
+        lsum += pr;
+        if (lane + n * TPR < BK) { ps[(r0 + i) * BK + lane + n * TPR] = pr; }
+      }
+      l[i] = lsum;
+      for (var j = 0u; j < DPT; j++) { acc[i * DPT + j] *= alpha; }
     }
-    for (var c = lane; c < BK; c += TPR) {
-      let s = ss[r * BK + c];
-      ps[r * BK + c] = select(0.0, exp2(s - mNew), s > MASKED);
+    if (SHAREKV) {  // every thread finished reading K before the last barrier
+      for (var e = lid; e < BK * HD; e += WG) {
+        let c = e / HD;
+        var vx = 0.0;
+        if (k0 + c < kEnd) { vx = vc[cacheBase + k0 * HD + e]; }
+        ks[c * KS + e % HD] = vx;
+      }
     }
     workgroupBarrier();
 
-    // 4. rescale and accumulate P·V
-    let alpha = exp2(m - mNew);
-    m = mNew;
-    l *= alpha;
-    for (var j = 0u; j < DPT; j++) {
-      acc[j] *= alpha;
-    }
+    // 4. output micro-tile += P · V: RM rows × DPT dims
     for (var c = 0u; c < BK; c++) {
-      let pc = ps[r * BK + c];
-      l += pc;
+      var v: array<f32, MAXDPT>;
       for (var j = 0u; j < DPT; j++) {
         let d = lane + j * TPR;
-        if (d < HD) {
-          acc[j] += pc * vs[c * HD + d];
-        }
+        let dc = min(d, HD - 1u);
+        var vx: f32;
+        if (SHAREKV) { vx = ks[c * KS + dc]; } else { vx = vs[min(c * HD + dc, VSIZE - 1u)]; }
+        v[j] = select(0.0, vx, d < HD);
+      }
+      for (var i = 0u; i < RM; i++) {
+        let pc = ps[(r0 + i) * BK + c];
+        for (var j = 0u; j < DPT; j++) { acc[i * DPT + j] += pc * v[j]; }
       }
     }
   }
 
-  let row = row0 + r;
-  if (row >= rowsTotal) { return; }
-  let t = row / p.G;
-  let h = kvh * p.G + row % p.G;
-  let o = (b * p.T + t) * p.Hq + h;
-  let inv = select(0.0, 1.0 / l, l > 0.0);
-  for (var j = 0u; j < DPT; j++) {
-    let d = lane + j * TPR;
-    if (d < HD) {
-      out[o * HD + d] = acc[j] * inv;
+  // Row sums: add up the lanes' shares.
+  workgroupBarrier();
+  for (var i = 0u; i < RM; i++) { red[(r0 + i) * TPR + lane] = l[i]; }
+  workgroupBarrier();
+  for (var i = 0u; i < RM; i++) {
+    if (!rowOk[i]) { continue; }
+    var lt = 0.0;
+    for (var x = 0u; x < TPR; x++) { lt += red[(r0 + i) * TPR + x]; }
+    let inv = select(0.0, 1.0 / lt, lt > 0.0);
+    for (var j = 0u; j < DPT; j++) {
+      let d = lane + j * TPR;
+      if (d < HD) { out[qOff[i] + d] = acc[i * DPT + j] * inv; }
     }
-  }
-  if (lane == 0u && p.writeLse != 0u) {
-    lse[o] = select(bitcast<f32>(NEG_INF_BITS), (m + log2(l)) * LN2, l > 0.0);
+    if (lane == 0u && p.writeLse != 0u) {
+      lse[qOff[i] / HD] = select(bitcast<f32>(NEG_INF_BITS), (m[i] + log2(lt)) * LN2, lt > 0.0);
+    }
   }
 }

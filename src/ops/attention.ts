@@ -24,7 +24,7 @@ import { expectDtype, expectPositiveInt, expectRank, expectShape, fail } from '.
  */
 
 const OP = 'attention';
-/** Largest head dim the kernels' register tiles hold (16 dims × 16 lanes in prefill). */
+/** Largest head dim the kernels' register tiles hold (prefill: 16 dims × 16 lanes; decode: 256-float rows). */
 export const MAX_HEAD_DIM = 256;
 const LOG2E = Math.LOG2E;
 
@@ -35,6 +35,8 @@ export interface AttentionOptions {
   lse?: Tensor;
   /** Forces a kernel (tests, benchmarks). Default: 'decode' when T == 1, else 'prefill'. */
   kernel?: 'prefill' | 'decode';
+  /** Tests and tuning: key streams of the decode kernel (default: see decodeTiles). */
+  decodeKeySplit?: number;
 }
 
 /** Writes k[b,t] into kCache[slots[b], :, starts[b]+t, :] and v likewise into vCache. */
@@ -97,16 +99,24 @@ export function attention(gpu: Gpu, q: Tensor, kCache: Tensor, vCache: Tensor, s
     const t = prefillTiles(D, smem);
     gpu.dispatch({
       file: 'attention_prefill.wgsl',
-      constants: { HD: D, BQ: t.BQ, BK: t.BK, TPR: t.TPR },
+      constants: { HD: D, RM: t.RM, RG: t.RG, TPR: t.TPR, BK: t.BK, SHAREKV: t.SHAREKV, VSIZE: t.SHAREKV ? 1 : t.BK * D },
       params: new Params().u32(B).u32(T).u32(Hq).u32(Hkv).u32(S).u32(L).u32(G).u32(writeLse).f32(scale * LOG2E),
       tensors: [q, kCache, vCache, slots, starts, o, lse],
-      workgroups: [Math.ceil((T * G) / t.BQ), B * Hkv],
+      workgroups: [Math.ceil((T * G) / (t.RG * t.RM)), B * Hkv],
     });
   } else {
-    const t = decodeTiles(D, smem);
+    const t = decodeTiles(D, G, smem, gpu.info.software);
+    if (opts.decodeKeySplit !== undefined) {
+      const ks = opts.decodeKeySplit;
+      const maxWg = gpu.limits.maxComputeInvocationsPerWorkgroup ?? 256;
+      if (!Number.isInteger(ks) || ks < 1 || ks * t.HPW > maxWg || decodeSharedBytes({ ...t, KSPLIT: ks }) > smem) {
+        fail(OP, `decodeKeySplit=${ks} is out of range for ${t.HPW} heads per workgroup`);
+      }
+      t.KSPLIT = ks;
+    }
     gpu.dispatch({
       file: 'attention_decode.wgsl',
-      constants: { HD: D, WG: t.WG, HPW: t.HPW, RP: t.RP },
+      constants: { HD: D, HPW: t.HPW, KSPLIT: t.KSPLIT, DC: t.DC },
       params: new Params().u32(B).u32(Hq).u32(Hkv).u32(S).u32(L).u32(G).u32(writeLse).f32(scale * LOG2E),
       tensors: [q, kCache, vCache, slots, starts, o, lse],
       workgroups: [Math.ceil(G / t.HPW), B * Hkv],
@@ -151,41 +161,71 @@ function dummy(gpu: Gpu): Tensor {
 }
 
 export interface PrefillTiles {
-  BQ: number;
-  BK: number;
+  /** rows per thread */
+  RM: number;
+  /** row groups: the workgroup is RG·TPR threads and owns RG·RM rows */
+  RG: number;
+  /** lanes per row group */
   TPR: number;
+  /** keys per tile (a multiple of TPR, or less than TPR) */
+  BK: number;
+  /** stage V into the K buffer (halves the staging memory, for large D) */
+  SHAREKV: boolean;
 }
 
-/** Largest row/key tiles whose workgroup arrays fit; TPR lanes per row keep ≤ 16 dims each. */
+/** Workgroup bytes of the prefill kernel: staged K (odd stride) and V tiles, P tile, row reductions. */
+export function prefillSharedBytes(D: number, t: PrefillTiles): number {
+  const BQ = t.RG * t.RM;
+  return 4 * (t.BK * (D | 1) + (t.SHAREKV ? 1 : t.BK * D) + BQ * t.BK + BQ * t.TPR);
+}
+
+/**
+ * Register micro-tiles of RM rows × ⌈D/TPR⌉ dims (≤ 32 accumulators) and 4 keys a thread, 32 keys a
+ * tile, when workgroup memory allows; otherwise a shared K/V buffer, then smaller key tiles, then
+ * fewer rows. Measured on lavapipe (D=64, T=256): TPR=8/RM=4/BK=32 beats TPR=16 by ~1.5x, since
+ * each loaded value feeds more FMAs between the (costly, coroutine-based) barriers.
+ */
 export function prefillTiles(D: number, smemBytes: number): PrefillTiles {
-  const TPR = Math.min(16, D);
-  for (const [BQ, BK] of [[16, 16], [16, 8], [8, 8], [8, 4], [4, 4], [2, 2], [1, 1]]) {
-    const floats = BQ * D + BK * (D | 1) + BK * D + 2 * BQ * BK;
-    if (floats * 4 <= smemBytes) return { BQ, BK, TPR };
+  const TPR = D > 128 ? 16 : 8;
+  const RM = D > 64 ? 2 : 4;
+  for (const RG of [8, 4, 2, 1]) {
+    for (const BK of [32, 16, 8, 4]) {
+      for (const SHAREKV of [false, true]) {
+        const t = { RM, RG, TPR, BK, SHAREKV };
+        if (prefillSharedBytes(D, t) <= smemBytes) return t;
+      }
+    }
   }
   fail(OP, `head dim ${D} does not fit this device's ${smemBytes} bytes of workgroup memory`);
 }
 
 export interface DecodeTiles {
-  WG: number;
+  /** query heads per workgroup (lanes of one key) */
   HPW: number;
-  RP: number;
+  /** key streams; the workgroup is HPW·KSPLIT threads */
+  KSPLIT: number;
+  /** dims per round of the final merge */
+  DC: number;
 }
 
 /**
- * Decode tiling depends on D (and the device) only, never on G: the heads a workgroup serves are a
- * runtime count, so one pipeline per head dim covers every model (each pipeline costs seconds to
- * compile on lavapipe). HPW ≤ 8 heads a workgroup, fewer when workgroup memory is short.
+ * HPW: the next power of two ≥ G, at most 8 — the heads sharing a K/V row read it once, and the
+ * rounding keeps the pipeline count (seconds each to compile on lavapipe) small. KSPLIT: one key
+ * stream on CPU adapters (each K/V load instruction then serves all HPW heads and the kernel has no
+ * barrier; lavapipe runs kernels with barriers as coroutines), 128/HPW streams elsewhere so long
+ * contexts spread over a workgroup of 128 threads.
  */
-export function decodeTiles(D: number, smemBytes: number, WG = 128): DecodeTiles {
-  const MAXH = 8;
-  const MAXP = 16;
-  const RP = 8;
-  const bytes = (h: number) => 4 * (h * D + 2 * h * WG + h * RP);
-  let HPW = MAXH;
-  while (HPW > 1 && (bytes(HPW) > smemBytes || Math.ceil((HPW * D) / WG) > MAXP)) HPW--;
-  if (bytes(HPW) > smemBytes || Math.ceil((HPW * D) / WG) > MAXP || HPW * RP > WG) {
-    fail(OP, `head dim ${D} does not fit the decode kernel on this device (${smemBytes} bytes of workgroup memory)`);
-  }
-  return { WG, HPW, RP };
+export function decodeTiles(D: number, G: number, smemBytes: number, software: boolean): DecodeTiles {
+  let HPW = 1;
+  while (HPW < Math.min(G, 8)) HPW *= 2;
+  const KSPLIT = software ? 1 : Math.max(1, Math.floor(128 / HPW));
+  const DC = 8;
+  if (decodeSharedBytes({ HPW, KSPLIT, DC }) > smemBytes) fail(OP, `the decode kernel does not fit this device's ${smemBytes} bytes of workgroup memory`);
+  if (D > MAX_HEAD_DIM) fail(OP, `head dim ${D} is unsupported (1..${MAX_HEAD_DIM})`);
+  return { HPW, KSPLIT, DC };
+}
+
+export function decodeSharedBytes(t: DecodeTiles): number {
+  const wg = t.HPW * t.KSPLIT;
+  return 4 * (2 * wg + 2 * t.HPW + wg * t.DC);
 }

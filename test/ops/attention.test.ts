@@ -23,6 +23,7 @@ interface Case {
   /** std of normal q/k (default: uniform in [-1, 1]) */
   std?: number;
   kernel?: AttentionOptions['kernel'];
+  decodeKeySplit?: number;
 }
 
 interface Built {
@@ -86,7 +87,7 @@ async function checkCase(c: Case, kernel = c.kernel): Promise<void> {
   const { B, T, Hq, D } = x.dims;
   const out = poisoned(gpu, [B, T, Hq, D]);
   const lse = poisoned(gpu, [B, T, Hq]);
-  attention(gpu, x.tq, x.tkc, x.tvc, x.tslots, x.tstarts, { scale: c.scale, lse, kernel }, out);
+  attention(gpu, x.tq, x.tkc, x.tvc, x.tslots, x.tstarts, { scale: c.scale, lse, kernel, decodeKeySplit: kernel === 'prefill' ? undefined : c.decodeKeySplit }, out);
   const ref = attentionRef(x.q, x.kRef, x.vRef, x.slots, x.starts, x.dims, c.scale);
   const name = `${kernel ?? 'auto'} ${JSON.stringify(c)}`;
   assertClose(`${name} out`, await gpu.readF32(out), ref.out, { rtol: 1e-4, atol: 2e-5 });
@@ -114,7 +115,7 @@ describe('kvWrite', () => {
 });
 
 // Every head dim is a separate pipeline, and lavapipe spends 1-3 s compiling each one, so the cases
-// stick to D in {8, 16, 32, 64, 80, 256}.
+// stick to D in {8, 16, 32, 64, 80, 256} and few heads-per-workgroup variants.
 describe('attention prefill (tiled online softmax)', () => {
   const cases: Case[] = [
     { B: 1, T: 7, Hq: 4, Hkv: 2, D: 16, starts: [5] },
@@ -124,7 +125,6 @@ describe('attention prefill (tiled online softmax)', () => {
     { B: 3, T: 5, Hq: 6, Hkv: 3, D: 64, starts: [0, 9, 130], slots: [2, 0, 3], S: 4 },
     { B: 1, T: 17, Hq: 14, Hkv: 2, D: 64, starts: [100] }, // Qwen2.5-0.5B heads
     { B: 2, T: 9, Hq: 4, Hkv: 2, D: 80, starts: [3, 0] },
-    { B: 1, T: 6, Hq: 2, Hkv: 2, D: 256, starts: [3] },
   ];
   for (const c of cases) it(`matches the float64 reference for ${label(c)}`, () => checkCase(c));
 
@@ -132,6 +132,20 @@ describe('attention prefill (tiled online softmax)', () => {
     await checkCase({ B: 1, T: 1, Hq: 1, Hkv: 1, D: 8 }, 'prefill');
     await checkCase({ B: 1, T: 1, Hq: 1, Hkv: 1, D: 8 }, 'decode');
     await checkCase({ B: 2, T: 1, Hq: 1, Hkv: 1, D: 8, starts: [6, 0] }, 'prefill');
+  });
+
+  it('supports D=256 within 16 KiB of workgroup memory (shared K/V buffer, key tile < lanes)', async () => {
+    const gpu = await testGpu();
+    const limits = gpu.limits as Record<string, number>;
+    const saved = limits.maxComputeWorkgroupStorageSize;
+    limits.maxComputeWorkgroupStorageSize = 16384; // the WebGPU default; lavapipe offers 32 KiB
+    try {
+      await checkCase({ B: 1, T: 6, Hq: 2, Hkv: 2, D: 256, starts: [3] });
+      await checkCase({ B: 1, T: 1, Hq: 8, Hkv: 1, D: 256, starts: [140] }, 'decode');
+      await checkCase({ B: 1, T: 1, Hq: 8, Hkv: 1, D: 256, starts: [140] }, 'prefill');
+    } finally {
+      limits.maxComputeWorkgroupStorageSize = saved;
+    }
   });
 
   it('stays finite and exact with huge scores (max-subtracted)', async () => {
@@ -145,12 +159,12 @@ describe('attention decode (T = 1, keys split over the workgroup)', () => {
     // B=5 sequences of different lengths in shuffled slots; up to 3 chunks of 128 keys.
     { B: 5, T: 1, Hq: 14, Hkv: 2, D: 64, starts: [0, 1, 37, 128, 300], slots: [3, 0, 4, 1, 2] },
     { B: 5, T: 1, Hq: 4, Hkv: 4, D: 32, starts: [5, 0, 130, 17, 64] }, // MHA
-    { B: 3, T: 1, Hq: 6, Hkv: 1, D: 16, starts: [200, 2, 9] }, // MQA
+    { B: 3, T: 1, Hq: 6, Hkv: 1, D: 32, starts: [200, 2, 9] }, // MQA
     { B: 2, T: 1, Hq: 16, Hkv: 1, D: 32, starts: [150, 3] }, // G=16: two workgroups per KV head
     { B: 2, T: 1, Hq: 10, Hkv: 2, D: 80, starts: [70, 255] },
-    { B: 1, T: 1, Hq: 8, Hkv: 1, D: 256, starts: [140] },
     { B: 1, T: 1, Hq: 3, Hkv: 3, D: 8, starts: [33] },
-    { B: 3, T: 1, Hq: 4, Hkv: 2, D: 32, starts: [0, 150, 40], std: 3, scale: 1 }, // huge scores
+    { B: 3, T: 1, Hq: 16, Hkv: 2, D: 32, starts: [0, 150, 40], std: 3, scale: 1 }, // huge scores
+    { B: 3, T: 1, Hq: 14, Hkv: 2, D: 64, starts: [300, 0, 77], decodeKeySplit: 16 }, // GPU-style key split + merge
   ];
   for (const c of cases) {
     it(`matches the float64 reference for ${label(c)}`, async () => {
@@ -179,7 +193,7 @@ describe('attention decode (T = 1, keys split over the workgroup)', () => {
   });
 
   it('clamps out-of-range slots (out 0, lse -inf) and starts past the cache (all L positions)', async () => {
-    const c: Case = { B: 3, T: 1, Hq: 4, Hkv: 2, D: 16, starts: [5, 90, 3], slots: [0, 1, 7], S: 2, L: 24 };
+    const c: Case = { B: 3, T: 1, Hq: 12, Hkv: 2, D: 32, starts: [5, 90, 3], slots: [0, 1, 7], S: 2, L: 24 };
     await checkCase(c);
     await checkCase(c, 'prefill');
     await checkCase({ ...c, T: 3 });
