@@ -1,0 +1,206 @@
+import { PonderError } from '../errors.js';
+import type { Gpu } from '../gpu/gpu.js';
+
+/**
+ * Which matmul kernels and tile sizes to use on an adapter. `pickMatmulConfig` chooses from
+ * DEFAULT_MATMUL_CONFIGS by adapter class; `setMatmulConfig` replaces the choice for one Gpu (an
+ * autotuner measures candidates and installs the winner this way). Every config is checked against
+ * the device limits before use and rejected with PonderError('DEVICE_LIMIT').
+ *
+ * Kernels:
+ *  - 'subgroup' (wgsl/matmul_sg.wgsl): lanes own columns, the subgroup shares rows of A through
+ *    subgroupBroadcast; built for CPU SIMD drivers where every lane-load is expensive. Needs the
+ *    `subgroups` feature with subgroup size >= 8 and vec4-aligned B (else 'tiled' is used).
+ *  - 'tiled' (wgsl/matmul.wgsl): workgroup-memory tiles + 4x4 register blocks, any shape; the GPU
+ *    kernel and the fallback everywhere.
+ *  - 'gemv' (wgsl/matmul_gemv.wgsl): the small-M (decode) path on GPUs, one pass over B with vec4
+ *    loads and a workgroup reduction over K.
+ */
+export interface SubgroupKernelConfig {
+  /** invocations per workgroup; a multiple of 8 */
+  wg: number;
+  /** rows of C per workgroup for large M (<= 64; a multiple of 4) */
+  rows: number;
+  /** column quads per invocation (1 or 2): a workgroup covers 4·colQuads·wg columns */
+  colQuads: number;
+}
+
+export interface TiledKernelConfig {
+  /** workgroup size x (columns); the tile is 4·tx wide */
+  tx: number;
+  /** workgroup size y (rows); the tile is 4·ty tall */
+  ty: number;
+  /** depth of the workgroup-memory slab */
+  bk: number;
+}
+
+export interface GemvKernelConfig {
+  /** output columns per workgroup when B is stored [N,K] */
+  cols: number;
+  /** invocations splitting K for each column (a power of two) */
+  threadsPerCol: number;
+  /** invocations per workgroup when B is stored [K,N] (each owns 4 columns) */
+  wgKN: number;
+}
+
+export interface MatmulConfig {
+  /** the kernel for M > smallM (and for small M when smallMKernel is 'same') */
+  kernel: 'subgroup' | 'tiled';
+  /** M at or below which the small-M (decode) path is used */
+  smallM: number;
+  /** decode path: 'gemv' kernel, or the main kernel with few rows per workgroup */
+  smallMKernel: 'gemv' | 'same';
+  subgroup: SubgroupKernelConfig;
+  tiled: TiledKernelConfig;
+  gemv: GemvKernelConfig;
+}
+
+/**
+ * Default table. Numbers measured on lavapipe (Mesa 25, 2 cores AVX2) and chosen for common
+ * discrete/integrated GPUs from the usual 64x64-tile heuristics.
+ */
+export const DEFAULT_MATMUL_CONFIGS = {
+  /** CPU drivers (lavapipe, SwiftShader) with subgroups: the broadcast kernel, big row blocks. */
+  cpuSubgroup: {
+    kernel: 'subgroup',
+    smallM: 8,
+    smallMKernel: 'same',
+    subgroup: { wg: 8, rows: 64, colQuads: 2 },
+    tiled: { tx: 8, ty: 8, bk: 16 },
+    gemv: { cols: 8, threadsPerCol: 8, wgKN: 64 },
+  },
+  /** CPU drivers without subgroups. */
+  cpu: {
+    kernel: 'tiled',
+    smallM: 8,
+    smallMKernel: 'same',
+    subgroup: { wg: 8, rows: 64, colQuads: 2 },
+    tiled: { tx: 8, ty: 8, bk: 16 },
+    gemv: { cols: 8, threadsPerCol: 8, wgKN: 64 },
+  },
+  /** Hardware GPUs: 64x64 tiles of 16x16 invocations, gemv for decode. */
+  gpu: {
+    kernel: 'tiled',
+    smallM: 8,
+    smallMKernel: 'gemv',
+    subgroup: { wg: 64, rows: 32, colQuads: 1 },
+    tiled: { tx: 16, ty: 16, bk: 16 },
+    gemv: { cols: 4, threadsPerCol: 64, wgKN: 64 },
+  },
+} as const satisfies Record<string, MatmulConfig>;
+
+export type MatmulConfigName = keyof typeof DEFAULT_MATMUL_CONFIGS;
+
+const overrides = new WeakMap<Gpu, MatmulConfig>();
+const picked = new WeakMap<Gpu, MatmulConfig>();
+
+/** True when the adapter can run matmul_sg.wgsl (subgroups with at least 8 lanes). */
+export function subgroupKernelSupported(gpu: Gpu): boolean {
+  return gpu.has('subgroups') && (gpu.info.subgroupMinSize ?? 0) >= 8;
+}
+
+/** The default table entry for this adapter. */
+export function defaultMatmulConfigName(gpu: Gpu): MatmulConfigName {
+  if (gpu.info.software) return subgroupKernelSupported(gpu) ? 'cpuSubgroup' : 'cpu';
+  return 'gpu';
+}
+
+/** The config matmul uses on this Gpu: an installed override, else the default for the adapter. */
+export function pickMatmulConfig(gpu: Gpu): MatmulConfig {
+  const o = overrides.get(gpu);
+  if (o) return o;
+  let cfg = picked.get(gpu);
+  if (!cfg) {
+    cfg = cloneConfig(DEFAULT_MATMUL_CONFIGS[defaultMatmulConfigName(gpu)]);
+    if (cfg.kernel === 'subgroup' && !subgroupKernelSupported(gpu)) cfg.kernel = 'tiled';
+    validateMatmulConfig(gpu, cfg);
+    picked.set(gpu, cfg);
+  }
+  return cfg;
+}
+
+/**
+ * Installs `config` for every later matmul on `gpu` (merged over the current choice), or restores
+ * the default with `undefined`. Throws PonderError('DEVICE_LIMIT') if the config does not fit.
+ */
+export function setMatmulConfig(gpu: Gpu, config: Partial<MatmulConfig> | undefined): MatmulConfig {
+  if (config === undefined) {
+    overrides.delete(gpu);
+    return pickMatmulConfig(gpu);
+  }
+  const base = pickMatmulConfig(gpu);
+  const merged: MatmulConfig = {
+    ...base,
+    ...config,
+    subgroup: { ...base.subgroup, ...config.subgroup },
+    tiled: { ...base.tiled, ...config.tiled },
+    gemv: { ...base.gemv, ...config.gemv },
+  };
+  validateMatmulConfig(gpu, merged);
+  overrides.set(gpu, merged);
+  return merged;
+}
+
+function cloneConfig(c: MatmulConfig): MatmulConfig {
+  return { ...c, subgroup: { ...c.subgroup }, tiled: { ...c.tiled }, gemv: { ...c.gemv } };
+}
+
+function limitError(message: string): never {
+  throw new PonderError('DEVICE_LIMIT', `matmul config: ${message}`);
+}
+
+/** Workgroup-memory bytes of the tiled kernel: two f32 slabs of bk x 4·t. */
+export function tiledWorkgroupBytes(t: TiledKernelConfig): number {
+  return (t.bk * 4 * t.ty + t.bk * 4 * t.tx) * 4;
+}
+
+/** Workgroup-memory bytes of the gemv kernel: one partial sum per (invocation, row <= 8). */
+export function gemvWorkgroupBytes(g: GemvKernelConfig): number {
+  return g.cols * g.threadsPerCol * 8 * 4;
+}
+
+/** Throws PonderError('DEVICE_LIMIT') naming the offending value when `cfg` cannot run on `gpu`. */
+export function validateMatmulConfig(gpu: Gpu, cfg: MatmulConfig): void {
+  const L = gpu.limits;
+  const maxInv = L.maxComputeInvocationsPerWorkgroup;
+  const maxX = L.maxComputeWorkgroupSizeX;
+  const maxY = L.maxComputeWorkgroupSizeY;
+  const maxShared = L.maxComputeWorkgroupStorageSize;
+  const posInt = (name: string, v: number) => {
+    if (!Number.isInteger(v) || v <= 0) limitError(`${name} must be a positive integer, got ${v}`);
+  };
+
+  const s = cfg.subgroup;
+  posInt('subgroup.wg', s.wg);
+  posInt('subgroup.rows', s.rows);
+  if (s.wg % 8 !== 0) limitError(`subgroup.wg must be a multiple of 8, got ${s.wg}`);
+  if (s.wg > maxInv || s.wg > maxX) limitError(`subgroup.wg ${s.wg} exceeds this device's ${Math.min(maxInv, maxX)} invocations per workgroup`);
+  if (s.rows > 64 || s.rows % 4 !== 0) limitError(`subgroup.rows must be a multiple of 4 up to 64, got ${s.rows}`);
+  if (s.colQuads !== 1 && s.colQuads !== 2) limitError(`subgroup.colQuads must be 1 or 2, got ${s.colQuads}`);
+  if (cfg.kernel === 'subgroup' && !subgroupKernelSupported(gpu)) {
+    limitError('the subgroup kernel needs the "subgroups" feature with subgroups of at least 8 invocations');
+  }
+
+  const t = cfg.tiled;
+  posInt('tiled.tx', t.tx);
+  posInt('tiled.ty', t.ty);
+  posInt('tiled.bk', t.bk);
+  if (t.tx * t.ty > maxInv) limitError(`tiled workgroup ${t.tx}x${t.ty} = ${t.tx * t.ty} invocations exceeds this device's ${maxInv}`);
+  if (t.tx > maxX || t.ty > maxY) limitError(`tiled workgroup ${t.tx}x${t.ty} exceeds this device's ${maxX}x${maxY}`);
+  const tb = tiledWorkgroupBytes(t);
+  if (tb > maxShared) limitError(`tiled slabs need ${tb} bytes of workgroup memory, over this device's ${maxShared}`);
+
+  const g = cfg.gemv;
+  posInt('gemv.cols', g.cols);
+  posInt('gemv.threadsPerCol', g.threadsPerCol);
+  posInt('gemv.wgKN', g.wgKN);
+  if ((g.threadsPerCol & (g.threadsPerCol - 1)) !== 0) limitError(`gemv.threadsPerCol must be a power of two, got ${g.threadsPerCol}`);
+  if (g.cols * g.threadsPerCol > maxInv || g.cols * g.threadsPerCol > maxX) {
+    limitError(`gemv workgroup of ${g.cols}x${g.threadsPerCol} invocations exceeds this device's ${Math.min(maxInv, maxX)}`);
+  }
+  if (g.wgKN > maxInv || g.wgKN > maxX) limitError(`gemv.wgKN ${g.wgKN} exceeds this device's ${Math.min(maxInv, maxX)} invocations`);
+  const gb = gemvWorkgroupBytes(g);
+  if (gb > maxShared) limitError(`gemv partial sums need ${gb} bytes of workgroup memory, over this device's ${maxShared}`);
+  posInt('smallM', cfg.smallM);
+  if (cfg.smallM > 8) limitError(`smallM must be at most 8, got ${cfg.smallM}`);
+}
