@@ -57,7 +57,7 @@ export async function* runKernelBench(gpu: Gpu, cases: KernelBenchCase[], opts: 
       await gpu.sync();
       const once = performance.now() - t0;
       const reps = Math.max(1, Math.min(256, Math.round(2 / Math.max(once, 1e-3))));
-      const bench = new Bench({ time: opts.timeMs ?? 400, iterations: opts.minSamples ?? 5, warmup: false, throws: true, retainSamples: false, signal: opts.signal });
+      const bench = new Bench({ time: opts.timeMs ?? 400, iterations: opts.minSamples ?? 5, warmup: false, throws: true, retainSamples: false });
       bench.add(`${c.name} ${c.shape}`, async () => {
         for (let r = 0; r < reps; r++) inst.run();
         await gpu.sync();
