@@ -1,4 +1,5 @@
 import './globals.js';
+import { availableParallelism } from 'node:os';
 import { create } from 'webgpu';
 import { PonderError } from '../errors.js';
 
@@ -96,6 +97,10 @@ export async function openDevice(opts: DeviceOptions = {}): Promise<OpenedDevice
   // The Vulkan loader warns (and some ICDs misbehave) without a runtime dir; give it a private one.
   if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp';
   installExitGuard();
+  // lavapipe runs one rasteriser thread per core by default; its threads stall on per-lane loads,
+  // and oversubscribing (4 per core) measured ~1.4x faster for matmul on a 2-core machine (see
+  // bench/RESULTS.md). Read by Mesa when the device is created; ignored by every other driver.
+  if (!process.env.LP_NUM_THREADS) process.env.LP_NUM_THREADS = String(Math.min(32, 4 * availableParallelism()));
   const adapterName = opts.adapter ?? process.env.PONDER_ADAPTER;
   const backend = opts.backend ?? process.env.PONDER_BACKEND;
   const dawnOptions: string[] = [];

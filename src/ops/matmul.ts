@@ -4,7 +4,7 @@ import { shapeString, type Tensor } from '../gpu/tensor.js';
 import { expectDtype, expectRank, expectShape, fail } from './check.js';
 import { pickMatmulConfig, type MatmulConfig } from './matmul-configs.js';
 
-export { DEFAULT_MATMUL_CONFIGS, pickMatmulConfig, setMatmulConfig, validateMatmulConfig, type MatmulConfig } from './matmul-configs.js';
+export { DEFAULT_MATMUL_CONFIGS, pickMatmulConfig, setMatmulConfig, validateMatmulConfig, type MatmulConfig, type MatmulConfigPatch } from './matmul-configs.js';
 
 export interface MatmulOptions {
   /** A is stored [K,M] (or [batch,K,M]) and used transposed. */
@@ -20,7 +20,7 @@ export interface MatmulOptions {
 }
 
 /** Which kernel `matmul` would run for a problem (exported for benchmarks and tests). */
-export type MatmulKernel = 'subgroup' | 'tiled' | 'gemv';
+export type MatmulKernel = 'subgroup' | 'tiled' | 'gemv' | 'gemvSubgroup';
 
 export interface MatmulProblem {
   batch: number;
@@ -89,7 +89,10 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {},
 /** The kernel matmul picks for a problem under a config. */
 export function chooseMatmulKernel(cfg: MatmulConfig, p: MatmulProblem): MatmulKernel {
   const { M, N, K, transA, transB } = p;
-  if (M <= cfg.smallM && cfg.smallMKernel === 'gemv' && !transA && K % 4 === 0 && (transB || N % 4 === 0)) return 'gemv';
+  if (M <= cfg.smallM && !transA && K % 4 === 0) {
+    if (cfg.smallMKernel === 'gemv' && (transB || N % 4 === 0)) return 'gemv';
+    if (cfg.smallMKernel === 'gemvSubgroup' && transB) return 'gemvSubgroup';
+  }
   if (cfg.kernel === 'subgroup') {
     const bAligned = transB ? K % 4 === 0 : N % 4 === 0;
     if (bAligned) return 'subgroup';
@@ -160,6 +163,18 @@ function dispatchMatmul(
         workgroups: [Math.ceil(N / 4 / g.wgKN), 1, batch],
       });
     }
+    return;
+  }
+
+  if (kernel === 'gemvSubgroup') {
+    const g = cfg.gemvSubgroup;
+    gpu.dispatch({
+      file: 'matmul_gemv_sg.wgsl',
+      constants: { WG: g.wg, R: M <= 1 ? 1 : M <= 2 ? 2 : M <= 4 ? 4 : 8, C: g.cols },
+      params: params(aStride / 4, bStride / 4),
+      tensors,
+      workgroups: [Math.ceil(N / (g.cols * (g.wg / 8))), 1, batch],
+    });
     return;
   }
 
