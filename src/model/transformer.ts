@@ -1,0 +1,321 @@
+import { PonderError } from '../errors.js';
+import type { Gpu } from '../gpu/gpu.js';
+import { shapeString, type Tensor } from '../gpu/tensor.js';
+import { attention, kvWrite } from '../ops/attention.js';
+import { embedding } from '../ops/embedding.js';
+import { matmul } from '../ops/matmul.js';
+import { rmsnorm } from '../ops/rmsnorm.js';
+import { rope, ropeTables, type RopeTables } from '../ops/rope.js';
+import { swiglu } from '../ops/swiglu.js';
+import type { ModelConfig, Weights } from './config.js';
+import { releaseWeights, tableChunks, uploadWeights, type GpuWeights, type LayerWeights, type UploadOptions } from './gpu-weights.js';
+import { KvCache } from './kv-cache.js';
+
+/**
+ * The decoder-only transformer of Llama / Qwen2 / Qwen3 (HF LlamaModel & co.), forward only:
+ *
+ *   x = embed(tokens)
+ *   per layer:  x += o_proj(attention(rope(qk_norm?(q_proj(n))), rope(qk_norm?(k_proj(n))), v_proj(n)))
+ *                    with n = rmsnorm(x, input_layernorm)
+ *               x += down_proj(silu(gate_proj(n)) * up_proj(n)),  n = rmsnorm(x, post_attention_layernorm)
+ *   logits = lm_head(rmsnorm(x, norm))             (lm_head = embed_tokens when tied)
+ *
+ * B sequences of T new tokens each run as one batch of B·T rows through every matmul; attention
+ * reads/writes each sequence's own KV-cache slot from its own start position, so prefill (T > 1)
+ * and batched decode (T = 1, B sequences of different lengths) are the same code.
+ *
+ * Activations are planned: one set of buffers per (B, T) shape, allocated on first use and reused by
+ * later calls of that shape (decode reuses one plan for every token). Only the returned logits are
+ * fresh per call; the caller owns and releases them. Nothing is read back here.
+ */
+
+export interface LoadOptions extends UploadOptions {
+  /**
+   * Tests only: the byte limit one lm_head output may have before it is computed in row blocks
+   * (default and maximum: the device's maxStorageBufferBindingSize).
+   */
+  maxLogitsBindingBytes?: number;
+}
+
+export interface ForwardOptions {
+  /** Only the last position's logits ([B, 1, V]): what sampling the next token needs. */
+  lastOnly?: boolean;
+}
+
+/** Activation buffers for one (B, T). Row-major; `rows` = B·T. */
+interface Plan {
+  B: number;
+  T: number;
+  tokens: Tensor; // u32 [rows]
+  positions: Tensor; // u32 [rows]: starts[b] + t
+  slots: Tensor; // u32 [B]
+  starts: Tensor; // u32 [B]
+  lastRows: Tensor; // u32 [B]: b·T + T-1, rows gathered for lastOnly
+  x: Tensor; // [rows, hidden] the residual stream
+  n: Tensor; // [rows, hidden] normed input of a block
+  q: Tensor; // [rows, Hq·D]
+  k: Tensor; // [rows, Hkv·D]
+  v: Tensor; // [rows, Hkv·D]
+  attn: Tensor; // [rows, Hq·D]
+  gate: Tensor; // [rows, intermediate]
+  up: Tensor; // [rows, intermediate]
+  act: Tensor; // [rows, intermediate]
+  last: Tensor; // [B, hidden]
+  lastNorm: Tensor; // [B, hidden]
+}
+
+/** Plans kept at once (e.g. prefill shapes + decode); older ones are released. */
+const MAX_PLANS = 4;
+
+export class Transformer {
+  private plans = new Map<string, Plan>();
+  private rope: RopeTables;
+  private disposed = false;
+
+  private constructor(
+    private readonly gpu: Gpu,
+    readonly config: ModelConfig,
+    private readonly w: GpuWeights,
+    private readonly maxLogitsBinding: number,
+  ) {
+    this.rope = this.buildRope(config.max_position_embeddings);
+  }
+
+  /** Checks the weights against the config (PonderError naming a missing / mis-shaped tensor), then uploads them. */
+  static load(gpu: Gpu, config: ModelConfig, weights: Weights, opts: LoadOptions = {}): Transformer {
+    const maxBinding = Math.min(opts.maxLogitsBindingBytes ?? Infinity, gpu.limits.maxStorageBufferBindingSize);
+    return new Transformer(gpu, config, uploadWeights(gpu, config, weights, opts), maxBinding);
+  }
+
+  createCache(slots: number, maxPositions = this.config.max_position_embeddings): KvCache {
+    return new KvCache(this.gpu, this.config, slots, maxPositions);
+  }
+
+  /**
+   * B sequences each with T new tokens (u32 tensor [B·T], or number[][] of equal lengths), written
+   * into `cache` at slots[b] from position starts[b]. Returns logits f32 [B, T, V] (or [B, 1, V] with
+   * lastOnly), a new tensor the caller releases.
+   */
+  forward(tokens: Tensor | number[][], cache: KvCache, slots: number[], starts: number[], opts: ForwardOptions = {}): Tensor {
+    if (this.disposed) throw new PonderError('BAD_INPUT', 'forward on a disposed model');
+    const B = slots.length;
+    const T = this.checkInputs(tokens, cache, slots, starts);
+    const p = this.plan(B, T);
+    if (cache.maxPositions > this.rope.cos.shape[0]) this.rope = this.buildRope(cache.maxPositions, this.rope);
+    this.writeInputs(p, tokens, slots, starts);
+
+    const ids = Array.isArray(tokens) ? p.tokens : tokens.reshape([B * T]);
+    embedding(this.gpu, ids, this.w.embed, p.x);
+    this.w.layers.forEach((layer, i) => {
+      this.attentionBlock(p, layer, cache.k[i], cache.v[i]);
+      this.mlpBlock(p, layer);
+    });
+    return opts.lastOnly ? this.lastLogits(p) : this.allLogits(p);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const p of this.plans.values()) releasePlan(p);
+    this.plans.clear();
+    this.rope.cos.release();
+    this.rope.sin.release();
+    releaseWeights(this.w);
+  }
+
+  // ------------------------------------------------------------------ blocks
+
+  /** x += o_proj(attention(q, k, v)) over n = rmsnorm(x); k and v are appended to the cache first. */
+  private attentionBlock(p: Plan, l: LayerWeights, kCache: Tensor, vCache: Tensor): void {
+    const { gpu, config: c } = this;
+    const eps = c.rms_norm_eps;
+    const D = c.head_dim;
+    const Hq = c.num_attention_heads;
+    const Hkv = c.num_key_value_heads;
+    rmsnorm(gpu, p.x, l.inputNorm, { eps }, p.n);
+    matmul(gpu, p.n, l.q, { transB: true, bias: l.qBias }, p.q);
+    matmul(gpu, p.n, l.k, { transB: true, bias: l.kBias }, p.k);
+    matmul(gpu, p.n, l.v, { transB: true, bias: l.vBias }, p.v);
+    const q = p.q.reshape([p.B, p.T, Hq, D]);
+    const k = p.k.reshape([p.B, p.T, Hkv, D]);
+    if (l.qNorm && l.kNorm) this.qkNorm(p, l.qNorm, l.kNorm);
+    rope(gpu, q, p.positions, this.rope);
+    rope(gpu, k, p.positions, this.rope);
+    kvWrite(gpu, k, p.v.reshape([p.B, p.T, Hkv, D]), kCache, vCache, p.slots, p.starts);
+    attention(gpu, q, kCache, vCache, p.slots, p.starts, {}, p.attn.reshape([p.B, p.T, Hq, D]));
+    matmul(gpu, p.attn, l.o, { transB: true, accumulate: true }, p.x);
+  }
+
+  /** Qwen3: RMSNorm over each head's D dims of q and k (before RoPE), in place. */
+  private qkNorm(p: Plan, qNorm: Tensor, kNorm: Tensor): void {
+    const D = this.config.head_dim;
+    const eps = this.config.rms_norm_eps;
+    const q = p.q.reshape([p.q.size / D, D]);
+    const k = p.k.reshape([p.k.size / D, D]);
+    rmsnorm(this.gpu, q, qNorm, { eps }, q);
+    rmsnorm(this.gpu, k, kNorm, { eps }, k);
+  }
+
+  /** x += down_proj(silu(gate_proj(n)) * up_proj(n)) over n = rmsnorm(x). */
+  private mlpBlock(p: Plan, l: LayerWeights): void {
+    const gpu = this.gpu;
+    rmsnorm(gpu, p.x, l.postNorm, { eps: this.config.rms_norm_eps }, p.n);
+    matmul(gpu, p.n, l.gate, { transB: true }, p.gate);
+    matmul(gpu, p.n, l.up, { transB: true }, p.up);
+    swiglu(gpu, p.gate, p.up, p.act);
+    matmul(gpu, p.act, l.down, { transB: true, accumulate: true }, p.x);
+  }
+
+  /** logits [B, T, V] of every position. */
+  private allLogits(p: Plan): Tensor {
+    rmsnorm(this.gpu, p.x, this.w.norm, { eps: this.config.rms_norm_eps }, p.n);
+    const logits = this.gpu.empty([p.B, p.T, this.config.vocab_size], 'f32', 'logits');
+    this.lmHead(p.n, logits);
+    return logits;
+  }
+
+  /** logits [B, 1, V] of each sequence's last position: its row is gathered first (an embedding lookup into x). */
+  private lastLogits(p: Plan): Tensor {
+    embedding(this.gpu, p.lastRows, p.x, p.last);
+    rmsnorm(this.gpu, p.last, this.w.norm, { eps: this.config.rms_norm_eps }, p.lastNorm);
+    const logits = this.gpu.empty([p.B, 1, this.config.vocab_size], 'f32', 'logits');
+    this.lmHead(p.lastNorm, logits);
+    return logits;
+  }
+
+  /**
+   * logits = h · lm_headᵀ, h [R, hidden]. One matmul when the head is one tensor and the logits fit
+   * one storage binding; otherwise per vocab chunk (and per row block, so each partial output fits a
+   * binding) into a scratch tensor whose rows are copied into the chunk's column slice of the logits.
+   */
+  private lmHead(h: Tensor, logits: Tensor): void {
+    const gpu = this.gpu;
+    const [R, H] = h.shape;
+    const V = this.config.vocab_size;
+    const out2d = logits.reshape([R, V]);
+    const chunks = tableChunks(this.w.lmHead);
+    const maxBinding = this.maxLogitsBinding;
+    if (chunks.length === 1 && logits.byteSize <= maxBinding) {
+      matmul(gpu, h, chunks[0], { transB: true }, out2d);
+      return;
+    }
+    let col = 0;
+    for (const c of chunks) {
+      const Vc = c.shape[0];
+      const blockRows = Math.max(1, Math.min(R, Math.floor(maxBinding / (Vc * 4))));
+      const scratch = gpu.empty([blockRows, Vc], 'f32', 'lm_head.scratch');
+      const hBlock = blockRows < R ? gpu.empty([blockRows, H], 'f32', 'lm_head.rows') : h;
+      for (let r0 = 0; r0 < R; r0 += blockRows) {
+        // a short last block runs the full block (its tail rows are stale) and copies only n rows
+        const n = Math.min(blockRows, R - r0);
+        if (hBlock !== h) gpu.copy(h, hBlock, r0 * H * 4, 0, n * H * 4);
+        matmul(gpu, hBlock, c, { transB: true }, scratch);
+        if (Vc === V) gpu.copy(scratch, logits, 0, r0 * V * 4, n * V * 4);
+        else for (let r = 0; r < n; r++) gpu.copy(scratch, logits, r * Vc * 4, ((r0 + r) * V + col) * 4, Vc * 4);
+      }
+      if (hBlock !== h) hBlock.release();
+      scratch.release();
+      col += Vc;
+    }
+  }
+
+  // ------------------------------------------------------------------ inputs and plans
+
+  /** Validates the call; returns T. */
+  private checkInputs(tokens: Tensor | number[][], cache: KvCache, slots: number[], starts: number[]): number {
+    const where = 'forward';
+    const B = slots.length;
+    if (B === 0) throw new PonderError('BAD_INPUT', `${where}: no sequences (slots is empty)`);
+    if (starts.length !== B) throw new PonderError('BAD_INPUT', `${where}: ${B} slots but ${starts.length} starts`);
+    let T: number;
+    if (Array.isArray(tokens)) {
+      if (tokens.length !== B) throw new PonderError('BAD_INPUT', `${where}: ${tokens.length} token rows for ${B} slots`);
+      T = tokens[0].length;
+      const V = this.config.vocab_size;
+      for (const [b, row] of tokens.entries()) {
+        if (row.length !== T) throw new PonderError('BAD_INPUT', `${where}: token rows differ in length (${T} and ${row.length} at row ${b})`);
+        for (const id of row) {
+          if (!Number.isInteger(id) || id < 0 || id >= V) throw new PonderError('BAD_INPUT', `${where}: token id ${id} in row ${b} is outside the vocabulary 0..${V - 1}`);
+        }
+      }
+    } else {
+      if (tokens.dtype !== 'u32' || tokens.size % B !== 0) {
+        throw new PonderError('SHAPE', `${where}: tokens ${tokens.dtype}${shapeString(tokens.shape)} must be u32 with B*T elements for B=${B}`);
+      }
+      T = tokens.size / B;
+    }
+    if (T === 0) throw new PonderError('BAD_INPUT', `${where}: no tokens`);
+    if (cache.isDisposed) throw new PonderError('BAD_INPUT', `${where}: the KV cache was disposed`);
+    if (cache.layers !== this.config.num_hidden_layers) throw new PonderError('BAD_INPUT', `${where}: the KV cache has ${cache.layers} layers, the model ${this.config.num_hidden_layers}`);
+    for (let b = 0; b < B; b++) {
+      const s = slots[b];
+      if (!Number.isInteger(s) || s < 0 || s >= cache.slots) throw new PonderError('BAD_INPUT', `${where}: slot ${s} (row ${b}) is outside the cache's 0..${cache.slots - 1}`);
+      const st = starts[b];
+      if (!Number.isInteger(st) || st < 0 || st + T > cache.maxPositions) {
+        throw new PonderError('BAD_INPUT', `${where}: row ${b} writes positions ${st}..${st + T - 1}, past the cache's ${cache.maxPositions} positions`);
+      }
+    }
+    return T;
+  }
+
+  private writeInputs(p: Plan, tokens: Tensor | number[][], slots: number[], starts: number[]): void {
+    const { B, T } = p;
+    const positions = new Uint32Array(B * T);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = starts[b] + t;
+    if (Array.isArray(tokens)) this.gpu.write(p.tokens, Uint32Array.from(tokens.flat()));
+    this.gpu.write(p.positions, positions);
+    this.gpu.write(p.slots, Uint32Array.from(slots));
+    this.gpu.write(p.starts, Uint32Array.from(starts));
+  }
+
+  private plan(B: number, T: number): Plan {
+    const key = `${B}x${T}`;
+    let p = this.plans.get(key);
+    if (p) {
+      this.plans.delete(key); // re-insert: most recently used last
+      this.plans.set(key, p);
+      return p;
+    }
+    const c = this.config;
+    const rows = B * T;
+    const e = (shape: number[], dtype: 'f32' | 'u32' = 'f32', label = 'act') => this.gpu.empty(shape, dtype, label);
+    p = {
+      B,
+      T,
+      tokens: e([rows], 'u32', 'tokens'),
+      positions: e([rows], 'u32', 'positions'),
+      slots: e([B], 'u32', 'slots'),
+      starts: e([B], 'u32', 'starts'),
+      lastRows: e([B], 'u32', 'lastRows'),
+      x: e([rows, c.hidden_size], 'f32', 'x'),
+      n: e([rows, c.hidden_size], 'f32', 'normed'),
+      q: e([rows, c.num_attention_heads * c.head_dim], 'f32', 'q'),
+      k: e([rows, c.num_key_value_heads * c.head_dim], 'f32', 'k'),
+      v: e([rows, c.num_key_value_heads * c.head_dim], 'f32', 'v'),
+      attn: e([rows, c.num_attention_heads * c.head_dim], 'f32', 'attn'),
+      gate: e([rows, c.intermediate_size], 'f32', 'gate'),
+      up: e([rows, c.intermediate_size], 'f32', 'up'),
+      act: e([rows, c.intermediate_size], 'f32', 'act'),
+      last: e([B, c.hidden_size], 'f32', 'last'),
+      lastNorm: e([B, c.hidden_size], 'f32', 'lastNorm'),
+    };
+    this.gpu.write(p.lastRows, Uint32Array.from({ length: B }, (_, b) => b * T + T - 1));
+    this.plans.set(key, p);
+    while (this.plans.size > MAX_PLANS) {
+      const [oldKey, old] = this.plans.entries().next().value as [string, Plan];
+      this.plans.delete(oldKey);
+      releasePlan(old);
+    }
+    return p;
+  }
+
+  private buildRope(maxPositions: number, old?: RopeTables): RopeTables {
+    old?.cos.release();
+    old?.sin.release();
+    return ropeTables(this.gpu, { maxPositions, rotaryDim: this.config.head_dim, theta: this.config.rope_theta });
+  }
+}
+
+function releasePlan(p: Plan): void {
+  for (const v of Object.values(p)) if (typeof v === 'object') (v as Tensor).release();
+}
