@@ -2,7 +2,10 @@ import { Command, CommanderError } from 'commander';
 import { PonderError } from '../errors.js';
 import { packageVersion } from '../paths.js';
 import { registerBench } from './commands/bench.js';
+import { registerConvert } from './commands/convert.js';
+import { registerGenerate } from './commands/generate.js';
 import { registerInfo } from './commands/info.js';
+import { registerLogits } from './commands/logits.js';
 import { registerTune } from './commands/tune.js';
 import { processIO, type CliIO } from './io.js';
 import { reportError } from './output.js';
@@ -26,6 +29,9 @@ export function buildProgram(io: CliIO, name = 'ponder'): Command {
       outputError: (s, write) => write(`${name}: ${s.trim().split('\n')[0]}\n`),
     });
   registerInfo(program, io);
+  registerGenerate(program, io);
+  registerLogits(program, io);
+  registerConvert(program, io);
   registerBench(program, io);
   registerTune(program, io);
   // every subcommand inherits the error handling and output settings

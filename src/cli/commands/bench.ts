@@ -1,5 +1,7 @@
 import { Argument, type Command } from 'commander';
 import { allKernelCases } from '../../../bench/kernels/index.js';
+import { modelBenchShapes } from '../../../bench/models.js';
+import { benchModel } from '../../engine/bench/model.js';
 import { matchesFilter, runKernelBench } from '../../engine/bench/runner.js';
 import { PonderError } from '../../errors.js';
 import { Gpu } from '../../gpu/gpu.js';
@@ -20,13 +22,14 @@ export function registerBench(program: Command, io: CliIO): void {
   addGpuOptions(
     program
       .command('bench')
-      .description('benchmark the GPU kernels: median ms, GFLOP/s and GB/s per kernel and shape')
-      .addArgument(new Argument('[suite]', 'what to benchmark').choices(['kernels']).default('kernels'))
+      .description("benchmark the GPU kernels (median ms, GFLOP/s, GB/s per shape) or whole models (prefill and decode tokens/s)")
+      .addArgument(new Argument('[suite]', 'what to benchmark').choices(['kernels', 'model']).default('kernels'))
       .option('--filter <text>', 'only cases whose "name shape" contains TEXT (or matches /regex/)')
       .option('--json', 'one JSON object per line: name, shape, ms_median, gflops, gbps, adapter')
       .option('--list', 'list the cases without running them')
       .option('--time <ms>', 'time budget per case in milliseconds', '400'),
-  ).action(async (_suite: string, opts: BenchOpts) => {
+  ).action(async (suite: string, opts: BenchOpts) => {
+    if (suite === 'model') return benchModels(io, opts);
     const timeMs = Number(opts.time);
     if (!Number.isFinite(timeMs) || timeMs <= 0) throw new PonderError('USAGE', `--time must be a positive number of milliseconds, got "${opts.time}"`);
     const cases = allKernelCases();
@@ -57,4 +60,29 @@ export function registerBench(program: Command, io: CliIO): void {
       gpu.close();
     }
   });
+}
+
+/** `ponder bench model`: prefill/decode tokens/s per model shape, decode against its memory roofline. */
+async function benchModels(io: CliIO, opts: BenchOpts): Promise<void> {
+  const shapes = modelBenchShapes().filter((s) => !opts.filter || s.name.includes(opts.filter));
+  if (opts.list) {
+    for (const s of shapes) io.out(opts.json ? JSON.stringify({ name: s.name }) : s.name);
+    return;
+  }
+  if (shapes.length === 0) throw new PonderError('USAGE', `no model shape matches --filter "${opts.filter}"`, 'see `ponder bench model --list`');
+  const gpu = await Gpu.open(deviceOptions(opts));
+  try {
+    if (!opts.json) io.out(`${'model'.padEnd(20)}  ${'params'.padStart(8)}  ${'pp tok/s'.padStart(9)}  ${'tg tok/s'.padStart(9)}  ${'roofline'.padStart(9)}  ${'% roof'.padStart(7)}  copy GB/s`);
+    for (const s of shapes) {
+      const r = await benchModel(gpu, s.name, s.config, { promptTokens: s.promptTokens, decodeTokens: s.decodeTokens });
+      if (opts.json) io.out(JSON.stringify(r));
+      else {
+        const f = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(3));
+        io.out(`${r.name.padEnd(20)}  ${(r.params / 1e6).toFixed(1).padStart(7)}M  ${f(r.prefill_tokens_per_s).padStart(9)}  ${f(r.decode_tokens_per_s).padStart(9)}  ${f(r.decode_roofline_tokens_per_s).padStart(9)}  ${r.pct_of_roofline.toFixed(1).padStart(6)}%  ${f(r.copy_gbps)}`);
+      }
+      gpu.pool.trim();
+    }
+  } finally {
+    gpu.close();
+  }
 }

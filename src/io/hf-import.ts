@@ -1,0 +1,103 @@
+/**
+ * Hugging Face model directory → ponder. An HF directory is config.json + model.safetensors (or
+ * shards + model.safetensors.index.json) + tokenizer files. Tensor names are the same in both worlds
+ * (ponder keeps HF names), so the import is: validate the config, validate every safetensors header,
+ * check names and shapes against the config, and only then read the data (F16/BF16 widened exactly
+ * to f32).
+ *
+ * Dropped on the way: `*.rotary_emb.inv_freq` buffers (recomputed from rope_theta), `lm_head.weight`
+ * when the config ties it to the embeddings, and for MiMo the `model.mtp_layers.*` multi-token-
+ * prediction layers (not used yet; a note says so). Any other tensor the config does not explain is
+ * an error: it usually means the config and the weights disagree (e.g. a wrong num_hidden_layers).
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { PonderError } from '../errors.js';
+import { checkWeights, expectedWeights, type ModelConfig, type Weights } from '../model/config.js';
+import { openSafetensorsModel, readTensorF32, type TensorEntry } from './safetensors.js';
+import { checkTokenizerFiles, checkWeightShapes, readConfigJson, saveModelDir, type ModelCard, type SaveModelOptions } from './model-dir.js';
+
+export interface HfModel {
+  config: ModelConfig;
+  weights: Weights;
+  /** What was dropped or assumed on the way, one line each (for the CLI to print). */
+  notes: string[];
+}
+
+function checkDir(dir: string): void {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch {
+    throw new PonderError('NOT_FOUND', `${dir}: no such model directory`);
+  }
+  if (!st.isDirectory()) throw new PonderError('BAD_INPUT', `${dir}: is not a directory (an HF model is a directory with config.json and *.safetensors)`);
+}
+
+/** Reads an HF model directory into memory (validated; see the module comment). */
+export function readHfModel(hfDir: string): HfModel {
+  checkDir(hfDir);
+  const config = readConfigJson(hfDir);
+  const { tensors, files } = openSafetensorsModel(hfDir);
+  const where = files.length === 1 ? files[0]! : join(hfDir, 'model.safetensors.index.json');
+  const expected = expectedWeights(config);
+  const notes: string[] = [];
+
+  const keep = new Map<string, TensorEntry>();
+  let rotary = 0;
+  let mtp = 0;
+  let droppedHead = false;
+  for (const [name, entry] of tensors) {
+    if (name.endsWith('.rotary_emb.inv_freq')) {
+      rotary++;
+      continue;
+    }
+    if (config.family === 'mimo' && name.startsWith('model.mtp_layers.')) {
+      mtp++;
+      continue;
+    }
+    if (name === 'lm_head.weight' && config.tie_word_embeddings && !expected.has(name)) {
+      droppedHead = true;
+      continue;
+    }
+    keep.set(name, entry);
+  }
+  if (rotary > 0) notes.push(`dropped ${rotary} rotary_emb.inv_freq buffers (recomputed from rope_theta)`);
+  if (mtp > 0) notes.push(`dropped ${mtp} MiMo MTP tensors (model.mtp_layers.*): multi-token prediction is not used yet`);
+  if (droppedHead) notes.push('dropped lm_head.weight: the config ties it to the embeddings');
+
+  // Names and shapes first, from the headers alone; then the data.
+  checkWeightShapes(config, new Map([...keep].map(([n, e]) => [n, e.shape])), where);
+  const weights: Weights = new Map();
+  for (const name of expected.keys()) {
+    const e = keep.get(name)!;
+    weights.set(name, { shape: [...e.shape], data: readTensorF32(e) });
+  }
+  checkWeights(config, weights, where);
+  return { config, weights, notes };
+}
+
+export interface ImportOptions extends SaveModelOptions {
+  card?: ModelCard;
+}
+
+/**
+ * Imports an HF model directory as a ponder model directory at `outDir`. Everything is read and
+ * checked first; `outDir` is written (atomically) only when all of it succeeded.
+ */
+export function importHfModel(hfDir: string, outDir: string, opts: ImportOptions = {}): { config: ModelConfig; notes: string[]; outDir: string } {
+  if (existsSync(outDir) && !opts.overwrite) {
+    throw new PonderError('BAD_INPUT', `${outDir}: already exists`, 'pass --overwrite to replace it, or choose another --out');
+  }
+  const { config, weights, notes } = readHfModel(hfDir);
+  const hasTokenizer = existsSync(join(hfDir, 'tokenizer.json'));
+  if (hasTokenizer) checkTokenizerFiles(hfDir);
+  else notes.push(`no tokenizer.json in ${hfDir}: the model will use ponder's byte tokenizer`);
+  const out: ModelConfig = { ...config, ponder: { ...config.ponder, tokenizer: hasTokenizer ? 'hf' : 'bytes' } };
+  saveModelDir(
+    outDir,
+    { config: out, weights, tokenizerFrom: hasTokenizer ? hfDir : undefined, card: { source: `imported from Hugging Face directory ${hfDir}`, notes, ...opts.card } },
+    opts,
+  );
+  return { config: out, notes, outDir };
+}

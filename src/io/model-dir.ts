@@ -1,0 +1,750 @@
+/**
+ * The ponder model directory (see docs/model-format.md):
+ *
+ *   config.json            HF config fields (configToJson) + "ponder": {tokenizer: "bytes" | "hf", ...}
+ *   tokenizer.json, ...    copied HF tokenizer files (only when ponder.tokenizer is "hf")
+ *   weights.msgpack        {format: "ponder-weights", version: 1, tensors: [{name, dtype, shape, data}]}
+ *     or weights-00001-of-0000N.msgpack ... + weights.index.json {format, version, weight_map}
+ *   README.md              a short model card
+ *
+ * Weight files are plain MessagePack (any msgpack library reads them; `data` is a bin of little-endian
+ * f32 or f16 values). They are read here with a small purpose-built msgpack walker that never loads
+ * a tensor's bytes while it checks the structure: every file's structure, every tensor's dtype, shape
+ * and byte length, the index, and the whole weight set against the config (names and shapes) are
+ * validated before a single Float32Array is allocated. Each problem is one PonderError line naming the
+ * file. Writes build the directory under a temporary sibling name and rename it into place only when
+ * it is complete, so a failed or interrupted save never leaves a half-written model behind.
+ */
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { PonderError } from '../errors.js';
+import { expectedWeights, parseModelConfig, configToJson, type ModelConfig, type Weights } from '../model/config.js';
+import { f16ToF32Array, f32ToF16Array } from './bf16.js';
+import { ByteTokenizer } from '../data/byte-tokenizer.js';
+import { loadHfTokenizer } from '../data/hf-tokenizer.js';
+import type { Tokenizer } from '../data/tokenizer.js';
+
+export const WEIGHTS_FORMAT = 'ponder-weights';
+export const WEIGHTS_INDEX_FORMAT = 'ponder-weights-index';
+export const WEIGHTS_VERSION = 1;
+export const WEIGHTS_FILE = 'weights.msgpack';
+export const WEIGHTS_INDEX_FILE = 'weights.index.json';
+/** Default shard size limit: 1 GiB of tensor data per weights file. */
+export const DEFAULT_SHARD_BYTES = 1 << 30;
+/** HF tokenizer files copied into a model directory when they exist (tokenizer.json and tokenizer_config.json are required). */
+export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'chat_template.jinja', 'chat_template.json', 'special_tokens_map.json'];
+
+export type WeightDType = 'f32' | 'f16';
+export type TokenizerKind = 'bytes' | 'hf';
+const DTYPE_SIZE: Record<WeightDType, number> = { f32: 4, f16: 2 };
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+export interface ModelCard {
+  /** A display name (default: the directory name). */
+  name?: string;
+  /** Where the weights came from: "imported from /path/to/hf", "trained with ponder", ... */
+  source?: string;
+  /** Extra lines for the card. */
+  notes?: string[];
+}
+
+export interface SaveModelOptions {
+  /** Replace an existing directory (default: refuse). */
+  overwrite?: boolean;
+  /** Store tensors as f16 (half the size, rounded to nearest even) instead of exact f32. */
+  dtype?: WeightDType;
+  /** Tensor bytes per weights file before a new shard is started (default 1 GiB). */
+  shardBytes?: number;
+}
+
+export interface LoadedModel {
+  config: ModelConfig;
+  weights: Weights;
+  tokenizerKind: TokenizerKind;
+  dir: string;
+}
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+function bad(file: string, problem: string, hint?: string): PonderError {
+  return new PonderError('BAD_INPUT', `${file}: ${problem}`, hint);
+}
+
+function q(s: string): string {
+  return JSON.stringify(s);
+}
+
+function errnoOf(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'string' ? (e as { code: string }).code : undefined;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof BinRef);
+}
+
+function numelOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function fmtShape(shape: readonly number[]): string {
+  return `[${shape.join('x')}]`;
+}
+
+export function fmtBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+/** Reads and parses a JSON file: NOT_FOUND if it is missing, one BAD_INPUT line if it is not JSON. */
+export function readJsonFile(path: string, what = 'file'): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = errnoOf(e);
+    if (code === 'ENOENT') throw new PonderError('NOT_FOUND', `${path}: no such ${what}`);
+    if (code === 'EISDIR') throw bad(path, `is a directory, not a ${what}`);
+    throw bad(path, `cannot read: ${code ?? String(e)}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw bad(path, `invalid JSON (${why})`);
+  }
+}
+
+/** Reads config.json from a directory and validates it (unsupported architectures list the supported ones). */
+export function readConfigJson(dir: string): ModelConfig {
+  const path = join(dir, 'config.json');
+  return parseModelConfig(readJsonFile(path, 'config file'), path);
+}
+
+/**
+ * Checks tensor shapes against the config before any data exist: every expected tensor present with
+ * its shape (same messages as checkWeights) and, unless `allowExtra` accepts it, nothing else.
+ */
+export function checkWeightShapes(config: ModelConfig, shapes: Map<string, readonly number[]>, where: string, allowExtra?: (name: string) => boolean): void {
+  const expected = expectedWeights(config);
+  for (const [name, shape] of expected) {
+    const s = shapes.get(name);
+    if (!s) throw bad(where, `missing tensor "${name}" (expected shape ${fmtShape(shape)})`);
+    if (s.length !== shape.length || s.some((d, i) => d !== shape[i])) {
+      throw bad(where, `tensor "${name}" has shape ${fmtShape(s)}, but the config needs ${fmtShape(shape)}`);
+    }
+  }
+  for (const name of shapes.keys()) {
+    if (!expected.has(name) && !allowExtra?.(name)) {
+      const why = name === 'lm_head.weight' && config.tie_word_embeddings ? ' (the config ties lm_head to the embeddings)' : '';
+      throw bad(where, `unexpected tensor ${q(name)}: a ${config.architecture} with this config has no such weight${why}`);
+    }
+  }
+}
+
+/** Extra tensors a model directory may carry beyond expectedWeights (MiMo's MTP layers once ponder.mtp is set). */
+function allowedExtra(config: ModelConfig): (name: string) => boolean {
+  return (name) => config.ponder?.mtp !== undefined && name.startsWith('model.mtp_layers.');
+}
+
+export function parameterCount(weights: Weights): number {
+  let n = 0;
+  for (const t of weights.values()) n += t.data.length;
+  return n;
+}
+
+// ---- msgpack: a minimal streaming reader ---------------------------------------------------------
+
+/** A msgpack bin value left on disk: `length` bytes at absolute `offset` of the file. */
+class BinRef {
+  constructor(
+    readonly offset: number,
+    readonly length: number,
+  ) {}
+}
+
+type MsgValue = null | boolean | number | string | BinRef | MsgValue[] | { [k: string]: MsgValue };
+
+const MAX_DEPTH = 16;
+const MAX_STR = 1 << 20;
+
+/**
+ * Walks one msgpack value from a file with small buffered reads. bin payloads are not read, only
+ * skipped (returned as BinRef), so checking a multi-GiB weights file costs a few KiB of reads.
+ */
+class MsgReader {
+  private buf = new Uint8Array(1 << 16);
+  private bufStart = 0;
+  private bufLen = 0;
+  pos = 0;
+
+  constructor(
+    private readonly fd: number,
+    private readonly file: string,
+    readonly size: number,
+  ) {}
+
+  private truncated(what: string): PonderError {
+    return bad(this.file, `the file ends at byte ${this.size} in the middle of ${what} — truncated or corrupt msgpack`, 'the file was cut short; save or copy the model again');
+  }
+
+  private bytes(n: number, what: string): Uint8Array {
+    if (this.pos + n > this.size) throw this.truncated(what);
+    if (this.pos < this.bufStart || this.pos + n > this.bufStart + this.bufLen) {
+      if (n > this.buf.length) this.buf = new Uint8Array(n);
+      this.bufStart = this.pos;
+      this.bufLen = 0;
+      const want = Math.min(this.buf.length, this.size - this.pos);
+      while (this.bufLen < want) {
+        const got = readSync(this.fd, this.buf, this.bufLen, want - this.bufLen, this.bufStart + this.bufLen);
+        if (got === 0) throw this.truncated(what);
+        this.bufLen += got;
+      }
+    }
+    const at = this.pos - this.bufStart;
+    this.pos += n;
+    return this.buf.subarray(at, at + n);
+  }
+
+  private uint(width: 1 | 2 | 4 | 8, what: string): number {
+    const b = this.bytes(width, what);
+    const v = new DataView(b.buffer, b.byteOffset, width);
+    if (width === 1) return v.getUint8(0);
+    if (width === 2) return v.getUint16(0);
+    if (width === 4) return v.getUint32(0);
+    const big = v.getBigUint64(0);
+    if (big > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(this.file, `integer ${big} at byte ${this.pos - 8} is too large — corrupt msgpack`);
+    return Number(big);
+  }
+
+  private int(width: 1 | 2 | 4 | 8, what: string): number {
+    const b = this.bytes(width, what);
+    const v = new DataView(b.buffer, b.byteOffset, width);
+    if (width === 1) return v.getInt8(0);
+    if (width === 2) return v.getInt16(0);
+    if (width === 4) return v.getInt32(0);
+    const big = v.getBigInt64(0);
+    if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < BigInt(Number.MIN_SAFE_INTEGER)) throw bad(this.file, `integer ${big} is out of range — corrupt msgpack`);
+    return Number(big);
+  }
+
+  private str(n: number): string {
+    if (n > MAX_STR) throw bad(this.file, `a ${n}-byte string at byte ${this.pos} — corrupt msgpack?`);
+    const b = this.bytes(n, 'a string');
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(b);
+    } catch {
+      throw bad(this.file, `a string at byte ${this.pos - n} is not valid UTF-8 — corrupt msgpack`);
+    }
+  }
+
+  private count(n: number, what: string): number {
+    // Every element takes at least one byte: a larger count can only be corruption.
+    if (n > this.size - this.pos) throw this.truncated(`${what} of ${n} elements`);
+    return n;
+  }
+
+  private array(n: number, depth: number): MsgValue[] {
+    this.count(n, 'an array');
+    const out: MsgValue[] = [];
+    for (let i = 0; i < n; i++) out.push(this.value(depth + 1));
+    return out;
+  }
+
+  private map(n: number, depth: number): { [k: string]: MsgValue } {
+    this.count(n * 2, 'a map');
+    const out: { [k: string]: MsgValue } = Object.create(null);
+    for (let i = 0; i < n; i++) {
+      const at = this.pos;
+      const k = this.value(depth + 1);
+      if (typeof k !== 'string') throw bad(this.file, `a map key at byte ${at} is not a string — not a ponder weights file`);
+      out[k] = this.value(depth + 1);
+    }
+    return out;
+  }
+
+  private bin(n: number): BinRef {
+    if (this.pos + n > this.size) throw this.truncated(`a ${n}-byte data block`);
+    const ref = new BinRef(this.pos, n);
+    this.pos += n;
+    return ref;
+  }
+
+  value(depth = 0): MsgValue {
+    if (depth > MAX_DEPTH) throw bad(this.file, `values nested more than ${MAX_DEPTH} deep — not a ponder weights file`);
+    const at = this.pos;
+    const t = this.bytes(1, 'a value')[0]!;
+    if (t <= 0x7f) return t;
+    if (t >= 0xe0) return t - 0x100;
+    if (t >= 0x80 && t <= 0x8f) return this.map(t & 0x0f, depth);
+    if (t >= 0x90 && t <= 0x9f) return this.array(t & 0x0f, depth);
+    if (t >= 0xa0 && t <= 0xbf) return this.str(t & 0x1f);
+    switch (t) {
+      case 0xc0: return null;
+      case 0xc2: return false;
+      case 0xc3: return true;
+      case 0xc4: return this.bin(this.uint(1, 'a bin length'));
+      case 0xc5: return this.bin(this.uint(2, 'a bin length'));
+      case 0xc6: return this.bin(this.uint(4, 'a bin length'));
+      case 0xca: { const b = this.bytes(4, 'a float'); return new DataView(b.buffer, b.byteOffset, 4).getFloat32(0); }
+      case 0xcb: { const b = this.bytes(8, 'a float'); return new DataView(b.buffer, b.byteOffset, 8).getFloat64(0); }
+      case 0xcc: return this.uint(1, 'an integer');
+      case 0xcd: return this.uint(2, 'an integer');
+      case 0xce: return this.uint(4, 'an integer');
+      case 0xcf: return this.uint(8, 'an integer');
+      case 0xd0: return this.int(1, 'an integer');
+      case 0xd1: return this.int(2, 'an integer');
+      case 0xd2: return this.int(4, 'an integer');
+      case 0xd3: return this.int(8, 'an integer');
+      case 0xd9: return this.str(this.uint(1, 'a string length'));
+      case 0xda: return this.str(this.uint(2, 'a string length'));
+      case 0xdb: return this.str(this.uint(4, 'a string length'));
+      case 0xdc: return this.array(this.uint(2, 'an array length'), depth);
+      case 0xdd: return this.array(this.uint(4, 'an array length'), depth);
+      case 0xde: return this.map(this.uint(2, 'a map length'), depth);
+      case 0xdf: return this.map(this.uint(4, 'a map length'), depth);
+      default:
+        throw bad(this.file, `unexpected msgpack type byte 0x${t.toString(16)} at byte ${at} — not a ponder weights file, or corrupt`);
+    }
+  }
+}
+
+// ---- msgpack: writing -----------------------------------------------------------------------------
+
+function encStr(s: string): Buffer {
+  const b = Buffer.from(s, 'utf8');
+  let h: Buffer;
+  if (b.length < 32) h = Buffer.from([0xa0 | b.length]);
+  else if (b.length < 0x100) h = Buffer.from([0xd9, b.length]);
+  else if (b.length < 0x10000) { h = Buffer.alloc(3); h[0] = 0xda; h.writeUInt16BE(b.length, 1); }
+  else { h = Buffer.alloc(5); h[0] = 0xdb; h.writeUInt32BE(b.length, 1); }
+  return Buffer.concat([h, b]);
+}
+
+function encUint(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  if (n < 0x100) return Buffer.from([0xcc, n]);
+  if (n < 0x10000) { const b = Buffer.alloc(3); b[0] = 0xcd; b.writeUInt16BE(n, 1); return b; }
+  if (n < 0x100000000) { const b = Buffer.alloc(5); b[0] = 0xce; b.writeUInt32BE(n, 1); return b; }
+  const b = Buffer.alloc(9);
+  b[0] = 0xcf;
+  b.writeBigUInt64BE(BigInt(n), 1);
+  return b;
+}
+
+function encHeader(kind: 'map' | 'array', n: number): Buffer {
+  if (n < 16) return Buffer.from([(kind === 'map' ? 0x80 : 0x90) | n]);
+  if (n < 0x10000) { const b = Buffer.alloc(3); b[0] = kind === 'map' ? 0xde : 0xdc; b.writeUInt16BE(n, 1); return b; }
+  const b = Buffer.alloc(5);
+  b[0] = kind === 'map' ? 0xdf : 0xdd;
+  b.writeUInt32BE(n, 1);
+  return b;
+}
+
+function encBinHeader(n: number, file: string): Buffer {
+  if (n < 0x100) return Buffer.from([0xc4, n]);
+  if (n < 0x10000) { const b = Buffer.alloc(3); b[0] = 0xc5; b.writeUInt16BE(n, 1); return b; }
+  if (n < 0x100000000) { const b = Buffer.alloc(5); b[0] = 0xc6; b.writeUInt32BE(n, 1); return b; }
+  throw bad(file, `a tensor of ${fmtBytes(n)} does not fit one msgpack bin (4 GiB at most)`);
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+}
+
+interface PlannedTensor {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+  bytes: number;
+}
+
+/** Writes one weights file, tensor data streamed in chunks (no whole-file buffer). */
+function writeWeightsFile(path: string, tensors: PlannedTensor[], dtype: WeightDType): void {
+  const fd = openSync(path, 'w');
+  try {
+    writeAll(fd, Buffer.concat([encHeader('map', 3), encStr('format'), encStr(WEIGHTS_FORMAT), encStr('version'), encUint(WEIGHTS_VERSION), encStr('tensors'), encHeader('array', tensors.length)]));
+    for (const t of tensors) {
+      const head = [encHeader('map', 4), encStr('name'), encStr(t.name), encStr('dtype'), encStr(dtype), encStr('shape'), encHeader('array', t.shape.length)];
+      for (const d of t.shape) head.push(encUint(d));
+      head.push(encStr('data'), encBinHeader(t.bytes, path));
+      writeAll(fd, Buffer.concat(head));
+      const CHUNK = 1 << 20;
+      for (let i = 0; i < t.data.length; i += CHUNK) {
+        const part = t.data.subarray(i, Math.min(t.data.length, i + CHUNK));
+        let bytes: Uint8Array;
+        if (dtype === 'f32') {
+          bytes = new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
+          if (!LITTLE_ENDIAN) bytes = swapped(bytes, 4);
+        } else {
+          const h = f32ToF16Array(part);
+          bytes = new Uint8Array(h.buffer, 0, h.byteLength);
+          if (!LITTLE_ENDIAN) bytes = swapped(bytes, 2);
+        }
+        writeAll(fd, bytes);
+      }
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function swapped(bytes: Uint8Array, width: 2 | 4): Uint8Array {
+  const out = bytes.slice();
+  for (let i = 0; i + width <= out.length; i += width) out.subarray(i, i + width).reverse();
+  return out;
+}
+
+/**
+ * Groups tensors (in order) into shards of at most `limit` data bytes; a tensor larger than the limit
+ * gets a shard of its own.
+ */
+export function planShards<T extends { bytes: number }>(tensors: T[], limit: number): T[][] {
+  const shards: T[][] = [];
+  let cur: T[] = [];
+  let size = 0;
+  for (const t of tensors) {
+    if (cur.length > 0 && size + t.bytes > limit) {
+      shards.push(cur);
+      cur = [];
+      size = 0;
+    }
+    cur.push(t);
+    size += t.bytes;
+  }
+  if (cur.length > 0 || shards.length === 0) shards.push(cur);
+  return shards;
+}
+
+export function shardFileName(i: number, n: number): string {
+  return `weights-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.msgpack`;
+}
+
+// ---- saving ---------------------------------------------------------------------------------------
+
+/**
+ * Builds a directory under a temporary sibling name with `fill`, then renames it to `dir`. Refuses an
+ * existing `dir` unless `overwrite` (then the old one is replaced only once the new one is complete).
+ * On any failure the temporary directory is removed and `dir` is untouched.
+ */
+export function writeDirAtomically(dir: string, overwrite: boolean, fill: (tmp: string) => void): void {
+  const target = resolve(dir);
+  const refuse = () => new PonderError('BAD_INPUT', `${dir}: already exists`, 'pass --overwrite to replace it, or choose another --out');
+  if (existsSync(target) && !overwrite) throw refuse();
+  const parent = dirname(target);
+  mkdirSync(parent, { recursive: true });
+  const tag = `${process.pid}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e9).toString(36)}`;
+  const tmp = join(parent, `.${basename(target)}.tmp-${tag}`);
+  mkdirSync(tmp);
+  try {
+    fill(tmp);
+    if (existsSync(target)) {
+      if (!overwrite) throw refuse();
+      const old = join(parent, `.${basename(target)}.old-${tag}`);
+      renameSync(target, old);
+      try {
+        renameSync(tmp, target);
+      } catch (e) {
+        renameSync(old, target);
+        throw e;
+      }
+      rmSync(old, { recursive: true, force: true });
+    } else {
+      renameSync(tmp, target);
+    }
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (e instanceof PonderError) throw e;
+    const code = errnoOf(e);
+    if (code !== undefined) throw bad(dir, `writing failed: ${code}${code === 'ENOSPC' ? ' (disk full)' : ''}; nothing was written`);
+    throw e;
+  }
+}
+
+/** Copies the HF tokenizer files from `from` into `to`; tokenizer.json and tokenizer_config.json must exist. */
+export function copyTokenizerFiles(from: string, to: string): void {
+  for (const f of TOKENIZER_FILES) {
+    const src = join(from, f);
+    if (existsSync(src)) copyFileSync(src, join(to, f));
+  }
+}
+
+/** Throws NOT_FOUND unless `dir` has the files an HF tokenizer needs. */
+export function checkTokenizerFiles(dir: string): void {
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
+    if (!existsSync(join(dir, f))) throw new PonderError('NOT_FOUND', `${join(dir, f)}: no such tokenizer file`, 'an HF tokenizer needs tokenizer.json and tokenizer_config.json');
+  }
+}
+
+function modelCard(dir: string, config: ModelConfig, weights: Weights, tokenizer: TokenizerKind, dtype: WeightDType, card: ModelCard | undefined): string {
+  const params = parameterCount(weights);
+  const p = params >= 1e9 ? `${(params / 1e9).toFixed(2)}B` : params >= 1e6 ? `${(params / 1e6).toFixed(1)}M` : `${(params / 1e3).toFixed(1)}K`;
+  const lines = [
+    `# ${card?.name ?? basename(resolve(dir))}`,
+    '',
+    `A ponder model directory (see docs/model-format.md in ponder).`,
+    '',
+    `- family: ${config.family} (${config.architecture})`,
+    `- parameters: ${p} (${params.toLocaleString('en-US')})`,
+    `- layers: ${config.num_hidden_layers}, hidden: ${config.hidden_size}, intermediate: ${config.intermediate_size}`,
+    `- attention: ${config.num_attention_heads} heads of dim ${config.head_dim}, ${config.num_key_value_heads} KV heads`,
+    `- vocabulary: ${config.vocab_size}; context: ${config.max_position_embeddings}; tied embeddings: ${config.tie_word_embeddings ? 'yes' : 'no'}`,
+    `- tokenizer: ${tokenizer === 'hf' ? 'Hugging Face (tokenizer.json)' : 'ponder byte tokenizer'}`,
+    `- weights: ${dtype}`,
+  ];
+  if (card?.source) lines.push(`- source: ${card.source}`);
+  for (const n of card?.notes ?? []) lines.push(`- ${n}`);
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * Saves a model as a ponder model directory at `dir` (atomically; see writeDirAtomically).
+ * `tokenizerFrom`: a directory with HF tokenizer files to copy (the model then uses the HF tokenizer);
+ * without it the model uses the byte tokenizer.
+ */
+export function saveModelDir(
+  dir: string,
+  model: { config: ModelConfig; weights: Weights; tokenizerFrom?: string; card?: ModelCard },
+  opts: SaveModelOptions = {},
+): void {
+  const { config, weights } = model;
+  const dtype = opts.dtype ?? 'f32';
+  if (dtype !== 'f32' && dtype !== 'f16') throw new PonderError('USAGE', `saveModelDir: dtype must be f32 or f16, got ${String(dtype)}`);
+  const limit = opts.shardBytes ?? DEFAULT_SHARD_BYTES;
+  if (!(limit > 0)) throw new PonderError('USAGE', `saveModelDir: shardBytes must be positive, got ${limit}`);
+  const shapes = new Map<string, number[]>();
+  for (const [name, t] of weights) {
+    if (t.data.length !== numelOf(t.shape)) throw new PonderError('SHAPE', `${dir}: tensor ${q(name)} has shape ${fmtShape(t.shape)} but ${t.data.length} values`);
+    shapes.set(name, t.shape);
+  }
+  checkWeightShapes(config, shapes, dir, allowedExtra(config));
+  const tokenizerKind: TokenizerKind = model.tokenizerFrom !== undefined ? 'hf' : 'bytes';
+  if (model.tokenizerFrom !== undefined) checkTokenizerFiles(model.tokenizerFrom);
+
+  // Expected tensors first, in the canonical order, then any allowed extras.
+  const order = [...expectedWeights(config).keys(), ...[...weights.keys()].filter((n) => !expectedWeights(config).has(n))];
+  const planned: PlannedTensor[] = order.map((name) => {
+    const t = weights.get(name)!;
+    return { name, shape: [...t.shape], data: t.data, bytes: t.data.length * DTYPE_SIZE[dtype] };
+  });
+  const shards = planShards(planned, limit);
+
+  const json = configToJson({ ...config, ponder: { ...config.ponder, tokenizer: tokenizerKind } });
+  json.torch_dtype = dtype === 'f32' ? 'float32' : 'float16';
+
+  writeDirAtomically(dir, opts.overwrite ?? false, (tmp) => {
+    writeFileSync(join(tmp, 'config.json'), JSON.stringify(json, null, 2) + '\n');
+    if (model.tokenizerFrom !== undefined) copyTokenizerFiles(model.tokenizerFrom, tmp);
+    if (shards.length === 1) {
+      writeWeightsFile(join(tmp, WEIGHTS_FILE), shards[0]!, dtype);
+    } else {
+      const weightMap: Record<string, string> = {};
+      shards.forEach((s, i) => {
+        const name = shardFileName(i, shards.length);
+        writeWeightsFile(join(tmp, name), s, dtype);
+        for (const t of s) weightMap[t.name] = name;
+      });
+      const totalSize = planned.reduce((a, t) => a + t.bytes, 0);
+      writeFileSync(join(tmp, WEIGHTS_INDEX_FILE), JSON.stringify({ format: WEIGHTS_INDEX_FORMAT, version: WEIGHTS_VERSION, total_size: totalSize, weight_map: weightMap }, null, 2) + '\n');
+    }
+    writeFileSync(join(tmp, 'README.md'), modelCard(dir, config, weights, tokenizerKind, dtype, model.card));
+  });
+}
+
+// ---- loading --------------------------------------------------------------------------------------
+
+interface TensorRef {
+  name: string;
+  dtype: WeightDType;
+  shape: number[];
+  file: string;
+  offset: number;
+  length: number;
+}
+
+/** Reads a weights file's structure and validates it; no tensor data are read. */
+function readWeightsHeader(file: string): TensorRef[] {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT') throw new PonderError('NOT_FOUND', `${file}: no such weights file`);
+    throw bad(file, `cannot open: ${errnoOf(e) ?? String(e)}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw bad(file, 'is not a regular file');
+    if (st.size === 0) throw bad(file, 'the file is empty — truncated or corrupt msgpack');
+    const r = new MsgReader(fd, file, st.size);
+    const top = r.value();
+    if (r.pos !== st.size) throw bad(file, `${st.size - r.pos} unexpected bytes after the weights — corrupt file?`);
+    if (!isPlainObject(top)) throw bad(file, 'not a ponder weights file (the top-level value is not a map)');
+    if (top.format !== WEIGHTS_FORMAT) throw bad(file, `not a ponder weights file (format is ${JSON.stringify(top.format ?? null)}, expected "${WEIGHTS_FORMAT}")`);
+    if (top.version !== WEIGHTS_VERSION) throw bad(file, `unsupported weights version ${JSON.stringify(top.version ?? null)} (this ponder reads version ${WEIGHTS_VERSION})`, 'a newer ponder wrote this model; upgrade ponder');
+    if (!Array.isArray(top.tensors)) throw bad(file, '"tensors" must be an array');
+    const refs: TensorRef[] = [];
+    const seen = new Set<string>();
+    top.tensors.forEach((raw, i) => {
+      if (!isPlainObject(raw)) throw bad(file, `tensors[${i}] is not a map`);
+      const { name, dtype, shape, data } = raw;
+      if (typeof name !== 'string' || name === '') throw bad(file, `tensors[${i}] has no name`);
+      const where = `tensor ${q(name)}`;
+      if (seen.has(name)) throw bad(file, `${where} appears twice`);
+      seen.add(name);
+      if (dtype !== 'f32' && dtype !== 'f16') throw bad(file, `${where} has unsupported dtype ${JSON.stringify(dtype ?? null)} (supported: f32, f16)`);
+      if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
+        throw bad(file, `${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape ?? null)}`);
+      }
+      if (!(data instanceof BinRef)) throw bad(file, `${where}: data must be a msgpack bin`);
+      const dims = shape as number[];
+      const need = numelOf(dims) * DTYPE_SIZE[dtype];
+      if (data.length !== need) throw bad(file, `${where}: shape ${fmtShape(dims)} of ${dtype} needs ${need} bytes but its data has ${data.length}`);
+      refs.push({ name, dtype, shape: dims, file, offset: data.offset, length: data.length });
+    });
+    return refs;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Validates weights.index.json; returns tensor name → absolute shard path and the shard list. */
+function readWeightsIndex(dir: string): { weightMap: Map<string, string>; files: string[] } {
+  const path = join(dir, WEIGHTS_INDEX_FILE);
+  const json = readJsonFile(path, 'weights index');
+  if (!isPlainObject(json)) throw bad(path, 'the index must be a JSON object');
+  if (json.format !== WEIGHTS_INDEX_FORMAT) throw bad(path, `not a ponder weights index (format is ${JSON.stringify(json.format ?? null)}, expected "${WEIGHTS_INDEX_FORMAT}")`);
+  if (json.version !== WEIGHTS_VERSION) throw bad(path, `unsupported index version ${JSON.stringify(json.version ?? null)} (this ponder reads version ${WEIGHTS_VERSION})`);
+  const wm = json.weight_map;
+  if (!isPlainObject(wm)) throw bad(path, 'weight_map must be an object of tensor name → weights file');
+  const weightMap = new Map<string, string>();
+  const files: string[] = [];
+  for (const [name, f] of Object.entries(wm)) {
+    if (typeof f !== 'string' || !/^[A-Za-z0-9_.-]+\.msgpack$/.test(f) || f.startsWith('.')) {
+      throw bad(path, `weight_map entry for tensor ${q(name)} must be a .msgpack file name in this directory, got ${JSON.stringify(f)}`);
+    }
+    const abs = join(dir, f);
+    weightMap.set(name, abs);
+    if (!files.includes(abs)) files.push(abs);
+  }
+  if (files.length === 0) throw bad(path, 'weight_map is empty');
+  for (const f of files) {
+    if (!existsSync(f)) throw new PonderError('NOT_FOUND', `${f}: weights file listed in ${WEIGHTS_INDEX_FILE} does not exist`, 'the model directory is incomplete; copy or save it again');
+  }
+  return { weightMap, files };
+}
+
+function readTensorData(ref: TensorRef): Float32Array {
+  const n = numelOf(ref.shape);
+  const out = new Float32Array(n);
+  const fd = openSync(ref.file, 'r');
+  try {
+    const read = (dst: Uint8Array, pos: number) => {
+      let done = 0;
+      while (done < dst.length) {
+        const got = readSync(fd, dst, done, dst.length - done, pos + done);
+        if (got === 0) throw bad(ref.file, `tensor ${q(ref.name)}: the file ended early — it changed while reading?`);
+        done += got;
+      }
+    };
+    if (ref.dtype === 'f32') {
+      const bytes = new Uint8Array(out.buffer);
+      read(bytes, ref.offset);
+      if (!LITTLE_ENDIAN) for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
+    } else {
+      const CHUNK = 1 << 20;
+      const stage = new Uint16Array(Math.min(CHUNK, Math.max(1, n)));
+      for (let i = 0; i < n; i += CHUNK) {
+        const m = Math.min(CHUNK, n - i);
+        const b = new Uint8Array(stage.buffer, 0, m * 2);
+        read(b, ref.offset + i * 2);
+        if (!LITTLE_ENDIAN) for (let j = 0; j < b.length; j += 2) b.subarray(j, j + 2).reverse();
+        f16ToF32Array(stage.subarray(0, m), out.subarray(i, i + m));
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}
+
+/** True when `dir` looks like a ponder model directory (weights.msgpack or weights.index.json). */
+export function isModelDir(dir: string): boolean {
+  return existsSync(join(dir, WEIGHTS_FILE)) || existsSync(join(dir, WEIGHTS_INDEX_FILE));
+}
+
+/**
+ * Loads a ponder model directory. The config, the index, every weights file's structure and each
+ * tensor's dtype/shape/byte length, and the weight set against the config are all checked before
+ * any tensor data are read.
+ */
+export function loadModelDir(dir: string): LoadedModel {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch {
+    throw new PonderError('NOT_FOUND', `${dir}: no such model directory`);
+  }
+  if (!st.isDirectory()) throw bad(dir, 'is not a directory (a ponder model is a directory with config.json and weights.msgpack)');
+  const config = readConfigJson(dir);
+
+  let refs: TensorRef[];
+  let where: string;
+  if (existsSync(join(dir, WEIGHTS_INDEX_FILE))) {
+    where = join(dir, WEIGHTS_INDEX_FILE);
+    const index = readWeightsIndex(dir);
+    refs = [];
+    const found = new Map<string, string>();
+    for (const f of index.files) {
+      for (const r of readWeightsHeader(f)) {
+        const before = found.get(r.name);
+        if (before) throw bad(where, `tensor ${q(r.name)} is in two weights files: ${basename(before)} and ${basename(f)}`);
+        found.set(r.name, f);
+        if (index.weightMap.get(r.name) !== f) throw bad(where, `tensor ${q(r.name)} is in ${basename(f)} but weight_map ${index.weightMap.has(r.name) ? `puts it in ${basename(index.weightMap.get(r.name)!)}` : 'does not list it'}`);
+        refs.push(r);
+      }
+    }
+    for (const [name, f] of index.weightMap) {
+      if (!found.has(name)) throw bad(where, `tensor ${q(name)} is listed in weight_map for ${basename(f)}, but that file does not contain it`);
+    }
+  } else if (existsSync(join(dir, WEIGHTS_FILE))) {
+    where = join(dir, WEIGHTS_FILE);
+    refs = readWeightsHeader(where);
+  } else {
+    throw new PonderError('NOT_FOUND', `${dir}: no ${WEIGHTS_FILE} or ${WEIGHTS_INDEX_FILE} in this directory`, 'is this a ponder model directory? (HF models: ponder import <dir>)');
+  }
+
+  checkWeightShapes(config, new Map(refs.map((r) => [r.name, r.shape])), where, allowedExtra(config));
+
+  const weights: Weights = new Map();
+  for (const r of refs) weights.set(r.name, { shape: r.shape, data: readTensorData(r) });
+  const tokenizerKind: TokenizerKind = config.ponder?.tokenizer ?? (existsSync(join(dir, 'tokenizer.json')) ? 'hf' : 'bytes');
+  return { config, weights, tokenizerKind, dir };
+}
+
+/** The tokenizer a model directory uses: the HF files in `dir`, or the byte tokenizer. */
+export async function loadTokenizer(dir: string, config: ModelConfig): Promise<Tokenizer> {
+  const kind: TokenizerKind = config.ponder?.tokenizer ?? (existsSync(join(dir, 'tokenizer.json')) ? 'hf' : 'bytes');
+  const tok: Tokenizer = kind === 'hf' ? await loadHfTokenizer(dir) : new ByteTokenizer();
+  if (tok.vocabSize > config.vocab_size) {
+    throw bad(join(dir, 'config.json'), `the tokenizer has ${tok.vocabSize} tokens but the model's vocab_size is only ${config.vocab_size}`);
+  }
+  return tok;
+}
