@@ -1,14 +1,16 @@
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { checkFitsDevice } from '../io/fits-device.js';
-import { loadAnyModel } from '../io/resolve-model.js';
+import { readConfigJson } from '../io/model-dir.js';
+import { loadAnyModel, resolveModel } from '../io/resolve-model.js';
 import type { ModelConfig } from '../model/config.js';
 import { Transformer } from '../model/transformer.js';
 
 /**
  * Loads what a `--model` flag names (a ponder model directory, a name under models/, or an HF
- * directory converted in memory), checks it fits the device before any upload, and puts the weights
- * on the GPU.
+ * directory converted in memory). The order matters: resolve the path, read only config.json, check the
+ * model fits this device (one clear line naming the size and the limit if not), and only then read the
+ * weights and put them on the GPU — a model too large for the device costs no memory to refuse.
  */
 export interface OpenedModel {
   model: Transformer;
@@ -16,9 +18,11 @@ export interface OpenedModel {
   config: ModelConfig;
 }
 
-export async function openModel(gpu: Gpu, spec: string): Promise<OpenedModel> {
-  const { config, weights, tokenizer } = await loadAnyModel(spec);
-  checkFitsDevice(config, { maxBufferSize: gpu.limits.maxBufferSize, maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize });
+export async function openModel(gpu: Gpu, spec: string, opts: { kvSlots?: number } = {}): Promise<OpenedModel> {
+  const { dir } = resolveModel(spec);
+  const limits = { maxBufferSize: gpu.limits.maxBufferSize, maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize };
+  checkFitsDevice(readConfigJson(dir), limits, { kvSlots: opts.kvSlots });
+  const { config, weights, tokenizer } = await loadAnyModel(dir);
   const model = Transformer.load(gpu, config, weights);
   return { model, tokenizer, config };
 }

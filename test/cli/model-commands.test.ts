@@ -123,6 +123,17 @@ describe('model commands on bad input', () => {
     assert.equal(runPonder(['import', hf, '--out', out, '--overwrite']).code, 0);
   });
 
+  it('a model too large for the device is refused from its config alone, naming the size and the limit', () => {
+    const dir = join(root, 'huge-hf');
+    const config = tinyConfig('llama');
+    writeHfModel(dir, config, randomWeights(config, 1));
+    // claim a 2M x 8192 embedding (64 GiB as f32) without writing its weights: the check must come first
+    const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    Object.assign(cfg, { vocab_size: 2_000_000, hidden_size: 8192, num_attention_heads: 64, num_key_value_heads: 8, head_dim: 128, intermediate_size: 16384 });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
+    assertOneLine(runPonder(['logits', '--model', dir, '--tokens', '1']), 1, /GiB.*maxBufferSize|maxBufferSize.*GiB/);
+  });
+
   it('an unsupported architecture lists the supported ones', () => {
     const config = tinyConfig('llama');
     const hf = writeHfModel(join(root, 'gpt2-hf'), config, randomWeights(config, 1));
