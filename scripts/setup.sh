@@ -20,6 +20,12 @@ npm run --silent build
 
 probe() { node bin/ponder.js info >/dev/null 2>&1; }
 
+# tmux drives the chat app's end-to-end test in a real pseudo-terminal (the test skips without it).
+if ! command -v tmux >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  say "installing tmux (for the chat end-to-end test)"
+  (apt-get install -y -q tmux >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q tmux >/dev/null 2>&1; }) || say "could not install tmux; the chat end-to-end test will be skipped"
+fi
+
 if probe; then
   say "WebGPU adapter found:"
   node bin/ponder.js info | sed -n '2,7p' | sed 's/^/  /'
