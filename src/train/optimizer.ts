@@ -1,0 +1,248 @@
+import { PonderError } from '../errors.js';
+import { grid1d, type Gpu } from '../gpu/gpu.js';
+import { Params } from '../gpu/params.js';
+import { shapeString, type Tensor } from '../gpu/tensor.js';
+import { expectDtype, expectShape, fail } from '../ops/check.js';
+
+/**
+ * AdamW on the GPU with global grad-norm clipping and a NaN/Inf guard, all without a readback:
+ *
+ *   step(lr):  grad_norm.wgsl `partial`  once per param  -> fixed-slot partial sums of g^2
+ *              grad_norm.wgsl `finalize` once            -> norm, skip flag, clip factor, step
+ *                                                           counter, bias corrections (GPU state)
+ *              adamw.wgsl     `adamw`    once per param  -> m, v, p updated unless skipped
+ *
+ * The reduction is two-stage in a fixed order (no float atomics), so the norm, and every update,
+ * is bit-for-bit reproducible. The step counter lives on the GPU (u32[1]) because the skip
+ * decision does: bias correction stays right after skipped steps without syncing.
+ */
+export interface AdamWConfig {
+  lr: number;
+  /** default 0.9 */
+  beta1?: number;
+  /** default 0.95 */
+  beta2?: number;
+  /** default 1e-8 */
+  eps?: number;
+  /** decoupled weight decay, applied only to params with `decay`; default 0 */
+  weightDecay?: number;
+  /** max global grad norm; 0 (default) = no clipping */
+  gradClip?: number;
+}
+
+export interface Param {
+  name: string;
+  value: Tensor;
+  grad: Tensor;
+  /** false for norms and biases */
+  decay: boolean;
+}
+
+/** HF naming convention: `*norm.weight` and `*.bias` do not decay, everything else does. */
+export function decaysByName(name: string): boolean {
+  return !(name.endsWith('norm.weight') || name.endsWith('.bias'));
+}
+
+const WG = 256;
+const ITEMS = 8;
+const CHUNK = WG * ITEMS;
+
+export class AdamW {
+  readonly params: readonly Param[];
+  private readonly beta1: number;
+  private readonly beta2: number;
+  private readonly eps: number;
+  private readonly weightDecay: number;
+  private readonly gradClip: number;
+  private readonly m: Tensor[];
+  private readonly v: Tensor[];
+  /** u32[1]: applied steps, advanced on the GPU by finalize. */
+  private readonly stepT: Tensor;
+  /** f32[4]: [apply, clip_scale, 1 - b1^t, 1 - b2^t], written by finalize, read by adamw. */
+  private readonly scalars: Tensor;
+  private readonly partials: Tensor;
+  private readonly offsets: number[];
+  private readonly numPartials: number;
+  private issued = 0;
+  private disposed = false;
+
+  constructor(
+    private readonly gpu: Gpu,
+    params: Param[],
+    cfg: AdamWConfig,
+  ) {
+    const op = 'AdamW';
+    this.beta1 = cfg.beta1 ?? 0.9;
+    this.beta2 = cfg.beta2 ?? 0.95;
+    this.eps = cfg.eps ?? 1e-8;
+    this.weightDecay = cfg.weightDecay ?? 0;
+    this.gradClip = cfg.gradClip ?? 0;
+    const bad = (what: string) => {
+      throw new PonderError('BAD_INPUT', `${op}: ${what}`);
+    };
+    if (!(cfg.lr >= 0) || !Number.isFinite(cfg.lr)) bad(`lr must be a finite number >= 0, got ${cfg.lr}`);
+    if (!(this.beta1 >= 0 && this.beta1 < 1)) bad(`beta1 must be in [0, 1), got ${this.beta1}`);
+    if (!(this.beta2 >= 0 && this.beta2 < 1)) bad(`beta2 must be in [0, 1), got ${this.beta2}`);
+    if (!(this.eps >= 0)) bad(`eps must be >= 0, got ${this.eps}`);
+    if (!(this.weightDecay >= 0)) bad(`weightDecay must be >= 0, got ${this.weightDecay}`);
+    if (!(this.gradClip >= 0)) bad(`gradClip must be >= 0 (0 = off), got ${this.gradClip}`);
+    if (params.length === 0) fail(op, 'no parameters');
+    for (const p of params) {
+      expectDtype(op, `${p.name}.value`, p.value, ['f32']);
+      expectDtype(op, `${p.name}.grad`, p.grad, ['f32']);
+      expectShape(op, `${p.name}.grad`, p.grad, p.value.shape, `same as ${p.name} ${shapeString(p.value.shape)}`);
+    }
+    this.params = [...params];
+    this.m = params.map((p) => this.zeros(p.value.shape, `adamw.m.${p.name}`));
+    this.v = params.map((p) => this.zeros(p.value.shape, `adamw.v.${p.name}`));
+    this.offsets = [];
+    let off = 0;
+    for (const p of params) {
+      this.offsets.push(off);
+      off += Math.ceil(p.value.size / CHUNK);
+    }
+    this.numPartials = off;
+    this.partials = gpu.empty([Math.max(off, 1)], 'f32', 'adamw.partials');
+    this.stepT = gpu.upload(new Uint32Array([0]), [1], 'u32', 'adamw.step');
+    this.scalars = gpu.upload(new Float32Array([0, 1, 1, 1]), [4], 'f32', 'adamw.scalars');
+  }
+
+  /**
+   * Number of `step()` calls issued so far (applied or skipped). Whether a step was applied is
+   * decided on the GPU; `readStepCount()` reads the applied count, which bias correction uses.
+   */
+  get stepCount(): number {
+    return this.issued;
+  }
+
+  /** The number of applied (not skipped) steps, read back from the GPU (syncs). */
+  async readStepCount(): Promise<number> {
+    return (await this.gpu.readU32(this.stepT))[0]!;
+  }
+
+  /**
+   * One optimizer step at learning rate `lr`. Records the dispatches, does not sync. Returns a fresh
+   * f32[2] tensor (norm before clipping, skipped ? 1 : 0); the caller reads and releases it.
+   */
+  step(lr: number): Tensor {
+    this.live();
+    if (!Number.isFinite(lr) || lr < 0) throw new PonderError('BAD_INPUT', `AdamW.step: lr must be a finite number >= 0, got ${lr}`);
+    const gpu = this.gpu;
+    const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
+    const result = gpu.empty([2], 'f32', 'adamw.result');
+    this.params.forEach((p, i) => {
+      const n = p.grad.size;
+      if (n === 0) return;
+      gpu.dispatch({
+        file: 'grad_norm.wgsl',
+        entry: 'partial',
+        constants: { WG, ITEMS },
+        params: this.normParams(n, this.offsets[i]!),
+        tensors: [p.grad, this.partials],
+        workgroups: grid1d(Math.ceil(n / CHUNK), maxWg),
+      });
+    });
+    gpu.dispatch({
+      file: 'grad_norm.wgsl',
+      entry: 'finalize',
+      constants: { WG, ITEMS },
+      params: this.normParams(this.numPartials, 0),
+      tensors: [this.partials, result, this.stepT, this.scalars],
+      workgroups: [1],
+    });
+    this.params.forEach((p, i) => {
+      const n = p.value.size;
+      if (n === 0) return;
+      gpu.dispatch({
+        file: 'adamw.wgsl',
+        entry: 'adamw',
+        constants: { WG },
+        params: new Params()
+          .u32(n)
+          .f32(lr)
+          .f32(this.beta1)
+          .f32(1 - this.beta1)
+          .f32(this.beta2)
+          .f32(1 - this.beta2)
+          .f32(this.eps)
+          .f32(p.decay ? this.weightDecay : 0),
+        tensors: [p.value, p.grad, this.m[i]!, this.v[i]!, this.scalars],
+        workgroups: grid1d(Math.ceil(n / WG), maxWg),
+      });
+    });
+    this.issued++;
+    return result;
+  }
+
+  /** Sets every gradient to 0 on the GPU (recorded, no flush). */
+  zeroGrads(): void {
+    this.live();
+    for (const p of this.params) this.zero(p.grad);
+  }
+
+  /** The optimizer state, for checkpoints: m and v per param (same order), step = u32[1] applied steps. */
+  state(): { m: Tensor[]; v: Tensor[]; step: Tensor } {
+    this.live();
+    return { m: [...this.m], v: [...this.v], step: this.stepT };
+  }
+
+  /** Restores a checkpoint written from `state()` (host arrays, same param order). */
+  loadState(s: { m: Float32Array[]; v: Float32Array[]; step: number }): void {
+    this.live();
+    const op = 'AdamW.loadState';
+    if (s.m.length !== this.params.length || s.v.length !== this.params.length) {
+      fail(op, `got ${s.m.length} m and ${s.v.length} v tensors, expected ${this.params.length}`);
+    }
+    if (!Number.isInteger(s.step) || s.step < 0) throw new PonderError('BAD_INPUT', `${op}: step must be an integer >= 0, got ${s.step}`);
+    this.params.forEach((p, i) => {
+      for (const [k, arr, t] of [['m', s.m[i]!, this.m[i]!], ['v', s.v[i]!, this.v[i]!]] as const) {
+        if (arr.length !== p.value.size) fail(op, `${k} of ${p.name} has ${arr.length} values, expected ${p.value.size} (${shapeString(p.value.shape)})`);
+        this.gpu.write(t, arr);
+      }
+    });
+    this.gpu.write(this.stepT, new Uint32Array([s.step]));
+    this.issued = s.step;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const t of [...this.m, ...this.v, this.partials, this.stepT, this.scalars]) t.release();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private normParams(n: number, offset: number): Params {
+    return new Params()
+      .u32(n)
+      .u32(offset)
+      .f32(this.gradClip)
+      .f32(this.beta1)
+      .f32(this.beta2)
+      .f32(Math.log(this.beta1))
+      .f32(Math.log(this.beta2));
+  }
+
+  private zeros(shape: readonly number[], label: string): Tensor {
+    const t = this.gpu.empty(shape, 'f32', label);
+    this.zero(t);
+    return t;
+  }
+
+  private zero(t: Tensor): void {
+    if (t.size === 0) return;
+    this.gpu.dispatch({
+      file: 'adamw.wgsl',
+      entry: 'zero',
+      constants: { WG },
+      // the whole Params struct of adamw.wgsl (8 words) must be bound even though `zero` reads only n
+      params: new Params().u32(t.size).f32(0).f32(0).f32(0).f32(0).f32(0).f32(0).f32(0),
+      tensors: [t],
+      workgroups: grid1d(Math.ceil(t.size / WG), this.gpu.limits.maxComputeWorkgroupsPerDimension),
+    });
+  }
+
+  private live(): void {
+    if (this.disposed) throw new PonderError('BAD_INPUT', 'AdamW: used after dispose()');
+  }
+}
