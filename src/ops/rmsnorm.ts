@@ -97,3 +97,105 @@ export function rmsnorm(gpu: Gpu, x: Tensor, weight: Tensor, opts: RmsNormOption
   });
   return o;
 }
+
+export interface RmsNormBackwardOptions {
+  /** optional preallocated f32 output, x's shape; must not share a buffer with the inputs */
+  dx?: Tensor;
+  /** f32 [D]: receives dL/dweight summed over all rows */
+  dweight: Tensor;
+  /** add into dweight (gradient accumulation over micro-batches) instead of overwriting it */
+  accumulate?: boolean;
+  /** thread layout of the dx kernel; default rmsnormLayout(dim, adapter is software) */
+  layout?: RmsNormLayout;
+}
+
+/** Columns per workgroup of the dweight kernels. */
+const WGC = 64;
+
+/**
+ * Rows per dweight partial sum. The split depends on `rows` only, so results are reproducible bit
+ * for bit; ~256 blocks at most keep the partials small and the reduce short, and >= 32 rows per
+ * block keeps each thread's serial loop worth a workgroup.
+ */
+export function rmsnormDwRowsPerBlock(rows: number): number {
+  return Math.max(32, Math.ceil(rows / 256));
+}
+
+/**
+ * RMSNorm backward. dy, x f32 [..., D] (x the forward's input), weight f32 [D], rstd (rows elements,
+ * saved by the forward's `opts.rstd`). Computes
+ *   dx = rstd * dy * w - x * rstd^3 / D * sum_d(dy * w * x)   per row, and
+ *   dweight = sum over rows of dy * x * rstd                  (or += with opts.accumulate).
+ * dweight is reduced without atomics: per-block partial sums, then a fixed-order sum of the partials,
+ * so repeated runs are bit-identical. 2 dispatches for <= 32 rows (one block), else 3.
+ */
+export function rmsnormBackward(gpu: Gpu, dy: Tensor, x: Tensor, weight: Tensor, rstd: Tensor, opts: RmsNormBackwardOptions): { dx: Tensor; dweight: Tensor } {
+  const op = 'rmsnormBackward';
+  expectDtype(op, 'x', x, ['f32']);
+  expectDtype(op, 'dy', dy, ['f32']);
+  expectDtype(op, 'weight', weight, ['f32']);
+  expectDtype(op, 'rstd', rstd, ['f32']);
+  if (x.shape.length === 0) expectRank(op, 'x', x, [1, 2, 3, 4]);
+  const dim = x.shape[x.shape.length - 1];
+  if (dim === 0) fail(op, `x has shape [${x.shape.join('x')}], expected a last dim > 0`);
+  expectShape(op, 'dy', dy, x.shape, 'same as x');
+  expectShape(op, 'weight', weight, [dim], `[D], D = last dim of x [${x.shape.join('x')}]`);
+  const rows = x.size / dim;
+  expectSize(op, 'rstd', rstd, rows);
+  const dweight = opts.dweight;
+  expectDtype(op, 'dweight', dweight, ['f32']);
+  expectShape(op, 'dweight', dweight, [dim], `[D], D = last dim of x [${x.shape.join('x')}]`);
+  const dx = opts.dx ?? gpu.empty(x.shape, 'f32', 'rmsnorm.dx');
+  expectDtype(op, 'dx', dx, ['f32']);
+  expectShape(op, 'dx', dx, x.shape, 'same as x');
+  const inputs = [dy, x, weight, rstd];
+  if (inputs.some((t) => t.buffer === dx.buffer)) fail(op, 'dx must not share a buffer with dy, x, weight or rstd');
+  if (inputs.some((t) => t.buffer === dweight.buffer) || dweight.buffer === dx.buffer) fail(op, 'dweight must not share a buffer with dy, x, weight, rstd or dx');
+
+  const { vec4, tpr, rpw } = opts.layout ?? rmsnormLayout(dim, gpu.info.software);
+  if (vec4 && dim % 4 !== 0) fail(op, `layout.vec4 needs a last dim divisible by 4, got ${dim}`);
+  if (!Number.isInteger(Math.log2(tpr)) || tpr > 256 || !Number.isInteger(rpw) || rpw < 1 || tpr * rpw > 256) {
+    fail(op, `bad layout: tpr ${tpr} must be a power of two, rpw ${rpw} >= 1, tpr * rpw <= 256`);
+  }
+  const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
+  gpu.dispatch({
+    file: 'rmsnorm_backward.wgsl',
+    entry: vec4 ? 'dx_vec4' : 'dx_main',
+    constants: { TPR: tpr, RPW: rpw },
+    params: new Params()
+      .u32(rows)
+      .u32(vec4 ? dim / 4 : dim)
+      .u32(0)
+      .u32(0)
+      .u32(0),
+    tensors: [dy, x, weight, rstd, dx],
+    workgroups: grid1d(Math.ceil(rows / rpw), maxWg),
+  });
+
+  const accumulate = opts.accumulate ? 1 : 0;
+  const rowsPerBlock = rmsnormDwRowsPerBlock(rows);
+  const blocks = Math.max(1, Math.ceil(rows / rowsPerBlock));
+  const colGroups = Math.ceil(dim / WGC);
+  const partials = blocks === 1 ? dweight : gpu.empty([blocks, dim], 'f32', 'rmsnorm.dw-partials');
+  gpu.dispatch({
+    file: 'rmsnorm_backward.wgsl',
+    entry: 'dw_partial',
+    constants: { WGC },
+    params: new Params().u32(rows).u32(dim).u32(rowsPerBlock).u32(blocks).u32(blocks === 1 ? accumulate : 0),
+    tensors: [dy, x, partials, rstd],
+    workgroups: [colGroups, blocks],
+  });
+  if (blocks > 1) {
+    gpu.dispatch({
+      file: 'rmsnorm_backward.wgsl',
+      entry: 'dw_reduce',
+      constants: { WGC },
+      params: new Params().u32(rows).u32(dim).u32(rowsPerBlock).u32(blocks).u32(accumulate),
+      tensors: [partials, dweight],
+      workgroups: [colGroups],
+    });
+    // Safe to recycle now: later users of the buffer are recorded (or written) after these dispatches.
+    partials.release();
+  }
+  return { dx, dweight };
+}

@@ -138,3 +138,55 @@ export function rope(gpu: Gpu, x: Tensor, positions: Tensor, tables: RopeTables,
   });
   return out!;
 }
+
+/**
+ * RoPE backward: dx = the inverse rotation of dy (RoPE is orthogonal per pair, so the gradient is the
+ * rotation by -angle); pass-through dims copy dy. Same shapes, tables and position clamping as `rope`:
+ * dy f32 [B, T, H, D] or [T, H, D], positions u32 with B*T (or T) elements.
+ * In place (returns dy) when `out` is omitted or shares dy's buffer; otherwise writes `out`.
+ */
+export function ropeBackward(gpu: Gpu, dy: Tensor, positions: Tensor, tables: RopeTables, out?: Tensor): Tensor {
+  const op = 'ropeBackward';
+  expectDtype(op, 'dy', dy, ['f32']);
+  expectRank(op, 'dy', dy, [3, 4]);
+  expectDtype(op, 'positions', positions, ['u32']);
+  expectDtype(op, 'cos', tables.cos, ['f32']);
+  expectDtype(op, 'sin', tables.sin, ['f32']);
+  expectRank(op, 'cos', tables.cos, [2]);
+  expectShape(op, 'sin', tables.sin, tables.cos.shape, 'same as cos');
+  const [maxPos, half] = tables.cos.shape;
+  if (maxPos === 0 || half === 0) fail(op, `cos has shape ${shapeString(tables.cos.shape)}, expected [maxPositions x rotaryDim/2] with both > 0`);
+  const dim = dy.shape[dy.shape.length - 1];
+  const heads = dy.shape[dy.shape.length - 2];
+  if (2 * half > dim) fail(op, `cos has shape ${shapeString(tables.cos.shape)}: rotary dim ${2 * half} exceeds the head dim of dy ${shapeString(dy.shape)}`);
+  const tokens = dy.size / Math.max(1, heads * dim);
+  expectSize(op, 'positions', positions, tokens);
+  const inPlace = !out || out.buffer === dy.buffer;
+  if (out) {
+    expectDtype(op, 'out', out, ['f32']);
+    expectShape(op, 'out', out, dy.shape, 'same as dy');
+    if (!inPlace && (out.buffer === positions.buffer || out.buffer === tables.cos.buffer || out.buffer === tables.sin.buffer)) {
+      fail(op, 'out must not share a buffer with positions or the tables');
+    }
+  }
+  const rows = tokens * heads;
+  const vec4 = half % 4 === 0 && dim % 4 === 0;
+  const u = vec4 ? 4 : 1;
+  const perRow = inPlace ? half / u : (half + (dim - 2 * half)) / u;
+  const n = rows * perRow;
+  gpu.dispatch({
+    file: 'rope_backward.wgsl',
+    entry: (inPlace ? 'inplace' : 'main') + (vec4 ? '_vec4' : ''),
+    constants: { WG },
+    params: new Params()
+      .u32(n)
+      .u32(perRow)
+      .u32(heads)
+      .u32(dim / u)
+      .u32(half / u)
+      .u32(maxPos),
+    tensors: inPlace ? [dy, positions, tables.cos, tables.sin] : [dy, positions, tables.cos, tables.sin, out!],
+    workgroups: grid1d(Math.ceil(n / WG), gpu.limits.maxComputeWorkgroupsPerDimension),
+  });
+  return out ?? dy;
+}

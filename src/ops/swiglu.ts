@@ -30,3 +30,36 @@ export function swiglu(gpu: Gpu, gate: Tensor, up: Tensor, out?: Tensor): Tensor
   });
   return o;
 }
+
+/**
+ * SwiGLU backward: given dout = dL/d(swiglu(gate, up)), returns dgate = dout * up * silu'(gate) and
+ * dup = dout * silu(gate). All f32 of gate's shape. `out.dgate` / `out.dup` are optional preallocated
+ * outputs; they must not share a buffer with dout, gate, up or each other (no in-place variant).
+ */
+export function swigluBackward(gpu: Gpu, dout: Tensor, gate: Tensor, up: Tensor, out: { dgate?: Tensor; dup?: Tensor } = {}): { dgate: Tensor; dup: Tensor } {
+  const op = 'swigluBackward';
+  expectDtype(op, 'dout', dout, ['f32']);
+  expectDtype(op, 'gate', gate, ['f32']);
+  expectDtype(op, 'up', up, ['f32']);
+  expectShape(op, 'up', up, gate.shape, 'same as gate');
+  expectShape(op, 'dout', dout, gate.shape, 'same as gate');
+  const dgate = out.dgate ?? gpu.empty(gate.shape, 'f32', 'swiglu.dgate');
+  const dup = out.dup ?? gpu.empty(gate.shape, 'f32', 'swiglu.dup');
+  for (const [name, t] of [['dgate', dgate], ['dup', dup]] as const) {
+    expectDtype(op, name, t, ['f32']);
+    expectShape(op, name, t, gate.shape, 'same as gate');
+    if (t.buffer === dout.buffer || t.buffer === gate.buffer || t.buffer === up.buffer) fail(op, `${name} must not share a buffer with dout, gate or up`);
+  }
+  if (dgate.buffer === dup.buffer) fail(op, 'dgate and dup must not share a buffer');
+  const vec4 = gate.size % 4 === 0;
+  const n = vec4 ? gate.size / 4 : gate.size;
+  gpu.dispatch({
+    file: 'swiglu_backward.wgsl',
+    entry: vec4 ? 'main_vec4' : 'main',
+    constants: { WG },
+    params: new Params().u32(n),
+    tensors: [dout, gate, up, dgate, dup],
+    workgroups: grid1d(Math.ceil(n / WG), gpu.limits.maxComputeWorkgroupsPerDimension),
+  });
+  return { dgate, dup };
+}
