@@ -1,0 +1,429 @@
+/**
+ * Loads a recipe file: YAML -> schema check (zod) -> cross-field rules -> files and models on disk ->
+ * a typed Recipe with every default filled, paths resolved and the model's config known.
+ *
+ * Every failure is ONE PonderError('BAD_INPUT') line that names the file, the line and the field:
+ *
+ *   recipes/x.yaml:12: stages[0].optimizer.lr: must be > 0 (got -1)
+ *
+ * The line comes from mapping the failing field's path back to the YAML node it was parsed from
+ * (yaml's parseDocument keeps each node's source range; a LineCounter turns offsets into lines). A
+ * field that is missing points at its parent's line; an unknown key points at the key itself.
+ *
+ * Paths inside a recipe (stage data files, model.init directories) are relative to the recipe's own
+ * directory, so a recipe means the same thing wherever it is run from; `output` is relative to the
+ * working directory, like any output flag.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import type { core } from 'zod';
+import { BYTE_SPECIAL_TOKENS, BYTE_VOCAB_SIZE } from '../data/byte-tokenizer.js';
+import { isPonderError, PonderError } from '../errors.js';
+import { resolveModel, type ModelKind } from '../io/resolve-model.js';
+import { readConfigJson } from '../io/model-dir.js';
+import { configToJson, parseModelConfig, type ModelConfig } from '../model/config.js';
+import {
+  crossFieldIssues,
+  RecipeSchema,
+  type OptimizerSettings,
+  type RawModelConfig,
+  type RawRecipe,
+  type RecipeIssue,
+  type StageKind,
+  type TaskName,
+} from './schema.js';
+
+/** A generated data set, defaults filled. */
+export interface TaskDataSpec {
+  type: 'task';
+  task: TaskName;
+  n: number;
+  digits: number;
+  cot: boolean;
+}
+
+/** A data file on disk. */
+export interface FileDataSpec {
+  type: 'file';
+  /** absolute path */
+  path: string;
+  /** as written in the recipe (relative to the recipe's directory) */
+  written: string;
+}
+
+export type StageData = TaskDataSpec | FileDataSpec;
+
+export interface EvalSpec {
+  task: TaskName;
+  n: number;
+  /** optimizer steps between evaluations (the stage's steps when only at the end) */
+  every: number;
+  digits: number;
+  cot: boolean;
+}
+
+export interface RecipeStage {
+  name: string;
+  kind: StageKind;
+  data: StageData;
+  steps: number;
+  batch_size: number;
+  seq_len: number;
+  optimizer: OptimizerSettings;
+  eval?: EvalSpec;
+}
+
+export interface RecipeModel {
+  /** as written: scratch, a directory, or a name under models/ */
+  init: string;
+  /** where the initial weights come from */
+  source: 'scratch' | ModelKind;
+  /** the model directory (absolute), unless scratch */
+  dir?: string;
+  /** the model's config (from the recipe for scratch, from the directory's config.json otherwise) */
+  config: ModelConfig;
+  /** 'bytes': the built-in byte tokenizer; 'model': the tokenizer files in `dir` */
+  tokenizer: 'bytes' | 'model';
+}
+
+export interface Recipe {
+  /** the recipe file, absolute */
+  file: string;
+  model: RecipeModel;
+  /** run directory, absolute */
+  output: string;
+  seed: number;
+  checkpoint_every: number;
+  stages: RecipeStage[];
+}
+
+export interface LoadedRecipe {
+  recipe: Recipe;
+  /** sha256 (hex) of the canonical resolved recipe, with paths as written: the same recipe hashes the same anywhere */
+  hash: string;
+}
+
+export interface LoadOptions {
+  /** base for `output` (default: process.cwd()) */
+  cwd?: string;
+  /** where model names (model.init: default) are looked up; default: the package's models/ */
+  modelsDir?: string;
+}
+
+type Path = (string | number)[];
+
+/** `stages[0].optimizer.lr` */
+export function formatFieldPath(path: readonly PropertyKey[]): string {
+  let s = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') s += `[${seg}]`;
+    else s += s === '' ? String(seg) : `.${String(seg)}`;
+  }
+  return s === '' ? '(top level)' : s;
+}
+
+/** How a value is shown after "got": strings quoted, containers by kind. */
+function shown(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null (an empty value)';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return JSON.stringify(v);
+  return String(v);
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  number: 'a number',
+  int: 'an integer',
+  string: 'a string',
+  boolean: 'true or false',
+  object: 'a mapping (key: value lines)',
+  array: 'a list',
+};
+
+/** Turns one zod issue into a field path and a short message (the line is found later). */
+function describeIssue(issue: core.$ZodIssue): RecipeIssue {
+  const path = issue.path as Path;
+  const input = (issue as { input?: unknown }).input;
+  switch (issue.code) {
+    case 'invalid_type':
+      if (input === undefined) return { path, message: `required, but missing (expected ${TYPE_NAMES[issue.expected] ?? issue.expected})` };
+      return { path, message: `must be ${TYPE_NAMES[issue.expected] ?? issue.expected} (got ${shown(input)})` };
+    case 'too_small':
+    case 'too_big': {
+      const small = issue.code === 'too_small';
+      const bound = small ? (issue as core.$ZodIssueTooSmall).minimum : (issue as core.$ZodIssueTooBig).maximum;
+      const inclusive = issue.inclusive !== false;
+      if (issue.origin === 'array') return { path, message: `must have ${small ? 'at least' : 'at most'} ${bound} item${Number(bound) === 1 ? '' : 's'} (got ${Array.isArray(input) ? input.length : shown(input)})` };
+      if (issue.origin === 'string') return { path, message: small ? `must not be empty` : `must be at most ${bound} characters` };
+      const op = small ? (inclusive ? '>=' : '>') : inclusive ? '<=' : '<';
+      return { path, message: `must be ${op} ${bound} (got ${shown(input)})` };
+    }
+    case 'invalid_value': {
+      const values = issue.values.map((v) => String(v));
+      if (input === undefined) return { path, message: `required, but missing (one of: ${values.join(', ')})` };
+      const last = path[path.length - 1];
+      if (last === 'kind') return { path, message: `unknown stage kind ${shown(input)} (known: ${values.join(', ')})` };
+      if (last === 'task') return { path, message: `unknown task ${shown(input)} (known: ${values.join(', ')})` };
+      if (values.length === 1) return { path, message: `must be ${values[0]} (got ${shown(input)})` };
+      return { path, message: `must be one of ${values.join(', ')} (got ${shown(input)})` };
+    }
+    case 'unrecognized_keys': {
+      // name the first unknown key; its own path so the line is the key's
+      return { path: [...path, issue.keys[0]!], message: `unknown key${issue.keys.length > 1 ? ` (also: ${issue.keys.slice(1).join(', ')})` : ''}`, atKey: true };
+    }
+    case 'invalid_union': {
+      // `data` is a path string or a task mapping. When the value has one option's type (a mapping),
+      // that option's own complaint (paths relative to the union) is the useful one.
+      const matching = issue.errors.filter((branch) => !branch.some((b) => b.path.length === 0 && b.code === 'invalid_type'));
+      if (matching.length === 1 && matching[0]!.length > 0) {
+        const inner = matching[0]!.map((b) => describeIssue({ ...b, path: [...path, ...b.path] } as core.$ZodIssue));
+        return inner.sort((a, b) => a.path.length - b.path.length)[0]!;
+      }
+      if (path[path.length - 1] === 'data') return { path, message: `must be a task mapping like {task: arithmetic, n: 1000} or a path to a .jsonl file (got ${shown(input)})` };
+      return { path, message: `invalid value (got ${shown(input)})` };
+    }
+    case 'invalid_format':
+      return { path, message: `${issue.message.replace(/^Invalid string: /, '')} (got ${shown(input)})` };
+    default:
+      return { path, message: issue.message };
+  }
+}
+
+function fail(file: string, line: number, field: string, message: string): PonderError {
+  return new PonderError('BAD_INPUT', `${file}:${line}: ${field}: ${message}`);
+}
+
+/** Finds the line a field path came from (1-based). Missing fields: their parent's line. */
+function lineOf(doc: Document, lc: LineCounter, path: Path, atKey = false): number {
+  const lineAt = (offset: number) => lc.linePos(offset).line;
+  let node: unknown = doc.contents;
+  let line = node && (node as { range?: number[] }).range ? lineAt((node as { range: number[] }).range[0]!) : 1;
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i]!;
+    const last = i === path.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
+      if (!pair) return line;
+      const key = pair.key as { range?: number[] } | null;
+      if (key?.range) line = lineAt(key.range[0]!);
+      const value = pair.value as { range?: number[] } | null;
+      if (last) {
+        if (!atKey && isScalar(value) && value.range) line = lineAt(value.range[0]!);
+        return line;
+      }
+      node = value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg] as { range?: number[] } | undefined;
+      if (!item) return line;
+      if (item.range) line = lineAt(item.range[0]!);
+      node = item;
+    } else {
+      return line;
+    }
+  }
+  return line;
+}
+
+/** JSON with keys sorted at every level, so equal recipes serialize (and hash) equally. */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** A scratch model's ModelConfig, via the same validator as config.json (HF defaults filled). */
+function scratchConfig(c: RawModelConfig, where: string): ModelConfig {
+  return parseModelConfig(
+    {
+      architectures: [c.architecture],
+      vocab_size: BYTE_VOCAB_SIZE,
+      hidden_size: c.hidden_size,
+      num_hidden_layers: c.num_hidden_layers,
+      num_attention_heads: c.num_attention_heads,
+      num_key_value_heads: c.num_key_value_heads,
+      head_dim: c.head_dim,
+      intermediate_size: c.intermediate_size,
+      max_position_embeddings: c.max_position_embeddings,
+      rms_norm_eps: c.rms_norm_eps,
+      rope_theta: c.rope_theta,
+      tie_word_embeddings: c.tie_word_embeddings,
+      attention_bias: c.attention_bias,
+      bos_token_id: BYTE_SPECIAL_TOKENS.bos,
+      eos_token_id: BYTE_SPECIAL_TOKENS.eos,
+      ponder: { tokenizer: 'bytes' },
+    },
+    where,
+  );
+}
+
+/** Reads, validates and resolves a recipe file. Throws one PonderError line on any problem. */
+export function loadRecipe(path: string, opts: LoadOptions = {}): LoadedRecipe {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new PonderError('NOT_FOUND', `${path}: no such recipe file`);
+    if (code === 'EISDIR') throw new PonderError('BAD_INPUT', `${path}: is a directory, not a recipe file`);
+    throw new PonderError('BAD_INPUT', `${path}: cannot read the recipe (${(e as Error).message})`);
+  }
+  return parseRecipe(text, path, opts);
+}
+
+/** As loadRecipe, for recipe text already in memory; `path` names it in errors and anchors relative paths. */
+export function parseRecipe(text: string, path: string, opts: LoadOptions = {}): LoadedRecipe {
+  const file = resolve(path);
+  const recipeDir = dirname(file);
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const line = lc.linePos(e.pos[0]).line;
+    const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?\s*$/, '');
+    throw new PonderError('BAD_INPUT', `${path}:${line}: YAML syntax error: ${what}`);
+  }
+  if (doc.contents === null || (isScalar(doc.contents) && (doc.contents.value === null || doc.contents.value === ''))) {
+    throw new PonderError('BAD_INPUT', `${path}:1: the recipe is empty (expected model:, stages:, ...; see docs/recipes.md)`);
+  }
+  const raw: unknown = doc.toJS({ maxAliasCount: 1000 });
+  const report = (issue: RecipeIssue): PonderError => fail(path, lineOf(doc, lc, issue.path, issue.atKey), formatFieldPath(issue.path), issue.message);
+
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new PonderError('BAD_INPUT', `${path}:${lineOf(doc, lc, [])}: the recipe must be a mapping with model:, stages:, ... (got ${shown(raw)})`);
+  }
+
+  const parsed = RecipeSchema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) {
+    // the issue that comes first in the file is the one a reader fixes first
+    const issues = parsed.error.issues.map(describeIssue);
+    const lines = issues.map((i) => lineOf(doc, lc, i.path, i.atKey));
+    let best = 0;
+    for (let i = 1; i < issues.length; i++) if (lines[i]! < lines[best]!) best = i;
+    throw report(issues[best]!);
+  }
+  const r: RawRecipe = parsed.data;
+  const cross = crossFieldIssues(r);
+  if (cross.length > 0) throw report(cross[0]!);
+
+  // the model: scratch (config in the recipe) or a directory / name (its config.json)
+  let model: RecipeModel;
+  if (r.model.init === 'scratch') {
+    let config: ModelConfig;
+    try {
+      config = scratchConfig(r.model.config!, 'model.config');
+    } catch (e) {
+      // crossFieldIssues covers parseModelConfig's rules; this is a backstop that still names a line
+      if (isPonderError(e)) throw fail(path, lineOf(doc, lc, ['model', 'config']), 'model.config', e.message.replace(/^model\.config: /, ''));
+      throw e;
+    }
+    model = { init: 'scratch', source: 'scratch', config, tokenizer: 'bytes' };
+  } else {
+    const spec = r.model.init;
+    const initAt = (msg: string) => fail(path, lineOf(doc, lc, ['model', 'init']), 'model.init', msg);
+    const candidate = resolve(recipeDir, spec);
+    const bareName = !spec.includes('/') && !spec.includes('\\') && spec !== '.' && spec !== '..';
+    let kind: ModelKind;
+    let dir: string;
+    try {
+      if (isDirectory(candidate) || !bareName) {
+        if (!isDirectory(candidate)) {
+          throw initAt(`no such directory ${JSON.stringify(spec)} (looked at ${candidate}; paths are relative to the recipe's directory)`);
+        }
+        ({ kind, dir } = resolveModel(candidate, opts));
+      } else {
+        ({ kind, dir } = resolveModel(spec, opts));
+      }
+    } catch (e) {
+      if (isPonderError(e) && !e.message.startsWith(`${path}:`)) {
+        throw initAt(`${JSON.stringify(spec)} is not scratch, a ponder model directory, an HF directory or a model name under models/ (${e.message})`);
+      }
+      throw e;
+    }
+    let config: ModelConfig;
+    try {
+      config = readConfigJson(dir);
+    } catch (e) {
+      if (isPonderError(e)) throw initAt(e.message);
+      throw e;
+    }
+    model = { init: spec, source: kind, dir: resolve(dir), config, tokenizer: config.ponder?.tokenizer === 'bytes' ? 'bytes' : 'model' };
+  }
+
+  // stages: context length, data files, eval defaults
+  const stages: RecipeStage[] = r.stages.map((s, i) => {
+    if (s.seq_len > model.config.max_position_embeddings) {
+      throw report({ path: ['stages', i, 'seq_len'], message: `must be <= the model's max_position_embeddings (${model.config.max_position_embeddings}) (got ${s.seq_len})` });
+    }
+    let data: StageData;
+    if (typeof s.data === 'string') {
+      const abs = resolve(recipeDir, s.data);
+      const allowed = s.kind === 'pretrain' ? ['.jsonl', '.txt'] : ['.jsonl'];
+      if (!allowed.includes(extname(s.data).toLowerCase())) {
+        throw report({ path: ['stages', i, 'data'], message: `a ${s.kind} data file must be ${allowed.join(' or ')} (got ${JSON.stringify(s.data)})` });
+      }
+      let st;
+      try {
+        st = statSync(abs);
+      } catch {
+        throw report({ path: ['stages', i, 'data'], message: `no such file ${JSON.stringify(s.data)} (looked at ${abs}; paths are relative to the recipe's directory)` });
+      }
+      if (!st.isFile()) throw report({ path: ['stages', i, 'data'], message: `${JSON.stringify(s.data)} is not a file (${abs})` });
+      data = { type: 'file', path: abs, written: s.data };
+    } else {
+      data = { type: 'task', ...s.data };
+    }
+    const sameTask = data.type === 'task' && s.eval && data.task === s.eval.task ? data : undefined;
+    const ev: EvalSpec | undefined = s.eval && {
+      task: s.eval.task,
+      n: s.eval.n,
+      every: s.eval.every ?? s.steps,
+      digits: s.eval.digits ?? sameTask?.digits ?? 1,
+      cot: s.eval.cot ?? sameTask?.cot ?? false,
+    };
+    return { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, seq_len: s.seq_len, optimizer: s.optimizer, eval: ev };
+  });
+
+  const outputWritten = r.output ?? `runs/${basename(file, extname(file))}`;
+  const recipe: Recipe = {
+    file,
+    model,
+    output: isAbsolute(outputWritten) ? outputWritten : resolve(opts.cwd ?? process.cwd(), outputWritten),
+    seed: r.seed,
+    checkpoint_every: r.checkpoint_every,
+    stages,
+  };
+  return { recipe, hash: recipeHash(recipe, outputWritten) };
+}
+
+/**
+ * The hash covers what decides a run: the model (init as written and its full config), seed,
+ * checkpoint cadence, output as written and every stage with its defaults filled. Paths enter as
+ * written, so moving the checkout (or running from another directory) keeps the hash.
+ */
+function recipeHash(r: Recipe, outputWritten: string): string {
+  const canonical = {
+    model: { init: r.model.init, config: configToJson(r.model.config), tokenizer: r.model.tokenizer },
+    output: outputWritten,
+    seed: r.seed,
+    checkpoint_every: r.checkpoint_every,
+    stages: r.stages.map((s) => ({ ...s, data: s.data.type === 'file' ? { type: 'file', path: s.data.written } : s.data })),
+  };
+  return createHash('sha256').update(canonicalJson(canonical)).digest('hex');
+}

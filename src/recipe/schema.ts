@@ -1,0 +1,167 @@
+/**
+ * The recipe schema: what a `ponder tune` YAML file may contain, as zod (v4) schemas. Every object is
+ * strict, so a misspelt key is an error that names the key instead of being silently ignored. The
+ * schema only checks shapes, types and ranges of single fields; rules that relate fields (heads that
+ * divide the hidden size, unique stage names, seq_len within the context, files that exist) live in
+ * `crossFieldIssues` below and in load.ts, so that each failure can still name one field and its line.
+ *
+ * The model config uses Hugging Face `config.json` names (hidden_size, num_attention_heads, ...), plus
+ * ponder's `vocab: bytes` (the built-in byte tokenizer, vocabulary 263) and `architecture` (one HF
+ * class name instead of HF's one-element `architectures` list).
+ */
+import * as z from 'zod';
+import { SUPPORTED_ARCHITECTURES } from '../model/config.js';
+
+/** Stage kinds this build knows; dpo, grpo, ... join with the RL work. */
+export const STAGE_KINDS = ['pretrain', 'sft'] as const;
+export type StageKind = (typeof STAGE_KINDS)[number];
+
+/** Built-in generated data sets. */
+export const KNOWN_TASKS = ['arithmetic'] as const;
+export type TaskName = (typeof KNOWN_TASKS)[number];
+
+export const LR_SCHEDULES = ['constant', 'cosine', 'linear'] as const;
+
+const posInt = () => z.int().min(1);
+const nonNegInt = () => z.int().min(0);
+
+/** `{task: arithmetic, n: 3000, digits: 1, cot: false}`: a generated data set. */
+export const TaskDataSchema = z.strictObject({
+  task: z.enum(KNOWN_TASKS),
+  /** number of examples generated (with the recipe's seed) */
+  n: posInt(),
+  /** operand size for arithmetic */
+  digits: z.int().min(1).max(9).default(1),
+  /** write out the intermediate steps before the answer */
+  cot: z.boolean().default(false),
+});
+
+/** A stage's data: a generated task, or a path (relative to the recipe's directory) to a .jsonl file. */
+export const DataSchema = z.union([z.string().min(1), TaskDataSchema]);
+
+export const OptimizerSchema = z.strictObject({
+  lr: z.number().gt(0),
+  /** linear warm-up, in optimizer steps */
+  warmup: nonNegInt().default(0),
+  schedule: z.enum(LR_SCHEDULES).default('cosine'),
+  /** decoupled (AdamW) weight decay */
+  weight_decay: z.number().min(0).default(0),
+  /** clip the global gradient norm to this (0 = no clipping) */
+  grad_clip: z.number().min(0).default(1.0),
+  beta1: z.number().min(0).lt(1).default(0.9),
+  beta2: z.number().min(0).lt(1).default(0.95),
+  eps: z.number().gt(0).default(1e-8),
+});
+
+export const EvalSchema = z.strictObject({
+  task: z.enum(KNOWN_TASKS),
+  n: posInt().default(200),
+  /** evaluate every N optimizer steps (and always at the end of the stage); default: only at the end */
+  every: posInt().optional(),
+  /** default: the stage data's, when it is the same task */
+  digits: z.int().min(1).max(9).optional(),
+  cot: z.boolean().optional(),
+});
+
+export const StageSchema = z.strictObject({
+  /** unique within the recipe; names the stage's checkpoints, so letters, digits, '-', '_' and '.' */
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "-" and "_" only, starting with a letter or digit'),
+  kind: z.enum(STAGE_KINDS),
+  data: DataSchema,
+  /** optimizer steps */
+  steps: posInt(),
+  /** sequences per optimizer step */
+  batch_size: posInt(),
+  /** tokens per sequence (packed or padded to this) */
+  seq_len: posInt(),
+  optimizer: OptimizerSchema,
+  eval: EvalSchema.optional(),
+});
+
+/** A from-scratch model's shape, in HF config.json names. */
+export const ModelConfigSchema = z.strictObject({
+  vocab: z.literal('bytes').default('bytes'),
+  architecture: z.enum(Object.keys(SUPPORTED_ARCHITECTURES) as [keyof typeof SUPPORTED_ARCHITECTURES, ...(keyof typeof SUPPORTED_ARCHITECTURES)[]]).default('LlamaForCausalLM'),
+  hidden_size: posInt(),
+  num_hidden_layers: posInt(),
+  num_attention_heads: posInt(),
+  /** default: num_attention_heads (no grouped-query attention) */
+  num_key_value_heads: posInt().optional(),
+  /** default: hidden_size / num_attention_heads */
+  head_dim: posInt().optional(),
+  intermediate_size: posInt(),
+  max_position_embeddings: posInt(),
+  rms_norm_eps: z.number().gt(0).default(1e-6),
+  rope_theta: z.number().gt(0).default(10000),
+  tie_word_embeddings: z.boolean().default(false),
+  attention_bias: z.boolean().optional(),
+});
+
+export const ModelSchema = z.strictObject({
+  /** scratch | a ponder model directory | an HF directory | a model name under models/ (e.g. default) */
+  init: z.string().min(1),
+  /** only (and then required) with init: scratch */
+  config: ModelConfigSchema.optional(),
+});
+
+export const RecipeSchema = z.strictObject({
+  model: ModelSchema,
+  /** run directory (checkpoints, logs, the final model); relative to the working directory */
+  output: z.string().min(1).optional(),
+  seed: nonNegInt().default(0),
+  /** save a checkpoint every N optimizer steps; 0 = only at the end of each stage */
+  checkpoint_every: nonNegInt().default(0),
+  stages: z.array(StageSchema).min(1),
+});
+
+/** The recipe as written, with the schema's defaults filled in (before paths and the model are resolved). */
+export type RawRecipe = z.output<typeof RecipeSchema>;
+export type RawStage = z.output<typeof StageSchema>;
+export type RawModelConfig = z.output<typeof ModelConfigSchema>;
+export type TaskData = z.output<typeof TaskDataSchema>;
+export type OptimizerSettings = z.output<typeof OptimizerSchema>;
+
+/** One problem found in a recipe: the field it is about (zod-style path) and what is wrong. */
+export interface RecipeIssue {
+  path: (string | number)[];
+  message: string;
+  /** point at the key rather than its value (e.g. "unknown key") */
+  atKey?: boolean;
+}
+
+/**
+ * Rules that relate fields, checked once the shapes are right. Returned in file order as far as the
+ * recipe's structure goes; load.ts reports the first.
+ */
+export function crossFieldIssues(r: RawRecipe): RecipeIssue[] {
+  const issues: RecipeIssue[] = [];
+  const m = r.model;
+  const scratch = m.init === 'scratch';
+  if (scratch && !m.config) issues.push({ path: ['model', 'init'], message: 'init: scratch needs a model.config (hidden_size, num_hidden_layers, ...)' });
+  if (!scratch && m.config) issues.push({ path: ['model', 'config'], message: `only allowed with init: scratch (init "${m.init}" brings its own config.json)`, atKey: true });
+  const c = m.config;
+  if (c) {
+    const heads = c.num_attention_heads;
+    const kv = c.num_key_value_heads ?? heads;
+    if (c.num_key_value_heads !== undefined && heads % kv !== 0) {
+      issues.push({ path: ['model', 'config', 'num_key_value_heads'], message: `num_attention_heads (${heads}) must be a multiple of num_key_value_heads (got ${kv})` });
+    }
+    if (c.head_dim === undefined && c.hidden_size % heads !== 0) {
+      issues.push({ path: ['model', 'config', 'num_attention_heads'], message: `must divide hidden_size (${c.hidden_size}) (got ${heads}); or give head_dim` });
+    }
+    const headDim = c.head_dim ?? c.hidden_size / heads;
+    if (Number.isInteger(headDim) && headDim % 2 !== 0) {
+      issues.push({ path: ['model', 'config', c.head_dim === undefined ? 'num_attention_heads' : 'head_dim'], message: `head dimension ${headDim} must be even for RoPE` });
+    }
+  }
+  const seen = new Map<string, number>();
+  r.stages.forEach((s, i) => {
+    const first = seen.get(s.name);
+    if (first !== undefined) issues.push({ path: ['stages', i, 'name'], message: `duplicate stage name "${s.name}" (also stages[${first}].name)` });
+    else seen.set(s.name, i);
+    if (s.optimizer.warmup > s.steps) {
+      issues.push({ path: ['stages', i, 'optimizer', 'warmup'], message: `must be <= the stage's steps (${s.steps}) (got ${s.optimizer.warmup})` });
+    }
+  });
+  return issues;
+}
