@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { PonderError } from '../errors.js';
 import { packageVersion } from '../paths.js';
 import { registerBench } from './commands/bench.js';
+import { registerChat } from './commands/chat.js';
 import { registerConvert } from './commands/convert.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerInfo } from './commands/info.js';
@@ -30,6 +31,7 @@ export function buildProgram(io: CliIO, name = 'ponder'): Command {
     });
   registerInfo(program, io);
   registerGenerate(program, io);
+  registerChat(program, io);
   registerLogits(program, io);
   registerConvert(program, io);
   registerBench(program, io);

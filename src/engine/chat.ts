@@ -1,0 +1,293 @@
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { ChatMessage } from '../data/chat-template.js';
+import { encodeMessages } from '../data/prompt.js';
+import { PonderError } from '../errors.js';
+import type { Gpu } from '../gpu/gpu.js';
+import { generate, type GenerateEvent, type GenerateOptions, type GenerateStats } from './generate.js';
+import { openModel } from './open-model.js';
+
+/**
+ * A chat conversation with one model: the API the chat views (and the headless `ponder chat
+ * --prompt`) talk to. The session keeps the messages and the sampling settings, turns each `send`
+ * into a stream of events (notice / token / done), can be stopped mid-answer, and saves and loads
+ * conversations as one JSONL line in the SFT format `{"messages":[...]}`.
+ *
+ * Context accounting: before each answer the whole conversation is encoded; if the prompt plus a
+ * reserve for the answer would not fit the model's context, the oldest turns (a user message and the
+ * replies up to the next user message) are dropped — the system message is kept — and a notice says
+ * how many. The conversation then really forgets them, so the next prompt is the same one the user saw
+ * being answered.
+ *
+ * The session talks to the model through a `ChatBackend` (encode + generate), so its logic is tested
+ * without a GPU; `ChatSession.open` builds the real backend from a `--model` spec.
+ */
+
+export interface ChatSettings {
+  /** system message (not part of `messages`; prepended to every prompt) */
+  system?: string;
+  temperature: number;
+  topP?: number;
+  topK?: number;
+  minP?: number;
+  maxTokens: number;
+  seed: number;
+  /** ask the chat template for a reasoning block (Qwen3's enable_thinking) */
+  think: boolean;
+  /** multi-token prediction drafting (not available yet: accepted and reported as such) */
+  mtp: boolean;
+}
+
+export const DEFAULT_CHAT_SETTINGS: ChatSettings = { temperature: 0.7, maxTokens: 512, seed: 0, think: true, mtp: false };
+
+export interface ChatInfo {
+  /** the --model spec the session was opened with */
+  model: string;
+  /** the GPU adapter, in words */
+  adapter: string;
+  /** the model's context length in tokens */
+  contextLimit: number;
+}
+
+export type ChatEvent =
+  | { type: 'notice'; text: string }
+  | { type: 'start'; promptTokens: number }
+  | { type: 'token'; text: string }
+  | { type: 'done'; text: string; stats: GenerateStats };
+
+/** What a chat view needs from a session. `ChatSession` is one; tests pass a fake. */
+export interface ChatSessionLike {
+  readonly info: ChatInfo;
+  readonly settings: Readonly<ChatSettings>;
+  readonly messages: readonly ChatMessage[];
+  /** tokens of the last prompt plus its answer (0 before the first answer) */
+  readonly contextUsed: number;
+  readonly lastStats: GenerateStats | undefined;
+  readonly busy: boolean;
+  /** Adds `text` as a user message and streams the answer; the answer is added when done (also when stopped). */
+  send(text: string): AsyncGenerator<ChatEvent>;
+  /** Stops the answer being generated (no-op when idle). */
+  stop(): void;
+  reset(): void;
+  setSettings(patch: Partial<ChatSettings>): void;
+  /** Appends the conversation as one JSONL line; returns the number of messages written. */
+  save(file: string): number;
+  /** Replaces the conversation with the last JSONL line of `file`; returns the number of messages read. */
+  load(file: string): number;
+  /** Opens another model (the conversation is kept). */
+  switchModel(spec: string): Promise<void>;
+}
+
+/** What a session needs from a model. */
+export interface ChatBackend {
+  readonly info: ChatInfo;
+  encode(messages: ChatMessage[], opts: { enableThinking?: boolean }): number[];
+  generate(promptIds: number[], opts: GenerateOptions): AsyncGenerator<GenerateEvent>;
+  /** ids of <think> / </think> when the vocabulary has them (decoded text may skip special tokens) */
+  readonly thinkIds?: { open?: number; close?: number };
+  dispose(): void;
+}
+
+export type BackendOpener = (spec: string) => Promise<ChatBackend>;
+
+export class ChatSession implements ChatSessionLike {
+  private backend: ChatBackend;
+  private readonly openBackend?: BackendOpener;
+  private history: ChatMessage[] = [];
+  private current: AbortController | undefined;
+  settings: ChatSettings;
+  contextUsed = 0;
+  lastStats: GenerateStats | undefined;
+
+  constructor(backend: ChatBackend, opts: { settings?: Partial<ChatSettings>; openBackend?: BackendOpener } = {}) {
+    this.backend = backend;
+    this.openBackend = opts.openBackend;
+    this.settings = { ...DEFAULT_CHAT_SETTINGS, ...opts.settings };
+  }
+
+  /** A session on a real model: `spec` as `--model` takes it. Throws NOT_FOUND (one line) when there is none. */
+  static async open(gpu: Gpu, spec: string, settings: Partial<ChatSettings> = {}): Promise<ChatSession> {
+    const opener: BackendOpener = (s) => openModelBackend(gpu, s);
+    return new ChatSession(await opener(spec), { settings, openBackend: opener });
+  }
+
+  get info(): ChatInfo {
+    return this.backend.info;
+  }
+  get messages(): readonly ChatMessage[] {
+    return this.history;
+  }
+  get busy(): boolean {
+    return this.current !== undefined;
+  }
+
+  setSettings(patch: Partial<ChatSettings>): void {
+    this.settings = { ...this.settings, ...patch };
+  }
+
+  reset(): void {
+    this.stop();
+    this.history = [];
+    this.contextUsed = 0;
+    this.lastStats = undefined;
+  }
+
+  stop(): void {
+    this.current?.abort();
+  }
+
+  async *send(text: string): AsyncGenerator<ChatEvent> {
+    if (this.current) throw new PonderError('BAD_INPUT', 'an answer is still being generated');
+    if (text.trim() === '') throw new PonderError('BAD_INPUT', 'the message is empty');
+    const abort = new AbortController();
+    this.current = abort;
+    this.history.push({ role: 'user', content: text });
+    try {
+      const fitted = this.fitContext();
+      if (fitted.dropped > 0) {
+        yield { type: 'notice', text: `context full: dropped the oldest ${fitted.dropped} message${fitted.dropped > 1 ? 's' : ''} (limit ${this.info.contextLimit} tokens)` };
+      }
+      const ids = fitted.ids;
+      yield { type: 'start', promptTokens: ids.length };
+      // A template that opens the reasoning block itself (DeepSeek-R1 style) leaves the answer inside it.
+      let answer = this.opensThinking(ids) ? '<think>' : '';
+      if (answer) yield { type: 'token', text: answer };
+      const s = this.settings;
+      const opts: GenerateOptions = { maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, topK: s.topK, minP: s.minP, seed: s.seed, signal: abort.signal };
+      for await (const ev of this.backend.generate(ids, opts)) {
+        if (ev.type === 'token') {
+          const piece = this.withThinkTags(ev.id, ev.text);
+          if (piece === '') continue;
+          answer += piece;
+          yield { type: 'token', text: piece };
+        } else {
+          this.history.push({ role: 'assistant', content: answer });
+          this.contextUsed = ids.length + ev.ids.length;
+          this.lastStats = ev.stats;
+          yield { type: 'done', text: answer, stats: ev.stats };
+        }
+      }
+    } catch (e) {
+      // a failed turn leaves no half conversation behind: drop the unanswered user message
+      const last = this.history[this.history.length - 1];
+      if (last?.role === 'user' && last.content === text) this.history.pop();
+      throw e;
+    } finally {
+      this.current = undefined;
+    }
+  }
+
+  save(file: string): number {
+    const messages = this.conversation();
+    if (this.history.length === 0) throw new PonderError('BAD_INPUT', 'nothing to save: the conversation is empty');
+    mkdirSync(dirname(file), { recursive: true });
+    appendFileSync(file, JSON.stringify({ messages }) + '\n');
+    return messages.length;
+  }
+
+  load(file: string): number {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      throw new PonderError('NOT_FOUND', `cannot read ${file}`);
+    }
+    const lines = text.split('\n').filter((l) => l.trim() !== '');
+    if (lines.length === 0) throw new PonderError('BAD_INPUT', `${file} is empty`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(lines[lines.length - 1]!);
+    } catch {
+      throw new PonderError('BAD_INPUT', `${file}:${lines.length}: not valid JSON`);
+    }
+    const messages = (parsed as { messages?: unknown })?.messages;
+    if (!Array.isArray(messages) || !messages.every((m) => typeof m?.role === 'string' && typeof m?.content === 'string')) {
+      throw new PonderError('BAD_INPUT', `${file}:${lines.length}: expected {"messages":[{"role":..., "content":...}, ...]}`);
+    }
+    this.stop();
+    const system = messages[0]?.role === 'system' ? (messages[0].content as string) : undefined;
+    this.history = (system !== undefined ? messages.slice(1) : messages).map((m) => ({ role: m.role as string, content: m.content as string }));
+    this.settings = { ...this.settings, system };
+    this.contextUsed = 0;
+    return messages.length;
+  }
+
+  async switchModel(spec: string): Promise<void> {
+    if (!this.openBackend) throw new PonderError('BAD_INPUT', 'this session cannot open other models');
+    this.stop();
+    const next = await this.openBackend(spec);
+    this.backend.dispose();
+    this.backend = next;
+    this.contextUsed = 0;
+  }
+
+  /** Frees the model (the session is unusable afterwards). */
+  dispose(): void {
+    this.stop();
+    this.backend.dispose();
+  }
+
+  /** The conversation as the model sees it: system message first (if any). */
+  conversation(): ChatMessage[] {
+    const sys = this.settings.system;
+    return sys ? [{ role: 'system', content: sys }, ...this.history] : [...this.history];
+  }
+
+  /**
+   * Encodes the conversation, dropping the oldest turns until the prompt leaves room for the answer
+   * (the answer's reserve is max-tokens, capped at half the context so long answers do not evict a
+   * whole conversation). Throws when the last user message alone does not fit.
+   */
+  private fitContext(): { ids: number[]; dropped: number } {
+    const limit = this.info.contextLimit;
+    const reserve = Math.max(1, Math.min(this.settings.maxTokens, Math.floor(limit / 2)));
+    let dropped = 0;
+    for (;;) {
+      const ids = this.backend.encode(this.conversation(), { enableThinking: this.settings.think });
+      if (ids.length + reserve <= limit) return { ids, dropped };
+      // drop the oldest turn: the first message and everything up to the next user message
+      let cut = 1;
+      while (cut < this.history.length && this.history[cut]!.role !== 'user') cut++;
+      if (cut >= this.history.length) {
+        if (ids.length < limit) return { ids, dropped }; // only the new message left: answer in what remains
+        throw new PonderError('BAD_INPUT', `the message is ${ids.length} tokens; this model's context is ${limit}`);
+      }
+      this.history.splice(0, cut);
+      dropped += cut;
+    }
+  }
+
+  private opensThinking(ids: number[]): boolean {
+    const { open, close } = this.backend.thinkIds ?? {};
+    if (open === undefined) return false;
+    const tail = ids.slice(-4);
+    const at = tail.lastIndexOf(open);
+    return at >= 0 && (close === undefined || !tail.slice(at).includes(close));
+  }
+
+  /** The stream decoder skips special tokens; <think> / </think> are kept so the views can fold reasoning. */
+  private withThinkTags(id: number, text: string): string {
+    const t = this.backend.thinkIds;
+    if (t?.open === id && !text.includes('<think>')) return '<think>' + text;
+    if (t?.close === id && !text.includes('</think>')) return '</think>' + text;
+    return text;
+  }
+}
+
+/** The real backend: a model opened on `gpu` with its tokenizer and chat template. */
+export async function openModelBackend(gpu: Gpu, spec: string): Promise<ChatBackend> {
+  const { model, tokenizer, config } = await openModel(gpu, spec);
+  const info: ChatInfo = { model: spec, adapter: adapterName(gpu), contextLimit: config.max_position_embeddings };
+  return {
+    info,
+    thinkIds: { open: tokenizer.specialTokens.think, close: tokenizer.specialTokens.end_think },
+    encode: (messages, opts) => encodeMessages(tokenizer, messages, opts),
+    generate: (ids, opts) => generate(gpu, model, tokenizer, ids, opts),
+    dispose: () => model.dispose(),
+  };
+}
+
+function adapterName(gpu: Gpu): string {
+  const i = gpu.info;
+  return i.description || i.device || i.vendor || i.backend || 'unknown adapter';
+}

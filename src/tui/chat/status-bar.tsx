@@ -1,0 +1,42 @@
+import { Box, Text } from 'ink';
+import type { ChatInfo, ChatSettings } from '../../engine/chat.js';
+
+export interface StatusBarProps {
+  info: ChatInfo;
+  settings: Readonly<ChatSettings>;
+  contextUsed: number;
+  tokensPerSec?: number;
+  generating: boolean;
+  queued: number;
+}
+
+/** One line under the input: model, context used/limit, speed, sampling, adapter, and what Esc does now. */
+export function StatusBar({ info, settings, contextUsed, tokensPerSec, generating, queued }: StatusBarProps) {
+  const parts = [
+    shortModelName(info.model),
+    `ctx ${contextUsed}/${info.contextLimit}`,
+    tokensPerSec !== undefined ? `${tokensPerSec.toFixed(1)} tok/s` : '– tok/s',
+    `temp ${settings.temperature}`,
+    `think ${settings.think ? 'on' : 'off'}`,
+    info.adapter,
+  ];
+  return (
+    <Box width="100%">
+      <Box flexShrink={1} flexGrow={1}>
+        <Text inverse wrap="truncate-end">
+          {' ' + parts.join(' │ ') + ' '}
+        </Text>
+      </Box>
+      <Box flexShrink={0}>
+        <Text color={generating ? 'yellow' : 'gray'}>
+          {generating ? ` generating · Esc stops${queued ? ` · ${queued} queued` : ''}` : ' /help · Ctrl-D leaves'}
+        </Text>
+      </Box>
+    </Box>
+  );
+}
+
+/** A model given as a path shows as its last folder name. */
+export function shortModelName(spec: string): string {
+  return spec.split(/[\\/]/).filter((p) => p !== '').pop() ?? spec;
+}

@@ -1,0 +1,193 @@
+import { describe, it, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { cleanup, render } from 'ink-testing-library';
+import { App } from '../../src/tui/chat/app.js';
+import { FakeSession } from './fake-session.js';
+
+/**
+ * The chat app against a fake session (no GPU): what the user types reaches the session, tokens
+ * appear as they stream, Esc stops without leaving, slash commands change settings, reasoning folds.
+ */
+afterEach(() => cleanup());
+
+const ESC = '\u001b';
+const CTRL_T = '\u0014';
+const CTRL_D = '\u0004';
+const UP = '\u001b[A';
+
+async function waitFor(what: string, frame: () => string | undefined, ok: (f: string) => boolean, ms = 3000): Promise<string> {
+  const t0 = Date.now();
+  for (;;) {
+    const f = frame() ?? '';
+    if (ok(f)) return f;
+    if (Date.now() - t0 > ms) assert.fail(`timed out waiting for ${what}; last frame:\n${f}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function setup() {
+  const session = new FakeSession();
+  let exited = 0;
+  const ui = render(<App session={session} onExit={() => exited++} />);
+  // like keys on a terminal: a line and its Enter arrive as separate reads
+  const type = async (text: string) => {
+    for (const part of text.split(/(\r)/)) {
+      if (part === '') continue;
+      ui.stdin.write(part);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  // Ink attaches its stdin listener in an effect after the first frame; keys written before are lost
+  await new Promise((r) => setTimeout(r, 50));
+  const frame = () => ui.lastFrame() ?? '';
+  const until = (what: string, ok: (f: string) => boolean) => waitFor(what, ui.lastFrame, ok);
+  return { session, ui, type, frame, until, exited: () => exited };
+}
+
+describe('chat app', () => {
+  it('shows the model in the status bar and sends a typed message; tokens appear as they stream', async () => {
+    const t = await setup();
+    await t.until('status bar', (f) => f.includes('fake-model') && f.includes('fake adapter') && f.includes('ctx 0/128'));
+    await t.type('hello there');
+    await t.until('typed text', (f) => f.includes('hello there'));
+    await t.type('\r');
+    await t.until('send', () => t.session.sent.length === 1);
+    assert.deepEqual(t.session.sent, ['hello there']);
+    t.session.token('Hi');
+    await t.until('first token', (f) => f.includes('Hi') && f.includes('generating'));
+    t.session.token(' friend');
+    await t.until('second token', (f) => f.includes('Hi friend'));
+    t.session.finish();
+    await t.until('done', (f) => !f.includes('generating') && f.includes('Hi friend') && f.includes('42.0 tok/s') && f.includes('ctx 19/128'));
+  });
+
+  it('ignores empty input', async () => {
+    const t = await setup();
+    await t.type('   ');
+    await t.type('\r');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(t.session.sent.length, 0);
+  });
+
+  it('Esc stops the answer without leaving; the input keeps working while generating', async () => {
+    const t = await setup();
+    await t.type('count to ten');
+    await t.type('\r');
+    t.session.token('one two');
+    await t.until('token', (f) => f.includes('one two'));
+    await t.type('/temp 0.2'); // typing while the answer streams
+    await t.until('typed while generating', (f) => f.includes('/temp 0.2'));
+    await t.type('\r');
+    await t.until('temperature changed during generation', () => t.session.settings.temperature === 0.2);
+    await t.type(ESC);
+    await t.until('stopped', (f) => f.includes('(stopped)') && !f.includes('generating'));
+    assert.equal(t.session.stopCalls, 1);
+    assert.equal(t.exited(), 0);
+    assert.match(t.frame(), /one two/);
+  });
+
+  it('slash commands change the settings; /mtp says it is not available; unknown commands get a notice', async () => {
+    const t = await setup();
+    for (const cmd of ['/temp 0', '/top-p 0.9', '/max-tokens 64', '/think off', '/system be brief']) {
+      await t.type(cmd);
+      await t.type('\r');
+    }
+    await t.until('settings', () => t.session.settings.system === 'be brief');
+    assert.equal(t.session.settings.temperature, 0);
+    assert.equal(t.session.settings.topP, 0.9);
+    assert.equal(t.session.settings.maxTokens, 64);
+    assert.equal(t.session.settings.think, false);
+    await t.until('status bar shows settings', (f) => f.includes('temp 0') && f.includes('think off'));
+    await t.type('/mtp on');
+    await t.type('\r');
+    await t.until('mtp notice', (f) => /MTP is not available yet/.test(f));
+    await t.type('/frobnicate');
+    await t.type('\r');
+    await t.until('unknown command notice', (f) => f.includes('unknown command /frobnicate'));
+    await t.type('/temp hot');
+    await t.type('\r');
+    await t.until('bad value notice', (f) => f.includes('/temp needs a number'));
+    assert.equal(t.session.sent.length, 0, 'slash commands are never sent to the model');
+  });
+
+  it('/save, /load, /reset, /model, /stats and /help', async () => {
+    const t = await setup();
+    await t.type('/save conv.jsonl\r');
+    await t.until('saved', (f) => f.includes('saved 0 messages to conv.jsonl'));
+    await t.type('/load conv.jsonl\r');
+    await t.until('loaded', (f) => f.includes('loaded question') && f.includes('loaded answer'));
+    await t.type('/reset\r');
+    await t.until('reset', (f) => !f.includes('loaded question') && f.includes('new conversation'));
+    await t.type('/model other\r');
+    await t.until('model switched', (f) => f.includes('model other loaded') && f.includes('│ fake adapter'));
+    await t.type('/stats\r');
+    await t.until('stats', (f) => f.includes('no answer yet'));
+    await t.type('/help\r');
+    await t.until('help', (f) => f.includes('/max-tokens N') && f.includes('Ctrl-T'));
+  });
+
+  it('slash-command hints and Tab completion; ↑ recalls history', async () => {
+    const t = await setup();
+    await t.type('/th');
+    await t.until('hint', (f) => f.includes('/think on|off'));
+    await t.type('\t');
+    await t.type('off\r');
+    await t.until('completed command ran', () => t.session.settings.think === false);
+    await t.type(UP);
+    await t.until('history', (f) => f.includes('/think off'));
+  });
+
+  it('reasoning is shown dimmed and folds with Ctrl-T', async () => {
+    const t = await setup();
+    await t.type('why?\r');
+    t.session.token('<think>');
+    t.session.token('let me see\nstep two');
+    await t.until('thinking', (f) => f.includes('thinking…') && f.includes('let me see'));
+    t.session.token('</think>');
+    t.session.token('Because **reasons**.');
+    t.session.finish();
+    await t.until('answer', (f) => f.includes('reasoning (2 lines)') && f.includes('Because reasons.') && !f.includes('generating'));
+    assert.ok(t.frame().includes('let me see'));
+    await t.type(CTRL_T);
+    await t.until('folded', (f) => !f.includes('let me see') && f.includes('▸ reasoning (2 lines)') && f.includes('Because reasons.'));
+    await t.type(CTRL_T);
+    await t.until('unfolded', (f) => f.includes('let me see'));
+  });
+
+  it('markdown: code blocks, lists; control characters never reach the screen', async () => {
+    const t = await setup();
+    await t.type('show\r');
+    t.session.token('Steps:\n- first\n- second\n1. one\n```js\nconst x = 1;\n```\nbad\u001b[2Jchar\u0007s');
+    t.session.finish();
+    const f = await t.until('markdown', (f) => f.includes('• first'));
+    assert.ok(f.includes('• second') && f.includes('1. one') && f.includes('const x = 1;'));
+    assert.ok(!f.includes('```'));
+    assert.ok(f.includes('badchars'));
+    assert.ok(!f.includes('\u0007') && !f.includes('[2J'));
+  });
+
+  it('keys that arrive in one read (text, Tab, Enter) are replayed in order', async () => {
+    const t = await setup();
+    t.ui.stdin.write('/sta\t\r');
+    await t.until('stats from one chunk', (f) => f.includes('no answer yet'));
+  });
+
+  it('the layout follows a terminal resize', async () => {
+    const t = await setup();
+    const inputTop = () => t.frame().split('\n').find((l) => l.startsWith('╭')) ?? '';
+    await t.until('first frame', () => inputTop().length === 100);
+    Object.defineProperty(t.ui.stdout, 'columns', { get: () => 60, configurable: true });
+    t.ui.stdout.emit('resize');
+    await t.until('narrower frame', () => inputTop().length === 60);
+  });
+
+  it('Ctrl-D and /exit leave', async () => {
+    const a = await setup();
+    await a.type(CTRL_D);
+    assert.equal(a.exited(), 1);
+    cleanup();
+    const b = await setup();
+    await b.type('/exit\r');
+    await b.until('exit', () => b.exited() === 1);
+  });
+});

@@ -1,0 +1,144 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChatMessage } from '../../src/data/chat-template.js';
+import { ChatSession, type ChatBackend, type ChatEvent } from '../../src/engine/chat.js';
+import type { GenerateEvent, GenerateOptions } from '../../src/engine/generate.js';
+import { sanitize, splitReasoning } from '../../src/tui/chat/text.js';
+
+/**
+ * ChatSession's own logic on a scripted backend (no GPU): context accounting drops the oldest turns
+ * with a notice, stop() ends an answer as 'aborted' and keeps it, save/load round-trips the SFT JSONL
+ * format, <think> ids come back as tags.
+ */
+let root: string;
+before(() => (root = mkdtempSync(join(tmpdir(), 'ponder-chat-session-'))));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+/** One token per character of every message (plus 2 per message for the role markers). */
+function scriptedBackend(reply: string[], opts: { contextLimit?: number; delayMs?: number } = {}): ChatBackend & { prompts: ChatMessage[][] } {
+  const prompts: ChatMessage[][] = [];
+  return {
+    prompts,
+    info: { model: 'scripted', adapter: 'none', contextLimit: opts.contextLimit ?? 1000 },
+    thinkIds: { open: 900, close: 901 },
+    encode(messages) {
+      prompts.push(messages.map((m) => ({ ...m })));
+      return messages.flatMap((m) => [1, 2, ...[...m.content].map((c) => c.charCodeAt(0))]);
+    },
+    async *generate(ids: number[], o: GenerateOptions): AsyncGenerator<GenerateEvent> {
+      const out: number[] = [];
+      let text = '';
+      let reason: 'stop' | 'aborted' = 'stop';
+      for (const piece of reply) {
+        if (o.signal?.aborted) {
+          reason = 'aborted';
+          break;
+        }
+        const id = piece === '<think>' ? 900 : piece === '</think>' ? 901 : 5;
+        const t = id === 5 ? piece : ''; // the stream decoder skips special tokens
+        out.push(id);
+        text += t;
+        yield { type: 'token', id, text: t };
+        await new Promise((r) => setTimeout(r, opts.delayMs ?? 0));
+      }
+      yield {
+        type: 'done',
+        text,
+        ids: out,
+        stats: { prompt_tokens: ids.length, new_tokens: out.length, prefill_ms: 1, decode_ms: 1, prefill_tokens_per_s: 1, tokens_per_s: 1, stop_reason: reason },
+      };
+    },
+    dispose() {},
+  };
+}
+
+async function collect(gen: AsyncGenerator<ChatEvent>): Promise<ChatEvent[]> {
+  const out: ChatEvent[] = [];
+  for await (const ev of gen) out.push(ev);
+  return out;
+}
+
+describe('ChatSession', () => {
+  it('streams tokens, records the turn, keeps <think> tags and counts the context', async () => {
+    const s = new ChatSession(scriptedBackend(['<think>', 'hm', '</think>', 'Hi', '!']), { settings: { system: 'be kind' } });
+    const events = await collect(s.send('hello'));
+    const text = events.filter((e) => e.type === 'token').map((e) => (e as { text: string }).text).join('');
+    assert.equal(text, '<think>hm</think>Hi!');
+    assert.deepEqual(s.messages, [
+      { role: 'user', content: 'hello' },
+      { role: 'assistant', content: '<think>hm</think>Hi!' },
+    ]);
+    assert.equal(s.contextUsed, 2 + 7 + 2 + 5 + 5);
+    assert.equal(s.conversation()[0]!.role, 'system');
+    assert.deepEqual(splitReasoning(text), { reasoning: 'hm', thinking: false, answer: 'Hi!' });
+  });
+
+  it('drops the oldest turns when the prompt would not fit, with a notice, keeping the system message', async () => {
+    const backend = scriptedBackend(['ok'], { contextLimit: 60 });
+    const s = new ChatSession(backend, { settings: { system: 'sys', maxTokens: 10 } });
+    await collect(s.send('a'.repeat(15)));
+    await collect(s.send('b'.repeat(15)));
+    const events = await collect(s.send('c'.repeat(15)));
+    const notice = events.find((e) => e.type === 'notice');
+    assert.ok(notice && /dropped the oldest 2 messages/.test((notice as { text: string }).text), JSON.stringify(events));
+    const last = backend.prompts[backend.prompts.length - 1]!;
+    assert.equal(last[0]!.content, 'sys');
+    assert.ok(!last.some((m) => m.content.startsWith('a')));
+    assert.equal(s.messages[0]!.content, 'b'.repeat(15));
+  });
+
+  it('a single message larger than the context is refused and leaves no trace', async () => {
+    const s = new ChatSession(scriptedBackend(['x'], { contextLimit: 30 }));
+    await assert.rejects(collect(s.send('z'.repeat(40))), /context is 30/);
+    assert.equal(s.messages.length, 0);
+    assert.equal(s.busy, false);
+  });
+
+  it('stop() ends the answer as aborted and keeps what was said', async () => {
+    const s = new ChatSession(scriptedBackend(['a', 'b', 'c', 'd', 'e', 'f'], { delayMs: 5 }));
+    const events: ChatEvent[] = [];
+    for await (const ev of s.send('go')) {
+      events.push(ev);
+      if (ev.type === 'token' && ev.text === 'b') s.stop();
+    }
+    const done = events[events.length - 1]!;
+    assert.equal(done.type, 'done');
+    assert.equal((done as { stats: { stop_reason: string } }).stats.stop_reason, 'aborted');
+    assert.equal(s.messages[1]!.content, 'ab');
+    assert.equal(s.busy, false);
+  });
+
+  it('save appends SFT JSONL; load reads the last line back (system message into the settings)', async () => {
+    const s = new ChatSession(scriptedBackend(['fine']), { settings: { system: 'be brief' } });
+    await collect(s.send('how are you?'));
+    const file = join(root, 'sub', 'chats.jsonl');
+    assert.equal(s.save(file), 3);
+    assert.equal(s.save(file), 3);
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 2);
+    assert.deepEqual(JSON.parse(lines[0]!), {
+      messages: [
+        { role: 'system', content: 'be brief' },
+        { role: 'user', content: 'how are you?' },
+        { role: 'assistant', content: 'fine' },
+      ],
+    });
+    const t = new ChatSession(scriptedBackend([]));
+    assert.equal(t.load(file), 3);
+    assert.equal(t.settings.system, 'be brief');
+    assert.equal(t.messages.length, 2);
+    const bad = join(root, 'bad.jsonl');
+    writeFileSync(bad, '{"nope": 1}\n');
+    assert.throws(() => t.load(bad), /expected \{"messages"/);
+    assert.throws(() => t.load(join(root, 'missing.jsonl')), /cannot read/);
+    t.reset();
+    assert.throws(() => t.save(join(root, 'x.jsonl')), /empty/);
+  });
+
+  it('sanitize strips control characters and escape sequences, keeps newlines', () => {
+    assert.equal(sanitize('a\u001b[31mred\u001b[0m\u0007b\r\nc\u0000d\u001b]0;title\u0007e'), 'aredb\ncde');
+  });
+});

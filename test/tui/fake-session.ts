@@ -1,0 +1,98 @@
+import type { ChatMessage } from '../../src/data/chat-template.js';
+import { DEFAULT_CHAT_SETTINGS, type ChatEvent, type ChatInfo, type ChatSessionLike, type ChatSettings } from '../../src/engine/chat.js';
+import type { GenerateStats } from '../../src/engine/generate.js';
+
+/**
+ * A ChatSession stand-in for view tests (no GPU): the test decides when each token arrives with
+ * `token(text)` and ends the answer with `finish()`; `stop()` ends it as 'aborted', like the engine.
+ */
+export class FakeSession implements ChatSessionLike {
+  info: ChatInfo = { model: 'fake-model', adapter: 'fake adapter', contextLimit: 128 };
+  settings: ChatSettings = { ...DEFAULT_CHAT_SETTINGS };
+  messages: ChatMessage[] = [];
+  contextUsed = 0;
+  lastStats: GenerateStats | undefined;
+  busy = false;
+  sent: string[] = [];
+  stopCalls = 0;
+  savedTo: string[] = [];
+  private pending: ChatEvent[] = [];
+  private wake: (() => void) | undefined;
+  private ended = false;
+  private aborted = false;
+
+  token(text: string): void {
+    this.pending.push({ type: 'token', text });
+    this.wake?.();
+  }
+  notice(text: string): void {
+    this.pending.push({ type: 'notice', text });
+    this.wake?.();
+  }
+  finish(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  async *send(text: string): AsyncGenerator<ChatEvent> {
+    this.sent.push(text);
+    this.messages.push({ role: 'user', content: text });
+    this.busy = true;
+    this.ended = false;
+    this.aborted = false;
+    let answer = '';
+    try {
+      yield { type: 'start', promptTokens: 10 };
+      for (;;) {
+        while (this.pending.length > 0) {
+          const ev = this.pending.shift()!;
+          if (ev.type === 'token') answer += ev.text;
+          yield ev;
+        }
+        if (this.ended || this.aborted) break;
+        await new Promise<void>((r) => (this.wake = r));
+      }
+      const stats: GenerateStats = {
+        prompt_tokens: 10,
+        new_tokens: answer.length,
+        prefill_ms: 1,
+        decode_ms: 1,
+        prefill_tokens_per_s: 1000,
+        tokens_per_s: 42,
+        stop_reason: this.aborted ? 'aborted' : 'stop',
+      };
+      this.messages.push({ role: 'assistant', content: answer });
+      this.lastStats = stats;
+      this.contextUsed = 10 + answer.length;
+      yield { type: 'done', text: answer, stats };
+    } finally {
+      this.busy = false;
+    }
+  }
+  stop(): void {
+    this.stopCalls++;
+    this.aborted = true;
+    this.wake?.();
+  }
+  reset(): void {
+    this.messages = [];
+    this.contextUsed = 0;
+  }
+  setSettings(patch: Partial<ChatSettings>): void {
+    this.settings = { ...this.settings, ...patch };
+  }
+  save(file: string): number {
+    this.savedTo.push(file);
+    return this.messages.length;
+  }
+  load(_file: string): number {
+    this.messages = [
+      { role: 'user', content: 'loaded question' },
+      { role: 'assistant', content: 'loaded answer' },
+    ];
+    return 2;
+  }
+  async switchModel(spec: string): Promise<void> {
+    this.info = { ...this.info, model: spec };
+  }
+}
