@@ -37,7 +37,7 @@ function checkLogits(modelDir: string, family: TinyFamily, weights: Weights): vo
   assert.equal(rows.length, TOKENS.length);
   assert.equal(rows[0].length, config.vocab_size);
   const expected = referenceLogits(config, weights, TOKENS);
-  assertClose(`${family} logits`, rows.flat(), expected, { rtol: 1e-4, atol: 2e-5 });
+  assertClose(`${family} logits`, rows.flat(), expected, { rtol: 1e-5, atol: 1e-5 });
 }
 
 describe('model commands end to end', () => {

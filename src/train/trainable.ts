@@ -1,0 +1,512 @@
+import { PonderError } from '../errors.js';
+import type { Gpu } from '../gpu/gpu.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { addInPlace } from '../ops/add.js';
+import { attention, kvWrite } from '../ops/attention.js';
+import { attentionBackward } from '../ops/attention-backward.js';
+import { crossEntropy, IGNORE_INDEX } from '../ops/cross-entropy.js';
+import { embedding, embeddingBackward } from '../ops/embedding.js';
+import { matmul } from '../ops/matmul.js';
+import { rmsnorm, rmsnormBackward } from '../ops/rmsnorm.js';
+import { rope, ropeBackward, ropeTables, type RopeTables } from '../ops/rope.js';
+import { swiglu, swigluBackward } from '../ops/swiglu.js';
+import { checkWeights, expectedWeights, type ModelConfig, type Weights } from '../model/config.js';
+import { decaysByName, type Param } from './optimizer.js';
+
+/**
+ * The transformer of src/model/transformer.ts for training: f32 master weights with a gradient
+ * buffer each, a forward that keeps what the backward needs, the fused cross-entropy (loss and
+ * dlogits in one kernel), and the backward through the network, block by block in reverse order,
+ * built from the ops' backward functions (llm.c style: no autograd, one hand-written function per
+ * block that reads like the forward's).
+ *
+ *   forward   x₀ = embed[ids]
+ *             per layer l:  xm_l = x_l + o_proj(attn(rope(qkn(q_proj(n1))), rope(qkn(k_proj(n1))), v_proj(n1)))
+ *                                    n1 = rmsnorm(x_l)
+ *                           x_{l+1} = xm_l + down(silu(gate(n2)) · up(n2)),  n2 = rmsnorm(xm_l)
+ *             logits = lm_head(rmsnorm(x_L));  loss_r, dlogits_r = crossEntropy(logits_r, target_r)
+ *   backward  dlogits → lm_head grad and d x_L → per layer in reverse: mlpBackward, attentionBackward
+ *             (each adds its branch's input gradient into the residual gradient dres) → embedding grad.
+ *
+ * Saved per layer (B·T = R rows): x_l, n1, rstd1, q (after RoPE), the layer's K/V cache [B,Hkv,T,D],
+ * the attention output and its logsumexp, xm_l, n2, rstd2, gate, up, act; with qk-norm also the
+ * q/k projections before the norm and their per-head rstd. So activation memory is roughly
+ * R·(4H + 3·Hq·D + 2·Hkv·D + 3I) floats a layer, plus R·V for the logits (the dlogits overwrite
+ * them in place). Attention runs in the KV-cache layout of inference with slots = batch rows and
+ * starts = 0, which is the layout attentionBackward supports.
+ *
+ * Gradients ACCUMULATE (+=) into the grad buffers, so several step() calls before an optimizer
+ * step are gradient accumulation; zeroGrads() clears them. With tied embeddings the lm_head
+ * gradient adds into the embedding's grad (one Param). Everything is deterministic: no op uses
+ * float atomics, so the same inputs give bit-identical losses and gradients.
+ *
+ * Limits (for now): the embedding / lm_head tables and the logits must each fit one storage
+ * binding (no row chunks as in inference).
+ */
+
+export interface StepOptions {
+  /** Multiplies every gradient (dlogits), e.g. 1 / (valid targets of the whole accumulated batch). */
+  gradScale: number;
+}
+
+interface LayerParams {
+  inputNorm: Param;
+  q: Param;
+  k: Param;
+  v: Param;
+  qBias?: Param;
+  kBias?: Param;
+  vBias?: Param;
+  qNorm?: Param;
+  kNorm?: Param;
+  o: Param;
+  postNorm: Param;
+  gate: Param;
+  up: Param;
+  down: Param;
+}
+
+/** Saved activations of one layer (see the header comment). */
+interface LayerActs {
+  x: Tensor; // [R, H] the layer's input (residual stream)
+  n1: Tensor; // [R, H]
+  rstd1: Tensor; // [R]
+  qRaw?: Tensor; // [R, Hq·D] q projection before the qk-norm
+  kRaw?: Tensor; // [R, Hkv·D]
+  rstdQ?: Tensor; // [R·Hq]
+  rstdK?: Tensor; // [R·Hkv]
+  q: Tensor; // [R, Hq·D] after (norm and) RoPE: attention's input
+  kCache: Tensor; // [B, Hkv, T, D]
+  vCache: Tensor; // [B, Hkv, T, D]
+  attn: Tensor; // [R, Hq·D]
+  lse: Tensor; // [B, T, Hq]
+  xm: Tensor; // [R, H] after the attention block
+  n2: Tensor; // [R, H]
+  rstd2: Tensor; // [R]
+  gate: Tensor; // [R, I]
+  up: Tensor; // [R, I]
+  act: Tensor; // [R, I]
+}
+
+/** Buffers of one (B, T): inputs, saved activations and backward scratch. */
+interface Plan {
+  B: number;
+  T: number;
+  tokens: Tensor; // u32 [R]
+  targets: Tensor; // u32 [R]
+  positions: Tensor; // u32 [R]: t
+  slots: Tensor; // u32 [B]: b
+  starts: Tensor; // u32 [B]: 0
+  ones: Tensor; // [1, R] row of ones: column sums (bias grads, loss sum) as a matmul
+  layers: LayerActs[];
+  xFinal: Tensor; // [R, H]
+  nFinal: Tensor; // [R, H]
+  rstdFinal: Tensor; // [R]
+  logits: Tensor; // [R, V], then dlogits in place
+  lossRows: Tensor; // [R]
+  k: Tensor; // [R, Hkv·D] scratch: k after RoPE (copied into the cache)
+  v: Tensor; // [R, Hkv·D] scratch
+  // backward scratch
+  dres: Tensor; // [R, H] gradient of the residual stream
+  dtmp: Tensor; // [R, H]
+  dn: Tensor; // [R, H]
+  dact: Tensor; // [R, I]
+  dgate: Tensor; // [R, I]
+  dup: Tensor; // [R, I]
+  dattn: Tensor; // [R, Hq·D]
+  dq: Tensor; // [R, Hq·D]
+  dk: Tensor; // [R, Hkv·D]
+  dv: Tensor; // [R, Hkv·D]
+  dqRaw?: Tensor; // [R, Hq·D]
+  dkRaw?: Tensor; // [R, Hkv·D]
+}
+
+/** Plans kept at once (e.g. a training shape and an eval shape); older ones are released. */
+const MAX_PLANS = 2;
+
+export class TrainableModel {
+  private readonly byName = new Map<string, Param>();
+  private readonly layers: LayerParams[] = [];
+  private readonly embed: Param;
+  private readonly norm: Param;
+  private readonly lmHead: Param; // the embed Param itself when tied
+  private plans = new Map<string, Plan>();
+  /** The last forward's plan and token ids (what backward differentiates). */
+  private last?: { plan: Plan; inputs: number[] };
+  private rope: RopeTables;
+  private disposed = false;
+
+  private constructor(
+    private readonly gpu: Gpu,
+    readonly config: ModelConfig,
+    weights: Weights,
+  ) {
+    const binding = gpu.limits.maxStorageBufferBindingSize;
+    for (const [name, shape] of expectedWeights(config)) {
+      const w = weights.get(name)!;
+      if (w.data.byteLength > binding) {
+        throw new PonderError('DEVICE_LIMIT', `TrainableModel: tensor "${name}" [${shape.join('x')}] is over this device's maxStorageBufferBindingSize of ${binding} bytes (chunked tables are not supported in training yet)`);
+      }
+      const value = gpu.upload(w.data, shape, 'f32', name);
+      const grad = gpu.empty(shape, 'f32', `grad.${name}`);
+      this.byName.set(name, { name, value, grad, decay: decaysByName(name) });
+    }
+    const P = (n: string) => this.byName.get(n)!;
+    const opt = (n: string, on: boolean) => (on ? P(n) : undefined);
+    this.embed = P('model.embed_tokens.weight');
+    for (let i = 0; i < config.num_hidden_layers; i++) {
+      const p = `model.layers.${i}`;
+      const a = `${p}.self_attn`;
+      this.layers.push({
+        inputNorm: P(`${p}.input_layernorm.weight`),
+        q: P(`${a}.q_proj.weight`),
+        k: P(`${a}.k_proj.weight`),
+        v: P(`${a}.v_proj.weight`),
+        qBias: opt(`${a}.q_proj.bias`, config.attention_bias),
+        kBias: opt(`${a}.k_proj.bias`, config.attention_bias),
+        vBias: opt(`${a}.v_proj.bias`, config.attention_bias),
+        qNorm: opt(`${a}.q_norm.weight`, config.qk_norm),
+        kNorm: opt(`${a}.k_norm.weight`, config.qk_norm),
+        o: P(`${a}.o_proj.weight`),
+        postNorm: P(`${p}.post_attention_layernorm.weight`),
+        gate: P(`${p}.mlp.gate_proj.weight`),
+        up: P(`${p}.mlp.up_proj.weight`),
+        down: P(`${p}.mlp.down_proj.weight`),
+      });
+    }
+    this.norm = P('model.norm.weight');
+    this.lmHead = config.tie_word_embeddings ? this.embed : P('lm_head.weight');
+    this.rope = this.buildRope(config.max_position_embeddings);
+    this.zeroGrads();
+  }
+
+  /** Checks the weights against the config, uploads them as f32 master weights, zeroed grads. */
+  static create(gpu: Gpu, config: ModelConfig, weights: Weights): TrainableModel {
+    checkWeights(config, weights, 'TrainableModel');
+    return new TrainableModel(gpu, config, weights);
+  }
+
+  /** Every parameter once, in expectedWeights order (HF names); a tied lm_head is the embedding. */
+  params(): Param[] {
+    return [...this.byName.values()];
+  }
+
+  /** Sets every grad to 0 (recorded on the queue, no sync). */
+  zeroGrads(): void {
+    this.live();
+    for (const p of this.byName.values()) this.gpu.fill(p.grad, 0);
+  }
+
+  /**
+   * Forward + loss + backward over B rows of T tokens (inputs/targets row-major [B·T]; a target
+   * IGNORE_INDEX contributes neither loss nor gradient). Gradients of gradScale · Σ loss are ADDED to
+   * the grad buffers. Returns a fresh f32 [1] tensor holding the unscaled sum of the per-token
+   * losses (the caller knows the number of valid targets, divides, and releases the tensor).
+   * Records work only; nothing is read back.
+   */
+  step(inputs: number[], targets: number[], B: number, T: number, opts: StepOptions): Tensor {
+    this.live();
+    this.checkInputs(inputs, B, T);
+    this.checkTargets(targets, B, T, opts);
+    const logits = this.forward(inputs, B, T);
+    const p = this.last!.plan;
+    this.gpu.write(p.targets, Uint32Array.from(targets));
+    crossEntropy(this.gpu, logits, p.targets, { gradScale: opts.gradScale, inPlace: true, loss: p.lossRows });
+    const loss = this.gpu.empty([1], 'f32', 'loss');
+    matmul(this.gpu, p.ones, p.lossRows.reshape([p.lossRows.size, 1]), {}, loss.reshape([1, 1]));
+    this.backward();
+    return loss;
+  }
+
+  /**
+   * The training forward alone: saves the activations and returns the logits f32 [B·T, V], a buffer
+   * the model owns (valid until the next forward). Other losses write their dlogits over it and call
+   * backward(); step() is forward + fused cross-entropy + backward.
+   */
+  forward(inputs: number[], B: number, T: number): Tensor {
+    this.live();
+    this.checkInputs(inputs, B, T);
+    if (T > this.rope.cos.shape[0]) this.rope = this.buildRope(T, this.rope);
+    const p = this.plan(B, T);
+    const gpu = this.gpu;
+    gpu.write(p.tokens, Uint32Array.from(inputs));
+    embedding(gpu, p.tokens, this.embed.value, p.layers[0]?.x ?? p.xFinal);
+    this.layers.forEach((l, i) => {
+      const a = p.layers[i];
+      const next = i + 1 < p.layers.length ? p.layers[i + 1].x : p.xFinal;
+      this.attentionForward(p, l, a);
+      this.mlpForward(l, a, next);
+    });
+    rmsnorm(gpu, p.xFinal, this.norm.value, { eps: this.config.rms_norm_eps, rstd: p.rstdFinal }, p.nFinal);
+    matmul(gpu, p.nFinal, this.lmHead.value, { transB: true }, p.logits);
+    this.last = { plan: p, inputs: [...inputs] };
+    return p.logits;
+  }
+
+  /**
+   * Backward from the dlogits the caller wrote over the last forward's logits buffer: ADDS every
+   * parameter's gradient into its grad buffer. Once per forward (the activations stay valid, but
+   * the dlogits must be rewritten before a second call).
+   */
+  backward(): void {
+    this.live();
+    if (!this.last) throw new PonderError('BAD_INPUT', 'TrainableModel.backward: no forward to differentiate (call forward first)');
+    const { plan: p, inputs } = this.last;
+    const gpu = this.gpu;
+    const dlogits = p.logits;
+    matmul(gpu, dlogits, p.nFinal, { transA: true, accumulate: true }, this.lmHead.grad);
+    matmul(gpu, dlogits, this.lmHead.value, {}, p.dn);
+    rmsnormBackward(gpu, p.dn, p.xFinal, this.norm.value, p.rstdFinal, { dx: p.dres, dweight: this.norm.grad, accumulate: true });
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      this.mlpBackward(p, this.layers[i], p.layers[i]);
+      this.attentionBackward(p, this.layers[i], p.layers[i]);
+    }
+    embeddingBackward(gpu, inputs, p.dres, this.embed.grad, { accumulate: true });
+  }
+
+  /** Reads the master weights back (HF names; a tied lm_head is not a separate tensor). */
+  async toWeights(): Promise<Weights> {
+    this.live();
+    const out: Weights = new Map();
+    for (const [name, prm] of this.byName) out.set(name, { shape: [...prm.value.shape], data: new Float32Array(await this.gpu.readF32(prm.value)) });
+    return out;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const p of this.plans.values()) releasePlan(p);
+    this.plans.clear();
+    this.last = undefined;
+    this.rope.cos.release();
+    this.rope.sin.release();
+    for (const prm of this.byName.values()) {
+      prm.value.release();
+      prm.grad.release();
+    }
+  }
+
+  // ------------------------------------------------------------------ blocks
+
+  /** xm = x + o_proj(attention(rope(qkn(q)), rope(qkn(k)), v)) over n1 = rmsnorm(x). */
+  private attentionForward(p: Plan, l: LayerParams, a: LayerActs): void {
+    const { gpu, config: c } = this;
+    const eps = c.rms_norm_eps;
+    const D = c.head_dim;
+    const Hq = c.num_attention_heads;
+    const Hkv = c.num_key_value_heads;
+    const { B, T } = p;
+    rmsnorm(gpu, a.x, l.inputNorm.value, { eps, rstd: a.rstd1 }, a.n1);
+    if (l.qNorm && l.kNorm) {
+      matmul(gpu, a.n1, l.q.value, { transB: true, bias: l.qBias?.value }, a.qRaw!);
+      matmul(gpu, a.n1, l.k.value, { transB: true, bias: l.kBias?.value }, a.kRaw!);
+      rmsnorm(gpu, a.qRaw!.reshape([B * T * Hq, D]), l.qNorm.value, { eps, rstd: a.rstdQ }, a.q.reshape([B * T * Hq, D]));
+      rmsnorm(gpu, a.kRaw!.reshape([B * T * Hkv, D]), l.kNorm.value, { eps, rstd: a.rstdK }, p.k.reshape([B * T * Hkv, D]));
+    } else {
+      matmul(gpu, a.n1, l.q.value, { transB: true, bias: l.qBias?.value }, a.q);
+      matmul(gpu, a.n1, l.k.value, { transB: true, bias: l.kBias?.value }, p.k);
+    }
+    matmul(gpu, a.n1, l.v.value, { transB: true, bias: l.vBias?.value }, p.v);
+    const q = a.q.reshape([B, T, Hq, D]);
+    const k = p.k.reshape([B, T, Hkv, D]);
+    rope(gpu, q, p.positions, this.rope);
+    rope(gpu, k, p.positions, this.rope);
+    kvWrite(gpu, k, p.v.reshape([B, T, Hkv, D]), a.kCache, a.vCache, p.slots, p.starts);
+    attention(gpu, q, a.kCache, a.vCache, p.slots, p.starts, { lse: a.lse }, a.attn.reshape([B, T, Hq, D]));
+    gpu.copy(a.x, a.xm);
+    matmul(gpu, a.attn, l.o.value, { transB: true, accumulate: true }, a.xm);
+  }
+
+  /** next = xm + down(silu(gate(n2)) · up(n2)) over n2 = rmsnorm(xm). */
+  private mlpForward(l: LayerParams, a: LayerActs, next: Tensor): void {
+    const gpu = this.gpu;
+    rmsnorm(gpu, a.xm, l.postNorm.value, { eps: this.config.rms_norm_eps, rstd: a.rstd2 }, a.n2);
+    matmul(gpu, a.n2, l.gate.value, { transB: true }, a.gate);
+    matmul(gpu, a.n2, l.up.value, { transB: true }, a.up);
+    swiglu(gpu, a.gate, a.up, a.act);
+    gpu.copy(a.xm, next);
+    matmul(gpu, a.act, l.down.value, { transB: true, accumulate: true }, next);
+  }
+
+  /** p.dres = d loss / d x_{l+1} on entry, d loss / d xm_l on exit; weight grads accumulate. */
+  private mlpBackward(p: Plan, l: LayerParams, a: LayerActs): void {
+    const gpu = this.gpu;
+    matmul(gpu, p.dres, a.act, { transA: true, accumulate: true }, l.down.grad);
+    matmul(gpu, p.dres, l.down.value, {}, p.dact);
+    swigluBackward(gpu, p.dact, a.gate, a.up, { dgate: p.dgate, dup: p.dup });
+    matmul(gpu, p.dgate, a.n2, { transA: true, accumulate: true }, l.gate.grad);
+    matmul(gpu, p.dup, a.n2, { transA: true, accumulate: true }, l.up.grad);
+    matmul(gpu, p.dgate, l.gate.value, {}, p.dn);
+    matmul(gpu, p.dup, l.up.value, { accumulate: true }, p.dn);
+    rmsnormBackward(gpu, p.dn, a.xm, l.postNorm.value, a.rstd2, { dx: p.dtmp, dweight: l.postNorm.grad, accumulate: true });
+    addInPlace(gpu, p.dres, p.dtmp);
+  }
+
+  /** p.dres = d loss / d xm_l on entry, d loss / d x_l on exit; weight grads accumulate. */
+  private attentionBackward(p: Plan, l: LayerParams, a: LayerActs): void {
+    const { gpu, config: c } = this;
+    const D = c.head_dim;
+    const Hq = c.num_attention_heads;
+    const Hkv = c.num_key_value_heads;
+    const { B, T } = p;
+    const R = B * T;
+    matmul(gpu, p.dres, a.attn, { transA: true, accumulate: true }, l.o.grad);
+    matmul(gpu, p.dres, l.o.value, {}, p.dattn);
+    const q4 = a.q.reshape([B, T, Hq, D]);
+    const kv4 = [B, T, Hkv, D];
+    attentionBackward(gpu, p.dattn.reshape([B, T, Hq, D]), q4, a.kCache, a.vCache, a.attn.reshape([B, T, Hq, D]), a.lse, { T }, {
+      dq: p.dq.reshape([B, T, Hq, D]),
+      dk: p.dk.reshape(kv4),
+      dv: p.dv.reshape(kv4),
+    });
+    ropeBackward(gpu, p.dq.reshape([B, T, Hq, D]), p.positions, this.rope);
+    ropeBackward(gpu, p.dk.reshape(kv4), p.positions, this.rope);
+    let dq = p.dq;
+    let dk = p.dk;
+    if (l.qNorm && l.kNorm) {
+      rmsnormBackward(gpu, p.dq.reshape([R * Hq, D]), a.qRaw!.reshape([R * Hq, D]), l.qNorm.value, a.rstdQ!, { dx: p.dqRaw!.reshape([R * Hq, D]), dweight: l.qNorm.grad, accumulate: true });
+      rmsnormBackward(gpu, p.dk.reshape([R * Hkv, D]), a.kRaw!.reshape([R * Hkv, D]), l.kNorm.value, a.rstdK!, { dx: p.dkRaw!.reshape([R * Hkv, D]), dweight: l.kNorm.grad, accumulate: true });
+      dq = p.dqRaw!;
+      dk = p.dkRaw!;
+    }
+    const projections: [Tensor, Param, Param | undefined][] = [
+      [dq, l.q, l.qBias],
+      [dk, l.k, l.kBias],
+      [p.dv, l.v, l.vBias],
+    ];
+    projections.forEach(([dy, w, bias], j) => {
+      matmul(gpu, dy, a.n1, { transA: true, accumulate: true }, w.grad);
+      if (bias) matmul(gpu, p.ones, dy, { accumulate: true }, bias.grad.reshape([1, bias.grad.size]));
+      matmul(gpu, dy, w.value, { accumulate: j > 0 }, p.dn);
+    });
+    rmsnormBackward(gpu, p.dn, a.x, l.inputNorm.value, a.rstd1, { dx: p.dtmp, dweight: l.inputNorm.grad, accumulate: true });
+    addInPlace(gpu, p.dres, p.dtmp);
+  }
+
+  // ------------------------------------------------------------------ inputs and plans
+
+  private checkInputs(inputs: number[], B: number, T: number): void {
+    const bad = (m: string) => {
+      throw new PonderError('BAD_INPUT', `TrainableModel: ${m}`);
+    };
+    if (!Number.isInteger(B) || B < 1 || !Number.isInteger(T) || T < 1) bad(`B=${B} and T=${T} must be integers >= 1`);
+    if (inputs.length !== B * T) bad(`${inputs.length} inputs for B*T = ${B}*${T}`);
+    const V = this.config.vocab_size;
+    inputs.forEach((id, i) => {
+      if (!Number.isInteger(id) || id < 0 || id >= V) bad(`input ${i} is ${id}, outside the vocabulary 0..${V - 1}`);
+    });
+  }
+
+  private checkTargets(targets: number[], B: number, T: number, opts: StepOptions): void {
+    const bad = (m: string) => {
+      throw new PonderError('BAD_INPUT', `TrainableModel.step: ${m}`);
+    };
+    if (targets.length !== B * T) bad(`${targets.length} targets for B*T = ${B}*${T}`);
+    if (!Number.isFinite(opts.gradScale)) bad(`gradScale must be finite, got ${opts.gradScale}`);
+    const V = this.config.vocab_size;
+    targets.forEach((id, i) => {
+      if (id !== IGNORE_INDEX && (!Number.isInteger(id) || id < 0 || id >= V)) bad(`target ${i} is ${id}, outside the vocabulary 0..${V - 1} (IGNORE_INDEX = no loss)`);
+    });
+  }
+
+  private plan(B: number, T: number): Plan {
+    const key = `${B}x${T}`;
+    let p = this.plans.get(key);
+    if (p) {
+      this.plans.delete(key);
+      this.plans.set(key, p);
+      return p;
+    }
+    const c = this.config;
+    const R = B * T;
+    const H = c.hidden_size;
+    const I = c.intermediate_size;
+    const D = c.head_dim;
+    const Hq = c.num_attention_heads;
+    const Hkv = c.num_key_value_heads;
+    const e = (shape: number[], label: string, dtype: 'f32' | 'u32' = 'f32') => this.gpu.empty(shape, dtype, label);
+    const qk = c.qk_norm;
+    const layers: LayerActs[] = [];
+    for (let i = 0; i < c.num_hidden_layers; i++) {
+      layers.push({
+        x: e([R, H], `x.${i}`),
+        n1: e([R, H], `n1.${i}`),
+        rstd1: e([R], `rstd1.${i}`),
+        qRaw: qk ? e([R, Hq * D], `qRaw.${i}`) : undefined,
+        kRaw: qk ? e([R, Hkv * D], `kRaw.${i}`) : undefined,
+        rstdQ: qk ? e([R * Hq], `rstdQ.${i}`) : undefined,
+        rstdK: qk ? e([R * Hkv], `rstdK.${i}`) : undefined,
+        q: e([R, Hq * D], `q.${i}`),
+        kCache: e([B, Hkv, T, D], `kCache.${i}`),
+        vCache: e([B, Hkv, T, D], `vCache.${i}`),
+        attn: e([R, Hq * D], `attn.${i}`),
+        lse: e([B, T, Hq], `lse.${i}`),
+        xm: e([R, H], `xm.${i}`),
+        n2: e([R, H], `n2.${i}`),
+        rstd2: e([R], `rstd2.${i}`),
+        gate: e([R, I], `gate.${i}`),
+        up: e([R, I], `up.${i}`),
+        act: e([R, I], `act.${i}`),
+      });
+    }
+    p = {
+      B,
+      T,
+      tokens: e([R], 'tokens', 'u32'),
+      targets: e([R], 'targets', 'u32'),
+      positions: e([R], 'positions', 'u32'),
+      slots: e([B], 'slots', 'u32'),
+      starts: e([B], 'starts', 'u32'),
+      ones: e([1, R], 'ones'),
+      layers,
+      xFinal: e([R, H], 'xFinal'),
+      nFinal: e([R, H], 'nFinal'),
+      rstdFinal: e([R], 'rstdFinal'),
+      logits: e([R, c.vocab_size], 'logits'),
+      lossRows: e([R], 'lossRows'),
+      k: e([R, Hkv * D], 'k'),
+      v: e([R, Hkv * D], 'v'),
+      dres: e([R, H], 'dres'),
+      dtmp: e([R, H], 'dtmp'),
+      dn: e([R, H], 'dn'),
+      dact: e([R, I], 'dact'),
+      dgate: e([R, I], 'dgate'),
+      dup: e([R, I], 'dup'),
+      dattn: e([R, Hq * D], 'dattn'),
+      dq: e([R, Hq * D], 'dq'),
+      dk: e([R, Hkv * D], 'dk'),
+      dv: e([R, Hkv * D], 'dv'),
+      dqRaw: qk ? e([R, Hq * D], 'dqRaw') : undefined,
+      dkRaw: qk ? e([R, Hkv * D], 'dkRaw') : undefined,
+    };
+    this.gpu.write(p.positions, Uint32Array.from({ length: R }, (_, r) => r % T));
+    this.gpu.write(p.slots, Uint32Array.from({ length: B }, (_, b) => b));
+    this.gpu.write(p.starts, new Uint32Array(B));
+    this.gpu.fill(p.ones, 1);
+    this.plans.set(key, p);
+    while (this.plans.size > MAX_PLANS) {
+      const [oldKey, old] = this.plans.entries().next().value as [string, Plan];
+      this.plans.delete(oldKey);
+      if (this.last?.plan === old) this.last = undefined;
+      releasePlan(old);
+    }
+    return p;
+  }
+
+  private buildRope(maxPositions: number, old?: RopeTables): RopeTables {
+    old?.cos.release();
+    old?.sin.release();
+    return ropeTables(this.gpu, { maxPositions, rotaryDim: this.config.head_dim, theta: this.config.rope_theta });
+  }
+
+  private live(): void {
+    if (this.disposed) throw new PonderError('BAD_INPUT', 'TrainableModel: used after dispose()');
+  }
+}
+
+function releasePlan(p: Plan): void {
+  for (const l of p.layers) for (const t of Object.values(l)) (t as Tensor | undefined)?.release();
+  for (const [k, v] of Object.entries(p)) {
+    if (k !== 'layers' && typeof v === 'object' && v) (v as Tensor).release();
+  }
+}

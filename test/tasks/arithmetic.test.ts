@@ -1,0 +1,139 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ARITHMETIC_OPS, arithmeticTask as task, operandRange, parsePrompt, type ArithmeticOp } from '../../src/tasks/arithmetic.js';
+import { knownTaskNames, taskByName, type Problem } from '../../src/tasks/types.js';
+import { PonderError } from '../../src/errors.js';
+import { testSeed } from '../helpers/random.js';
+
+const seed = testSeed % 1000000;
+
+function problem(a: number, op: ArithmeticOp, b: number): Problem {
+  const v = op === '+' ? a + b : op === '-' ? a - b : a * b;
+  return { id: 't', prompt: `What is ${a} ${op} ${b}?`, answer: String(v) };
+}
+
+function throwsBadInput(fn: () => unknown, re: RegExp): void {
+  assert.throws(fn, (e: unknown) => e instanceof PonderError && e.code === 'BAD_INPUT' && re.test(e.message));
+}
+
+describe('arithmetic: generator', () => {
+  it(`is deterministic in the seed, and problem i does not depend on n (seed ${seed})`, () => {
+    const a = task.generate(200, seed, { digits: 3 });
+    assert.deepEqual(task.generate(200, seed, { digits: 3 }), a);
+    assert.deepEqual(task.generate(50, seed, { digits: 3 }), a.slice(0, 50));
+    const b = task.generate(200, seed + 1, { digits: 3 });
+    assert.notDeepEqual(b.map((p) => p.prompt), a.map((p) => p.prompt));
+    assert.equal(new Set(a.map((p) => p.id)).size, 200);
+    assert.deepEqual(task.generate(0, seed), []);
+  });
+
+  it('draws operands with exactly `digits` digits, all three ops, subtraction never negative', () => {
+    for (let d = 1; d <= 9; d++) {
+      const [lo, hi] = operandRange(d);
+      const ops = new Set<string>();
+      for (const p of task.generate(150, seed, { digits: d })) {
+        const { a, op, b } = parsePrompt(p.prompt);
+        ops.add(op);
+        for (const x of [a, b]) assert.ok(x >= BigInt(lo) && x <= BigInt(hi), `${p.prompt}: operand ${x} outside ${d} digits`);
+        if (op === '-') assert.ok(a >= b, p.prompt);
+        assert.ok(BigInt(p.answer) >= 0n, p.prompt);
+      }
+      assert.deepEqual([...ops].sort(), [...ARITHMETIC_OPS].sort(), `digits ${d}`);
+    }
+    assert.deepEqual(operandRange(1), [0, 9]);
+    assert.deepEqual(operandRange(3), [100, 999]);
+    // 9-digit products exceed 2^53: the answers are exact anyway
+    const big = task.generate(1000, seed, { digits: 9, ops: ['*'] });
+    for (const p of big.slice(0, 50)) {
+      const { a, b } = parsePrompt(p.prompt);
+      assert.equal(p.answer, (a * b).toString());
+    }
+  });
+
+  it('rejects digits outside 1..9, bad n and bad ops', () => {
+    for (const d of [0, 10, 1.5, -1, NaN]) throwsBadInput(() => task.generate(3, seed, { digits: d }), /digits must be an integer from 1 to 9/);
+    throwsBadInput(() => task.generate(-1, seed), /n must be/);
+    throwsBadInput(() => task.generate(2, seed, { ops: [] }), /ops/);
+    throwsBadInput(() => task.generate(2, seed, { ops: ['/' as ArithmeticOp] }), /ops/);
+  });
+
+  it('exercises carries and borrows', () => {
+    const ps = task.generate(600, seed, { digits: 3, cot: true });
+    const cots = ps.map((p) => ({ op: parsePrompt(p.prompt).op, cot: task.goldCot(p) }));
+    const adds = cots.filter((c) => c.op === '+');
+    const subs = cots.filter((c) => c.op === '-');
+    assert.ok(adds.some((c) => c.cot.includes('carry')) && adds.some((c) => !c.cot.includes('carry')));
+    assert.ok(subs.some((c) => c.cot.includes('borrow')) && subs.some((c) => !c.cot.includes('borrow')));
+  });
+});
+
+describe('arithmetic: gold chain of thought', () => {
+  it('writes column addition with carries', () => {
+    assert.equal(task.goldCot(problem(47, '+', 85)), ['7 + 5 = 12, write 2, carry 1', '4 + 8 + 1 = 13, write 3, carry 1', 'write 1', 'Answer: 132'].join('\n'));
+    assert.equal(task.goldCot(problem(12, '+', 34)), ['2 + 4 = 6, write 6', '1 + 3 = 4, write 4', 'Answer: 46'].join('\n'));
+  });
+
+  it('writes column subtraction with borrows', () => {
+    assert.equal(task.goldCot(problem(85, '-', 47)), ['5 - 7 < 0, borrow: 15 - 7 = 8', '8 - 1 - 4 = 3', 'Answer: 38'].join('\n'));
+    assert.equal(task.goldCot(problem(100, '-', 1)), ['0 - 1 < 0, borrow: 10 - 1 = 9', '0 - 1 - 0 < 0, borrow: 10 - 1 - 0 = 9', '1 - 1 - 0 = 0', 'Answer: 99'].join('\n'));
+    assert.equal(task.extractAnswer(task.goldCot(problem(47, '-', 85))), '-38');
+  });
+
+  it('writes partial products for multiplication', () => {
+    assert.equal(task.goldCot(problem(47, '*', 85)), ['47 * 5 = 235', '47 * 80 = 3760', '235 + 3760 = 3995', 'Answer: 3995'].join('\n'));
+    assert.equal(task.goldCot(problem(7, '*', 3)), ['7 * 3 = 21', 'Answer: 21'].join('\n'));
+  });
+
+  it(`round trip: verify(extractAnswer(goldCot(p))) for every generated problem (seed ${seed})`, () => {
+    for (let d = 1; d <= 9; d++) {
+      for (const p of task.generate(200, seed + d, { digits: d })) {
+        const cot = task.goldCot(p);
+        assert.ok(cot.endsWith(`\nAnswer: ${p.answer}`), cot);
+        assert.equal(task.extractAnswer(cot), p.answer);
+        assert.ok(task.verify(p, task.extractAnswer(cot)), `${p.prompt}\n${cot}`);
+        assert.equal(task.target(p, { cot: true }), cot);
+        assert.equal(task.target(p, { cot: false }), p.answer);
+        assert.ok(task.verify(p, task.extractAnswer(task.target(p))));
+        const gold = BigInt(p.answer);
+        for (const wrong of [gold + 1n, gold - 1n, -gold - 1n, gold * 10n + 1n]) assert.equal(task.verify(p, wrong.toString()), false);
+      }
+    }
+  });
+
+  it('refuses to explain a problem whose stated answer is wrong', () => {
+    throwsBadInput(() => task.goldCot({ id: 'x', prompt: 'What is 2 + 2?', answer: '5' }), /is 4/);
+  });
+});
+
+describe('arithmetic: extract and verify', () => {
+  it('takes the last "Answer: <int>", else the last integer', () => {
+    assert.equal(task.extractAnswer('Answer: 12\nno wait\nAnswer: 13'), '13');
+    assert.equal(task.extractAnswer('the sum is 40 then 42 answer: -007 and 99'), '-7');
+    assert.equal(task.extractAnswer('8 - 1 - 4 = 3'), '3');
+    assert.equal(task.extractAnswer('I get 5-3'), '3');
+    assert.equal(task.extractAnswer('it is -15.'), '-15');
+    assert.equal(task.extractAnswer('Answer: -0'), '0');
+    assert.equal(task.extractAnswer('no digits here'), undefined);
+    assert.equal(task.extractAnswer(''), undefined);
+  });
+
+  it('compares integers exactly', () => {
+    const p = problem(47, '+', 85);
+    assert.ok(task.verify(p, '132'));
+    assert.ok(task.verify(p, ' 0132 '));
+    assert.ok(task.verify(p, '+132'));
+    for (const bad of [undefined, '', '131', '133', '132.0', '1e2', 'abc', '13 2', '-132']) assert.equal(task.verify(p, bad), false, String(bad));
+    const big = { id: 'b', prompt: 'What is 999999999 * 999999999?', answer: '999999998000000001' };
+    assert.ok(task.verify(big, '999999998000000001'));
+    assert.equal(task.verify(big, '999999998000000000'), false); // equal as doubles, not as integers
+  });
+});
+
+describe('taskByName', () => {
+  it('finds arithmetic and names the known tasks otherwise', () => {
+    assert.equal(taskByName('arithmetic'), task);
+    assert.deepEqual(knownTaskNames(), ['arithmetic']);
+    throwsBadInput(() => taskByName('algebra'), /unknown task "algebra" \(known tasks: arithmetic\)/);
+    throwsBadInput(() => taskByName('toString'), /unknown task/);
+  });
+});
