@@ -1,6 +1,7 @@
 import { Bench } from 'tinybench';
 import { adapterName } from '../../gpu/device.js';
 import type { Gpu } from '../../gpu/gpu.js';
+import { measureCeilings, pctOfPeak, type BenchCeilings } from './ceilings.js';
 import type { KernelBenchCase, KernelBenchResult } from './types.js';
 
 /**
@@ -12,9 +13,13 @@ import type { KernelBenchCase, KernelBenchResult } from './types.js';
  * iteration takes ~2 ms: below that the ~90 µs submit-and-wait overhead of a software adapter would
  * dominate small kernels; large kernels run once per iteration. The first invocation (pipeline
  * compilation) is excluded by a warm-up run before calibration.
+ *
+ * With `ceilings`, the roofline ceilings are measured (or taken as given) once, after `start` and
+ * before the first case, announced as a `ceilings` event, and every result gets `pct_of_peak`.
  */
 export type BenchEvent =
   | { type: 'start'; total: number; adapter: string }
+  | { type: 'ceilings'; ceilings: BenchCeilings }
   | { type: 'case'; index: number; name: string; shape: string }
   | { type: 'result'; index: number; result: KernelBenchResult }
   | { type: 'error'; index: number; name: string; shape: string; message: string }
@@ -28,6 +33,8 @@ export interface BenchRunOptions {
   /** Minimum samples per case. */
   minSamples?: number;
   signal?: AbortSignal;
+  /** 'measure': measure the ceilings first (from the full case list); or ceilings measured before. */
+  ceilings?: 'measure' | BenchCeilings;
 }
 
 export function matchesFilter(c: { name: string; shape: string }, filter: string | undefined): boolean {
@@ -43,6 +50,11 @@ export async function* runKernelBench(gpu: Gpu, cases: KernelBenchCase[], opts: 
   const adapter = adapterName(gpu.info);
   const results: KernelBenchResult[] = [];
   yield { type: 'start', total: selected.length, adapter };
+  let ceilings: BenchCeilings | undefined;
+  if (opts.ceilings && !opts.signal?.aborted) {
+    ceilings = opts.ceilings === 'measure' ? await measureCeilings(gpu, cases) : opts.ceilings;
+    yield { type: 'ceilings', ceilings };
+  }
   for (const [index, c] of selected.entries()) {
     if (opts.signal?.aborted) break;
     yield { type: 'case', index, name: c.name, shape: c.shape };
@@ -82,6 +94,10 @@ export async function* runKernelBench(gpu: Gpu, cases: KernelBenchCase[], opts: 
         samples: lat.samplesCount,
         adapter,
       };
+      if (ceilings) {
+        const pct = pctOfPeak(result, ceilings);
+        result.pct_of_peak = Number.isFinite(pct) ? pct : null;
+      }
       results.push(result);
       yield { type: 'result', index, result };
     } catch (e) {

@@ -32,4 +32,9 @@ export interface KernelBenchResult {
   gbps: number;
   samples: number;
   adapter: string;
+  /**
+   * Percent of the roofline ceiling that applies (see ceilings.ts): max(gflops / peak_gflops,
+   * gbps / peak_gbps) × 100. Present when the run measured ceilings; null when neither is known.
+   */
+  pct_of_peak?: number | null;
 }
