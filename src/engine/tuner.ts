@@ -1,0 +1,349 @@
+/**
+ * The Tuner: runs a recipe's stages (pretrain, SFT) on the GPU and reports progress as a stream of
+ * typed events (tuner-events.ts). It wires the training pieces together and owns no numerics:
+ *
+ *   model init   scratch: normal(0, 0.02) weights, ones for norms, zeros for biases, drawn from
+ *                Philox(recipe seed) per tensor, so the same seed gives the same bits; or the weights
+ *                of a model directory (loadAnyModel).
+ *   per stage    examples (loadStageExamples) -> tokenized -> seeded shuffled batches (batchIterator)
+ *                -> per optimizer step: zeroGrads, TrainableModel.step (gradScale = 1 / valid targets,
+ *                so the summed loss's gradient is the mean's), AdamW.step(lr from the schedule at the
+ *                step within the stage). Loss and the (norm, skipped) pair are read back each step
+ *                (12 bytes) for metrics.jsonl and the step event.
+ *   evaluation   every `eval.every` steps and at the end of a stage: greedy generation on n problems
+ *                of the eval task with a Transformer built from the current weights; accuracy =
+ *                verified answers / n. Evaluation reads the weights only, so it never changes the
+ *                trajectory.
+ *   checkpoints  every `checkpoint_every` steps (counted over the whole recipe), at the end of each
+ *                stage and when stopped early: weights, AdamW m/v/applied-step count, the stage's data
+ *                cursor, stage index, global step, recipe hash and seed.
+ *   final        <output>/final: a ponder model directory (byte tokenizer, or the init model's tokenizer
+ *                files copied) usable with `ponder generate --model <output>/final`.
+ *
+ * Resume exactness: everything the trajectory depends on is either a pure function of the recipe
+ * (data, shuffle order given the epoch, the lr at a step) or in the checkpoint (weights, optimizer
+ * moments and applied-step count, the data cursor, the step). The kernels are deterministic (no float
+ * atomics), so a resumed run's final weights are bit-identical to an uninterrupted run's.
+ *
+ * A stage's optimizer starts fresh (its own settings and zero moments); a checkpoint at the end of a
+ * stage therefore resumes into the next stage with a new optimizer, as the uninterrupted run does.
+ */
+import { join } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { batchIterator, loadStageExamples, padId, tokenizeExamples, type BatchCursor } from '../data/batches.js';
+import { ByteTokenizer } from '../data/byte-tokenizer.js';
+import { encodeMessages } from '../data/prompt.js';
+import type { Tokenizer } from '../data/tokenizer.js';
+import { PonderError } from '../errors.js';
+import type { Gpu } from '../gpu/gpu.js';
+import { saveModelDir } from '../io/model-dir.js';
+import { loadAnyModel } from '../io/resolve-model.js';
+import { configToJson, expectedWeights, type ModelConfig, type Weights } from '../model/config.js';
+import { Transformer } from '../model/transformer.js';
+import type { EvalSpec, LoadedRecipe, RecipeStage } from '../recipe/load.js';
+import { drawU32 } from '../sample/rng.js';
+import { taskByName } from '../tasks/types.js';
+import { loadLatestCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointTensor, type Json } from '../train/checkpoint.js';
+import { AdamW } from '../train/optimizer.js';
+import { createRunDir, MetricsWriter } from '../train/run-dir.js';
+import { learningRate } from '../train/schedule.js';
+import { TrainableModel } from '../train/trainable.js';
+import { generate } from './generate.js';
+import type { TuneEvent } from './tuner-events.js';
+
+export type { TuneEvent } from './tuner-events.js';
+
+export interface TunerOptions {
+  /** continue the run in the recipe's output directory from its newest valid checkpoint */
+  resume?: boolean;
+  /** with resume: accept a changed recipe */
+  force?: boolean;
+  /** stop after the current step: checkpoint, yield `interrupted`, return */
+  signal?: AbortSignal;
+  /** (tests) stop as on a signal once this global step is done */
+  stopAfterStep?: number;
+  /** override the eval problem count cap (default: the recipe's n) */
+  maxEvalProblems?: number;
+}
+
+/** Philox counter word 3 for weight init (ASCII "init"). */
+export const INIT_DOMAIN = 0x696e6974;
+/** Eval problems are drawn with seed + this, away from the training problems' seed. */
+export const EVAL_SEED_OFFSET = 1_000_003;
+export const FINAL_DIR = 'final';
+const INIT_STD = 0.02;
+
+/**
+ * Scratch weights: normal(0, 0.02) (Box-Muller on Philox(seed, tensor index) words), ones for
+ * `*norm.weight`, zeros for biases. A pure function of (config, seed).
+ */
+export function initScratchWeights(config: ModelConfig, seed: number): Weights {
+  const weights: Weights = new Map();
+  let stream = 0;
+  for (const [name, shape] of expectedWeights(config)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    if (name.endsWith('norm.weight')) data.fill(1);
+    else if (!name.endsWith('.bias')) {
+      for (let i = 0, block = 0; i < n; block++) {
+        const u = drawU32(seed, stream, 0, block, INIT_DOMAIN);
+        for (let j = 0; j < 4 && i < n; j += 2) {
+          const u1 = (u[j]! + 1) / 4294967296; // (0, 1]: log is finite
+          const u2 = u[j + 1]! / 4294967296;
+          const r = Math.sqrt(-2 * Math.log(u1)) * INIT_STD;
+          data[i++] = r * Math.cos(2 * Math.PI * u2);
+          if (i < n) data[i++] = r * Math.sin(2 * Math.PI * u2);
+        }
+      }
+    }
+    weights.set(name, { shape: [...shape], data });
+    stream++;
+  }
+  return weights;
+}
+
+/** The prompt a stage's model sees for a task problem: the chat format for SFT, "prompt\n" for pretraining. */
+function evalPromptIds(tok: Tokenizer, kind: RecipeStage['kind'], prompt: string): number[] {
+  if (kind === 'sft') return encodeMessages(tok, [{ role: 'user', content: prompt }]);
+  return tok.encode(`${prompt}\n`, { addSpecialTokens: true });
+}
+
+interface EvalResult {
+  correct: number;
+  n: number;
+  sample?: { prompt: string; text: string };
+}
+
+/** Greedy generation on `n` problems of the eval task; a Transformer is built from the current weights. */
+async function evaluate(gpu: Gpu, model: TrainableModel, tok: Tokenizer, spec: EvalSpec, kind: RecipeStage['kind'], seed: number, n: number, signal?: AbortSignal): Promise<EvalResult> {
+  const task = taskByName(spec.task);
+  const problems = task.generate(n, seed + EVAL_SEED_OFFSET, { digits: spec.digits, cot: spec.cot });
+  const tf = Transformer.load(gpu, model.config, await model.toWeights());
+  const ctx = model.config.max_position_embeddings;
+  let correct = 0;
+  let sample: EvalResult['sample'];
+  try {
+    for (const p of problems) {
+      const ids = evalPromptIds(tok, kind, p.prompt);
+      const maxTokens = Math.min(spec.cot ? 256 : 24, ctx - ids.length - 1);
+      let text = '';
+      if (maxTokens >= 1) {
+        for await (const ev of generate(gpu, tf, tok, ids, { maxTokens, temperature: 0, signal })) if (ev.type === 'done') text = ev.text;
+      }
+      if (task.verify(p, task.extractAnswer(text))) correct++;
+      sample ??= { prompt: p.prompt, text };
+    }
+  } finally {
+    tf.dispose();
+  }
+  return { correct, n: problems.length, sample };
+}
+
+async function readCheckpointState(gpu: Gpu, model: TrainableModel, opt: AdamW): Promise<{ tensors: CheckpointTensor[]; m: CheckpointTensor[]; v: CheckpointTensor[]; step: number }> {
+  const weights = await model.toWeights();
+  const tensors = [...weights].map(([name, t]) => ({ name, shape: [...t.shape], data: t.data }));
+  const st = opt.state();
+  const m: CheckpointTensor[] = [];
+  const v: CheckpointTensor[] = [];
+  for (let i = 0; i < opt.params.length; i++) {
+    const p = opt.params[i]!;
+    m.push({ name: p.name, shape: [...p.value.shape], data: new Float32Array(await gpu.readF32(st.m[i]!)) });
+    v.push({ name: p.name, shape: [...p.value.shape], data: new Float32Array(await gpu.readF32(st.v[i]!)) });
+  }
+  const step = (await gpu.readU32(st.step))[0]!;
+  return { tensors, m, v, step };
+}
+
+function adamwFor(gpu: Gpu, model: TrainableModel, stage: RecipeStage): AdamW {
+  const o = stage.optimizer;
+  return new AdamW(gpu, model.params(), { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay, gradClip: o.grad_clip });
+}
+
+/** Runs (or resumes) a recipe, yielding events; see the header comment. */
+export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptions = {}): AsyncGenerator<TuneEvent> {
+  const { recipe, hash } = loaded;
+  const t0 = performance.now();
+  const elapsed = () => (performance.now() - t0) / 1000;
+  const resume = opts.resume ?? false;
+  const run = createRunDir(recipe.output, { recipeText: toYaml({ recipe_hash: hash, ...recipe }), recipeHash: hash, resume, force: opts.force });
+  for (const w of run.warnings) yield { type: 'warning', message: w };
+
+  const stageOffsets: number[] = [];
+  let totalSteps = 0;
+  for (const s of recipe.stages) {
+    stageOffsets.push(totalSteps);
+    totalSteps += s.steps;
+  }
+
+  // the starting point: a checkpoint, or the init model
+  let ckpt: Checkpoint | undefined;
+  let resumedFrom: string | undefined;
+  if (resume) {
+    const latest = loadLatestCheckpoint(run.dir);
+    for (const w of latest.warnings) yield { type: 'warning', message: w };
+    ckpt = latest.ckpt;
+    if (ckpt.recipe_hash !== hash && !opts.force) {
+      throw new PonderError('BAD_INPUT', `${latest.path}: was written by a different recipe (hash ${ckpt.recipe_hash.slice(0, 12)} != ${hash.slice(0, 12)}); pass --force to resume anyway`);
+    }
+    if (ckpt.stage >= recipe.stages.length) throw new PonderError('BAD_INPUT', `${latest.path}: stage ${ckpt.stage} is not in this recipe (${recipe.stages.length} stages)`);
+    resumedFrom = latest.path;
+  }
+
+  let config: ModelConfig = recipe.model.config;
+  let weights: Weights;
+  let tok: Tokenizer;
+  let tokenizerFrom: string | undefined;
+  if (recipe.model.source === 'scratch') {
+    tok = new ByteTokenizer();
+    weights = ckpt ? new Map() : initScratchWeights(config, recipe.seed);
+  } else {
+    const any = await loadAnyModel(recipe.model.dir!);
+    config = any.config;
+    tok = any.tokenizer;
+    weights = any.weights;
+    if (recipe.model.tokenizer !== 'bytes') tokenizerFrom = any.dir;
+  }
+  if (ckpt) {
+    weights = new Map();
+    for (const t of ckpt.tensors) weights.set(t.name, { shape: [...t.shape], data: t.data as Float32Array });
+  }
+
+  const model = TrainableModel.create(gpu, config, weights);
+  weights = new Map(); // the CPU copies are not needed any more
+  let opt: AdamW | undefined;
+  try {
+    const parameters = model.params().reduce((a, p) => a + p.value.size, 0);
+    let firstStage = 0;
+    let firstStep = 0;
+    if (ckpt) {
+      firstStage = ckpt.stage;
+      firstStep = ckpt.step - stageOffsets[ckpt.stage]!;
+      if (firstStep >= recipe.stages[firstStage]!.steps) {
+        firstStage++;
+        firstStep = 0;
+      }
+    }
+    const metrics = new MetricsWriter(run, ckpt ? { stage: ckpt.stage, step: ckpt.step - stageOffsets[ckpt.stage]! } : undefined);
+    yield {
+      type: 'start',
+      output: run.dir,
+      recipe_hash: hash,
+      resumed: ckpt !== undefined,
+      resumed_from: resumedFrom,
+      total_steps: totalSteps,
+      start_step: ckpt?.step ?? 0,
+      parameters,
+      stages: recipe.stages.map((s) => ({ name: s.name, kind: s.kind, steps: s.steps })),
+    };
+
+    for (let si = firstStage; si < recipe.stages.length; si++) {
+      const stage = recipe.stages[si]!;
+      const fromStep = si === firstStage ? firstStep : 0;
+      yield { type: 'stage', index: si, name: stage.name, kind: stage.kind, steps: stage.steps, from_step: fromStep };
+
+      const examples = tokenizeExamples(tok, loadStageExamples(stage.data, stage.kind, recipe.seed));
+      const B = stage.batch_size;
+      const T = stage.seq_len;
+      const resumedHere = ckpt !== undefined && si === ckpt.stage && fromStep > 0;
+      const cursor = resumedHere ? (ckpt!.data_cursor as unknown as BatchCursor) : undefined;
+      const batches = batchIterator(examples, { B, T, seed: recipe.seed + si, padId: padId(tok) }, cursor);
+      opt?.dispose();
+      opt = adamwFor(gpu, model, stage);
+      if (resumedHere) {
+        const o = ckpt!.optimizer;
+        opt.loadState({ m: o.m.map((t) => t.data as Float32Array), v: o.v.map((t) => t.data as Float32Array), step: o.step });
+      }
+      ckpt = undefined; // free the host copies
+
+      const save = async (k: number): Promise<TuneEvent> => {
+        const st = await readCheckpointState(gpu, model, opt!);
+        const path = writeCheckpoint(run.dir, {
+          config: configToJson(config) as Record<string, Json>,
+          tensors: st.tensors,
+          optimizer: { m: st.m, v: st.v, step: st.step },
+          rng: [recipe.seed],
+          data_cursor: { ...batches.cursor },
+          stage: si,
+          step: stageOffsets[si]! + k,
+          recipe_hash: hash,
+        });
+        return { type: 'checkpoint', path, step: stageOffsets[si]! + k, stage: si };
+      };
+
+      for (let k = fromStep; k < stage.steps; k++) {
+        const ts = performance.now();
+        const batch = batches.nextBatch();
+        const valid = batch.validTargets;
+        model.zeroGrads();
+        const lossT = model.step(batch.inputs, batch.targets, B, T, { gradScale: valid > 0 ? 1 / valid : 0 });
+        const lr = learningRate(k, { lr: stage.optimizer.lr, warmup: stage.optimizer.warmup, total: stage.steps, schedule: stage.optimizer.schedule });
+        const res = opt.step(lr);
+        const lossSum = (await gpu.readF32(lossT))[0]!;
+        const [norm, skipped] = await gpu.readF32(res);
+        lossT.release();
+        res.release();
+        const stepMs = performance.now() - ts;
+        const done = k + 1;
+        const global = stageOffsets[si]! + done;
+        const loss = valid > 0 ? lossSum / valid : 0;
+        const tokensPerS = (B * T) / (stepMs / 1000);
+        const memBytes = gpu.pool.bytesLive;
+        metrics.append({ stage: si, step: done, stage_name: stage.name, global_step: global, loss, lr, grad_norm: norm!, skipped: skipped !== 0, tokens_per_s: tokensPerS, gpu_mem_bytes: memBytes, time_s: elapsed() });
+        yield {
+          type: 'step',
+          stage: si,
+          stage_name: stage.name,
+          step: done,
+          total: stage.steps,
+          global_step: global,
+          total_steps: totalSteps,
+          loss,
+          lr,
+          grad_norm: norm!,
+          skipped: skipped !== 0,
+          tokens_per_s: tokensPerS,
+          gpu_mem_bytes: memBytes,
+          step_ms: stepMs,
+          elapsed_s: elapsed(),
+        };
+
+        const ev = stage.eval;
+        if (ev && (done % ev.every === 0 || done === stage.steps)) {
+          const n = Math.min(ev.n, opts.maxEvalProblems ?? ev.n);
+          const r = await evaluate(gpu, model, tok, ev, stage.kind, recipe.seed, n, opts.signal);
+          const accuracy = r.n > 0 ? r.correct / r.n : 0;
+          metrics.append({ stage: si, step: done, eval_task: ev.task, accuracy, eval_n: r.n });
+          yield { type: 'eval', stage: si, step: done, task: ev.task, accuracy, n: r.n, correct: r.correct };
+          if (r.sample) yield { type: 'sample', stage: si, step: done, prompt: r.sample.prompt, text: r.sample.text };
+        }
+
+        let saved: TuneEvent | undefined;
+        const every = recipe.checkpoint_every;
+        if ((every > 0 && global % every === 0) || done === stage.steps) {
+          saved = await save(done);
+          yield saved;
+        }
+        const stop = opts.signal?.aborted || (opts.stopAfterStep !== undefined && global >= opts.stopAfterStep);
+        if (stop && global < totalSteps) {
+          if (!saved) {
+            saved = await save(done);
+            yield saved;
+          }
+          yield { type: 'interrupted', step: global, checkpoint: (saved as { path: string }).path };
+          return;
+        }
+      }
+    }
+
+    const finalDir = join(run.dir, FINAL_DIR);
+    saveModelDir(
+      finalDir,
+      { config, weights: await model.toWeights(), tokenizerFrom, card: { source: `trained with ponder tune from ${recipe.file} (recipe ${hash.slice(0, 12)})` } },
+      { overwrite: true },
+    );
+    yield { type: 'done', final_dir: finalDir, steps: totalSteps, elapsed_s: elapsed() };
+  } finally {
+    opt?.dispose();
+    model.dispose();
+  }
+}
