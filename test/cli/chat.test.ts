@@ -72,7 +72,10 @@ describe('ponder chat in a terminal (tmux)', () => {
     const socket = `ponder-chat-test-${process.pid}`;
     const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const bin = fileURLToPath(new URL('../../../bin/ponder.js', import.meta.url));
-    const cmd = [process.execPath, bin, 'chat', '--model', model, ...GREEDY].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    // Ink renders only a final frame when it sees CI / CONTINUOUS_INTEGRATION (as CI runs set); this is
+    // a real terminal session, so the app runs without them.
+    const argv = ['env', '-u', 'CI', '-u', 'CONTINUOUS_INTEGRATION', process.execPath, bin, 'chat', '--model', model, ...GREEDY];
+    const cmd = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
     tmux('-f', '/dev/null', 'new-session', '-d', '-s', 'chat', '-x', '100', '-y', '30', cmd);
     const screen = () => tmux('capture-pane', '-p', '-t', 'chat');
     const until = async (what: string, ok: (s: string) => boolean, ms = 60_000): Promise<string> => {
