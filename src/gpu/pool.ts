@@ -1,5 +1,6 @@
 import './globals.js';
 import { PonderError } from '../errors.js';
+import { formatBytes } from '../format.js';
 import type { TensorOwner } from './tensor.js';
 
 /**
@@ -80,9 +81,4 @@ export class BufferPool implements TensorOwner {
   }
 }
 
-export function formatBytes(n: number): string {
-  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
-  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
-  if (n >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`;
-  return `${n} B`;
-}
+export { formatBytes };

@@ -15,6 +15,7 @@
  * file. Writes build the directory under a temporary sibling name and rename it into place only when
  * it is complete, so a failed or interrupted save never leaves a half-written model behind.
  */
+import { formatBytes } from '../format.js';
 import {
   closeSync,
   copyFileSync,
@@ -105,12 +106,8 @@ function fmtShape(shape: readonly number[]): string {
   return `[${shape.join('x')}]`;
 }
 
-export function fmtBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
-}
+/** Byte counts for messages (the shared formatter). */
+export const fmtBytes = formatBytes;
 
 /** Reads and parses a JSON file: NOT_FOUND if it is missing, one BAD_INPUT line if it is not JSON. */
 export function readJsonFile(path: string, what = 'file'): unknown {

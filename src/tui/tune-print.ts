@@ -1,5 +1,5 @@
 import type { TuneEvent, TuneStepEvent } from '../engine/tuner-events.js';
-import { fmtBytes } from '../io/model-dir.js';
+import { formatBytes as fmtBytes } from '../format.js';
 
 /**
  * Headless printers for `ponder tune`: plain lines (no escape codes; for pipes, CI logs, SSH) and
