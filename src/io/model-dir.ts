@@ -15,6 +15,7 @@
  * file. Writes build the directory under a temporary sibling name and rename it into place only when
  * it is complete, so a failed or interrupted save never leaves a half-written model behind.
  */
+import { BinRef, encBinHeader, encHeader, encStr, MsgReader } from './msgpack-file.js';
 import { formatBytes } from '../format.js';
 import {
   closeSync,
@@ -166,173 +167,12 @@ export function parameterCount(weights: Weights): number {
   return n;
 }
 
-// ---- msgpack: a minimal streaming reader ---------------------------------------------------------
+// ---- msgpack: reading and encoding live in msgpack-file.ts -----------------------------------
 
-/** A msgpack bin value left on disk: `length` bytes at absolute `offset` of the file. */
-class BinRef {
-  constructor(
-    readonly offset: number,
-    readonly length: number,
-  ) {}
-}
-
-type MsgValue = null | boolean | number | string | BinRef | MsgValue[] | { [k: string]: MsgValue };
-
-const MAX_DEPTH = 16;
-const MAX_STR = 1 << 20;
-
-/**
- * Walks one msgpack value from a file with small buffered reads. bin payloads are not read, only
- * skipped (returned as BinRef), so checking a multi-GiB weights file costs a few KiB of reads.
- */
-class MsgReader {
-  private buf = new Uint8Array(1 << 16);
-  private bufStart = 0;
-  private bufLen = 0;
-  pos = 0;
-
-  constructor(
-    private readonly fd: number,
-    private readonly file: string,
-    readonly size: number,
-  ) {}
-
-  private truncated(what: string): PonderError {
-    return bad(this.file, `the file ends at byte ${this.size} in the middle of ${what} — truncated or corrupt msgpack`, 'the file was cut short; save or copy the model again');
-  }
-
-  private bytes(n: number, what: string): Uint8Array {
-    if (this.pos + n > this.size) throw this.truncated(what);
-    if (this.pos < this.bufStart || this.pos + n > this.bufStart + this.bufLen) {
-      if (n > this.buf.length) this.buf = new Uint8Array(n);
-      this.bufStart = this.pos;
-      this.bufLen = 0;
-      const want = Math.min(this.buf.length, this.size - this.pos);
-      while (this.bufLen < want) {
-        const got = readSync(this.fd, this.buf, this.bufLen, want - this.bufLen, this.bufStart + this.bufLen);
-        if (got === 0) throw this.truncated(what);
-        this.bufLen += got;
-      }
-    }
-    const at = this.pos - this.bufStart;
-    this.pos += n;
-    return this.buf.subarray(at, at + n);
-  }
-
-  private uint(width: 1 | 2 | 4 | 8, what: string): number {
-    const b = this.bytes(width, what);
-    const v = new DataView(b.buffer, b.byteOffset, width);
-    if (width === 1) return v.getUint8(0);
-    if (width === 2) return v.getUint16(0);
-    if (width === 4) return v.getUint32(0);
-    const big = v.getBigUint64(0);
-    if (big > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(this.file, `integer ${big} at byte ${this.pos - 8} is too large — corrupt msgpack`);
-    return Number(big);
-  }
-
-  private int(width: 1 | 2 | 4 | 8, what: string): number {
-    const b = this.bytes(width, what);
-    const v = new DataView(b.buffer, b.byteOffset, width);
-    if (width === 1) return v.getInt8(0);
-    if (width === 2) return v.getInt16(0);
-    if (width === 4) return v.getInt32(0);
-    const big = v.getBigInt64(0);
-    if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < BigInt(Number.MIN_SAFE_INTEGER)) throw bad(this.file, `integer ${big} is out of range — corrupt msgpack`);
-    return Number(big);
-  }
-
-  private str(n: number): string {
-    if (n > MAX_STR) throw bad(this.file, `a ${n}-byte string at byte ${this.pos} — corrupt msgpack?`);
-    const b = this.bytes(n, 'a string');
-    try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(b);
-    } catch {
-      throw bad(this.file, `a string at byte ${this.pos - n} is not valid UTF-8 — corrupt msgpack`);
-    }
-  }
-
-  private count(n: number, what: string): number {
-    // Every element takes at least one byte: a larger count can only be corruption.
-    if (n > this.size - this.pos) throw this.truncated(`${what} of ${n} elements`);
-    return n;
-  }
-
-  private array(n: number, depth: number): MsgValue[] {
-    this.count(n, 'an array');
-    const out: MsgValue[] = [];
-    for (let i = 0; i < n; i++) out.push(this.value(depth + 1));
-    return out;
-  }
-
-  private map(n: number, depth: number): { [k: string]: MsgValue } {
-    this.count(n * 2, 'a map');
-    const out: { [k: string]: MsgValue } = Object.create(null);
-    for (let i = 0; i < n; i++) {
-      const at = this.pos;
-      const k = this.value(depth + 1);
-      if (typeof k !== 'string') throw bad(this.file, `a map key at byte ${at} is not a string — not a ponder weights file`);
-      out[k] = this.value(depth + 1);
-    }
-    return out;
-  }
-
-  private bin(n: number): BinRef {
-    if (this.pos + n > this.size) throw this.truncated(`a ${n}-byte data block`);
-    const ref = new BinRef(this.pos, n);
-    this.pos += n;
-    return ref;
-  }
-
-  value(depth = 0): MsgValue {
-    if (depth > MAX_DEPTH) throw bad(this.file, `values nested more than ${MAX_DEPTH} deep — not a ponder weights file`);
-    const at = this.pos;
-    const t = this.bytes(1, 'a value')[0]!;
-    if (t <= 0x7f) return t;
-    if (t >= 0xe0) return t - 0x100;
-    if (t >= 0x80 && t <= 0x8f) return this.map(t & 0x0f, depth);
-    if (t >= 0x90 && t <= 0x9f) return this.array(t & 0x0f, depth);
-    if (t >= 0xa0 && t <= 0xbf) return this.str(t & 0x1f);
-    switch (t) {
-      case 0xc0: return null;
-      case 0xc2: return false;
-      case 0xc3: return true;
-      case 0xc4: return this.bin(this.uint(1, 'a bin length'));
-      case 0xc5: return this.bin(this.uint(2, 'a bin length'));
-      case 0xc6: return this.bin(this.uint(4, 'a bin length'));
-      case 0xca: { const b = this.bytes(4, 'a float'); return new DataView(b.buffer, b.byteOffset, 4).getFloat32(0); }
-      case 0xcb: { const b = this.bytes(8, 'a float'); return new DataView(b.buffer, b.byteOffset, 8).getFloat64(0); }
-      case 0xcc: return this.uint(1, 'an integer');
-      case 0xcd: return this.uint(2, 'an integer');
-      case 0xce: return this.uint(4, 'an integer');
-      case 0xcf: return this.uint(8, 'an integer');
-      case 0xd0: return this.int(1, 'an integer');
-      case 0xd1: return this.int(2, 'an integer');
-      case 0xd2: return this.int(4, 'an integer');
-      case 0xd3: return this.int(8, 'an integer');
-      case 0xd9: return this.str(this.uint(1, 'a string length'));
-      case 0xda: return this.str(this.uint(2, 'a string length'));
-      case 0xdb: return this.str(this.uint(4, 'a string length'));
-      case 0xdc: return this.array(this.uint(2, 'an array length'), depth);
-      case 0xdd: return this.array(this.uint(4, 'an array length'), depth);
-      case 0xde: return this.map(this.uint(2, 'a map length'), depth);
-      case 0xdf: return this.map(this.uint(4, 'a map length'), depth);
-      default:
-        throw bad(this.file, `unexpected msgpack type byte 0x${t.toString(16)} at byte ${at} — not a ponder weights file, or corrupt`);
-    }
-  }
-}
+const WEIGHTS_READER = { kind: 'ponder weights file', corrupt: 'msgpack', maxDepth: 16, maxString: 1 << 20, truncatedHint: 'the file was cut short; save or copy the model again' };
 
 // ---- msgpack: writing -----------------------------------------------------------------------------
 
-function encStr(s: string): Buffer {
-  const b = Buffer.from(s, 'utf8');
-  let h: Buffer;
-  if (b.length < 32) h = Buffer.from([0xa0 | b.length]);
-  else if (b.length < 0x100) h = Buffer.from([0xd9, b.length]);
-  else if (b.length < 0x10000) { h = Buffer.alloc(3); h[0] = 0xda; h.writeUInt16BE(b.length, 1); }
-  else { h = Buffer.alloc(5); h[0] = 0xdb; h.writeUInt32BE(b.length, 1); }
-  return Buffer.concat([h, b]);
-}
 
 function encUint(n: number): Buffer {
   if (n < 0x80) return Buffer.from([n]);
@@ -345,21 +185,7 @@ function encUint(n: number): Buffer {
   return b;
 }
 
-function encHeader(kind: 'map' | 'array', n: number): Buffer {
-  if (n < 16) return Buffer.from([(kind === 'map' ? 0x80 : 0x90) | n]);
-  if (n < 0x10000) { const b = Buffer.alloc(3); b[0] = kind === 'map' ? 0xde : 0xdc; b.writeUInt16BE(n, 1); return b; }
-  const b = Buffer.alloc(5);
-  b[0] = kind === 'map' ? 0xdf : 0xdd;
-  b.writeUInt32BE(n, 1);
-  return b;
-}
 
-function encBinHeader(n: number, file: string): Buffer {
-  if (n < 0x100) return Buffer.from([0xc4, n]);
-  if (n < 0x10000) { const b = Buffer.alloc(3); b[0] = 0xc5; b.writeUInt16BE(n, 1); return b; }
-  if (n < 0x100000000) { const b = Buffer.alloc(5); b[0] = 0xc6; b.writeUInt32BE(n, 1); return b; }
-  throw bad(file, `a tensor of ${fmtBytes(n)} does not fit one msgpack bin (4 GiB at most)`);
-}
 
 function writeAll(fd: number, bytes: Uint8Array): void {
   let done = 0;
@@ -590,7 +416,7 @@ function readWeightsHeader(file: string): TensorRef[] {
     const st = fstatSync(fd);
     if (!st.isFile()) throw bad(file, 'is not a regular file');
     if (st.size === 0) throw bad(file, 'the file is empty — truncated or corrupt msgpack');
-    const r = new MsgReader(fd, file, st.size);
+    const r = new MsgReader(fd, file, st.size, WEIGHTS_READER);
     const top = r.value();
     if (r.pos !== st.size) throw bad(file, `${st.size - r.pos} unexpected bytes after the weights — corrupt file?`);
     if (!isPlainObject(top)) throw bad(file, 'not a ponder weights file (the top-level value is not a map)');

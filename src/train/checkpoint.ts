@@ -20,11 +20,11 @@
  * The msgpack encoder/walker here are small on purpose: they mirror the private ones in
  * src/io/model-dir.ts (which are not exported) and only know the types a checkpoint uses.
  */
+import { BinRef, encBinHeader, encHeader, encStr, isMsgMap, MsgReader, type MsgValue } from '../io/msgpack-file.js';
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PonderError } from '../errors.js';
-import { fmtBytes } from '../io/model-dir.js';
 
 export const CHECKPOINT_FORMAT = 'ponder-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -102,24 +102,7 @@ export function checkpointFileName(step: number): string {
 
 // ---- msgpack encoding ---------------------------------------------------------------------------
 
-function encStr(s: string): Buffer {
-  const b = Buffer.from(s, 'utf8');
-  let h: Buffer;
-  if (b.length < 32) h = Buffer.from([0xa0 | b.length]);
-  else if (b.length < 0x100) h = Buffer.from([0xd9, b.length]);
-  else if (b.length < 0x10000) { h = Buffer.alloc(3); h[0] = 0xda; h.writeUInt16BE(b.length, 1); }
-  else { h = Buffer.alloc(5); h[0] = 0xdb; h.writeUInt32BE(b.length, 1); }
-  return Buffer.concat([h, b]);
-}
 
-function encHeader(kind: 'map' | 'array', n: number): Buffer {
-  if (n < 16) return Buffer.from([(kind === 'map' ? 0x80 : 0x90) | n]);
-  if (n < 0x10000) { const b = Buffer.alloc(3); b[0] = kind === 'map' ? 0xde : 0xdc; b.writeUInt16BE(n, 1); return b; }
-  const b = Buffer.alloc(5);
-  b[0] = kind === 'map' ? 0xdf : 0xdd;
-  b.writeUInt32BE(n, 1);
-  return b;
-}
 
 function encNumber(n: number): Buffer {
   if (Number.isSafeInteger(n)) {
@@ -154,12 +137,6 @@ function encJson(v: Json, where: string, depth = 0): Buffer {
   throw new PonderError('BAD_INPUT', `checkpoint ${where}: ${typeof v} values cannot be stored (JSON values only)`);
 }
 
-function encBinHeader(n: number, file: string): Buffer {
-  if (n < 0x100) return Buffer.from([0xc4, n]);
-  if (n < 0x10000) { const b = Buffer.alloc(3); b[0] = 0xc5; b.writeUInt16BE(n, 1); return b; }
-  if (n < 0x100000000) { const b = Buffer.alloc(5); b[0] = 0xc6; b.writeUInt32BE(n, 1); return b; }
-  throw bad(file, `a tensor of ${fmtBytes(n)} does not fit one msgpack bin (4 GiB at most)`);
-}
 
 /** Writes to a file descriptor while hashing every byte; small pieces are batched. */
 class HashingWriter {
@@ -374,151 +351,9 @@ function checkMoments(tensors: CheckpointTensor[] | TensorRef[], m: CheckpointTe
 
 // ---- reading ------------------------------------------------------------------------------------
 
-/** A msgpack bin left on disk: `length` bytes at absolute `offset`. */
-class BinRef {
-  constructor(
-    readonly offset: number,
-    readonly length: number,
-  ) {}
-}
-
-type MsgValue = null | boolean | number | string | BinRef | MsgValue[] | { [k: string]: MsgValue };
-
 const MAX_DEPTH = 64;
-const MAX_STR = 16 << 20;
-
-function isMap(v: unknown): v is { [k: string]: MsgValue } {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof BinRef);
-}
-
-/** Walks msgpack values from a file with buffered reads; bin payloads are skipped (BinRef). */
-class MsgReader {
-  private buf = new Uint8Array(1 << 16);
-  private bufStart = 0;
-  private bufLen = 0;
-  pos = 0;
-
-  constructor(
-    private readonly fd: number,
-    private readonly file: string,
-    readonly size: number,
-  ) {}
-
-  private truncated(what: string): PonderError {
-    return bad(this.file, `the file ends at byte ${this.size} in the middle of ${what} — truncated or corrupt checkpoint`);
-  }
-
-  private bytes(n: number, what: string): Uint8Array {
-    if (this.pos + n > this.size) throw this.truncated(what);
-    if (this.pos < this.bufStart || this.pos + n > this.bufStart + this.bufLen) {
-      if (n > this.buf.length) this.buf = new Uint8Array(n);
-      this.bufStart = this.pos;
-      this.bufLen = 0;
-      const want = Math.min(this.buf.length, this.size - this.pos);
-      while (this.bufLen < want) {
-        const got = readSync(this.fd, this.buf, this.bufLen, want - this.bufLen, this.bufStart + this.bufLen);
-        if (got === 0) throw this.truncated(what);
-        this.bufLen += got;
-      }
-    }
-    const at = this.pos - this.bufStart;
-    this.pos += n;
-    return this.buf.subarray(at, at + n);
-  }
-
-  private view(n: 1 | 2 | 4 | 8, what: string): DataView {
-    const b = this.bytes(n, what);
-    return new DataView(b.buffer, b.byteOffset, n);
-  }
-
-  private safe(big: bigint): number {
-    if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < BigInt(Number.MIN_SAFE_INTEGER)) throw bad(this.file, `integer ${big} is out of range — corrupt checkpoint`);
-    return Number(big);
-  }
-
-  private len(n: 1 | 2 | 4, what: string): number {
-    const v = this.view(n, what);
-    return n === 1 ? v.getUint8(0) : n === 2 ? v.getUint16(0) : v.getUint32(0);
-  }
-
-  private str(n: number): string {
-    if (n > MAX_STR) throw bad(this.file, `a ${n}-byte string at byte ${this.pos} — corrupt checkpoint?`);
-    const b = this.bytes(n, 'a string');
-    try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(b);
-    } catch {
-      throw bad(this.file, `a string at byte ${this.pos - n} is not valid UTF-8 — corrupt checkpoint`);
-    }
-  }
-
-  private array(n: number, depth: number): MsgValue[] {
-    if (n > this.size - this.pos) throw this.truncated(`an array of ${n} elements`);
-    const out: MsgValue[] = [];
-    for (let i = 0; i < n; i++) out.push(this.value(depth + 1));
-    return out;
-  }
-
-  private map(n: number, depth: number): { [k: string]: MsgValue } {
-    if (2 * n > this.size - this.pos) throw this.truncated(`a map of ${n} entries`);
-    const out: { [k: string]: MsgValue } = Object.create(null);
-    for (let i = 0; i < n; i++) {
-      const at = this.pos;
-      const k = this.value(depth + 1);
-      if (typeof k !== 'string') throw bad(this.file, `a map key at byte ${at} is not a string — not a ponder checkpoint`);
-      if (k === 'checksum' && depth === 0) this.checksumAt = at;
-      out[k] = this.value(depth + 1);
-    }
-    return out;
-  }
-
-  /** Where the top-level "checksum" key starts (-1: none). */
-  checksumAt = -1;
-
-  private bin(n: number): BinRef {
-    if (this.pos + n > this.size) throw this.truncated(`a ${n}-byte data block`);
-    const ref = new BinRef(this.pos, n);
-    this.pos += n;
-    return ref;
-  }
-
-  value(depth = 0): MsgValue {
-    if (depth > MAX_DEPTH) throw bad(this.file, `values nested more than ${MAX_DEPTH} deep — not a ponder checkpoint`);
-    const at = this.pos;
-    const t = this.bytes(1, 'a value')[0]!;
-    if (t <= 0x7f) return t;
-    if (t >= 0xe0) return t - 0x100;
-    if (t >= 0x80 && t <= 0x8f) return this.map(t & 0x0f, depth);
-    if (t >= 0x90 && t <= 0x9f) return this.array(t & 0x0f, depth);
-    if (t >= 0xa0 && t <= 0xbf) return this.str(t & 0x1f);
-    switch (t) {
-      case 0xc0: return null;
-      case 0xc2: return false;
-      case 0xc3: return true;
-      case 0xc4: return this.bin(this.len(1, 'a bin length'));
-      case 0xc5: return this.bin(this.len(2, 'a bin length'));
-      case 0xc6: return this.bin(this.len(4, 'a bin length'));
-      case 0xca: return this.view(4, 'a float').getFloat32(0);
-      case 0xcb: return this.view(8, 'a float').getFloat64(0);
-      case 0xcc: return this.view(1, 'an integer').getUint8(0);
-      case 0xcd: return this.view(2, 'an integer').getUint16(0);
-      case 0xce: return this.view(4, 'an integer').getUint32(0);
-      case 0xcf: return this.safe(this.view(8, 'an integer').getBigUint64(0));
-      case 0xd0: return this.view(1, 'an integer').getInt8(0);
-      case 0xd1: return this.view(2, 'an integer').getInt16(0);
-      case 0xd2: return this.view(4, 'an integer').getInt32(0);
-      case 0xd3: return this.safe(this.view(8, 'an integer').getBigInt64(0));
-      case 0xd9: return this.str(this.len(1, 'a string length'));
-      case 0xda: return this.str(this.len(2, 'a string length'));
-      case 0xdb: return this.str(this.len(4, 'a string length'));
-      case 0xdc: return this.array(this.len(2, 'an array length'), depth);
-      case 0xdd: return this.array(this.len(4, 'an array length'), depth);
-      case 0xde: return this.map(this.len(2, 'a map length'), depth);
-      case 0xdf: return this.map(this.len(4, 'a map length'), depth);
-      default:
-        throw bad(this.file, `unexpected msgpack type byte 0x${t.toString(16)} at byte ${at} — not a ponder checkpoint, or corrupt`);
-    }
-  }
-}
+const CHECKPOINT_READER = { kind: 'ponder checkpoint', corrupt: 'checkpoint', maxDepth: MAX_DEPTH, maxString: 16 << 20 };
+const isMap = isMsgMap;
 
 interface TensorRef {
   name: string;
@@ -609,13 +444,13 @@ export function readCheckpoint(file: string): Checkpoint {
     if (actual !== stored) throw bad(file, `checksum mismatch (stored ${stored.slice(0, 12)}…, computed ${actual.slice(0, 12)}…) — the file is corrupt`);
 
     // 2. The structure, without tensor data.
-    const r = new MsgReader(fd, file, st.size);
+    const r = new MsgReader(fd, file, st.size, CHECKPOINT_READER);
     const top = r.value();
     if (r.pos !== st.size) throw bad(file, `${st.size - r.pos} unexpected bytes after the checkpoint — corrupt file?`);
     if (!isMap(top)) throw bad(file, 'not a ponder checkpoint (the top-level value is not a map)');
     if (top.format !== CHECKPOINT_FORMAT) throw bad(file, `not a ponder checkpoint (format is ${JSON.stringify(top.format instanceof BinRef ? 'binary' : top.format ?? null)}, expected "${CHECKPOINT_FORMAT}")`);
     if (top.version !== CHECKPOINT_VERSION) throw bad(file, `unsupported checkpoint version ${JSON.stringify(top.version instanceof BinRef ? 'binary' : top.version ?? null)} (this ponder reads version ${CHECKPOINT_VERSION})`, 'a newer ponder wrote this checkpoint; upgrade ponder');
-    if (r.checksumAt !== st.size - TAIL_BYTES) throw bad(file, 'the checksum is not the last entry — corrupt checkpoint');
+    if ((r.topLevelKeyAt.get('checksum') ?? -1) !== st.size - TAIL_BYTES) throw bad(file, 'the checksum is not the last entry — corrupt checkpoint');
     if (!isMap(top.config)) throw bad(file, 'config must be a map');
     const config = toJson(top.config, file, 'config') as Record<string, Json>;
     const tensors = tensorRefs(top.tensors, file, 'tensors');
