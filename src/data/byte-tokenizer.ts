@@ -26,6 +26,13 @@
  * With thinking on (the default) nothing more is added: the model writes <think>...</think> itself.
  * With thinking off the prompt ends in an empty block, `<think>\n\n</think>\n\n` (Qwen3's convention),
  * so the model answers directly.
+ *
+ * Reasoning in assistant turns: an assistant message whose content starts with `<think>` and holds a
+ * later `</think>` is encoded with the two special ids for those markers (the rest stays bytes). This is
+ * what the model itself emits, so SFT data written as text (`"<think>\n...\n</think>\nThe answer..."`)
+ * trains the same ids generation produces, and a chat history that stored the reasoning as text is
+ * re-encoded as the model wrote it. Only that leading block is mapped, and only in assistant turns: a
+ * user can still not forge structure, and the markers elsewhere stay bytes.
  */
 import { TextDecoder } from 'node:util';
 import { PonderError } from '../errors.js';
@@ -56,6 +63,8 @@ export interface ByteChatMessage {
   content: string;
 }
 
+const THINK_OPEN = '<think>';
+const THINK_CLOSE = '</think>';
 const SPECIAL_BY_STRING = new Map<string, number>(BYTE_SPECIAL_STRINGS.map((s, i) => [s, 256 + i]));
 // Longest first so that no special string can shadow a longer one sharing its prefix.
 const SPECIAL_RE = new RegExp(
@@ -159,7 +168,13 @@ export class ByteTokenizer implements Tokenizer {
       }
       out.push(im_start);
       pushBytes(out, `${m.role}\n`);
-      pushBytes(out, m.content);
+      const close = m.role === 'assistant' && m.content.startsWith(THINK_OPEN) ? m.content.indexOf(THINK_CLOSE, THINK_OPEN.length) : -1;
+      if (close >= 0) {
+        out.push(think);
+        pushBytes(out, m.content.slice(THINK_OPEN.length, close));
+        out.push(end_think);
+        pushBytes(out, m.content.slice(close + THINK_CLOSE.length));
+      } else pushBytes(out, m.content);
       out.push(im_end);
       pushBytes(out, '\n');
     }

@@ -1,6 +1,6 @@
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
-import type { Tensor } from '../gpu/tensor.js';
+import { Tensor } from '../gpu/tensor.js';
 import { addInPlace } from '../ops/add.js';
 import { attention, kvWrite } from '../ops/attention.js';
 import { attentionBackward } from '../ops/attention-backward.js';
@@ -40,9 +40,28 @@ import { decaysByName, type Param } from './optimizer.js';
  * gradient adds into the embedding's grad (one Param). Everything is deterministic: no op uses
  * float atomics, so the same inputs give bit-identical losses and gradients.
  *
- * Limits (for now): the embedding / lm_head tables and the logits must each fit one storage
- * binding (no row chunks as in inference).
+ * Big vocabularies. One storage binding is limited (128 MiB on lavapipe), and a 0.5B model's
+ * 151936 x 896 table (519 MiB) or its logits (R x 151936 x 4 bytes: 1.2 GiB for R = 2048) are over it.
+ * So, only when they have to be:
+ *   - the embedding / lm_head tables are row chunks, one Param each (`<name>#<i>`; toWeights joins
+ *     them back under the HF name), like inference's tables (ops/embedding.ts);
+ *   - the loss head runs over row blocks of `headRows` rows whose logits [headRows, V] fit one
+ *     binding: per block, the vocab chunks' logits are computed into a scratch [headRows, V_c] and
+ *     copied row by row into the block's column slice; the fused cross-entropy writes the block's
+ *     dlogits in place; then per vocab chunk the dlogits' column slice is copied back out and gives
+ *     that chunk's weight gradient (dlogitsᵀ · h) and its share of dh (dlogits · W_c, accumulated).
+ *     The trunk's backward then runs from dh as usual. `forward()` (full logits for other losses) is
+ *     refused when the logits cannot be one buffer.
+ *   The blocked head computes exactly the same sums in another order, so it matches the one-shot head
+ *   to f32 rounding (tested with forced small chunks).
  */
+
+export interface TrainableOptions {
+  /** most rows per chunk of the embedding / lm_head tables; default: what one storage binding holds */
+  maxTableRows?: number;
+  /** most bytes of logits computed at once; default: one storage binding */
+  maxLogitsBytes?: number;
+}
 
 export interface StepOptions {
   /** Multiplies every gradient (dlogits), e.g. 1 / (valid targets of the whole accumulated batch). */
@@ -102,8 +121,14 @@ interface Plan {
   xFinal: Tensor; // [R, H]
   nFinal: Tensor; // [R, H]
   rstdFinal: Tensor; // [R]
-  logits: Tensor; // [R, V], then dlogits in place
+  logits: Tensor; // [R, V] (or [headRows, V] with a blocked head), then dlogits in place
   lossRows: Tensor; // [R]
+  /** the loss head's row block (R when the head runs in one piece) */
+  headRows: number;
+  /** blocked head only: block-sized copies of nFinal / targets / loss / dn, and IGNORE_INDEX fill */
+  head?: { h: Tensor; targets: Tensor; loss: Tensor; dn: Tensor; ignore: Tensor };
+  /** chunked head only: one vocab chunk's logits for a row block [headRows, max V_c] */
+  headScratch?: Tensor;
   k: Tensor; // [R, Hkv·D] scratch: k after RoPE (copied into the cache)
   v: Tensor; // [R, Hkv·D] scratch
   // backward scratch
@@ -127,9 +152,14 @@ const MAX_PLANS = 2;
 export class TrainableModel {
   private readonly byName = new Map<string, Param>();
   private readonly layers: LayerParams[] = [];
-  private readonly embed: Param;
+  /** the embedding table: one Param, or its row chunks in order */
+  private readonly embed: Param[];
   private readonly norm: Param;
-  private readonly lmHead: Param; // the embed Param itself when tied
+  /** the lm_head table (the embed Params themselves when tied) */
+  private readonly lmHead: Param[];
+  private readonly maxLogitsBytes: number;
+  /** Params per HF name: one, or a chunked table's chunks in row order */
+  private readonly tables = new Map<string, Param[]>();
   private plans = new Map<string, Plan>();
   /** The last forward's plan and token ids (what backward differentiates). */
   private last?: { plan: Plan; inputs: number[] };
@@ -140,20 +170,42 @@ export class TrainableModel {
     private readonly gpu: Gpu,
     readonly config: ModelConfig,
     weights: Weights,
+    opts: TrainableOptions,
   ) {
     const binding = gpu.limits.maxStorageBufferBindingSize;
+    this.maxLogitsBytes = Math.min(opts.maxLogitsBytes ?? binding, binding);
+    const tableNames = new Set(['model.embed_tokens.weight', 'lm_head.weight']);
     for (const [name, shape] of expectedWeights(config)) {
       const w = weights.get(name)!;
-      if (w.data.byteLength > binding) {
-        throw new PonderError('DEVICE_LIMIT', `TrainableModel: tensor "${name}" [${shape.join('x')}] is over this device's maxStorageBufferBindingSize of ${binding} bytes (chunked tables are not supported in training yet)`);
+      const [rows, cols] = shape;
+      const maxRows = tableNames.has(name) ? Math.min(opts.maxTableRows ?? Infinity, Math.max(1, Math.floor(binding / (cols! * 4)))) : Infinity;
+      if (rows! <= maxRows) {
+        if (w.data.byteLength > binding) {
+          throw new PonderError('DEVICE_LIMIT', `TrainableModel: tensor "${name}" [${shape.join('x')}] is over this device's maxStorageBufferBindingSize of ${binding} bytes`);
+        }
+        const prm: Param = { name, value: gpu.upload(w.data, shape, 'f32', name), grad: gpu.empty(shape, 'f32', `grad.${name}`), decay: decaysByName(name) };
+        this.byName.set(name, prm);
+        this.tables.set(name, [prm]);
+        continue;
       }
-      const value = gpu.upload(w.data, shape, 'f32', name);
-      const grad = gpu.empty(shape, 'f32', `grad.${name}`);
-      this.byName.set(name, { name, value, grad, decay: decaysByName(name) });
+      const chunks: Param[] = [];
+      for (let r = 0; r < rows!; r += maxRows) {
+        const n = Math.min(maxRows, rows! - r);
+        const cname = `${name}#${chunks.length}`;
+        const prm: Param = {
+          name: cname,
+          value: gpu.upload(w.data.subarray(r * cols!, (r + n) * cols!), [n, cols!], 'f32', cname),
+          grad: gpu.empty([n, cols!], 'f32', `grad.${cname}`),
+          decay: decaysByName(name),
+        };
+        this.byName.set(cname, prm);
+        chunks.push(prm);
+      }
+      this.tables.set(name, chunks);
     }
     const P = (n: string) => this.byName.get(n)!;
     const opt = (n: string, on: boolean) => (on ? P(n) : undefined);
-    this.embed = P('model.embed_tokens.weight');
+    this.embed = this.tables.get('model.embed_tokens.weight')!;
     for (let i = 0; i < config.num_hidden_layers; i++) {
       const p = `model.layers.${i}`;
       const a = `${p}.self_attn`;
@@ -175,18 +227,21 @@ export class TrainableModel {
       });
     }
     this.norm = P('model.norm.weight');
-    this.lmHead = config.tie_word_embeddings ? this.embed : P('lm_head.weight');
+    this.lmHead = config.tie_word_embeddings ? this.embed : this.tables.get('lm_head.weight')!;
     this.rope = this.buildRope(config.max_position_embeddings);
     this.zeroGrads();
   }
 
   /** Checks the weights against the config, uploads them as f32 master weights, zeroed grads. */
-  static create(gpu: Gpu, config: ModelConfig, weights: Weights): TrainableModel {
+  static create(gpu: Gpu, config: ModelConfig, weights: Weights, opts: TrainableOptions = {}): TrainableModel {
     checkWeights(config, weights, 'TrainableModel');
-    return new TrainableModel(gpu, config, weights);
+    return new TrainableModel(gpu, config, weights, opts);
   }
 
-  /** Every parameter once, in expectedWeights order (HF names); a tied lm_head is the embedding. */
+  /**
+   * Every parameter once, in expectedWeights order (HF names; a chunked table as `<name>#<i>` in row
+   * order); a tied lm_head is the embedding.
+   */
   params(): Param[] {
     return [...this.byName.values()];
   }
@@ -208,13 +263,19 @@ export class TrainableModel {
     this.live();
     this.checkInputs(inputs, B, T);
     this.checkTargets(targets, B, T, opts);
-    const logits = this.forward(inputs, B, T);
-    const p = this.last!.plan;
-    this.gpu.write(p.targets, Uint32Array.from(targets));
-    crossEntropy(this.gpu, logits, p.targets, { gradScale: opts.gradScale, inPlace: true, loss: p.lossRows });
-    const loss = this.gpu.empty([1], 'f32', 'loss');
-    matmul(this.gpu, p.ones, p.lossRows.reshape([p.lossRows.size, 1]), {}, loss.reshape([1, 1]));
-    this.backward();
+    const p = this.forwardTrunk(inputs, B, T);
+    const gpu = this.gpu;
+    gpu.write(p.targets, Uint32Array.from(targets));
+    if (this.headInOnePiece(p)) {
+      matmul(gpu, p.nFinal, this.lmHead[0]!.value, { transB: true }, p.logits);
+      crossEntropy(gpu, p.logits, p.targets, { gradScale: opts.gradScale, inPlace: true, loss: p.lossRows });
+      this.headBackward(p);
+    } else {
+      this.blockedHead(p, opts.gradScale);
+    }
+    const loss = gpu.empty([1], 'f32', 'loss');
+    matmul(gpu, p.ones, p.lossRows.reshape([p.lossRows.size, 1]), {}, loss.reshape([1, 1]));
+    this.trunkBackward(p);
     return loss;
   }
 
@@ -224,13 +285,28 @@ export class TrainableModel {
    * backward(); step() is forward + fused cross-entropy + backward.
    */
   forward(inputs: number[], B: number, T: number): Tensor {
+    const p = this.forwardTrunk(inputs, B, T);
+    if (p.headRows < B * T) {
+      this.last = undefined;
+      throw new PonderError(
+        'DEVICE_LIMIT',
+        `TrainableModel.forward: the logits [${B * T}x${this.config.vocab_size}] are over one storage binding (${this.maxLogitsBytes} bytes); step() computes the loss in row blocks, or use fewer rows per call`,
+      );
+    }
+    if (this.headInOnePiece(p)) matmul(this.gpu, p.nFinal, this.lmHead[0]!.value, { transB: true }, p.logits);
+    else this.headLogits(p.nFinal, p.logits, p.headScratch!);
+    return p.logits;
+  }
+
+  /** The forward up to nFinal = rmsnorm(x_L): everything but the lm_head. Returns the plan used. */
+  private forwardTrunk(inputs: number[], B: number, T: number): Plan {
     this.live();
     this.checkInputs(inputs, B, T);
     if (T > this.rope.cos.shape[0]) this.rope = this.buildRope(T, this.rope);
     const p = this.plan(B, T);
     const gpu = this.gpu;
     gpu.write(p.tokens, Uint32Array.from(inputs));
-    embedding(gpu, p.tokens, this.embed.value, p.layers[0]?.x ?? p.xFinal);
+    embedding(gpu, p.tokens, tableValues(this.embed), p.layers[0]?.x ?? p.xFinal);
     this.layers.forEach((l, i) => {
       const a = p.layers[i];
       const next = i + 1 < p.layers.length ? p.layers[i + 1].x : p.xFinal;
@@ -238,9 +314,8 @@ export class TrainableModel {
       this.mlpForward(l, a, next);
     });
     rmsnorm(gpu, p.xFinal, this.norm.value, { eps: this.config.rms_norm_eps, rstd: p.rstdFinal }, p.nFinal);
-    matmul(gpu, p.nFinal, this.lmHead.value, { transB: true }, p.logits);
     this.last = { plan: p, inputs: [...inputs] };
-    return p.logits;
+    return p;
   }
 
   /**
@@ -251,24 +326,134 @@ export class TrainableModel {
   backward(): void {
     this.live();
     if (!this.last) throw new PonderError('BAD_INPUT', 'TrainableModel.backward: no forward to differentiate (call forward first)');
-    const { plan: p, inputs } = this.last;
+    const p = this.last.plan;
+    this.headBackward(p);
+    this.trunkBackward(p);
+  }
+
+  /** lm_head backward from the dlogits in p.logits [R, V]: its weight grads, and p.dn = d nFinal. */
+  private headBackward(p: Plan): void {
     const gpu = this.gpu;
-    const dlogits = p.logits;
-    matmul(gpu, dlogits, p.nFinal, { transA: true, accumulate: true }, this.lmHead.grad);
-    matmul(gpu, dlogits, this.lmHead.value, {}, p.dn);
+    if (this.headInOnePiece(p)) {
+      matmul(gpu, p.logits, p.nFinal, { transA: true, accumulate: true }, this.lmHead[0]!.grad);
+      matmul(gpu, p.logits, this.lmHead[0]!.value, {}, p.dn);
+    } else {
+      this.headChunksBackward(p.logits, p.nFinal, p.dn, p.headScratch!);
+    }
+  }
+
+  /** From p.dn = d loss / d nFinal down through the blocks to the embedding's grads. */
+  private trunkBackward(p: Plan): void {
+    const gpu = this.gpu;
+    const inputs = this.last!.inputs;
     rmsnormBackward(gpu, p.dn, p.xFinal, this.norm.value, p.rstdFinal, { dx: p.dres, dweight: this.norm.grad, accumulate: true });
     for (let i = this.layers.length - 1; i >= 0; i--) {
       this.mlpBackward(p, this.layers[i], p.layers[i]);
       this.attentionBackward(p, this.layers[i], p.layers[i]);
     }
-    embeddingBackward(gpu, inputs, p.dres, this.embed.grad, { accumulate: true });
+    embeddingBackward(gpu, inputs, p.dres, tableGrads(this.embed), { accumulate: true });
+  }
+
+  // ------------------------------------------------------------------ the loss head in pieces
+
+  /** True when the lm_head is one tensor and all R rows' logits are one buffer (the plain path). */
+  private headInOnePiece(p: Plan): boolean {
+    return this.lmHead.length === 1 && p.headRows === p.B * p.T;
+  }
+
+  /**
+   * logits [rows, V] = h [rows, H] · lm_headᵀ, one vocab chunk at a time: each chunk's [rows, V_c]
+   * goes to `scratch` and its rows are copied into the chunk's column slice.
+   */
+  private headLogits(h: Tensor, logits: Tensor, scratch: Tensor): void {
+    const gpu = this.gpu;
+    const rows = h.shape[0]!;
+    const V = this.config.vocab_size;
+    let col = 0;
+    for (const c of this.lmHead) {
+      const Vc = c.value.shape[0]!;
+      const s = viewOf(scratch, [rows, Vc]);
+      matmul(gpu, h, c.value, { transB: true }, s);
+      for (let r = 0; r < rows; r++) gpu.copy(s, logits, r * Vc * 4, (r * V + col) * 4, Vc * 4);
+      col += Vc;
+    }
+  }
+
+  /**
+   * Backward of headLogits from the dlogits [rows, V] over `dlogits`: per vocab chunk, its column
+   * slice is copied out to `scratch`, grad_c += sliceᵀ · h and dh (+)= slice · W_c.
+   */
+  private headChunksBackward(dlogits: Tensor, h: Tensor, dh: Tensor, scratch: Tensor): void {
+    const gpu = this.gpu;
+    const rows = h.shape[0]!;
+    const V = this.config.vocab_size;
+    let col = 0;
+    this.lmHead.forEach((c, i) => {
+      const Vc = c.value.shape[0]!;
+      const s = viewOf(scratch, [rows, Vc]);
+      for (let r = 0; r < rows; r++) gpu.copy(dlogits, s, (r * V + col) * 4, r * Vc * 4, Vc * 4);
+      matmul(gpu, s, h, { transA: true, accumulate: true }, c.grad);
+      matmul(gpu, s, c.value, { accumulate: i > 0 }, dh);
+      col += Vc;
+    });
+  }
+
+  /**
+   * Loss, dlogits and the head's backward over row blocks of p.headRows rows (see the header): the
+   * block's rows of nFinal and targets are copied in (a short last block is padded with IGNORE_INDEX
+   * targets, whose dlogits rows are zero), its loss rows and dh rows copied out.
+   */
+  private blockedHead(p: Plan, gradScale: number): void {
+    const gpu = this.gpu;
+    const R = p.B * p.T;
+    const H = this.config.hidden_size;
+    const rows = p.headRows;
+    const chunked = this.lmHead.length > 1;
+    for (let r0 = 0; r0 < R; r0 += rows) {
+      const n = Math.min(rows, R - r0);
+      const b = p.head;
+      const h = b ? b.h : p.nFinal;
+      const targets = b ? b.targets : p.targets;
+      if (b) {
+        gpu.copy(p.nFinal, b.h, r0 * H * 4, 0, n * H * 4);
+        if (n < rows) gpu.copy(b.ignore, b.targets);
+        gpu.copy(p.targets, b.targets, r0 * 4, 0, n * 4);
+      }
+      if (chunked) this.headLogits(h, p.logits, p.headScratch!);
+      else matmul(gpu, h, this.lmHead[0]!.value, { transB: true }, p.logits);
+      crossEntropy(gpu, p.logits, targets, { gradScale, inPlace: true, loss: b ? b.loss : p.lossRows });
+      const dh = b ? b.dn : p.dn;
+      if (chunked) this.headChunksBackward(p.logits, h, dh, p.headScratch!);
+      else {
+        matmul(gpu, p.logits, h, { transA: true, accumulate: true }, this.lmHead[0]!.grad);
+        matmul(gpu, p.logits, this.lmHead[0]!.value, {}, dh);
+      }
+      if (b) {
+        gpu.copy(b.loss, p.lossRows, 0, r0 * 4, n * 4);
+        gpu.copy(b.dn, p.dn, 0, r0 * H * 4, n * H * 4);
+      }
+    }
   }
 
   /** Reads the master weights back (HF names; a tied lm_head is not a separate tensor). */
   async toWeights(): Promise<Weights> {
     this.live();
     const out: Weights = new Map();
-    for (const [name, prm] of this.byName) out.set(name, { shape: [...prm.value.shape], data: new Float32Array(await this.gpu.readF32(prm.value)) });
+    for (const [name, chunks] of this.tables) {
+      if (chunks.length === 1) {
+        out.set(name, { shape: [...chunks[0]!.value.shape], data: new Float32Array(await this.gpu.readF32(chunks[0]!.value)) });
+        continue;
+      }
+      const cols = chunks[0]!.value.shape[1]!;
+      const rows = chunks.reduce((a, c) => a + c.value.shape[0]!, 0);
+      const data = new Float32Array(rows * cols);
+      let at = 0;
+      for (const c of chunks) {
+        data.set(await this.gpu.readF32(c.value), at);
+        at += c.value.size;
+      }
+      out.set(name, { shape: [rows, cols], data });
+    }
     return out;
   }
 
@@ -426,6 +611,8 @@ export class TrainableModel {
     const Hkv = c.num_key_value_heads;
     const e = (shape: number[], label: string, dtype: 'f32' | 'u32' = 'f32') => this.gpu.empty(shape, dtype, label);
     const qk = c.qk_norm;
+    // rows of logits per loss-head block: all R when they fit one buffer
+    const headRows = Math.max(1, Math.min(R, Math.floor(this.maxLogitsBytes / (c.vocab_size * 4))));
     const layers: LayerActs[] = [];
     for (let i = 0; i < c.num_hidden_layers; i++) {
       layers.push({
@@ -462,8 +649,11 @@ export class TrainableModel {
       xFinal: e([R, H], 'xFinal'),
       nFinal: e([R, H], 'nFinal'),
       rstdFinal: e([R], 'rstdFinal'),
-      logits: e([R, c.vocab_size], 'logits'),
+      logits: e([headRows, c.vocab_size], 'logits'),
       lossRows: e([R], 'lossRows'),
+      headRows,
+      head: headRows < R ? { h: e([headRows, H], 'head.h'), targets: e([headRows], 'head.targets', 'u32'), loss: e([headRows], 'head.loss'), dn: e([headRows, H], 'head.dn'), ignore: e([headRows], 'head.ignore', 'u32') } : undefined,
+      headScratch: this.lmHead.length > 1 ? e([headRows, Math.max(...this.lmHead.map((t) => t.value.shape[0]!))], 'head.scratch') : undefined,
       k: e([R, Hkv * D], 'k'),
       v: e([R, Hkv * D], 'v'),
       dres: e([R, H], 'dres'),
@@ -483,6 +673,11 @@ export class TrainableModel {
     this.gpu.write(p.slots, Uint32Array.from({ length: B }, (_, b) => b));
     this.gpu.write(p.starts, new Uint32Array(B));
     this.gpu.fill(p.ones, 1);
+    if (p.head) {
+      // stale rows of a short last block must be finite: their zero dlogits multiply them
+      this.gpu.fill(p.head.h, 0);
+      this.gpu.write(p.head.ignore, new Uint32Array(headRows).fill(IGNORE_INDEX));
+    }
     this.plans.set(key, p);
     while (this.plans.size > MAX_PLANS) {
       const [oldKey, old] = this.plans.entries().next().value as [string, Plan];
@@ -506,7 +701,19 @@ export class TrainableModel {
 
 function releasePlan(p: Plan): void {
   for (const l of p.layers) for (const t of Object.values(l)) (t as Tensor | undefined)?.release();
+  if (p.head) for (const t of Object.values(p.head)) t.release();
   for (const [k, v] of Object.entries(p)) {
-    if (k !== 'layers' && typeof v === 'object' && v) (v as Tensor).release();
+    if (k !== 'layers' && k !== 'head' && v instanceof Tensor) v.release();
   }
+}
+
+const tableValues = (t: Param[]): Tensor | Tensor[] => (t.length === 1 ? t[0]!.value : t.map((c) => c.value));
+const tableGrads = (t: Param[]): Tensor | Tensor[] => (t.length === 1 ? t[0]!.grad : t.map((c) => c.grad));
+
+/** A view of the first numel(shape) elements of `t` (a scratch buffer reused at smaller shapes). */
+function viewOf(t: Tensor, shape: number[]): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n === t.size) return t.reshape(shape);
+  if (n > t.size) throw new PonderError('SHAPE', `viewOf: ${shape.join('x')} does not fit ${t}`);
+  return new Tensor(t.buffer, shape, t.dtype, null);
 }

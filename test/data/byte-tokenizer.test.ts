@@ -246,6 +246,30 @@ describe('ByteTokenizer: chat', () => {
     assert.equal(tok.decode(ids), '<|im_start|>user\nx<|im_end|>\n<|im_start|>system\ny<|im_end|>\n<|im_start|>assistant\n');
   });
 
+  it("encodeChat maps an assistant turn's leading reasoning block to the <think> / </think> ids", () => {
+    const { think, end_think, im_end } = BYTE_SPECIAL_TOKENS;
+    const ids = tok.encodeChat([{ role: 'assistant', content: '<think>\n2 + 2 = 4\n</think>\nThe answer is 4.' }]);
+    assert.equal(ids.filter((id) => id === think).length, 1);
+    assert.equal(ids.filter((id) => id === end_think).length, 1);
+    assert.ok(ids.indexOf(think) < ids.indexOf(end_think) && ids.indexOf(end_think) < ids.indexOf(im_end));
+    // decoding with specials gives the text back, so a stored answer round-trips
+    assert.equal(tok.decode(ids), '<|im_start|>assistant\n<think>\n2 + 2 = 4\n</think>\nThe answer is 4.<|im_end|>\n');
+    // the rendered template parsed with specials agrees
+    assert.deepEqual(ids, tok.encode(tok.decode(ids), { parseSpecialTokens: true }));
+  });
+
+  it('encodeChat leaves reasoning markers as bytes in user turns, mid-text, or without a close', () => {
+    const { think, end_think } = BYTE_SPECIAL_TOKENS;
+    for (const m of [
+      { role: 'user', content: '<think>\nx\n</think>\ny' },
+      { role: 'assistant', content: 'so <think>x</think> y' },
+      { role: 'assistant', content: '<think>never closed' },
+    ]) {
+      const ids = tok.encodeChat([m]);
+      assert.ok(!ids.includes(think) && !ids.includes(end_think), JSON.stringify(m));
+    }
+  });
+
   it('encodeChat rejects malformed messages', () => {
     assert.throws(
       () => tok.encodeChat([{ role: 'user', content: 42 as unknown as string }]),
