@@ -1,9 +1,10 @@
 /**
  * The events `runTuner` yields, in order:
  *
- *   start -> (stage -> (step | eval | sample | checkpoint | warning)*)* -> done | interrupted
+ *   start -> (stage -> (step | eval | sample | checkpoint | warning | notice | paused | resumed)*)*
+ *         -> done | interrupted
  *
- * Views subscribe to this stream only (the plain / JSON printers today, the Ink dashboard next), so
+ * Views subscribe to this stream only (the plain / JSON printers and the Ink dashboard), so
  * every number a view shows is in an event. All fields are JSON-serialisable (`--json` prints each
  * event as one line). `stage` is the 0-based stage index; `step` counts completed optimizer steps
  * within the stage (1-based after the first step); `global_step` counts them across the whole recipe
@@ -34,6 +35,11 @@ export interface TuneStageEvent {
   steps: number;
   /** first step of this stage that will run (non-zero when resuming mid-stage) */
   from_step: number;
+  /** sequences per micro-batch */
+  batch_size: number;
+  /** micro-batches per optimizer step */
+  grad_accum: number;
+  seq_len: number;
 }
 
 export interface TuneStepEvent {
@@ -52,6 +58,7 @@ export interface TuneStepEvent {
   grad_norm: number;
   /** the optimizer skipped the update (non-finite gradients) */
   skipped: boolean;
+  /** token positions of all the step's micro-batches over the step's wall time */
   tokens_per_s: number;
   /** bytes held by the GPU buffer pool */
   gpu_mem_bytes: number;
@@ -85,16 +92,46 @@ export interface TuneCheckpointEvent {
   stage: number;
 }
 
+/** A control request (TunerControl) a warning or notice answers, so a view can stop waiting for it. */
+export type ControlRequestKind = 'checkpoint' | 'evaluate';
+
 export interface TuneWarningEvent {
   type: 'warning';
   message: string;
+  /** set when the warning answers a request (e.g. evaluate now in a stage without eval:) */
+  request?: ControlRequestKind;
 }
 
-/** Stopped early (signal or stopAfterStep) after checkpointing; `--resume` continues. */
+/** A request that needed no action, e.g. a checkpoint already written at this step. */
+export interface TuneNoticeEvent {
+  type: 'notice';
+  message: string;
+  request: ControlRequestKind;
+}
+
+/** The run waits after this global step until resumed (TunerControl.pause). */
+export interface TunePausedEvent {
+  type: 'paused';
+  step: number;
+  stage: number;
+}
+
+export interface TuneResumedEvent {
+  type: 'resumed';
+  step: number;
+  /** how long the run was paused */
+  paused_s: number;
+}
+
+/** Why a run stopped early: Ctrl-C / the abort signal, TunerControl.quit, or (tests) stopAfterStep. */
+export type StopReason = 'signal' | 'quit' | 'stop_after_step';
+
+/** Stopped early after checkpointing; `--resume` continues. */
 export interface TuneInterruptedEvent {
   type: 'interrupted';
   step: number;
   checkpoint: string;
+  reason: StopReason;
 }
 
 export interface TuneDoneEvent {
@@ -113,5 +150,8 @@ export type TuneEvent =
   | TuneSampleEvent
   | TuneCheckpointEvent
   | TuneWarningEvent
+  | TuneNoticeEvent
+  | TunePausedEvent
+  | TuneResumedEvent
   | TuneInterruptedEvent
   | TuneDoneEvent;

@@ -6,16 +6,21 @@
  *                Philox(recipe seed) per tensor, so the same seed gives the same bits; or the weights
  *                of a model directory (loadAnyModel).
  *   per stage    examples (loadStageExamples) -> tokenized -> seeded shuffled batches (batchIterator)
- *                -> per optimizer step: zeroGrads, TrainableModel.step (gradScale = 1 / valid targets,
- *                so the summed loss's gradient is the mean's), AdamW.step(lr from the schedule at the
- *                step within the stage). Loss and the (norm, skipped) pair are read back each step
- *                (12 bytes) for metrics.jsonl and the step event.
+ *                -> per optimizer step: zeroGrads, `grad_accum` micro-batches of batch_size rows through
+ *                TrainableModel.step (which adds into the grads; gradScale = 1 / the valid targets of
+ *                all the step's micro-batches, so the summed gradient is the mean over the effective
+ *                batch), AdamW.step(lr from the schedule at the step within the stage). The losses and
+ *                the (norm, skipped) pair are read back each step for metrics.jsonl and the step event.
  *   evaluation   every `eval.every` steps and at the end of a stage: greedy generation on n problems
  *                of the eval task with a Transformer built from the current weights; accuracy =
  *                verified answers / n. Evaluation reads the weights only, so it never changes the
  *                trajectory.
+ *   controls     between optimizer steps the Tuner acts on TunerControl requests (tuner-control.ts):
+ *                evaluate now, checkpoint now, quit (as the abort signal), and pause, which awaits the
+ *                next control call without running anything. Evaluation and checkpoints only read
+ *                state, so controls never change the trajectory.
  *   checkpoints  every `checkpoint_every` steps (counted over the whole recipe), at the end of each
- *                stage and when stopped early: weights, AdamW m/v/applied-step count, the stage's data
+ *                stage, when asked and when stopped early: weights, AdamW m/v/applied-step count, the stage's data
  *                cursor, stage index, global step, recipe hash and seed.
  *   final        <output>/final: a ponder model directory (byte tokenizer, or the init model's tokenizer
  *                files copied) usable with `ponder generate --model <output>/final`.
@@ -30,7 +35,7 @@
  */
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { batchIterator, loadStageExamples, padId, tokenizeExamples, type BatchCursor } from '../data/batches.js';
+import { batchIterator, loadStageExamples, padId, tokenizeExamples, type Batch, type BatchCursor } from '../data/batches.js';
 import { ByteTokenizer } from '../data/byte-tokenizer.js';
 import { encodeMessages } from '../data/prompt.js';
 import type { Tokenizer } from '../data/tokenizer.js';
@@ -49,9 +54,11 @@ import { createRunDir, MetricsWriter } from '../train/run-dir.js';
 import { learningRate } from '../train/schedule.js';
 import { TrainableModel } from '../train/trainable.js';
 import { generate } from './generate.js';
-import type { TuneEvent } from './tuner-events.js';
+import type { TunerControl } from './tuner-control.js';
+import type { StopReason, TuneEvent } from './tuner-events.js';
 
 export type { TuneEvent } from './tuner-events.js';
+export { TunerControl, type TuneControls } from './tuner-control.js';
 
 export interface TunerOptions {
   /** continue the run in the recipe's output directory from its newest valid checkpoint */
@@ -60,6 +67,8 @@ export interface TunerOptions {
   force?: boolean;
   /** stop after the current step: checkpoint, yield `interrupted`, return */
   signal?: AbortSignal;
+  /** live controls (pause, checkpoint now, evaluate now, quit), acted on between optimizer steps */
+  control?: TunerControl;
   /** (tests) stop as on a signal once this global step is done */
   stopAfterStep?: number;
   /** override the eval problem count cap (default: the recipe's n) */
@@ -162,6 +171,7 @@ function adamwFor(gpu: Gpu, model: TrainableModel, stage: RecipeStage): AdamW {
 /** Runs (or resumes) a recipe, yielding events; see the header comment. */
 export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptions = {}): AsyncGenerator<TuneEvent> {
   const { recipe, hash } = loaded;
+  const control = opts.control;
   const t0 = performance.now();
   const elapsed = () => (performance.now() - t0) / 1000;
   const resume = opts.resume ?? false;
@@ -239,10 +249,11 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
     for (let si = firstStage; si < recipe.stages.length; si++) {
       const stage = recipe.stages[si]!;
       const fromStep = si === firstStage ? firstStep : 0;
-      yield { type: 'stage', index: si, name: stage.name, kind: stage.kind, steps: stage.steps, from_step: fromStep };
+      yield { type: 'stage', index: si, name: stage.name, kind: stage.kind, steps: stage.steps, from_step: fromStep, batch_size: stage.batch_size, grad_accum: stage.grad_accum, seq_len: stage.seq_len };
 
       const examples = tokenizeExamples(tok, loadStageExamples(stage.data, stage.kind, recipe.seed));
       const B = stage.batch_size;
+      const A = stage.grad_accum;
       const T = stage.seq_len;
       const resumedHere = ckpt !== undefined && si === ckpt.stage && fromStep > 0;
       const cursor = resumedHere ? (ckpt!.data_cursor as unknown as BatchCursor) : undefined;
@@ -270,23 +281,41 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
         return { type: 'checkpoint', path, step: stageOffsets[si]! + k, stage: si };
       };
 
+      // evaluation (scheduled or asked for) at stage-local step `at`: reads the weights only
+      const runEval = async function* (spec: EvalSpec, at: number): AsyncGenerator<TuneEvent> {
+        const n = Math.min(spec.n, opts.maxEvalProblems ?? spec.n);
+        const r = await evaluate(gpu, model, tok, spec, stage.kind, recipe.seed, n, opts.signal);
+        const accuracy = r.n > 0 ? r.correct / r.n : 0;
+        metrics.append({ stage: si, step: at, eval_task: spec.task, accuracy, eval_n: r.n });
+        yield { type: 'eval', stage: si, step: at, task: spec.task, accuracy, n: r.n, correct: r.correct };
+        if (r.sample) yield { type: 'sample', stage: si, step: at, prompt: r.sample.prompt, text: r.sample.text };
+      };
+
       for (let k = fromStep; k < stage.steps; k++) {
         const ts = performance.now();
-        const batch = batches.nextBatch();
-        const valid = batch.validTargets;
+        // gradient accumulation: all micro-batches are drawn first, because the scale that makes the
+        // summed gradient the mean over the whole step (1 / valid targets of every micro-batch) must be
+        // known before the first backward. The cursor then sits after the last one, as a checkpoint needs.
+        const micro: Batch[] = [];
+        for (let a = 0; a < A; a++) micro.push(batches.nextBatch());
+        const valid = micro.reduce((sum, b) => sum + b.validTargets, 0);
+        const gradScale = valid > 0 ? 1 / valid : 0;
         model.zeroGrads();
-        const lossT = model.step(batch.inputs, batch.targets, B, T, { gradScale: valid > 0 ? 1 / valid : 0 });
+        const lossTs = micro.map((b) => model.step(b.inputs, b.targets, B, T, { gradScale }));
         const lr = learningRate(k, { lr: stage.optimizer.lr, warmup: stage.optimizer.warmup, total: stage.steps, schedule: stage.optimizer.schedule });
         const res = opt.step(lr);
-        const lossSum = (await gpu.readF32(lossT))[0]!;
+        let lossSum = 0;
+        for (const t of lossTs) {
+          lossSum += (await gpu.readF32(t))[0]!;
+          t.release();
+        }
         const [norm, skipped] = await gpu.readF32(res);
-        lossT.release();
         res.release();
         const stepMs = performance.now() - ts;
         const done = k + 1;
         const global = stageOffsets[si]! + done;
         const loss = valid > 0 ? lossSum / valid : 0;
-        const tokensPerS = (B * T) / (stepMs / 1000);
+        const tokensPerS = (A * B * T) / (stepMs / 1000);
         const memBytes = gpu.pool.bytesLive;
         metrics.append({ stage: si, step: done, stage_name: stage.name, global_step: global, loss, lr, grad_norm: norm!, skipped: skipped !== 0, tokens_per_s: tokensPerS, gpu_mem_bytes: memBytes, time_s: elapsed() });
         yield {
@@ -308,13 +337,10 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
         };
 
         const ev = stage.eval;
+        let evaluated = false;
         if (ev && (done % ev.every === 0 || done === stage.steps)) {
-          const n = Math.min(ev.n, opts.maxEvalProblems ?? ev.n);
-          const r = await evaluate(gpu, model, tok, ev, stage.kind, recipe.seed, n, opts.signal);
-          const accuracy = r.n > 0 ? r.correct / r.n : 0;
-          metrics.append({ stage: si, step: done, eval_task: ev.task, accuracy, eval_n: r.n });
-          yield { type: 'eval', stage: si, step: done, task: ev.task, accuracy, n: r.n, correct: r.correct };
-          if (r.sample) yield { type: 'sample', stage: si, step: done, prompt: r.sample.prompt, text: r.sample.text };
+          yield* runEval(ev, done);
+          evaluated = true;
         }
 
         let saved: TuneEvent | undefined;
@@ -323,13 +349,45 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
           saved = await save(done);
           yield saved;
         }
-        const stop = opts.signal?.aborted || (opts.stopAfterStep !== undefined && global >= opts.stopAfterStep);
-        if (stop && global < totalSteps) {
+
+        // the step boundary: act on the controls (and wait here while paused), then maybe stop
+        let pausedAt: number | undefined;
+        let reason: StopReason | undefined;
+        for (;;) {
+          const req = control?.take();
+          if (req?.evaluate) {
+            if (!ev) yield { type: 'warning', message: `stage "${stage.name}" has no eval: section; nothing to evaluate`, request: 'evaluate' };
+            else if (evaluated) yield { type: 'notice', message: `already evaluated at step ${done}`, request: 'evaluate' };
+            else {
+              yield* runEval(ev, done);
+              evaluated = true;
+            }
+          }
+          if (req?.checkpoint) {
+            if (saved) yield { type: 'notice', message: `checkpoint for step ${global} already written: ${(saved as { path: string }).path}`, request: 'checkpoint' };
+            else {
+              saved = await save(done);
+              yield saved;
+            }
+          }
+          if (opts.signal?.aborted) reason = 'signal';
+          else if (req?.quit) reason = 'quit';
+          else if (opts.stopAfterStep !== undefined && global >= opts.stopAfterStep) reason = 'stop_after_step';
+          if (reason !== undefined || !control?.paused) break;
+          if (pausedAt === undefined) {
+            pausedAt = performance.now();
+            yield { type: 'paused', step: global, stage: si };
+          }
+          await control.changed(opts.signal);
+        }
+        if (pausedAt !== undefined) yield { type: 'resumed', step: global, paused_s: (performance.now() - pausedAt) / 1000 };
+
+        if (reason !== undefined && global < totalSteps) {
           if (!saved) {
             saved = await save(done);
             yield saved;
           }
-          yield { type: 'interrupted', step: global, checkpoint: (saved as { path: string }).path };
+          yield { type: 'interrupted', step: global, checkpoint: (saved as { path: string }).path, reason };
           return;
         }
       }

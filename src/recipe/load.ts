@@ -69,7 +69,10 @@ export interface RecipeStage {
   kind: StageKind;
   data: StageData;
   steps: number;
+  /** sequences per micro-batch */
   batch_size: number;
+  /** micro-batches per optimizer step (gradient accumulation; 1 = none) */
+  grad_accum: number;
   seq_len: number;
   optimizer: OptimizerSettings;
   eval?: EvalSpec;
@@ -397,7 +400,7 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
       digits: s.eval.digits ?? sameTask?.digits ?? 1,
       cot: s.eval.cot ?? sameTask?.cot ?? false,
     };
-    return { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, seq_len: s.seq_len, optimizer: s.optimizer, eval: ev };
+    return { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, grad_accum: s.grad_accum, seq_len: s.seq_len, optimizer: s.optimizer, eval: ev };
   });
 
   const outputWritten = r.output ?? `runs/${basename(file, extname(file))}`;
@@ -415,7 +418,8 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
 /**
  * The hash covers what decides a run: the model (init as written and its full config), seed,
  * checkpoint cadence, output as written and every stage with its defaults filled. Paths enter as
- * written, so moving the checkout (or running from another directory) keeps the hash.
+ * written, so moving the checkout (or running from another directory) keeps the hash. grad_accum
+ * enters only when it is not 1, so recipes (and runs) from before the field existed keep their hash.
  */
 function recipeHash(r: Recipe, outputWritten: string): string {
   const canonical = {
@@ -423,7 +427,7 @@ function recipeHash(r: Recipe, outputWritten: string): string {
     output: outputWritten,
     seed: r.seed,
     checkpoint_every: r.checkpoint_every,
-    stages: r.stages.map((s) => ({ ...s, data: s.data.type === 'file' ? { type: 'file', path: s.data.written } : s.data })),
+    stages: r.stages.map((s) => ({ ...s, grad_accum: s.grad_accum === 1 ? undefined : s.grad_accum, data: s.data.type === 'file' ? { type: 'file', path: s.data.written } : s.data })),
   };
   return createHash('sha256').update(canonicalJson(canonical)).digest('hex');
 }

@@ -15,9 +15,14 @@ export interface PlannedStage {
   steps: number;
   /** global optimizer-step range of this stage: [first_step, first_step + steps) */
   first_step: number;
+  /** sequences per micro-batch */
   batch_size: number;
+  /** micro-batches per optimizer step */
+  grad_accum: number;
+  /** batch_size * grad_accum: sequences per optimizer step */
+  effective_batch: number;
   seq_len: number;
-  /** batch_size * seq_len: token positions processed per optimizer step (an upper bound when padded) */
+  /** effective_batch * seq_len: token positions processed per optimizer step (an upper bound when padded) */
   tokens_per_step: number;
   tokens: number;
   optimizer: OptimizerSettings;
@@ -53,7 +58,8 @@ export function configParameterCount(c: ModelConfig): number {
 export function planRecipe(recipe: Recipe): RecipePlan {
   let step = 0;
   const stages = recipe.stages.map((s, index): PlannedStage => {
-    const tokensPerStep = s.batch_size * s.seq_len;
+    const effectiveBatch = s.batch_size * s.grad_accum;
+    const tokensPerStep = effectiveBatch * s.seq_len;
     const evalSteps: number[] = [];
     if (s.eval) {
       for (let k = s.eval.every; k < s.steps; k += s.eval.every) evalSteps.push(k);
@@ -67,6 +73,8 @@ export function planRecipe(recipe: Recipe): RecipePlan {
       steps: s.steps,
       first_step: step,
       batch_size: s.batch_size,
+      grad_accum: s.grad_accum,
+      effective_batch: effectiveBatch,
       seq_len: s.seq_len,
       tokens_per_step: tokensPerStep,
       tokens: tokensPerStep * s.steps,
@@ -122,8 +130,10 @@ export function formatPlan(plan: RecipePlan, recipePath: string, hash: string): 
   for (const s of plan.stages) {
     const o = s.optimizer;
     const ev = s.eval ? `; eval ${s.eval.task} n=${s.eval.n} every ${s.eval.every}` : '';
+    // with accumulation: "4x24 x 2 micro-batches (effective batch 8)"
+    const batch = s.grad_accum > 1 ? `${s.batch_size}x${s.seq_len} x ${s.grad_accum} micro-batches (effective batch ${s.effective_batch})` : `${s.batch_size}x${s.seq_len}`;
     lines.push(
-      `stage ${s.index + 1} ${s.name} (${s.kind}): ${dataText(s.data)}; ${s.steps} steps x ${s.batch_size}x${s.seq_len} = ${fmtCount(s.tokens_per_step)} tokens/step (${fmtCount(s.tokens)}); ` +
+      `stage ${s.index + 1} ${s.name} (${s.kind}): ${dataText(s.data)}; ${s.steps} steps x ${batch} = ${fmtCount(s.tokens_per_step)} tokens/step (${fmtCount(s.tokens)}); ` +
         `lr ${o.lr} ${o.schedule} warmup ${o.warmup} wd ${o.weight_decay} clip ${o.grad_clip}${ev}`,
     );
   }

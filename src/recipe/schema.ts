@@ -70,8 +70,13 @@ export const StageSchema = z.strictObject({
   data: DataSchema,
   /** optimizer steps */
   steps: posInt(),
-  /** sequences per optimizer step */
+  /** sequences per micro-batch (one forward + backward) */
   batch_size: posInt(),
+  /**
+   * micro-batches per optimizer step (gradient accumulation): each step sees batch_size * grad_accum
+   * sequences while activation memory stays that of batch_size
+   */
+  grad_accum: posInt().default(1),
   /** tokens per sequence (packed or padded to this) */
   seq_len: posInt(),
   optimizer: OptimizerSchema,

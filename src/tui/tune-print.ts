@@ -7,7 +7,7 @@ import { formatBytes as fmtBytes } from '../format.js';
  *
  * The plain printer writes one progress line per interval (the first and last step of each stage
  * always, otherwise at most one line every `intervalMs`), plus one line per stage, evaluation, sample,
- * checkpoint, warning and the end:
+ * checkpoint, warning, notice, pause, resume and the end:
  *
  *   [sft] step 12/200  loss 2.3412  lr 3.00e-3  gnorm 0.812  1234 tok/s  mem 12.3 MiB  eta 0:41
  */
@@ -28,11 +28,11 @@ export function formatDuration(s: number): string {
   return `${h > 0 ? `${h}:` : ''}${mm}:${String(sec).padStart(2, '0')}`;
 }
 
-function fmtLoss(v: number): string {
+export function fmtLoss(v: number): string {
   return Number.isFinite(v) ? v.toFixed(4) : String(v);
 }
 
-function fmtLr(v: number): string {
+export function fmtLr(v: number): string {
   return v === 0 ? '0' : v.toExponential(2);
 }
 
@@ -62,7 +62,7 @@ export function createPlainPrinter(write: (line: string) => void, opts: PlainPri
         write(`tune: ${e.stages.length} stage${e.stages.length === 1 ? '' : 's'}, ${e.total_steps} steps, ${e.parameters.toLocaleString('en-US')} parameters -> ${e.output}${e.resumed ? ` (resumed at step ${e.start_step} from ${e.resumed_from})` : ''}`);
         break;
       case 'stage':
-        write(`stage ${e.index + 1} "${e.name}" (${e.kind}): ${e.steps} steps${e.from_step > 0 ? `, from step ${e.from_step}` : ''}`);
+        write(`stage ${e.index + 1} "${e.name}" (${e.kind}): ${e.steps} steps${e.grad_accum > 1 ? ` (${e.grad_accum} micro-batches of ${e.batch_size} per step)` : ''}${e.from_step > 0 ? `, from step ${e.from_step}` : ''}`);
         lastPrint = -Infinity;
         break;
       case 'step': {
@@ -86,7 +86,14 @@ export function createPlainPrinter(write: (line: string) => void, opts: PlainPri
         write(`[checkpoint] step ${e.step}: ${e.path}`);
         break;
       case 'warning':
+      case 'notice':
         write(e.message);
+        break;
+      case 'paused':
+        write(`paused after step ${e.step}`);
+        break;
+      case 'resumed':
+        write(`resumed after ${formatDuration(e.paused_s)} paused`);
         break;
       case 'interrupted':
         write(`stopped after step ${e.step}; checkpoint ${e.checkpoint}`);

@@ -1,13 +1,16 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runPonder } from '../helpers/cli.js';
 
-/** `ponder tune` through the real executable: --json events, --plain lines, Ctrl-C, and the final model. */
+/**
+ * `ponder tune` through the real executable: --json events, --plain lines, Ctrl-C, the final model,
+ * and the dashboard in a real pseudo-terminal (tmux): pause, checkpoint while paused, quit.
+ */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const RECIPE = join(ROOT, 'test/fixtures/recipes/tiny-train.yaml');
 const BIN = join(ROOT, 'bin/ponder.js');
@@ -81,5 +84,58 @@ describe('ponder tune', () => {
     const r = runPonder(['tune', path, '--resume', '--json']);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(existsSync(join(tmp, 'sigint/final/config.json')));
+  });
+});
+
+function hasTmux(): boolean {
+  return spawnSync('tmux', ['-V'], { encoding: 'utf8' }).status === 0;
+}
+
+describe('ponder tune dashboard in a terminal (tmux)', () => {
+  const skip = hasTmux() ? false : 'tmux is not installed (apt-get install tmux; scripts/setup.sh should list it)';
+  it('draws the dashboard; p pauses, s checkpoints while paused, q checkpoints and exits 130', { skip, timeout: 120_000 }, async () => {
+    const path = recipeIn('dashboard');
+    const codeFile = join(tmp, 'dashboard.code');
+    const socket = `ponder-tune-test-${process.pid}`;
+    const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    // Ink renders only a final frame under CI / CONTINUOUS_INTEGRATION; this is a real terminal session
+    const argv = ['env', '-u', 'CI', '-u', 'CONTINUOUS_INTEGRATION', process.execPath, BIN, 'tune', path];
+    const quoted = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    tmux('-f', '/dev/null', 'new-session', '-d', '-s', 'tune', '-x', '110', '-y', '32', `sh -c "${quoted.replace(/"/g, '\\"')}; echo \\$? > ${codeFile}"`);
+    const screen = () => {
+      try {
+        return tmux('capture-pane', '-p', '-t', 'tune');
+      } catch {
+        return ''; // the session ended
+      }
+    };
+    const until = async (what: string, ok: (s: string) => boolean, ms = 60_000): Promise<string> => {
+      const t0 = Date.now();
+      for (;;) {
+        const s = screen();
+        if (ok(s)) return s;
+        if (Date.now() - t0 > ms) assert.fail(`timed out waiting for ${what}; screen:\n${s}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    try {
+      let s = await until('the dashboard', (s) => /\d+\/16 steps/.test(s) && s.includes('p pause'));
+      assert.match(s, /ponder tune → .*dashboard/);
+      assert.match(s, /▶ pre\s+pretrain/);
+      tmux('send-keys', '-t', 'tune', 'p');
+      s = await until('the pause', (s) => /PAUSED after step \d+/.test(s));
+      const paused = Number(/PAUSED after step (\d+)/.exec(s)![1]);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.match(screen(), new RegExp(`${paused}/16 steps`), 'no step runs while paused');
+      tmux('send-keys', '-t', 'tune', 's');
+      await until('the checkpoint', (s) => s.includes(`checkpoint step ${paused}:`) || s.includes(`checkpoint for step ${paused} already written`));
+      tmux('send-keys', '-t', 'tune', 'q');
+      await until('the exit', () => existsSync(codeFile) && readFileSync(codeFile, 'utf8').trim() !== '', 30_000);
+      assert.equal(readFileSync(codeFile, 'utf8').trim(), '130');
+      assert.ok(existsSync(join(tmp, 'dashboard/checkpoints', `step-${String(paused).padStart(6, '0')}.ckpt`)), readdirSync(join(tmp, 'dashboard/checkpoints')).join(', '));
+      assert.ok(!existsSync(join(tmp, 'dashboard/final')));
+    } finally {
+      spawnSync('tmux', ['-L', socket, 'kill-server']);
+    }
   });
 });

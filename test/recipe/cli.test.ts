@@ -49,6 +49,12 @@ describe('ponder tune --check', () => {
     assert.ok(j.plan.model.parameters > 0);
   });
 
+  it('shows gradient accumulation: micro-batches, effective batch and tokens per optimizer step', () => {
+    const r = runPonder(['tune', '--check', `${ROOT}test/fixtures/recipes/tiny-accum.yaml`], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^stage 1 pre \(pretrain\): arithmetic n=40 digits=1; 3 steps x 2x24 x 2 micro-batches \(effective batch 4\) = 96 tokens\/step \(288\); /m);
+  });
+
   it('a broken recipe: one error line with file, line and field, exit 1', () => {
     const path = `${ROOT}test/fixtures/recipes/negative-lr.yaml`;
     for (const args of [['tune', '--check', path], ['tune', '--check', '--json', path]]) {

@@ -57,6 +57,8 @@ const BROKEN: [string, string, RegExp][] = [
   ['yaml-syntax.yaml', '', /^YAML syntax error: Flow map .*end with a \}$/],
   ['yaml-duplicate-key.yaml', '', /^YAML syntax error: Map keys must be unique$/],
   ['empty.yaml', '', /^the recipe is empty/],
+  ['grad-accum-zero.yaml', 'stages[0].grad_accum', /^must be >= 1 \(got 0\)$/],
+  ['grad-accum-fraction.yaml', 'stages[0].grad_accum', /^must be an integer \(got 1\.5\)$/],
 ];
 
 describe('loadRecipe: broken recipes fail with one line naming the file, line and field', () => {
@@ -164,6 +166,22 @@ describe('loadRecipe: valid recipes', () => {
     assert.equal(parseRecipe(text, join(root, 'copy', 'ok-file-data.yaml')).hash, a, 'same text elsewhere');
     assert.equal(loadRecipe(join(root, 'copy', 'r.yaml'), { cwd: '/' }).hash, parseRecipe(text, join(root, 'copy', 'r.yaml')).hash, 'comments, spacing, cwd');
     assert.notEqual(parseRecipe(text.replace('seed: 7', 'seed: 8'), join(FIXTURES, 'x.yaml')).hash, parseRecipe(text, join(FIXTURES, 'x.yaml')).hash);
+  });
+
+  it('grad_accum defaults to 1 and leaves the hash of recipes without it unchanged; other values change it', () => {
+    const text = readFileSync(join(FIXTURES, 'ok-file-data.yaml'), 'utf8');
+    const path = join(FIXTURES, 'ok-file-data.yaml');
+    const base = parseRecipe(text, path);
+    assert.equal(base.recipe.stages[0]!.grad_accum, 1);
+    const withAccum = (n: number) => parseRecipe(text.replace(/^( +)batch_size: (\d+)$/m, `$1batch_size: $2\n$1grad_accum: ${n}`), path);
+    assert.equal(withAccum(1).hash, base.hash, 'an explicit grad_accum: 1 is the default');
+    const four = withAccum(4);
+    assert.equal(four.recipe.stages[0]!.grad_accum, 4);
+    assert.notEqual(four.hash, base.hash);
+    const plan = planRecipe(four.recipe).stages[0]!;
+    assert.equal(plan.effective_batch, 4 * plan.batch_size);
+    assert.equal(plan.tokens_per_step, 4 * plan.batch_size * plan.seq_len);
+    assert.equal(plan.tokens, plan.tokens_per_step * plan.steps);
   });
 
   it('model.init may name an HF directory (relative to the recipe); its config.json is the config', () => {

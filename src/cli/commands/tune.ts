@@ -1,11 +1,14 @@
 import type { Command } from 'commander';
-import { runTuner } from '../../engine/tuner.js';
+import { render } from 'ink';
+import { createElement } from 'react';
+import { runTuner, TunerControl } from '../../engine/tuner.js';
 import type { TuneEvent } from '../../engine/tuner-events.js';
 import { PonderError } from '../../errors.js';
 import { Gpu } from '../../gpu/gpu.js';
 import { loadRecipe } from '../../recipe/load.js';
 import { formatPlan, planRecipe } from '../../recipe/plan.js';
 import { createPlainPrinter, printTuneJson } from '../../tui/tune-print.js';
+import { TuneDashboard } from '../../tui/tune/dashboard.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
 import type { CliIO } from '../io.js';
 
@@ -21,14 +24,23 @@ interface TuneOpts {
 
 /**
  * `ponder tune recipe.yaml` (also the `tune` executable). `--check` validates the recipe and prints
- * its plan without touching the GPU. A run trains the recipe's stages with the Tuner engine and
- * prints its events: plain progress lines (no TTY, or --plain; the dashboard comes later) or every
- * event as a JSON line (--json).
+ * its plan without touching the GPU. A run trains the recipe's stages with the Tuner engine and shows
+ * its events: the live Ink dashboard on a terminal (tui/tune/dashboard.tsx, with keys that drive a
+ * TunerControl), plain progress lines (no TTY, or --plain) or every event as a JSON line (--json).
  *
- * Ctrl-C once: the current step finishes, a checkpoint is written and the command exits 130 with a
- * line saying how to resume. Ctrl-C twice: exit at once (the newest checkpoint stays valid; saves are
- * atomic).
+ * Ctrl-C once (or q in the dashboard): the current step finishes, a checkpoint is written and the
+ * command exits 130 with a line saying how to resume. Ctrl-C twice: exit at once (the newest
+ * checkpoint stays valid; saves are atomic).
  */
+const HELP_AFTER = `
+On a terminal, tune shows a live dashboard (stages, progress and ETA, the loss curve, lr, grad norm,
+tokens/s, GPU memory, evaluations, a sample, checkpoints). Keys:
+  p  pause / resume (between optimizer steps)
+  s  write a checkpoint now
+  e  run the stage's evaluation now
+  q  write a checkpoint and quit (exit 130; continue with --resume)
+  Ctrl-C once: checkpoint and stop; twice: exit now
+--plain prints progress lines instead; --json prints the engine's events as JSON Lines.`;
 export function registerTune(program: Command, io: CliIO): void {
   addGpuOptions(
     program
@@ -39,7 +51,8 @@ export function registerTune(program: Command, io: CliIO): void {
       .option('--resume', 'continue from the newest valid checkpoint')
       .option('--force', 'with --resume: continue even though the recipe changed')
       .option('--plain', 'plain progress lines instead of the dashboard')
-      .option('--json', 'with --check: the plan as one JSON object; otherwise engine events as JSON Lines'),
+      .option('--json', 'with --check: the plan as one JSON object; otherwise engine events as JSON Lines')
+      .addHelpText('after', HELP_AFTER),
   ).action(async (recipePath: string, opts: TuneOpts) => {
     const loaded = loadRecipe(recipePath);
     const { recipe, hash } = loaded;
@@ -54,27 +67,51 @@ export function registerTune(program: Command, io: CliIO): void {
     }
     if (opts.force && !opts.resume) throw new PonderError('USAGE', '--force only applies with --resume');
 
-    const print: (e: TuneEvent) => void = opts.json ? (e) => printTuneJson(e, io.out) : createPlainPrinter(io.out);
+    const live = io.isTTY && !opts.json && !opts.plain;
     const abort = new AbortController();
+    let stopUi: (() => void) | undefined;
     let sigints = 0;
+    // the first Ctrl-C (a signal, or a key while the dashboard holds the terminal in raw mode) stops
+    // after the step with a checkpoint; the second exits at once
     const onSigint = () => {
       sigints++;
       if (sigints === 1) {
         abort.abort();
-        io.err('stopping after this step and writing a checkpoint (Ctrl-C again to quit now)');
+        if (!live) io.err('stopping after this step and writing a checkpoint (Ctrl-C again to quit now)');
       } else {
+        stopUi?.();
         io.err(`interrupted; resume from the newest checkpoint with \`ponder tune ${recipePath} --resume\``);
         process.exit(130);
       }
     };
     process.on('SIGINT', onSigint);
     const gpu = await Gpu.open(deviceOptions(opts));
+    const control = live ? new TunerControl() : undefined;
     let stopped: Extract<TuneEvent, { type: 'interrupted' }> | undefined;
     try {
-      for await (const ev of runTuner(gpu, loaded, { resume: opts.resume, force: opts.force, signal: abort.signal })) {
-        if (ev.type === 'warning' && !opts.json) io.err(ev.message);
-        else print(ev);
-        if (ev.type === 'interrupted') stopped = ev;
+      const events = runTuner(gpu, loaded, { resume: opts.resume, force: opts.force, signal: abort.signal, control });
+      async function* tracked(): AsyncGenerator<TuneEvent> {
+        for await (const ev of events) {
+          if (ev.type === 'interrupted') stopped = ev;
+          yield ev;
+        }
+      }
+      if (live) {
+        let finish!: (e?: unknown) => void;
+        const finished = new Promise<unknown>((resolve) => (finish = resolve));
+        const ui = render(createElement(TuneDashboard, { events: tracked(), controls: control!, onInterrupt: onSigint, onDone: (e?: unknown) => finish(e) }), { exitOnCtrlC: false, patchConsole: false });
+        stopUi = () => ui.unmount();
+        const error = await finished;
+        await new Promise((r) => setTimeout(r, 50)); // let the last event's frame render before unmounting
+        ui.unmount();
+        await ui.waitUntilExit().catch(() => {});
+        if (error) throw error;
+      } else {
+        const print: (e: TuneEvent) => void = opts.json ? (e) => printTuneJson(e, io.out) : createPlainPrinter(io.out);
+        for await (const ev of tracked()) {
+          if ((ev.type === 'warning' || ev.type === 'notice') && !opts.json) io.err(ev.message);
+          else print(ev);
+        }
       }
     } finally {
       process.off('SIGINT', onSigint);

@@ -1,0 +1,201 @@
+import type { TuneEvent, TuneEvalEvent, TuneStepEvent } from '../../engine/tuner-events.js';
+import type { StageKind } from '../../recipe/schema.js';
+
+/**
+ * The training dashboard's state: one pure reducer from the Tuner's events (and the user's key
+ * presses) to what the dashboard shows, so every number on screen can be tested without Ink or a GPU.
+ *
+ * - stages: pending / running / done, with the steps done in each.
+ * - ETA: mean step time of the last ETA_WINDOW steps (step_ms: the optimizer step alone, so a pause,
+ *   an evaluation or a checkpoint does not inflate it) times the steps left in the recipe.
+ * - loss curve: one point per optimizer step until MAX_LOSS_POINTS; past that, neighbouring points are
+ *   merged pairwise (means) and each new point is the mean of `lossStride` steps, so memory stays
+ *   bounded on long runs while the x axis stays uniform.
+ * - requests: a key press marks its request pending ("pausing after this step…") until the event that
+ *   answers it arrives.
+ */
+export const ETA_WINDOW = 20;
+export const MAX_LOSS_POINTS = 2048;
+export const LOG_LINES = 4;
+export const EVALS_KEPT = 3;
+
+export type StageStatus = 'pending' | 'running' | 'done';
+
+export interface ViewStage {
+  name: string;
+  kind: StageKind;
+  steps: number;
+  /** optimizer steps done in this stage */
+  done: number;
+  status: StageStatus;
+}
+
+export interface LogLine {
+  kind: 'checkpoint' | 'warning' | 'notice' | 'info';
+  text: string;
+}
+
+export type KeyRequest = 'pause' | 'resume' | 'checkpoint' | 'evaluate' | 'quit' | 'interrupt';
+
+/** A key press, as the dashboard dispatches it next to the engine's events. */
+export interface KeyAction {
+  type: 'key';
+  request: KeyRequest;
+}
+
+export type TuneViewAction = TuneEvent | KeyAction;
+
+export interface TuneViewState {
+  output?: string;
+  parameters?: number;
+  resumedAt?: number;
+  stages: ViewStage[];
+  /** index of the running stage */
+  current?: number;
+  /** micro-batching of the running stage */
+  batch?: { size: number; accum: number; seqLen: number };
+  globalStep: number;
+  totalSteps: number;
+  last?: TuneStepEvent;
+  /** loss curve points (see lossStride) */
+  losses: number[];
+  /** optimizer steps per loss point */
+  lossStride: number;
+  /** steps summed into the point being built (when lossStride > 1) */
+  pendingLoss: { sum: number; n: number };
+  recentStepMs: number[];
+  evals: TuneEvalEvent[];
+  sample?: { step: number; prompt: string; text: string };
+  log: LogLine[];
+  paused: boolean;
+  /** requests waiting for their answer */
+  pending: Partial<Record<KeyRequest, true>>;
+  finished?: { kind: 'done'; finalDir: string; elapsedS: number } | { kind: 'interrupted'; step: number; checkpoint: string };
+}
+
+export const initialTuneView: TuneViewState = {
+  stages: [],
+  globalStep: 0,
+  totalSteps: 0,
+  losses: [],
+  lossStride: 1,
+  pendingLoss: { sum: 0, n: 0 },
+  recentStepMs: [],
+  evals: [],
+  log: [],
+  paused: false,
+  pending: {},
+};
+
+/** Whether the run is, or is about to be, paused (what the p key toggles). */
+export function wantsPause(s: TuneViewState): boolean {
+  return s.pending.pause === true || (s.paused && s.pending.resume !== true);
+}
+
+/** Seconds left: mean of the recent step times x steps left; undefined before the first step. */
+export function etaSeconds(s: TuneViewState): number | undefined {
+  if (s.recentStepMs.length === 0) return undefined;
+  const mean = s.recentStepMs.reduce((a, b) => a + b, 0) / s.recentStepMs.length;
+  return (Math.max(0, s.totalSteps - s.globalStep) * mean) / 1000;
+}
+
+function withLog(log: LogLine[], line: LogLine): LogLine[] {
+  return [...log, line].slice(-LOG_LINES);
+}
+
+function without(pending: TuneViewState['pending'], ...keys: KeyRequest[]): TuneViewState['pending'] {
+  const p = { ...pending };
+  for (const k of keys) delete p[k];
+  return p;
+}
+
+/** Appends one step's loss, merging points pairwise when the curve is full. */
+function addLoss(s: TuneViewState, loss: number): Pick<TuneViewState, 'losses' | 'lossStride' | 'pendingLoss'> {
+  let { losses, lossStride } = s;
+  const sum = s.pendingLoss.sum + loss;
+  const n = s.pendingLoss.n + 1;
+  if (n < lossStride) return { losses, lossStride, pendingLoss: { sum, n } };
+  losses = [...losses, sum / n];
+  if (losses.length >= MAX_LOSS_POINTS) {
+    const merged: number[] = [];
+    for (let i = 0; i + 1 < losses.length; i += 2) merged.push((losses[i]! + losses[i + 1]!) / 2);
+    losses = merged;
+    lossStride *= 2;
+  }
+  return { losses, lossStride, pendingLoss: { sum: 0, n: 0 } };
+}
+
+function setStage(stages: ViewStage[], i: number, patch: Partial<ViewStage>): ViewStage[] {
+  return stages.map((st, j) => (j === i ? { ...st, ...patch } : st));
+}
+
+export function reduceTuneView(s: TuneViewState, a: TuneViewAction): TuneViewState {
+  switch (a.type) {
+    case 'key': {
+      if (s.finished) return s;
+      // pause while paused-but-resume-pending (or the reverse) cancels the pending request: the Tuner
+      // never saw the flip, so no event will answer it
+      if (a.request === 'pause') return { ...s, pending: s.paused ? without(s.pending, 'resume') : { ...s.pending, pause: true } };
+      if (a.request === 'resume') return { ...s, pending: s.paused ? { ...s.pending, resume: true } : without(s.pending, 'pause') };
+      return { ...s, pending: { ...s.pending, [a.request]: true } };
+    }
+    case 'start': {
+      let before = 0;
+      const stages = a.stages.map((st): ViewStage => {
+        const done = Math.min(st.steps, Math.max(0, a.start_step - before));
+        before += st.steps;
+        return { name: st.name, kind: st.kind, steps: st.steps, done, status: done === st.steps ? 'done' : 'pending' };
+      });
+      return {
+        ...s,
+        output: a.output,
+        parameters: a.parameters,
+        resumedAt: a.resumed ? a.start_step : undefined,
+        stages,
+        globalStep: a.start_step,
+        totalSteps: a.total_steps,
+        log: a.resumed ? withLog(s.log, { kind: 'info', text: `resumed at step ${a.start_step} from ${a.resumed_from ?? 'a checkpoint'}` }) : s.log,
+      };
+    }
+    case 'stage': {
+      const stages = s.stages.map((st, j): ViewStage => (j < a.index ? { ...st, done: st.steps, status: 'done' } : j === a.index ? { ...st, done: a.from_step, status: 'running' } : st));
+      return { ...s, stages, current: a.index, batch: { size: a.batch_size, accum: a.grad_accum, seqLen: a.seq_len } };
+    }
+    case 'step':
+      return {
+        ...s,
+        stages: setStage(s.stages, a.stage, { done: a.step, status: a.step >= a.total ? 'done' : 'running' }),
+        current: a.stage,
+        globalStep: a.global_step,
+        totalSteps: a.total_steps,
+        last: a,
+        ...addLoss(s, a.loss),
+        recentStepMs: [...s.recentStepMs, a.step_ms].slice(-ETA_WINDOW),
+      };
+    case 'eval':
+      return { ...s, evals: [...s.evals, a].slice(-EVALS_KEPT), pending: without(s.pending, 'evaluate') };
+    case 'sample':
+      return { ...s, sample: { step: a.step, prompt: a.prompt, text: a.text } };
+    case 'checkpoint':
+      return { ...s, log: withLog(s.log, { kind: 'checkpoint', text: `checkpoint step ${a.step}: ${a.path}` }), pending: without(s.pending, 'checkpoint') };
+    case 'warning':
+      return { ...s, log: withLog(s.log, { kind: 'warning', text: a.message }), pending: a.request ? without(s.pending, a.request) : s.pending };
+    case 'notice':
+      return { ...s, log: withLog(s.log, { kind: 'notice', text: a.message }), pending: without(s.pending, a.request) };
+    case 'paused':
+      return { ...s, paused: true, pending: without(s.pending, 'pause') };
+    case 'resumed':
+      return { ...s, paused: false, pending: without(s.pending, 'resume') };
+    case 'interrupted':
+      return { ...s, paused: false, pending: {}, finished: { kind: 'interrupted', step: a.step, checkpoint: a.checkpoint } };
+    case 'done':
+      return {
+        ...s,
+        paused: false,
+        pending: {},
+        stages: s.stages.map((st) => ({ ...st, done: st.steps, status: 'done' })),
+        globalStep: s.totalSteps,
+        finished: { kind: 'done', finalDir: a.final_dir, elapsedS: a.elapsed_s },
+      };
+  }
+}
