@@ -55,6 +55,9 @@ describe('ponder tune', () => {
     assert.match(r.stdout, /^\[pre\] step 12\/12 /m);
     assert.match(r.stdout, /^stage 2 "chat" \(sft\): 4 steps$/m);
     assert.match(r.stdout, /^done: 16 steps in .*final$/m);
+    const help = runPonder(['tune', '--help']);
+    assert.match(help.stdout, /live dashboard/);
+    for (const key of [/^ {2}p {2}pause \/ resume/m, /^ {2}s {2}write a checkpoint now/m, /^ {2}e {2}run the stage's evaluation now/m, /^ {2}q {2}write a checkpoint and quit/m]) assert.match(help.stdout, key);
     const again = runPonder(['tune', path, '--plain']);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /already holds a run/);

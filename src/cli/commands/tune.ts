@@ -103,6 +103,7 @@ export function registerTune(program: Command, io: CliIO): void {
         stopUi = () => ui.unmount();
         const error = await finished;
         await new Promise((r) => setTimeout(r, 50)); // let the last event's frame render before unmounting
+        if (error) ui.clear(); // the error line alone says what happened
         ui.unmount();
         await ui.waitUntilExit().catch(() => {});
         if (error) throw error;

@@ -194,11 +194,12 @@ export function chartHeight(state: TuneViewState, rows: number, wide: boolean): 
 
 /** The view of one state at a terminal size (exported for tests and other drivers). */
 export function TuneDashboardView({ state, columns, rows }: { state: TuneViewState; columns: number; rows: number }) {
+  if (state.output === undefined) return <Text dimColor>ponder tune: starting…</Text>;
   const wide = columns >= WIDE_COLUMNS;
   const height = chartHeight(state, rows, wide);
   const header = (
     <Text wrap="truncate-end">
-      <Text bold color="cyan">ponder tune</Text> → {state.output ?? '…'}
+      <Text bold color="cyan">ponder tune</Text> → {state.output}
       {state.parameters !== undefined ? `   ${state.parameters.toLocaleString('en-US')} parameters` : ''}
       {state.resumedAt !== undefined ? `   resumed at step ${state.resumedAt}` : ''}
     </Text>
