@@ -1,16 +1,22 @@
+import type { ModelBenchCase } from '../src/engine/bench/model.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { parseModelConfig } from '../src/model/config.js';
 
 /**
  * Model shapes `ponder bench model` measures on random weights: a tiny byte-vocabulary model (the size
  * ponder trains on a laptop) and Qwen2.5-0.5B's shape (896 hidden, 24 layers, 14/2 heads, 4864 MLP,
- * 151936 vocab, tied embeddings).
+ * 151936 vocab, tied embeddings). Each runs prefill (pp) and decode (tg) at batch 1 and at batch 32
+ * (32 sequences in one KV cache, decoded together). The 0.5B shape's batch-32 case uses short prompts
+ * and two decode steps so the default run stays within minutes on a software adapter: one of its
+ * steps is a 32-row forward through 494M parameters.
+ *
+ * MTP (multi-token prediction) on/off cases come with the MTP feature; there is nothing to measure yet.
  */
 export interface ModelBenchShape {
   name: string;
   config: ModelConfig;
-  promptTokens: number;
-  decodeTokens: number;
+  /** per batch size: prompt tokens per sequence and timed decode steps */
+  runs: { batch: number; promptTokens: number; decodeTokens: number }[];
 }
 
 export function modelBenchShapes(): ModelBenchShape[] {
@@ -21,8 +27,10 @@ export function modelBenchShapes(): ModelBenchShape[] {
         architectures: ['LlamaForCausalLM'], vocab_size: 263, hidden_size: 128, num_hidden_layers: 4,
         num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 384, max_position_embeddings: 512, tie_word_embeddings: true,
       }, 'tiny-bytes'),
-      promptTokens: 64,
-      decodeTokens: 32,
+      runs: [
+        { batch: 1, promptTokens: 64, decodeTokens: 32 },
+        { batch: 32, promptTokens: 64, decodeTokens: 16 },
+      ],
     },
     {
       name: 'qwen2.5-0.5b-shape',
@@ -31,8 +39,17 @@ export function modelBenchShapes(): ModelBenchShape[] {
         num_attention_heads: 14, num_key_value_heads: 2, intermediate_size: 4864, max_position_embeddings: 32768,
         rope_theta: 1000000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
       }, 'qwen2.5-0.5b-shape'),
-      promptTokens: 64,
-      decodeTokens: 4,
+      runs: [
+        { batch: 1, promptTokens: 64, decodeTokens: 4 },
+        { batch: 32, promptTokens: 8, decodeTokens: 2 },
+      ],
     },
   ];
+}
+
+/** Every model case, in run order: per shape and batch size, prefill then decode. */
+export function allModelCases(): ModelBenchCase[] {
+  return modelBenchShapes().flatMap((s) =>
+    s.runs.flatMap((r) => (['pp', 'tg'] as const).map((test) => ({ name: s.name, config: s.config, test, ...r }))),
+  );
 }

@@ -1,40 +1,25 @@
 import { describeCeilings } from '../engine/bench/ceilings.js';
 import { compareMarker, compareRuns, compareSummary, formatRatio, type Baseline } from '../engine/bench/compare.js';
 import type { BenchEvent } from '../engine/bench/runner.js';
-import type { KernelBenchResult } from '../engine/bench/types.js';
+import { suiteOf, type BenchResult, type BenchSuite, type KernelBenchResult, type ModelBenchResult, type TrainBenchResult } from '../engine/bench/types.js';
+import { formatBytes } from '../format.js';
 
 /**
  * Headless printers for `ponder bench`: an aligned plain-text table (no escape codes, fine over
  * SSH pipes and in CI logs), JSON Lines and CSV. All consume the engine's BenchEvent stream as it
- * arrives. With a Baseline (--compare) each row also shows the saved time, the ratio new/old and a
- * marker for regressions; the plain table ends with a one-line summary.
+ * arrives. Each suite has its own columns (suiteColumns, shared with the Ink table); a run of several
+ * suites prints one table per suite, each starting at the suite's first case. With a Baseline
+ * (--compare) each row also shows the saved time, the ratio new/old and a marker for regressions; the
+ * plain table ends with a one-line summary. With peers (--peers), matmul rows show each peer's GFLOP/s
+ * and ponder's ratio to it (> 1: ponder is faster).
  */
-interface Column {
+export interface BenchColumn {
   title: string;
+  /** plain-table width; the Ink table uses `narrow` when given */
   width: number;
+  narrow?: number;
   align: 'left' | 'right';
-}
-
-const COLUMNS: readonly Column[] = [
-  { title: 'kernel', width: 22, align: 'left' },
-  { title: 'shape', width: 22, align: 'left' },
-  { title: 'ms (median)', width: 12, align: 'right' },
-  { title: 'GFLOP/s', width: 10, align: 'right' },
-  { title: 'GB/s', width: 9, align: 'right' },
-  { title: '% peak', width: 7, align: 'right' },
-];
-
-const COMPARE_COLUMNS: readonly Column[] = [
-  { title: 'old ms', width: 10, align: 'right' },
-  { title: 'ratio', width: 7, align: 'right' },
-];
-
-function cell(text: string, width: number, align: 'left' | 'right'): string {
-  return align === 'left' ? text.padEnd(width) : text.padStart(width);
-}
-
-function row(columns: readonly Column[], values: string[]): string {
-  return values.map((v, i) => cell(v, columns[i].width, columns[i].align)).join('  ').trimEnd();
+  value(r: BenchResult): string;
 }
 
 export function formatNumber(v: number): string {
@@ -50,15 +35,98 @@ export function formatPct(v: number | null | undefined): string {
   return v === null || v === undefined || !Number.isFinite(v) ? '-' : `${v.toFixed(v >= 10 ? 0 : 1)}%`;
 }
 
+function formatCount(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n);
+}
+
+const num = (v: number | null | undefined) => (v === null || v === undefined ? '-' : formatNumber(v));
+const kernel = (r: BenchResult) => r as KernelBenchResult;
+const model = (r: BenchResult) => r as ModelBenchResult;
+const train = (r: BenchResult) => r as TrainBenchResult;
+
+function peerColumns(peers: readonly string[]): BenchColumn[] {
+  return peers.flatMap((p): BenchColumn[] => {
+    const fig = (r: BenchResult) => kernel(r).peers?.find((f) => f.peer === p);
+    const gf = `${p} GFLOP/s`;
+    const vs = `vs ${p}`;
+    return [
+      { title: gf, width: gf.length, narrow: Math.max(8, p.length), align: 'right', value: (r) => (fig(r) ? num(fig(r)!.gflops) : '') },
+      { title: vs, width: Math.max(7, vs.length), narrow: 7, align: 'right', value: (r) => (fig(r) ? formatRatio(fig(r)!.ratio ?? undefined) : '') },
+    ];
+  });
+}
+
+/** The columns of one suite's table (before the --compare columns). */
+export function suiteColumns(suite: BenchSuite, peers: readonly string[] = []): BenchColumn[] {
+  switch (suite) {
+    case 'kernels':
+      return [
+        { title: 'kernel', width: 22, narrow: 18, align: 'left', value: (r) => r.name },
+        { title: 'shape', width: 22, narrow: 16, align: 'left', value: (r) => r.shape },
+        { title: 'ms (median)', width: 12, narrow: 11, align: 'right', value: (r) => formatNumber(r.ms_median) },
+        { title: 'GFLOP/s', width: 10, narrow: 8, align: 'right', value: (r) => formatNumber(kernel(r).gflops) },
+        { title: 'GB/s', width: 9, narrow: 7, align: 'right', value: (r) => formatNumber(kernel(r).gbps) },
+        { title: '% peak', width: 7, narrow: 6, align: 'right', value: (r) => formatPct(kernel(r).pct_of_peak) },
+        ...peerColumns(peers),
+      ];
+    case 'model':
+      return [
+        { title: 'model', width: 22, narrow: 19, align: 'left', value: (r) => r.name },
+        { title: 'test', width: 22, narrow: 16, align: 'left', value: (r) => r.shape },
+        { title: 'ms', width: 12, narrow: 11, align: 'right', value: (r) => formatNumber(r.ms_median) },
+        { title: 'tok/s', width: 10, narrow: 8, align: 'right', value: (r) => formatNumber(model(r).tokens_per_s) },
+        { title: 'roofline', width: 9, narrow: 8, align: 'right', value: (r) => num(model(r).roofline_tokens_per_s) },
+        { title: '% roof', width: 7, narrow: 6, align: 'right', value: (r) => formatPct(model(r).pct_of_roofline) },
+        { title: 'params', width: 8, narrow: 7, align: 'right', value: (r) => formatCount(model(r).params) },
+      ];
+    case 'train':
+      return [
+        { title: 'recipe', width: 22, narrow: 19, align: 'left', value: (r) => r.name },
+        { title: 'stage', width: 22, narrow: 16, align: 'left', value: (r) => r.shape },
+        { title: 'step ms', width: 12, narrow: 8, align: 'right', value: (r) => formatNumber(r.ms_median) },
+        { title: 'tok/s', width: 10, narrow: 7, align: 'right', value: (r) => formatNumber(train(r).tokens_per_s) },
+        { title: 'params', width: 8, narrow: 6, align: 'right', value: (r) => formatCount(train(r).params) },
+        { title: 'peak', width: 10, narrow: 9, align: 'right', value: (r) => formatBytes(train(r).peak_bytes) },
+        { title: 'floor', width: 10, narrow: 9, align: 'right', value: (r) => formatBytes(train(r).floor_bytes) },
+        { title: 'peak/floor', width: 10, narrow: 10, align: 'right', value: (r) => formatRatio(train(r).peak_over_floor) },
+      ];
+  }
+}
+
+const COMPARE_COLUMNS: readonly { title: string; width: number }[] = [
+  { title: 'old ms', width: 10 },
+  { title: 'ratio', width: 7 },
+];
+
+function cell(text: string, width: number, align: 'left' | 'right'): string {
+  return align === 'left' ? text.padEnd(width) : text.padStart(width);
+}
+
+function line(cells: { text: string; width: number; align: 'left' | 'right' }[]): string {
+  return cells.map((c) => cell(c.text, c.width, c.align)).join('  ').trimEnd();
+}
+
 export interface PrintOptions {
   /** --compare: the saved run rows are compared against */
   baseline?: Baseline;
+  /** --peers: the peers asked for, in column order */
+  peers?: readonly string[];
+  /**
+   * CSV: the suites of the run, which decide the columns of the header and of every row (default: the
+   * start event's suites for the header, a row's own suite for the row, which agree in a one-suite run)
+   */
+  suites?: readonly BenchSuite[];
 }
 
-/** The plain table (one call per event). The column header follows the adapter and ceilings lines. */
+/** The plain table (one call per event). A suite's column header follows the adapter and ceilings lines. */
 export function printBenchPlain(event: BenchEvent, write: (line: string) => void, opts: PrintOptions = {}): void {
   const base = opts.baseline;
-  const columns = base ? [...COLUMNS, ...COMPARE_COLUMNS] : COLUMNS;
+  const header = (suite: BenchSuite) => {
+    const cols = suiteColumns(suite, opts.peers);
+    const titles = [...cols.map((c) => ({ text: c.title, width: c.width, align: c.align })), ...(base ? COMPARE_COLUMNS.map((c) => ({ text: c.title, width: c.width, align: 'right' as const })) : [])];
+    write(line(titles));
+    write(line(titles.map((t) => ({ ...t, text: '-'.repeat(t.text.length) }))));
+  };
   switch (event.type) {
     case 'start':
       write(`adapter: ${event.adapter}`);
@@ -68,28 +136,40 @@ export function printBenchPlain(event: BenchEvent, write: (line: string) => void
     case 'ceilings':
       write(describeCeilings(event.ceilings, formatNumber));
       break;
-    case 'case':
-      // the header waits for the first case so the ceilings line (measured after start) sits above it
+    case 'note':
+      write(event.message);
+      break;
+    case 'case': {
+      // the header waits for a suite's first case so the ceilings line (measured after start) sits above it
+      const suite = event.suite ?? 'kernels';
       if (event.index === 0) {
-        write(row(columns, columns.map((c) => c.title)));
-        write(row(columns, columns.map((c) => '-'.repeat(c.title.length))));
+        if (suite !== 'kernels') write('');
+        header(suite);
       }
       break;
+    }
     case 'result': {
       const r = event.result;
-      const values = [r.name, r.shape, formatNumber(r.ms_median), formatNumber(r.gflops), formatNumber(r.gbps), formatPct(r.pct_of_peak)];
+      const cols = suiteColumns(suiteOf(r), opts.peers);
+      const cells = cols.map((c) => ({ text: c.value(r), width: c.width, align: c.align }));
       if (!base) {
-        write(row(columns, values));
+        write(line(cells));
         break;
       }
       const c = base.compare(r);
       const marker = compareMarker(c.status);
-      write(row(columns, [...values, c.old_ms === undefined ? '-' : formatNumber(c.old_ms), formatRatio(c.ratio)]) + (marker ? `  ${marker}` : ''));
+      const extra = [
+        { text: c.old_ms === undefined ? '-' : formatNumber(c.old_ms), width: COMPARE_COLUMNS[0]!.width, align: 'right' as const },
+        { text: formatRatio(c.ratio), width: COMPARE_COLUMNS[1]!.width, align: 'right' as const },
+      ];
+      write(line([...cells, ...extra]) + (marker ? `  ${marker}` : ''));
       break;
     }
-    case 'error':
-      write(row(columns, [event.name, event.shape, 'error', ...columns.slice(3).map(() => '')]) + `  ${event.message}`);
+    case 'error': {
+      const cols = suiteColumns(event.suite ?? 'kernels', opts.peers);
+      write(line([event.name, event.shape, 'error'].map((text, i) => ({ text, width: cols[i]!.width, align: cols[i]!.align }))) + `  ${event.message}`);
       break;
+    }
     case 'done':
       if (base) write(compareSummary(compareRuns(base.run, event.results, base.thresholdPct), base.thresholdPct));
       break;
@@ -104,38 +184,121 @@ export function describeBaseline(base: Baseline): string {
   return `${parts.join(', ')}; regressions over ${base.thresholdPct}% are marked`;
 }
 
-/** JSON Lines: one object per case (the result, plus old_ms_median/ratio/status with a baseline). */
+/** JSON Lines: one object per case with its `suite` (plus old_ms_median/ratio/status with a baseline). */
 export function printBenchJson(event: BenchEvent, write: (line: string) => void, opts: PrintOptions = {}): void {
   if (event.type === 'result') {
+    const row = { ...event.result, suite: suiteOf(event.result) };
     const base = opts.baseline;
-    if (!base) write(JSON.stringify(event.result));
+    if (!base) write(JSON.stringify(row));
     else {
-      const c = base.compare(event.result);
-      write(JSON.stringify({ ...event.result, old_ms_median: c.old_ms ?? null, ratio: c.ratio ?? null, status: c.status }));
+      const c = base.compare(row);
+      write(JSON.stringify({ ...row, old_ms_median: c.old_ms ?? null, ratio: c.ratio ?? null, status: c.status }));
     }
-  } else if (event.type === 'error') write(JSON.stringify({ name: event.name, shape: event.shape, error: event.message }));
+  } else if (event.type === 'error') write(JSON.stringify({ suite: event.suite ?? 'kernels', name: event.name, shape: event.shape, error: event.message }));
 }
 
-export const CSV_COLUMNS = ['name', 'shape', 'ms_median', 'ms_p10', 'ms_p90', 'gflops', 'gbps', 'pct_of_peak', 'samples', 'adapter', 'error'] as const;
+type CsvValue = string | number | null | undefined;
+interface CsvColumn {
+  name: string;
+  value(r: BenchResult): CsvValue;
+}
+
+const COMMON_CSV: CsvColumn[] = [
+  { name: 'suite', value: (r) => suiteOf(r) },
+  { name: 'name', value: (r) => r.name },
+  { name: 'shape', value: (r) => r.shape },
+  { name: 'ms_median', value: (r) => r.ms_median },
+];
+
+function suiteCsv(suite: BenchSuite, peers: readonly string[]): CsvColumn[] {
+  switch (suite) {
+    case 'kernels':
+      return [
+        { name: 'ms_p10', value: (r) => kernel(r).ms_p10 },
+        { name: 'ms_p90', value: (r) => kernel(r).ms_p90 },
+        { name: 'gflops', value: (r) => kernel(r).gflops },
+        { name: 'gbps', value: (r) => kernel(r).gbps },
+        { name: 'pct_of_peak', value: (r) => kernel(r).pct_of_peak },
+        { name: 'samples', value: (r) => kernel(r).samples },
+        ...peers.flatMap((p): CsvColumn[] => {
+          const id = p.replace(/[^A-Za-z0-9]+/g, '_');
+          const fig = (r: BenchResult) => kernel(r).peers?.find((f) => f.peer === p);
+          return [
+            { name: `${id}_gflops`, value: (r) => fig(r)?.gflops },
+            { name: `ratio_vs_${id}`, value: (r) => fig(r)?.ratio },
+          ];
+        }),
+      ];
+    case 'model':
+      return [
+        { name: 'batch', value: (r) => model(r).batch },
+        { name: 'tokens_per_s', value: (r) => model(r).tokens_per_s },
+        { name: 'roofline_tokens_per_s', value: (r) => model(r).roofline_tokens_per_s },
+        { name: 'pct_of_roofline', value: (r) => model(r).pct_of_roofline },
+        { name: 'params', value: (r) => model(r).params },
+      ];
+    case 'train':
+      return [
+        { name: 'ms_p10', value: (r) => train(r).ms_p10 },
+        { name: 'ms_p90', value: (r) => train(r).ms_p90 },
+        { name: 'batch', value: (r) => train(r).batch },
+        { name: 'tokens_per_s', value: (r) => train(r).tokens_per_s },
+        { name: 'params', value: (r) => train(r).params },
+        { name: 'steps', value: (r) => train(r).steps },
+        { name: 'peak_bytes', value: (r) => train(r).peak_bytes },
+        { name: 'floor_bytes', value: (r) => train(r).floor_bytes },
+        { name: 'peak_over_floor', value: (r) => train(r).peak_over_floor },
+      ];
+  }
+}
+
+/**
+ * The CSV columns of a run of these suites: suite, name, shape, ms_median, then each suite's own
+ * columns (a column two suites share, like tokens_per_s, appears once), then adapter and error. A
+ * row leaves the columns of other suites empty.
+ */
+export function csvColumns(suites: readonly BenchSuite[], peers: readonly string[] = []): string[] {
+  return csvColumnDefs(suites, peers).map((c) => c.name);
+}
+
+function csvColumnDefs(suites: readonly BenchSuite[], peers: readonly string[]): { name: string; bySuite: Map<BenchSuite, CsvColumn> }[] {
+  const cols: { name: string; bySuite: Map<BenchSuite, CsvColumn> }[] = COMMON_CSV.map((c) => ({ name: c.name, bySuite: new Map(suites.map((s) => [s, c])) }));
+  for (const s of suites) {
+    for (const c of suiteCsv(s, peers)) {
+      let col = cols.find((x) => x.name === c.name);
+      if (!col) cols.push((col = { name: c.name, bySuite: new Map() }));
+      col.bySuite.set(s, c);
+    }
+  }
+  const adapter: CsvColumn = { name: 'adapter', value: (r) => r.adapter };
+  cols.push({ name: 'adapter', bySuite: new Map(suites.map((s) => [s, adapter])) }, { name: 'error', bySuite: new Map() });
+  return cols;
+}
+
 const CSV_COMPARE_COLUMNS = ['old_ms_median', 'ratio', 'status'] as const;
 
 /** RFC 4180 quoting: adapter names contain commas ("llvmpipe (LLVM 15.0.7, 256 bits)"). */
-export function csvField(v: string | number | null | undefined): string {
+export function csvField(v: CsvValue): string {
   if (v === null || v === undefined) return '';
   if (typeof v === 'number') return Number.isFinite(v) ? String(v) : '';
   return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
 }
 
-/** CSV: one header line at start, then one line per case (errors too, with the error column set). */
+/**
+ * CSV: one header line at start (the columns of the run's suites, see csvColumns), then one line per
+ * case (errors too, with the error column set).
+ */
 export function printBenchCsv(event: BenchEvent, write: (line: string) => void, opts: PrintOptions = {}): void {
   const base = opts.baseline;
+  const defs = (suites: readonly BenchSuite[] | undefined) => csvColumnDefs(suites?.length ? suites : ['kernels'], opts.peers ?? []);
   switch (event.type) {
     case 'start':
-      write([...CSV_COLUMNS, ...(base ? CSV_COMPARE_COLUMNS : [])].join(','));
+      write([...defs(opts.suites ?? event.suites).map((c) => c.name), ...(base ? CSV_COMPARE_COLUMNS : [])].join(','));
       break;
     case 'result': {
-      const r: KernelBenchResult = event.result;
-      const fields: (string | number | null | undefined)[] = [r.name, r.shape, r.ms_median, r.ms_p10, r.ms_p90, r.gflops, r.gbps, r.pct_of_peak, r.samples, r.adapter, ''];
+      const r = event.result;
+      const suite = suiteOf(r);
+      const fields: CsvValue[] = defs(opts.suites ?? [suite]).map((c) => c.bySuite.get(suite)?.value(r));
       if (base) {
         const c = base.compare(r);
         fields.push(c.old_ms, c.ratio, c.status);
@@ -144,7 +307,10 @@ export function printBenchCsv(event: BenchEvent, write: (line: string) => void, 
       break;
     }
     case 'error': {
-      const fields: (string | number | null | undefined)[] = [event.name, event.shape, ...Array(8).fill(''), event.message];
+      const suite = event.suite ?? 'kernels';
+      const fields: CsvValue[] = defs(opts.suites ?? [suite]).map((c) =>
+        c.name === 'suite' ? suite : c.name === 'name' ? event.name : c.name === 'shape' ? event.shape : c.name === 'error' ? event.message : '',
+      );
       if (base) fields.push('', '', '');
       write(fields.map(csvField).join(','));
       break;

@@ -3,32 +3,35 @@ import { useEffect, useReducer } from 'react';
 import { describeCeilings, type BenchCeilings } from '../engine/bench/ceilings.js';
 import { compareMarker, compareRuns, compareSummary, formatRatio, type Baseline, type CompareRow } from '../engine/bench/compare.js';
 import type { BenchEvent } from '../engine/bench/runner.js';
-import type { KernelBenchResult } from '../engine/bench/types.js';
-import { describeBaseline, formatNumber, formatPct } from './bench-print.js';
+import { suiteOf, type BenchResult, type BenchSuite } from '../engine/bench/types.js';
+import { describeBaseline, formatNumber, suiteColumns, type BenchColumn } from './bench-print.js';
 
 /**
  * The live `ponder bench` view on a terminal: the same BenchEvent stream as the plain printer, drawn
  * as an Ink table that fills in row by row, with the running case and a progress bar (cases done of
- * total) under it. State is a pure reducer over events so the view can be tested from synthetic
- * events without a GPU.
+ * total) under it. A run of several suites draws one table per suite, with the columns of the plain
+ * printer (suiteColumns) at their narrow widths. State is a pure reducer over events so the view can
+ * be tested from synthetic events without a GPU.
  */
 export type BenchViewRow =
-  | { kind: 'result'; result: KernelBenchResult; compare?: CompareRow }
-  | { kind: 'error'; name: string; shape: string; message: string };
+  | { kind: 'result'; suite: BenchSuite; result: BenchResult; compare?: CompareRow }
+  | { kind: 'error'; suite: BenchSuite; name: string; shape: string; message: string };
 
 export interface BenchViewState {
   adapter?: string;
   total: number;
   done: number;
   ceilings?: BenchCeilings;
+  /** one-line remarks (peers that run or are skipped) */
+  notes: string[];
   /** the case being timed now */
-  current?: { name: string; shape: string };
+  current?: { suite: BenchSuite; name: string; shape: string };
   rows: BenchViewRow[];
   finished: boolean;
-  results?: KernelBenchResult[];
+  results?: BenchResult[];
 }
 
-export const initialBenchView: BenchViewState = { total: 0, done: 0, rows: [], finished: false };
+export const initialBenchView: BenchViewState = { total: 0, done: 0, notes: [], rows: [], finished: false };
 
 export function reduceBenchView(state: BenchViewState, ev: BenchEvent, baseline?: Baseline): BenchViewState {
   switch (ev.type) {
@@ -36,17 +39,19 @@ export function reduceBenchView(state: BenchViewState, ev: BenchEvent, baseline?
       return { ...state, adapter: ev.adapter, total: ev.total };
     case 'ceilings':
       return { ...state, ceilings: ev.ceilings };
+    case 'note':
+      return { ...state, notes: [...state.notes, ev.message] };
     case 'case':
-      return { ...state, current: { name: ev.name, shape: ev.shape } };
+      return { ...state, current: { suite: ev.suite ?? 'kernels', name: ev.name, shape: ev.shape } };
     case 'result':
       return {
         ...state,
         done: state.done + 1,
         current: undefined,
-        rows: [...state.rows, { kind: 'result', result: ev.result, ...(baseline ? { compare: baseline.compare(ev.result) } : {}) }],
+        rows: [...state.rows, { kind: 'result', suite: suiteOf(ev.result), result: ev.result, ...(baseline ? { compare: baseline.compare(ev.result) } : {}) }],
       };
     case 'error':
-      return { ...state, done: state.done + 1, current: undefined, rows: [...state.rows, { kind: 'error', name: ev.name, shape: ev.shape, message: ev.message }] };
+      return { ...state, done: state.done + 1, current: undefined, rows: [...state.rows, { kind: 'error', suite: ev.suite ?? 'kernels', name: ev.name, shape: ev.shape, message: ev.message }] };
     case 'done':
       return { ...state, current: undefined, finished: true, results: ev.results };
   }
@@ -58,9 +63,7 @@ export function progressBar(done: number, total: number, width = 30): string {
   return '█'.repeat(filled) + '░'.repeat(width - filled);
 }
 
-// narrower than the plain table (the longest name is 17, the longest shape 15); kernel and shape
-// shrink (truncated) before the numbers do on a narrow terminal
-const W = { kernel: 18, shape: 16, ms: 11, gflops: 8, gbps: 7, pct: 6, old: 9, ratio: 7 };
+const W = { old: 9, ratio: 7 };
 
 function Cell({ w, right, shrink, children, color, dim }: { w: number; right?: boolean; shrink?: boolean; children: string; color?: string; dim?: boolean }) {
   return (
@@ -72,28 +75,30 @@ function Cell({ w, right, shrink, children, color, dim }: { w: number; right?: b
   );
 }
 
-function Header({ compare }: { compare: boolean }) {
+// the name and shape columns shrink (truncated) before the numbers do on a narrow terminal
+const width = (c: BenchColumn) => c.narrow ?? c.width;
+
+function Header({ columns, compare }: { columns: BenchColumn[]; compare: boolean }) {
   return (
     <Box>
-      <Cell shrink w={W.kernel}>kernel</Cell>
-      <Cell shrink w={W.shape}>shape</Cell>
-      <Cell w={W.ms} right>ms (median)</Cell>
-      <Cell w={W.gflops} right>GFLOP/s</Cell>
-      <Cell w={W.gbps} right>GB/s</Cell>
-      <Cell w={W.pct} right>% peak</Cell>
+      {columns.map((c, i) => (
+        <Cell key={i} shrink={c.align === 'left'} w={width(c)} right={c.align === 'right'}>
+          {c.title}
+        </Cell>
+      ))}
       {compare ? <Cell w={W.old} right>old ms</Cell> : null}
       {compare ? <Cell w={W.ratio} right>ratio</Cell> : null}
     </Box>
   );
 }
 
-function Row({ row, compare }: { row: BenchViewRow; compare: boolean }) {
+function Row({ row, columns, compare }: { row: BenchViewRow; columns: BenchColumn[]; compare: boolean }) {
   if (row.kind === 'error') {
     return (
       <Box>
-        <Cell shrink w={W.kernel}>{row.name}</Cell>
-        <Cell shrink w={W.shape}>{row.shape}</Cell>
-        <Cell w={W.ms} right color="red">error</Cell>
+        <Cell shrink w={width(columns[0]!)}>{row.name}</Cell>
+        <Cell shrink w={width(columns[1]!)}>{row.shape}</Cell>
+        <Cell w={width(columns[2]!)} right color="red">error</Cell>
         <Box flexShrink={1}>
           <Text color="red" wrap="truncate-end">
             {row.message}
@@ -108,12 +113,11 @@ function Row({ row, compare }: { row: BenchViewRow; compare: boolean }) {
   const marker = c ? compareMarker(c.status) : '';
   return (
     <Box>
-      <Cell shrink w={W.kernel}>{r.name}</Cell>
-      <Cell shrink w={W.shape}>{r.shape}</Cell>
-      <Cell w={W.ms} right color={color}>{formatNumber(r.ms_median)}</Cell>
-      <Cell w={W.gflops} right>{formatNumber(r.gflops)}</Cell>
-      <Cell w={W.gbps} right>{formatNumber(r.gbps)}</Cell>
-      <Cell w={W.pct} right>{formatPct(r.pct_of_peak)}</Cell>
+      {columns.map((col, i) => (
+        <Cell key={i} shrink={col.align === 'left'} w={width(col)} right={col.align === 'right'} color={i === 2 ? color : undefined}>
+          {col.value(r)}
+        </Cell>
+      ))}
       {compare ? <Cell w={W.old} right dim>{c?.old_ms === undefined ? '-' : formatNumber(c.old_ms)}</Cell> : null}
       {compare ? <Cell w={W.ratio} right color={color}>{formatRatio(c?.ratio)}</Cell> : null}
       {marker ? (
@@ -127,25 +131,46 @@ function Row({ row, compare }: { row: BenchViewRow; compare: boolean }) {
   );
 }
 
+/** The suites in the order their rows (or the running case) appeared; kernels when nothing has yet. */
+function suitesShown(state: BenchViewState): BenchSuite[] {
+  const seen: BenchSuite[] = [];
+  for (const s of [...state.rows.map((r) => r.suite), ...(state.current ? [state.current.suite] : [])]) if (!seen.includes(s)) seen.push(s);
+  return seen.length ? seen : ['kernels'];
+}
+
 /** The view of one state (exported for tests and for callers that drive the reducer themselves). */
-export function BenchTableView({ state, baseline }: { state: BenchViewState; baseline?: Baseline }) {
+export function BenchTableView({ state, baseline, peers }: { state: BenchViewState; baseline?: Baseline; peers?: readonly string[] }) {
   const compare = Boolean(baseline);
   return (
     <Box flexDirection="column">
       <Text>adapter: {state.adapter ?? '…'}</Text>
       {baseline ? <Text dimColor>compared with: {describeBaseline(baseline)}</Text> : null}
       <Text dimColor={!state.ceilings}>{state.ceilings ? describeCeilings(state.ceilings, formatNumber) : state.adapter && !state.finished && state.done === 0 && !state.current ? 'measuring ceilings…' : ''}</Text>
-      <Header compare={compare} />
-      {state.rows.map((row, i) => (
-        <Row key={i} row={row} compare={compare} />
+      {state.notes.map((n, i) => (
+        <Text key={i} dimColor>
+          {n}
+        </Text>
       ))}
-      {state.current ? (
-        <Box>
-          <Cell shrink w={W.kernel} dim>{state.current.name}</Cell>
-          <Cell shrink w={W.shape} dim>{state.current.shape}</Cell>
-          <Text color="yellow">running…</Text>
-        </Box>
-      ) : null}
+      {suitesShown(state).map((suite) => {
+        const columns = suiteColumns(suite, peers);
+        return (
+          <Box key={suite} flexDirection="column" marginTop={suite === 'kernels' ? 0 : 1}>
+            <Header columns={columns} compare={compare} />
+            {state.rows
+              .filter((row) => row.suite === suite)
+              .map((row, i) => (
+                <Row key={i} row={row} columns={columns} compare={compare} />
+              ))}
+            {state.current?.suite === suite ? (
+              <Box>
+                <Cell shrink w={width(columns[0]!)} dim>{state.current.name}</Cell>
+                <Cell shrink w={width(columns[1]!)} dim>{state.current.shape}</Cell>
+                <Text color="yellow">running…</Text>
+              </Box>
+            ) : null}
+          </Box>
+        );
+      })}
       <Box marginTop={1}>
         <Text color={state.finished ? 'green' : 'cyan'}>{progressBar(state.done, state.total)}</Text>
         <Text>
@@ -161,12 +186,14 @@ export function BenchTableView({ state, baseline }: { state: BenchViewState; bas
 export interface BenchTableProps {
   events: AsyncIterable<BenchEvent>;
   baseline?: Baseline;
+  /** --peers: the peers asked for (their columns on matmul rows) */
+  peers?: readonly string[];
   /** called once the stream ends (with the error if it threw) */
   onDone?: (error?: unknown) => void;
 }
 
 /** Consumes `events` and redraws as each one arrives. */
-export function BenchTable({ events, baseline, onDone }: BenchTableProps) {
+export function BenchTable({ events, baseline, peers, onDone }: BenchTableProps) {
   const [state, dispatch] = useReducer((s: BenchViewState, ev: BenchEvent) => reduceBenchView(s, ev, baseline), initialBenchView);
   useEffect(() => {
     let cancelled = false;
@@ -187,5 +214,5 @@ export function BenchTable({ events, baseline, onDone }: BenchTableProps) {
     // the stream is consumed once, for the life of the component
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
-  return <BenchTableView state={state} baseline={baseline} />;
+  return <BenchTableView state={state} baseline={baseline} peers={peers} />;
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { after } from 'node:test';
 import { runPonder } from '../helpers/cli.js';
 
@@ -46,14 +47,14 @@ describe('ponder bench --save / --compare', () => {
     const s = runPonder([...quick, '--csv', '--save', file]);
     assert.equal(s.code, 0, s.stderr);
     const lines = s.stdout.trim().split('\n');
-    assert.equal(lines[0], 'name,shape,ms_median,ms_p10,ms_p90,gflops,gbps,pct_of_peak,samples,adapter,error');
+    assert.equal(lines[0], 'suite,name,shape,ms_median,ms_p10,ms_p90,gflops,gbps,pct_of_peak,samples,adapter,error');
     assert.equal(lines.length, 2, s.stdout);
-    assert.match(lines[1], /^rmsnorm,1x896,[\d.e-]+,[\d.e-]+,[\d.e-]+,[\d.e-]+,[\d.e-]+,[\d.e-]+,\d+,.+,$/);
+    assert.match(lines[1], /^kernels,rmsnorm,1x896,[\d.e-]+,[\d.e-]+,[\d.e-]+,[\d.e-]+,[\d.e-]+,[\d.e-]+,\d+,.+,$/);
     const saved = JSON.parse(readFileSync(file, 'utf8'));
     assert.equal(saved.format, 'ponder-bench/1');
     for (const k of ['date', 'ponder_version', 'adapter', 'ceilings', 'rows']) assert.ok(k in saved, `missing ${k}`);
     assert.ok(saved.ceilings.peak_gbps > 0 && saved.ceilings.peak_gflops > 0);
-    assert.ok(saved.rows.length >= 1 && saved.rows.every((r: { name: string }) => r.name === 'rmsnorm'));
+    assert.ok(saved.rows.length >= 1 && saved.rows.every((r: { name: string; suite: string }) => r.name === 'rmsnorm' && r.suite === 'kernels'));
     assert.ok(saved.git_commit === undefined || /^[0-9a-f]{40}$/.test(saved.git_commit));
 
     // the saved run, doctored: one row 1000x faster than it can be (a regression now), one case that is gone
@@ -89,5 +90,108 @@ describe('ponder bench --save / --compare', () => {
     const u = runPonder(['bench', 'kernels', '--fail-on-regression']);
     assert.equal(u.code, 2);
     assert.equal(u.stderrLines[0], 'ponder: error: --fail-on-regression needs --compare FILE');
+  });
+});
+
+describe('ponder bench model / train / all', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ponder-bench-suites-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('--list lists the cases of every suite; all = kernels, model, train', () => {
+    const r = runPonder(['bench', 'all', '--list']);
+    assert.equal(r.code, 0, r.stderr);
+    const suites = r.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0]);
+    assert.deepEqual([...new Set(suites)], ['kernels', 'model', 'train']);
+    assert.match(r.stdout, /^model\s+qwen2\.5-0\.5b-shape\s+tg2 B32$/m);
+    assert.match(r.stdout, /^train\s+bench-50m\s+bench B1 T256$/m);
+    assert.match(r.stdout, /^train\s+tiny-arithmetic-sft\s+sft B16 T48$/m);
+    const j = runPonder(['bench', 'train', '--list', '--json', '--filter', 'pretrain B32']);
+    assert.deepEqual(j.stdout.trim().split('\n').map((l) => JSON.parse(l)), [{ suite: 'train', name: 'tiny-pretrain-sft', shape: 'pretrain B32 T96' }]);
+  });
+
+  it('bad suites, filters and flag combinations are one-line usage errors', () => {
+    const u = runPonder(['bench', 'bogus']);
+    assert.equal(u.code, 2);
+    assert.equal(u.stderrLines.length, 1, u.stderr);
+    assert.match(u.stderrLines[0]!, /^ponder: error: .*'bogus' is invalid .*Allowed choices are kernels, model, train, all/);
+    const f = runPonder(['bench', 'model', '--filter', 'no-such-model']);
+    assert.equal(f.code, 2);
+    assert.equal(f.stderrLines[0], 'ponder: error: no model benchmark case matches --filter "no-such-model"');
+    const a = runPonder(['bench', 'all', '--filter', 'no-such-case']);
+    assert.equal(a.stderrLines[0], 'ponder: error: no benchmark case matches --filter "no-such-case"');
+    const p = runPonder(['bench', 'train', '--peers']);
+    assert.equal(p.code, 2);
+    assert.match(p.stderrLines[0]!, /^ponder: error: --peers applies to the kernels suite/);
+  });
+
+  it('bench model --json: a decode row at batch 1 with its roofline', () => {
+    const r = runPonder(['bench', 'model', '--filter', 'tiny-bytes tg32 B1', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(rows.length, 1);
+    const row = rows[0];
+    assert.equal(row.suite, 'model');
+    assert.equal(row.shape, 'tg32 B1');
+    assert.equal(row.batch, 1);
+    assert.ok(row.tokens_per_s > 0 && row.ms_median > 0 && row.roofline_tokens_per_s > 0 && row.pct_of_roofline > 0, JSON.stringify(row));
+  });
+
+  it('bench all --json --save: a train row with its suite and memory; --compare keys rows by suite, name and shape', () => {
+    const file = join(dir, 'train.json');
+    const r = runPonder(['bench', 'all', '--filter', 'tiny-arithmetic', '--json', '--save', file]);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(rows.length, 1, r.stdout);
+    const row = rows[0];
+    assert.equal(row.suite, 'train');
+    assert.equal(row.name, 'tiny-arithmetic-sft');
+    assert.equal(row.shape, 'sft B16 T48');
+    assert.ok(row.tokens_per_s > 0 && row.ms_median > 0 && row.params > 100_000, JSON.stringify(row));
+    assert.ok(row.peak_bytes >= row.floor_bytes && row.peak_over_floor >= 1, JSON.stringify(row));
+    const saved = JSON.parse(readFileSync(file, 'utf8'));
+    assert.equal(saved.rows[0].suite, 'train');
+    // the same name and shape under another suite is another row
+    saved.rows[0].ms_median /= 1000;
+    saved.rows.push({ ...saved.rows[0], suite: 'model', ms_median: saved.rows[0].ms_median * 1e6 });
+    const doctored = join(dir, 'old.json');
+    writeFileSync(doctored, JSON.stringify(saved));
+    const c = runPonder(['bench', 'train', '--filter', 'tiny-arithmetic', '--compare', doctored, '--fail-on-regression']);
+    assert.equal(c.code, 1);
+    assert.match(c.stdout, /^tiny-arithmetic-sft\s+sft B16 T48\s.*\s[\d.]+x  << REGRESSION$/m);
+    assert.match(c.stdout, /^vs saved run: 1 regression over 10%, 1 not run$/m);
+    assert.equal(c.stderrLines.at(-1), `ponder: error: 1 case regressed by more than 10% against ${doctored}: train tiny-arithmetic-sft sft B16 T48`);
+  });
+});
+
+describe('ponder bench kernels --peers', () => {
+  const hasNumpy = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
+
+  it('adds each peer\'s GFLOP/s and ponder/peer ratio to matmul rows (CSV), with a note per peer', () => {
+    const r = runPonder(['bench', 'kernels', '--peers', '--filter', '/^matmul 256x256x256$/', '--csv', '--time', '20']);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    const header = lines[0]!.split(',');
+    for (const c of ['numpy_gflops', 'ratio_vs_numpy', 'tfjs_webgpu_gflops', 'ratio_vs_tfjs_webgpu']) assert.ok(header.includes(c), `missing ${c}: ${lines[0]}`);
+    assert.equal(lines.length, 2, r.stdout);
+    const cells = lines[1]!.replace(/"[^"]*"/g, 'ADAPTER').split(',');
+    assert.equal(cells.length, header.length);
+    const get = (c: string) => cells[header.indexOf(c)]!;
+    const gflops = Number(get('gflops'));
+    if (hasNumpy) {
+      const np = Number(get('numpy_gflops'));
+      assert.ok(np > 0, lines[1]);
+      assert.ok(Math.abs(Number(get('ratio_vs_numpy')) - gflops / np) < 1e-6 * (gflops / np));
+    } else assert.equal(get('numpy_gflops'), '');
+    const tf = get('tfjs_webgpu_gflops');
+    if (tf !== '') assert.ok(Math.abs(Number(get('ratio_vs_tfjs_webgpu')) - gflops / Number(tf)) < 1e-6 * (gflops / Number(tf)));
+  });
+
+  it('the plain table shows the peer columns and says what each peer is', () => {
+    const r = runPonder(['bench', 'kernels', '--peers', '--filter', '/^matmul 256x256x256$/', '--time', '20', '--plain']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^peer numpy: (numpy \d|skipped \()/m);
+    assert.match(r.stdout, /^peer tfjs-webgpu: (tfjs [\d.]+ WebGPU backend|skipped \()/m);
+    assert.match(r.stdout, /% peak\s+numpy GFLOP\/s\s+vs numpy\s+tfjs-webgpu GFLOP\/s\s+vs tfjs-webgpu$/m);
+    assert.match(r.stdout, /^matmul\s+256x256x256\s+.*[\d.]+%\s+(-|[\d.]+)\s+(-|[\d.]+x)\s+(-|[\d.]+)\s+(-|[\d.]+x)$/m);
   });
 });

@@ -4,7 +4,9 @@ import { pctOfPeak } from '../../src/engine/bench/ceilings.js';
 import { Baseline, classify, compareRuns, compareSummary, parseSavedRun, SAVED_RUN_FORMAT, serializeSavedRun, type SavedRun } from '../../src/engine/bench/compare.js';
 import type { BenchEvent } from '../../src/engine/bench/runner.js';
 import type { KernelBenchResult } from '../../src/engine/bench/types.js';
-import { CSV_COLUMNS, printBenchCsv, printBenchPlain } from '../../src/tui/bench-print.js';
+import { csvColumns, printBenchCsv, printBenchPlain } from '../../src/tui/bench-print.js';
+
+const CSV_COLUMNS = csvColumns(['kernels']);
 import { PonderError } from '../../src/errors.js';
 
 /** Compare logic, roofline percent and the headless printers, from synthetic rows (no GPU). */
@@ -73,7 +75,7 @@ describe('bench compare', () => {
     const text = serializeSavedRun(run);
     assert.match(text, /"peak_gflops": null/);
     const back = parseSavedRun(text, 'x.json');
-    assert.equal(back.rows[0].pct_of_peak, 12.5);
+    assert.equal((back.rows[0] as KernelBenchResult).pct_of_peak, 12.5);
     assert.equal(back.ceilings!.peak_gbps, 10);
     assert.ok(Number.isNaN(back.ceilings!.peak_gflops));
     assert.equal(back.date, run.date);
@@ -126,9 +128,9 @@ describe('bench printers', () => {
     assert.equal(lines[0], CSV_COLUMNS.join(','));
     const split = (l: string) => [...l.matchAll(/("([^"]|"")*"|[^,]*)(,|$)/g)].map((m) => m[1]).slice(0, CSV_COLUMNS.length + 1);
     for (const l of lines) assert.equal(split(l).filter((_, i) => i < CSV_COLUMNS.length).length, CSV_COLUMNS.length, l);
-    assert.match(lines[1], /^matmul,64x64x64,2,1\.8,2\.2,1,2,42,10,"llvmpipe \(LLVM 15\.0\.7, 256 bits\)",$/);
-    assert.match(lines[2], /^rmsnorm,1x896,,,,,,,,,"boom, ""quoted"""$/);
-    assert.match(lines[3], /^argmax,1x10,0\.2,/);
+    assert.match(lines[1], /^kernels,matmul,64x64x64,2,1\.8,2\.2,1,2,42,10,"llvmpipe \(LLVM 15\.0\.7, 256 bits\)",$/);
+    assert.match(lines[2], /^kernels,rmsnorm,1x896,,,,,,,,,"boom, ""quoted"""$/);
+    assert.match(lines[3], /^kernels,argmax,1x10,0\.2,/);
     assert.ok(lines[3].includes(',1,2,,10,'), 'unknown pct_of_peak is an empty field');
   });
 

@@ -1,15 +1,17 @@
 import { Argument, type Command } from 'commander';
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { render } from 'ink';
 import { createElement } from 'react';
 import { allKernelCases } from '../../../bench/kernels/index.js';
-import { modelBenchShapes } from '../../../bench/models.js';
-import { benchModel } from '../../engine/bench/model.js';
+import { allModelCases } from '../../../bench/models.js';
+import { matmulPeers, PEER_NAMES } from '../../../bench/peers/index.js';
+import { allTrainCases } from '../../../bench/train.js';
 import type { BenchCeilings } from '../../engine/bench/ceilings.js';
-import { Baseline, compareRuns, loadSavedRun, makeSavedRun, rowKey, serializeSavedRun } from '../../engine/bench/compare.js';
-import { matchesFilter, runKernelBench, type BenchEvent } from '../../engine/bench/runner.js';
-import type { KernelBenchResult } from '../../engine/bench/types.js';
+import { Baseline, compareRuns, loadSavedRun, makeSavedRun, rowLabel, serializeSavedRun } from '../../engine/bench/compare.js';
+import type { BenchEvent } from '../../engine/bench/runner.js';
+import { listCases, runBench, type BenchCases } from '../../engine/bench/suites.js';
+import { BENCH_SUITES, type BenchResult, type BenchSuite } from '../../engine/bench/types.js';
 import { PonderError } from '../../errors.js';
 import { Gpu } from '../../gpu/gpu.js';
 import { printBenchCsv, printBenchJson, printBenchPlain } from '../../tui/bench-print.js';
@@ -30,6 +32,7 @@ interface BenchOpts {
   compare?: string;
   threshold: string;
   failOnRegression?: boolean;
+  peers?: boolean;
   adapter?: string;
   backend?: string;
 }
@@ -38,34 +41,40 @@ export function registerBench(program: Command, io: CliIO): void {
   addGpuOptions(
     program
       .command('bench')
-      .description("benchmark the GPU kernels (median ms, GFLOP/s, GB/s and % of the measured roofline per shape) or whole models (prefill and decode tokens/s)")
-      .addArgument(new Argument('[suite]', 'what to benchmark').choices(['kernels', 'model']).default('kernels'))
-      .option('--filter <text>', 'only cases whose "name shape" contains TEXT (or matches /regex/)')
-      .option('--json', 'one JSON object per line: name, shape, ms_median, gflops, gbps, pct_of_peak, adapter')
+      .description(
+        'benchmark the GPU kernels (median ms, GFLOP/s, GB/s and % of the measured roofline per shape), whole models ' +
+          '(prefill and decode tokens/s at batch 1 and 32), training (optimizer steps: tokens/s, step ms, peak GPU memory ' +
+          'against its floor), or all three in one run',
+      )
+      .addArgument(new Argument('[suite]', 'what to benchmark: kernels, model, train, or all (kernels, then model, then train)').choices([...BENCH_SUITES, 'all']).default('kernels'))
+      .option('--filter <text>', 'only cases whose "name shape" contains TEXT (or matches /regex/), in every suite run')
+      .option('--json', 'one JSON object per line, with its suite: name, shape, ms_median and the suite\'s figures (see bench/RESULTS.md)')
       .option('--csv', 'CSV: one header line, then one line per case')
       .option('--plain', 'the plain text table even on a terminal (no live view)')
       .option('--list', 'list the cases without running them')
-      .option('--time <ms>', 'time budget per case in milliseconds', '400')
+      .option('--time <ms>', 'time budget per kernel case in milliseconds', '400')
+      .option('--peers', 'kernels: time each matmul case also with numpy (python3) and tfjs-webgpu, and print ponder/peer ratios')
       .option('--save <file>', 'write the run (ceilings, rows, adapter, date, version, commit) as JSON to FILE')
       .option('--compare <file>', 'show each case beside the run saved in FILE (ratio = new/old time)')
       .option('--threshold <pct>', 'with --compare: mark cases slower by more than PCT percent', '10')
       .option('--fail-on-regression', 'with --compare: exit with status 1 when a case regressed'),
-  ).action(async (suite: string, opts: BenchOpts) => {
-    if (suite === 'model') return benchModels(io, opts);
+  ).action(async (suiteArg: string, opts: BenchOpts) => {
+    const suites: BenchSuite[] = suiteArg === 'all' ? [...BENCH_SUITES] : [suiteArg as BenchSuite];
     const timeMs = Number(opts.time);
     if (!Number.isFinite(timeMs) || timeMs <= 0) throw new PonderError('USAGE', `--time must be a positive number of milliseconds, got "${opts.time}"`);
     const threshold = parseNumberFlag('--threshold', opts.threshold, 0, 1e6)!;
     if (opts.json && opts.csv) throw usageError('--json and --csv cannot be combined');
     if (opts.failOnRegression && !opts.compare) throw usageError('--fail-on-regression needs --compare FILE');
-    const cases = allKernelCases();
+    if (opts.peers && !suites.includes('kernels')) throw usageError('--peers applies to the kernels suite (matmul cases): use `bench kernels --peers` or `bench all --peers`');
+    const cases = benchCases(suites);
+    const listed = listCases(cases, suites, opts.filter);
     if (opts.list) {
-      for (const c of cases.filter((c) => matchesFilter(c, opts.filter))) {
-        io.out(opts.json ? JSON.stringify({ name: c.name, shape: c.shape, flops: c.flops, bytes: c.bytes }) : `${c.name.padEnd(22)}  ${c.shape}`);
-      }
+      for (const c of listed) io.out(opts.json ? JSON.stringify(c) : `${c.suite.padEnd(8)}  ${c.name.padEnd(22)}  ${c.shape}`);
       return;
     }
-    if (!cases.some((c) => matchesFilter(c, opts.filter))) {
-      throw new PonderError('USAGE', `no benchmark case matches --filter "${opts.filter}"`, 'see `ponder bench --list`');
+    if (listed.length === 0) {
+      const where = suites.length > 1 ? 'benchmark case' : `${suites[0]} benchmark case`;
+      throw new PonderError('USAGE', `no ${where} matches --filter "${opts.filter}"`, `see \`ponder bench ${suiteArg} --list\``);
     }
     // both files are checked before the GPU is opened: a typo should not cost a whole run
     const baseline = opts.compare !== undefined ? new Baseline(loadSavedRun(opts.compare), threshold) : undefined;
@@ -79,8 +88,10 @@ export function registerBench(program: Command, io: CliIO): void {
       let errors = 0;
       let adapter = '';
       let ceilings: BenchCeilings | undefined;
-      let results: KernelBenchResult[] = [];
-      const events = runKernelBench(gpu, cases, { filter: opts.filter, timeMs, signal: abort.signal, ceilings: 'measure' });
+      let results: BenchResult[] = [];
+      const peers = opts.peers ? matmulPeers(deviceOptions(opts)) : undefined;
+      const runSuites = suites.filter((s) => listed.some((c) => c.suite === s));
+      const events = runBench(gpu, cases, suites, { filter: opts.filter, timeMs, signal: abort.signal, ceilings: 'measure', peers });
       // bookkeeping shared by every view; the view sees the same events
       async function* tracked(): AsyncGenerator<BenchEvent> {
         for await (const ev of events) {
@@ -91,26 +102,23 @@ export function registerBench(program: Command, io: CliIO): void {
           yield ev;
         }
       }
+      const printOpts = { baseline, peers: opts.peers ? [...PEER_NAMES] : undefined, suites: runSuites };
       const live = io.isTTY && !opts.json && !opts.csv && !opts.plain;
-      if (live) await runLiveTable(tracked(), baseline);
+      if (live) await runLiveTable(tracked(), baseline, printOpts.peers);
       else {
         const print = opts.json ? printBenchJson : opts.csv ? printBenchCsv : printBenchPlain;
-        for await (const ev of tracked()) print(ev, io.out, { baseline });
+        for await (const ev of tracked()) print(ev, io.out, printOpts);
       }
       if (abort.signal.aborted) throw new PonderError('INTERRUPTED', 'benchmark interrupted');
       if (opts.save !== undefined) {
-        try {
-          writeFileSync(opts.save, serializeSavedRun(makeSavedRun(results, adapter, ceilings)));
-        } catch (e) {
-          throw new PonderError('BAD_INPUT', `cannot write --save file "${opts.save}" (${(e as NodeJS.ErrnoException).code ?? e})`);
-        }
+        saveRun(opts.save, serializeSavedRun(makeSavedRun(results, adapter, ceilings)));
         if (!opts.json && !opts.csv) io.err(`saved ${results.length} case${results.length === 1 ? '' : 's'} to ${opts.save}`);
       }
       if (errors) throw new PonderError('GPU_VALIDATION', `${errors} benchmark case${errors === 1 ? '' : 's'} failed (see the rows marked error)`);
       if (baseline && opts.failOnRegression) {
         const regressed = compareRuns(baseline.run, results, threshold).filter((r) => r.status === 'regression');
         if (regressed.length) {
-          const names = regressed.slice(0, 3).map(rowKey).join(', ') + (regressed.length > 3 ? ', ...' : '');
+          const names = regressed.slice(0, 3).map(rowLabel).join(', ') + (regressed.length > 3 ? ', ...' : '');
           throw new PonderError('BAD_INPUT', `${regressed.length} case${regressed.length === 1 ? '' : 's'} regressed by more than ${threshold}% against ${opts.compare}: ${names}`);
         }
       }
@@ -121,12 +129,33 @@ export function registerBench(program: Command, io: CliIO): void {
   });
 }
 
+/** The cases of the suites asked for (the recipes are read only when the train suite is). */
+function benchCases(suites: readonly BenchSuite[]): Partial<BenchCases> {
+  return {
+    ...(suites.includes('kernels') ? { kernels: allKernelCases() } : {}),
+    ...(suites.includes('model') ? { model: allModelCases() } : {}),
+    ...(suites.includes('train') ? { train: allTrainCases() } : {}),
+  };
+}
+
+/** Writes the saved run as tmp + rename, so an interrupted write never leaves half a file. */
+function saveRun(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new PonderError('BAD_INPUT', `cannot write --save file "${file}" (${(e as NodeJS.ErrnoException).code ?? e})`);
+  }
+}
+
 /** The Ink table on a terminal; resolves when the stream ends (rejects if it threw). */
-async function runLiveTable(events: AsyncIterable<BenchEvent>, baseline: Baseline | undefined): Promise<void> {
+async function runLiveTable(events: AsyncIterable<BenchEvent>, baseline: Baseline | undefined, peers: readonly string[] | undefined): Promise<void> {
   let finish!: (e?: unknown) => void;
   const finished = new Promise<unknown>((resolve) => (finish = resolve));
   // no useInput: stdin stays cooked, so Ctrl-C is the usual SIGINT that aborts the run
-  const ui = render(createElement(BenchTable, { events, baseline, onDone: (e?: unknown) => finish(e) }), { exitOnCtrlC: false, patchConsole: false });
+  const ui = render(createElement(BenchTable, { events, baseline, peers, onDone: (e?: unknown) => finish(e) }), { exitOnCtrlC: false, patchConsole: false });
   const error = await finished;
   await new Promise((r) => setTimeout(r, 30)); // let the last event's frame render before unmounting
   ui.unmount();
@@ -139,29 +168,4 @@ function checkWritable(file: string): void {
   const dir = dirname(resolve(file));
   if (!existsSync(dir)) throw usageError(`--save: folder "${dir}" does not exist`);
   if (existsSync(file) && statSync(file).isDirectory()) throw usageError(`--save: "${file}" is a folder`);
-}
-
-/** `ponder bench model`: prefill/decode tokens/s per model shape, decode against its memory roofline. */
-async function benchModels(io: CliIO, opts: BenchOpts): Promise<void> {
-  const shapes = modelBenchShapes().filter((s) => !opts.filter || s.name.includes(opts.filter));
-  if (opts.list) {
-    for (const s of shapes) io.out(opts.json ? JSON.stringify({ name: s.name }) : s.name);
-    return;
-  }
-  if (shapes.length === 0) throw new PonderError('USAGE', `no model shape matches --filter "${opts.filter}"`, 'see `ponder bench model --list`');
-  const gpu = await Gpu.open(deviceOptions(opts));
-  try {
-    if (!opts.json) io.out(`${'model'.padEnd(20)}  ${'params'.padStart(8)}  ${'pp tok/s'.padStart(9)}  ${'tg tok/s'.padStart(9)}  ${'roofline'.padStart(9)}  ${'% roof'.padStart(7)}  copy GB/s`);
-    for (const s of shapes) {
-      const r = await benchModel(gpu, s.name, s.config, { promptTokens: s.promptTokens, decodeTokens: s.decodeTokens });
-      if (opts.json) io.out(JSON.stringify(r));
-      else {
-        const f = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(3));
-        io.out(`${r.name.padEnd(20)}  ${(r.params / 1e6).toFixed(1).padStart(7)}M  ${f(r.prefill_tokens_per_s).padStart(9)}  ${f(r.decode_tokens_per_s).padStart(9)}  ${f(r.decode_roofline_tokens_per_s).padStart(9)}  ${r.pct_of_roofline.toFixed(1).padStart(6)}%  ${f(r.copy_gbps)}`);
-      }
-      gpu.pool.trim();
-    }
-  } finally {
-    gpu.close();
-  }
 }

@@ -3,12 +3,13 @@ import { readFileSync } from 'node:fs';
 import { PonderError } from '../../errors.js';
 import { packageRoot, packageVersion } from '../../paths.js';
 import type { BenchCeilings } from './ceilings.js';
-import type { KernelBenchResult } from './types.js';
+import { suiteOf, type BenchResult, type BenchSuite } from './types.js';
 
 /**
  * Saved benchmark runs (`ponder bench --save FILE`) and comparing a run against one
- * (`--compare FILE`). Rows are matched by "name shape" (shapes are stable across runs by contract,
- * see types.ts); the ratio is new/old median time, so > 1 is slower. A row is a regression when it
+ * (`--compare FILE`). Rows of every suite are matched by suite + name + shape (shapes are stable across
+ * runs by contract, see types.ts; rows saved without a suite are kernel rows); the ratio is new/old
+ * median time (a kernel invocation, a prefill, a decode step, an optimizer step), so > 1 is slower. A row is a regression when it
  * is slower by more than the threshold, faster when quicker by more than it, else the same (noise).
  */
 export const SAVED_RUN_FORMAT = 'ponder-bench/1';
@@ -20,12 +21,13 @@ export interface SavedRun {
   git_commit?: string;
   adapter: string;
   ceilings?: BenchCeilings;
-  rows: KernelBenchResult[];
+  rows: BenchResult[];
 }
 
 export type CompareStatus = 'same' | 'regression' | 'faster' | 'new' | 'gone';
 
 export interface CompareRow {
+  suite: BenchSuite;
   name: string;
   shape: string;
   /** this run's median ms (undefined for 'gone': only in the saved run) */
@@ -37,8 +39,17 @@ export interface CompareRow {
   status: CompareStatus;
 }
 
-export function rowKey(r: { name: string; shape: string }): string {
-  return `${r.name} ${r.shape}`;
+type RowId = { suite?: string; name: string; shape: string };
+
+/** The identity of a row across runs. */
+export function rowKey(r: RowId): string {
+  return `${suiteOf(r)} ${r.name} ${r.shape}`;
+}
+
+/** How a row is named to the reader: "name shape", prefixed by the suite outside the kernel suite. */
+export function rowLabel(r: RowId): string {
+  const suite = suiteOf(r);
+  return suite === 'kernels' ? `${r.name} ${r.shape}` : `${suite} ${r.name} ${r.shape}`;
 }
 
 /** The current commit of the package checkout, if it is a git checkout and git is installed. */
@@ -51,7 +62,7 @@ export function gitCommit(cwd = packageRoot): string | undefined {
   }
 }
 
-export function makeSavedRun(rows: KernelBenchResult[], adapter: string, ceilings?: BenchCeilings, date = new Date()): SavedRun {
+export function makeSavedRun(rows: BenchResult[], adapter: string, ceilings?: BenchCeilings, date = new Date()): SavedRun {
   const commit = gitCommit();
   return {
     format: SAVED_RUN_FORMAT,
@@ -99,7 +110,7 @@ export function parseSavedRun(text: string, file: string): SavedRun {
     ...(ceilings && typeof ceilings === 'object'
       ? { ceilings: { peak_gbps: num(ceilings.peak_gbps), peak_gflops: num(ceilings.peak_gflops), ...(typeof ceilings.peak_gflops_case === 'string' ? { peak_gflops_case: ceilings.peak_gflops_case } : {}) } }
       : {}),
-    rows: d.rows as KernelBenchResult[],
+    rows: d.rows as BenchResult[],
   };
 }
 
@@ -120,7 +131,7 @@ export function loadSavedRun(file: string): SavedRun {
 export class Baseline {
   readonly run: SavedRun;
   readonly thresholdPct: number;
-  private readonly byKey = new Map<string, KernelBenchResult>();
+  private readonly byKey = new Map<string, BenchResult>();
 
   constructor(run: SavedRun, thresholdPct = 10) {
     this.run = run;
@@ -128,17 +139,18 @@ export class Baseline {
     for (const r of run.rows) if (!this.byKey.has(rowKey(r))) this.byKey.set(rowKey(r), r);
   }
 
-  compare(r: { name: string; shape: string; ms_median: number }): CompareRow {
+  compare(r: RowId & { ms_median: number }): CompareRow {
     const old = this.byKey.get(rowKey(r));
-    if (!old) return { name: r.name, shape: r.shape, ms: r.ms_median, status: 'new' };
+    const suite = suiteOf(r);
+    if (!old) return { suite, name: r.name, shape: r.shape, ms: r.ms_median, status: 'new' };
     const ratio = r.ms_median / old.ms_median;
-    return { name: r.name, shape: r.shape, ms: r.ms_median, old_ms: old.ms_median, ratio, status: classify(ratio, this.thresholdPct) };
+    return { suite, name: r.name, shape: r.shape, ms: r.ms_median, old_ms: old.ms_median, ratio, status: classify(ratio, this.thresholdPct) };
   }
 
   /** Saved rows whose key is not among `seen` (cases only in the saved file). */
   gone(seen: Iterable<string>): CompareRow[] {
     const s = new Set(seen);
-    return [...this.byKey.values()].filter((r) => !s.has(rowKey(r))).map((r) => ({ name: r.name, shape: r.shape, old_ms: r.ms_median, status: 'gone' as const }));
+    return [...this.byKey.values()].filter((r) => !s.has(rowKey(r))).map((r) => ({ suite: suiteOf(r), name: r.name, shape: r.shape, old_ms: r.ms_median, status: 'gone' as const }));
   }
 }
 
@@ -149,7 +161,7 @@ export function classify(ratio: number, thresholdPct: number): CompareStatus {
 }
 
 /** Every row of `rows` beside the saved one, then the saved rows this run did not have. */
-export function compareRuns(old: SavedRun, rows: readonly KernelBenchResult[], thresholdPct = 10): CompareRow[] {
+export function compareRuns(old: SavedRun, rows: readonly BenchResult[], thresholdPct = 10): CompareRow[] {
   const base = new Baseline(old, thresholdPct);
   return [...rows.map((r) => base.compare(r)), ...base.gone(rows.map(rowKey))];
 }

@@ -2,26 +2,44 @@ import { adapterName } from '../../gpu/device.js';
 import type { Gpu } from '../../gpu/gpu.js';
 import type { ModelConfig, Weights } from '../../model/config.js';
 import { expectedWeights } from '../../model/config.js';
+import type { KvCache } from '../../model/kv-cache.js';
 import { Transformer } from '../../model/transformer.js';
 import { measureCopyBandwidth } from './bandwidth.js';
+import { matchesFilter, type SuiteEvent } from './runner.js';
+import type { ModelBenchResult } from './types.js';
 
 /**
- * llama-bench-style model benchmark: pp (prefill of `promptTokens` tokens, tokens/s) and tg (decode
- * one token at a time with a KV cache, tokens/s) at batch 1, on random weights of a given shape.
- * Decode is compared with its memory roofline: every weight byte is read once per step, so the best
- * possible decode rate is copy bandwidth ÷ weight bytes.
+ * llama-bench-style model benchmark on random weights of a given shape. Per model shape and batch
+ * size B, B sequences share one KV cache (slot b = sequence b):
+ *
+ *   pp  prefill: one forward of B sequences × P prompt tokens (B·P rows through every matmul), timed
+ *       from record to the last-position logits read back; tokens/s = B·P ÷ that time.
+ *   tg  decode: after the prefill, N steps of one new token for each of the B sequences (a forward of
+ *       B rows, each sequence attending to its own slot from its own length); every step waits for
+ *       the GPU, as a sampling loop must. ms = the median step; tokens/s = B·N ÷ the total time.
+ *
+ * Decode is held against its memory roofline: a step reads every weight byte once whatever B is, so
+ * the best possible rate is B × copy bandwidth ÷ weight bytes (the KV-cache reads, small at these
+ * lengths, are left out). A warm-up prefill of 2 tokens and one decode step per batch size compile
+ * the pipelines before anything is timed; copy bandwidth is measured once per suite.
+ *
+ * Multi-token prediction (MTP) on/off cases come with the MTP feature; the model does not have it yet.
  */
-export interface ModelBenchResult {
+export interface ModelBenchCase {
+  /** model shape, e.g. "qwen2.5-0.5b-shape" */
   name: string;
-  params: number;
-  weight_bytes: number;
-  prompt_tokens: number;
-  prefill_tokens_per_s: number;
-  decode_tokens_per_s: number;
-  decode_roofline_tokens_per_s: number;
-  pct_of_roofline: number;
-  copy_gbps: number;
-  adapter: string;
+  config: ModelConfig;
+  test: 'pp' | 'tg';
+  batch: number;
+  /** prompt tokens per sequence */
+  promptTokens: number;
+  /** decode steps (tg) */
+  decodeTokens: number;
+}
+
+/** "pp64 B1", "tg2 B32": what is measured and at which batch size (stable across runs for --compare). */
+export function modelCaseShape(c: Pick<ModelBenchCase, 'test' | 'batch' | 'promptTokens' | 'decodeTokens'>): string {
+  return `${c.test}${c.test === 'pp' ? c.promptTokens : c.decodeTokens} B${c.batch}`;
 }
 
 /** Deterministic pseudo-random weights (small values keep activations tame). */
@@ -41,52 +59,132 @@ export function randomWeightsFor(config: ModelConfig): Weights {
   return w;
 }
 
-export async function benchModel(gpu: Gpu, name: string, config: ModelConfig, opts: { promptTokens: number; decodeTokens: number }): Promise<ModelBenchResult> {
-  const weights = randomWeightsFor(config);
-  let params = 0;
-  for (const t of weights.values()) params += t.data.length;
-  const model = Transformer.load(gpu, config, weights);
-  weights.clear();
-  const copyGbps = await measureCopyBandwidth(gpu);
-  const prompt = Array.from({ length: opts.promptTokens }, (_, i) => (i * 7919) % config.vocab_size);
-  const total = opts.promptTokens + opts.decodeTokens + 1;
-  const cache = model.createCache(1, total);
-  // warm-up: compiles every pipeline once
-  for (const [tokens, start] of [[prompt.slice(0, 2), 0], [[1], 2]] as const) {
-    const l = model.forward([[...tokens]], cache, [0], [start], { lastOnly: true });
-    await gpu.readF32(l);
-    l.release();
+export interface ModelSuiteOptions {
+  filter?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * The selected model cases, grouped so each model shape is built once and each (shape, batch) runs one
+ * prefill that its decode case continues from. Yields case/result/error events in case order.
+ */
+export async function* modelSuite(gpu: Gpu, cases: ModelBenchCase[], opts: ModelSuiteOptions = {}): AsyncGenerator<SuiteEvent> {
+  const selected = cases.filter((c) => matchesFilter({ name: c.name, shape: modelCaseShape(c) }, opts.filter));
+  const adapter = adapterName(gpu.info);
+  let copyGbps: number | undefined;
+  let index = 0;
+  for (const name of [...new Set(selected.map((c) => c.name))]) {
+    const ofModel = selected.filter((c) => c.name === name);
+    if (opts.signal?.aborted) return;
+    let model: Transformer | undefined;
+    let params = 0;
+    try {
+      const config = ofModel[0]!.config;
+      const weights = randomWeightsFor(config);
+      for (const t of weights.values()) params += t.data.length;
+      model = Transformer.load(gpu, config, weights);
+      weights.clear();
+      copyGbps ??= await measureCopyBandwidth(gpu);
+    } catch (e) {
+      // the model cannot be built here: every case of it fails with the same line
+      for (const c of ofModel) {
+        yield { type: 'case', index, name: c.name, shape: modelCaseShape(c), suite: 'model' };
+        yield { type: 'error', index: index++, name: c.name, shape: modelCaseShape(c), suite: 'model', message: oneLine(e) };
+      }
+      model?.dispose();
+      continue;
+    }
+    try {
+      for (const batch of [...new Set(ofModel.map((c) => c.batch))]) {
+        const pp = ofModel.find((c) => c.batch === batch && c.test === 'pp');
+        const tg = ofModel.find((c) => c.batch === batch && c.test === 'tg');
+        const promptTokens = (pp ?? tg)!.promptTokens;
+        const gbps = copyGbps!;
+        const base = { name, batch, params, weight_bytes: params * 4, copy_gbps: gbps, adapter };
+        let cache: { cache: KvCache; prefillMs: number } | undefined;
+        try {
+          for (const c of [pp, tg]) {
+            if (!c || opts.signal?.aborted) continue;
+            const shape = modelCaseShape(c);
+            yield { type: 'case', index, name, shape, suite: 'model' };
+            try {
+              cache ??= await prefilled(gpu, model, batch, promptTokens, tg?.decodeTokens ?? 0, c.test === 'pp');
+              if (c.test === 'pp') {
+                const ms = cache.prefillMs;
+                const result: ModelBenchResult = { suite: 'model', ...base, shape, test: 'pp', ms_median: ms, tokens_per_s: (batch * promptTokens) / (ms / 1000), roofline_tokens_per_s: null, pct_of_roofline: null };
+                yield { type: 'result', index: index++, result };
+              } else {
+                const steps = await decodeSteps(gpu, model, cache.cache, batch, promptTokens, c.decodeTokens);
+                const total = steps.reduce((a, b) => a + b, 0);
+                const tps = (batch * c.decodeTokens) / (total / 1000);
+                const roofline = (batch * gbps * 1e9) / (params * 4);
+                const result: ModelBenchResult = { suite: 'model', ...base, shape, test: 'tg', ms_median: median(steps), tokens_per_s: tps, roofline_tokens_per_s: roofline, pct_of_roofline: (100 * tps) / roofline };
+                yield { type: 'result', index: index++, result };
+              }
+            } catch (e) {
+              yield { type: 'error', index: index++, name, shape, suite: 'model', message: oneLine(e) };
+            }
+          }
+        } finally {
+          cache?.cache.dispose();
+        }
+      }
+    } finally {
+      model.dispose();
+      gpu.pool.trim();
+    }
   }
+}
 
-  const t0 = performance.now();
-  const prefillLogits = model.forward([prompt], cache, [0], [0], { lastOnly: true });
-  await gpu.readF32(prefillLogits);
-  const prefillMs = performance.now() - t0;
+/**
+ * A KV cache of `batch` slots with `promptTokens` positions prefilled (room for the decode steps and
+ * a warm-up step after them). The warm-up prefill of 2 tokens compiles the prefill pipelines first;
+ * with `timed`, the real prefill's ms is returned.
+ */
+async function prefilled(gpu: Gpu, model: Transformer, batch: number, promptTokens: number, decodeTokens: number, timed: boolean): Promise<{ cache: KvCache; prefillMs: number }> {
+  const V = model.config.vocab_size;
+  const cache = model.createCache(batch, promptTokens + decodeTokens + 2);
+  const slots = Array.from({ length: batch }, (_, b) => b);
+  try {
+    if (timed) {
+      const warm = model.forward(slots.map((b) => [b % V, (b + 1) % V]), cache, slots, slots.map(() => 0), { lastOnly: true });
+      await gpu.readF32(warm);
+      warm.release();
+    }
+    const prompts = slots.map((b) => Array.from({ length: promptTokens }, (_, i) => (i * 7919 + b * 104729) % V));
+    const t0 = performance.now();
+    const logits = model.forward(prompts, cache, slots, slots.map(() => 0), { lastOnly: true });
+    await gpu.readF32(logits);
+    const prefillMs = performance.now() - t0;
+    logits.release();
+    return { cache, prefillMs };
+  } catch (e) {
+    cache.dispose();
+    throw e;
+  }
+}
 
-  const t1 = performance.now();
-  for (let i = 0; i < opts.decodeTokens; i++) {
-    const logits = model.forward([[(i * 31) % config.vocab_size]], cache, [0], [opts.promptTokens + i], { lastOnly: true });
+/** One untimed warm-up step, then `steps` timed decode steps of every sequence; ms per step. */
+async function decodeSteps(gpu: Gpu, model: Transformer, cache: KvCache, batch: number, promptTokens: number, steps: number): Promise<number[]> {
+  const V = model.config.vocab_size;
+  const slots = Array.from({ length: batch }, (_, b) => b);
+  const times: number[] = [];
+  for (let i = 0; i <= steps; i++) {
+    const t0 = performance.now();
+    const logits = model.forward(slots.map((b) => [(i * 31 + b) % V]), cache, slots, slots.map(() => promptTokens + i), { lastOnly: true });
     await gpu.sync(); // a real decode step waits for its token; keep the same dependency
     logits.release();
+    if (i > 0) times.push(performance.now() - t0);
   }
-  const decodeMs = performance.now() - t1;
-  prefillLogits.release();
-  cache.dispose();
-  model.dispose();
+  return times;
+}
 
-  const weightBytes = params * 4;
-  const decodeTps = opts.decodeTokens / (decodeMs / 1000);
-  const roofline = (copyGbps * 1e9) / weightBytes;
-  return {
-    name,
-    params,
-    weight_bytes: weightBytes,
-    prompt_tokens: opts.promptTokens,
-    prefill_tokens_per_s: opts.promptTokens / (prefillMs / 1000),
-    decode_tokens_per_s: decodeTps,
-    decode_roofline_tokens_per_s: roofline,
-    pct_of_roofline: (100 * decodeTps) / roofline,
-    copy_gbps: copyGbps,
-    adapter: adapterName(gpu.info),
-  };
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function oneLine(e: unknown): string {
+  return e instanceof Error ? e.message.split('\n')[0]! : String(e);
 }

@@ -23,6 +23,7 @@ export interface KernelBenchInstance {
 
 /** One measured row, as printed by `ponder bench kernels` and emitted as JSON. */
 export interface KernelBenchResult {
+  suite?: 'kernels';
   name: string;
   shape: string;
   ms_median: number;
@@ -37,4 +38,116 @@ export interface KernelBenchResult {
    * gbps / peak_gbps) × 100. Present when the run measured ceilings; null when neither is known.
    */
   pct_of_peak?: number | null;
+  /** with --peers, on matmul cases: each peer's figure for the same shape */
+  peers?: PeerFigure[];
+}
+
+/**
+ * The suites of `ponder bench`: kernels (one op at one shape), model (prefill and decode tokens/s of
+ * whole models on random weights) and train (optimizer steps of the real training path). Every row
+ * carries `name`, `shape` and `ms_median` (the time of the unit it measures: one kernel invocation,
+ * one prefill, one decode step, one optimizer step), so --save/--compare treat all suites alike.
+ */
+export const BENCH_SUITES = ['kernels', 'model', 'train'] as const;
+export type BenchSuite = (typeof BENCH_SUITES)[number];
+
+/** A kernel row's figure for one peer library on the same matmul (see --peers). */
+export interface PeerFigure {
+  peer: string;
+  /** the peer's GFLOP/s; null when it could not run this shape */
+  gflops: number | null;
+  /** ponder's GFLOP/s ÷ the peer's: > 1 means ponder is faster */
+  ratio: number | null;
+  /** why there is no figure, when there is none */
+  note?: string;
+}
+
+/** A matmul a peer library can run: C[M,N] = A[M,K]·B (B stored [K,N], or [N,K] with transB). */
+export interface MatmulShape {
+  M: number;
+  N: number;
+  K: number;
+  transB: boolean;
+}
+
+/**
+ * Another library that times the same matmul in the same run (numpy's BLAS, tfjs's WebGPU backend).
+ * `open` throws (any error; its first line is shown) when the peer is not available here.
+ */
+export interface MatmulPeer {
+  name: string;
+  /** Checks the peer is usable; returns a one-line description (version, backend). */
+  open(): Promise<string>;
+  /** Median ms of one matmul at this shape, timed within about `budgetMs`. */
+  timeMatmul(shape: MatmulShape, budgetMs: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** One `ponder bench model` row: a prefill (pp) or decode (tg) test of one model shape at one batch size. */
+export interface ModelBenchResult {
+  suite: 'model';
+  /** the model shape, e.g. "qwen2.5-0.5b-shape" */
+  name: string;
+  /** test and batch, e.g. "pp64 B1" (prefill 64 tokens) or "tg2 B32" (2 decode steps of 32 sequences) */
+  shape: string;
+  test: 'pp' | 'tg';
+  batch: number;
+  /** ms of the whole prefill (pp) or of one decode step (tg, median) */
+  ms_median: number;
+  /** tokens per second over all sequences of the batch */
+  tokens_per_s: number;
+  params: number;
+  weight_bytes: number;
+  /** decode only: batch × copy bandwidth ÷ weight bytes (each step reads every weight once) */
+  roofline_tokens_per_s: number | null;
+  pct_of_roofline: number | null;
+  copy_gbps: number;
+  adapter: string;
+}
+
+/** One `ponder bench train` row: optimizer steps of one recipe stage or bench config. */
+export interface TrainBenchResult {
+  suite: 'train';
+  /** recipe name or bench config, e.g. "tiny-arithmetic-sft" */
+  name: string;
+  /** stage and batch shape, e.g. "sft B16 T48" */
+  shape: string;
+  batch: number;
+  seq_len: number;
+  params: number;
+  /** timed steps (warm-up steps excluded) */
+  steps: number;
+  /** median ms of one optimizer step (forward, backward, AdamW, loss readback) */
+  ms_median: number;
+  ms_p10: number;
+  ms_p90: number;
+  /** B·T tokens per step ÷ mean step time */
+  tokens_per_s: number;
+  /** pool peak bytes during the case, above what was live when it started */
+  peak_bytes: number;
+  /** src/train/memory-floor.ts: weights + grads + AdamW moments + planned activations + rope tables */
+  floor_bytes: number;
+  peak_over_floor: number;
+  /** last step's mean loss (finite, or the case fails) */
+  loss: number;
+  adapter: string;
+}
+
+export type BenchResult = KernelBenchResult | ModelBenchResult | TrainBenchResult;
+
+/** The suite of a row; rows without one (saved by older versions) are kernel rows. */
+export function suiteOf(r: { suite?: string }): BenchSuite {
+  return r.suite === 'model' || r.suite === 'train' ? r.suite : 'kernels';
+}
+
+/**
+ * The matmul a kernel case measures, read from its name and shape by the contract of
+ * bench/kernels/matmul.ts: "matmul" is A·B and "matmul.ABt" is A·Bᵀ, shape "MxNxK". Other cases
+ * (attention, norms, ...) have no peer figure: undefined.
+ */
+export function matmulShapeOf(c: { name: string; shape: string }): MatmulShape | undefined {
+  if (c.name !== 'matmul' && c.name !== 'matmul.ABt') return undefined;
+  const m = /^(\d+)x(\d+)x(\d+)$/.exec(c.shape);
+  if (!m) return undefined;
+  return { M: Number(m[1]), N: Number(m[2]), K: Number(m[3]), transB: c.name === 'matmul.ABt' };
 }

@@ -1,0 +1,131 @@
+import type { ModelConfig } from '../model/config.js';
+import { expectedWeights } from '../model/config.js';
+
+/**
+ * The theoretical GPU-memory floor of one training step: every buffer TrainableModel (trainable.ts)
+ * and AdamW (optimizer.ts) keep alive while they train B rows of T tokens, counted at its exact byte
+ * size (f32 and u32 are 4 bytes; a tensor is never smaller than 4 bytes, as in Gpu.empty). The pool's
+ * measured peak can only be above it: the pool rounds each buffer up to its size class (pool.ts) and
+ * ops add short-lived scratch (the attention backward's delta [B,T,Hq], RMSNorm's dweight partials,
+ * the embedding backward's CSR index, the loss [1] and AdamW's [2] result).
+ *
+ * Counted, with R = B·T rows, H hidden, I intermediate, V vocab, D head_dim, Hq/Hkv heads, L layers:
+ *
+ *   weights      every tensor of expectedWeights(config) (a tied lm_head is the embedding, once)
+ *   grads        one f32 grad per weight, same shape
+ *   adam         AdamW's m and v per weight; its partials for the grad norm (Σ ⌈n/2048⌉ floats,
+ *                at least 1), the applied-step counter u32[1] and the scalars f32[4]
+ *   activations  TrainableModel's plan for (B, T):
+ *                  per layer: x, n1, xm, n2 [R,H]; rstd1, rstd2 [R]; q, attn [R,Hq·D]; lse [B,T,Hq];
+ *                             kCache, vCache [B,Hkv,T,D]; gate, up, act [R,I];
+ *                             with qk-norm also qRaw [R,Hq·D], kRaw [R,Hkv·D], rstdQ [R·Hq], rstdK [R·Hkv]
+ *                  once: tokens, targets, positions (u32 [R]), slots, starts (u32 [B]), ones [1,R],
+ *                        xFinal, nFinal [R,H], rstdFinal [R], logits [R,V] (the dlogits overwrite them),
+ *                        lossRows [R], k, v [R,Hkv·D]; backward scratch dres, dtmp, dn [R,H],
+ *                        dact, dgate, dup [R,I], dattn, dq [R,Hq·D], dk, dv [R,Hkv·D],
+ *                        with qk-norm dqRaw [R,Hq·D], dkRaw [R,Hkv·D]
+ *   rope         the cos and sin tables [max(max_position_embeddings, T), D/2]
+ *
+ * `buffers` lists every counted buffer (with a count for repeated ones), so a test can round each to
+ * the pool's size class and hold the measured peak against the same list.
+ */
+export type FloorKind = 'weights' | 'grads' | 'adam' | 'activations' | 'rope';
+
+export interface FloorBuffer {
+  name: string;
+  kind: FloorKind;
+  /** bytes of one buffer */
+  bytes: number;
+  /** how many buffers of this size (layers, weights of one shape) */
+  count: number;
+}
+
+export interface TrainingMemoryFloor {
+  /** parameter count (elements of every weight) */
+  params: number;
+  /** bytes per kind */
+  weights: number;
+  grads: number;
+  adam: number;
+  activations: number;
+  rope: number;
+  /** the floor: the sum of the above */
+  total: number;
+  buffers: FloorBuffer[];
+}
+
+const F32 = 4;
+/** AdamW's grad-norm partial sums: one per chunk of WG·ITEMS = 256·8 elements (optimizer.ts). */
+const ADAM_NORM_CHUNK = 256 * 8;
+
+export function trainingMemoryFloor(config: ModelConfig, B: number, T: number): TrainingMemoryFloor {
+  const buffers: FloorBuffer[] = [];
+  const add = (kind: FloorKind, name: string, elements: number, count = 1) => {
+    if (count > 0) buffers.push({ name, kind, bytes: Math.max(4, elements * F32), count });
+  };
+
+  let params = 0;
+  let partials = 0;
+  for (const [name, shape] of expectedWeights(config)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    params += n;
+    partials += Math.ceil(n / ADAM_NORM_CHUNK);
+    add('weights', name, n);
+    add('grads', `grad.${name}`, n);
+    add('adam', `adamw.m.${name}`, n);
+    add('adam', `adamw.v.${name}`, n);
+  }
+  add('adam', 'adamw.partials', Math.max(partials, 1));
+  add('adam', 'adamw.step', 1);
+  add('adam', 'adamw.scalars', 4);
+
+  const R = B * T;
+  const H = config.hidden_size;
+  const I = config.intermediate_size;
+  const V = config.vocab_size;
+  const D = config.head_dim;
+  const q = config.num_attention_heads * D;
+  const kv = config.num_key_value_heads * D;
+  const L = config.num_hidden_layers;
+  const qk = config.qk_norm;
+  const act = (name: string, elements: number, count = 1) => add('activations', name, elements, count);
+  // saved per layer
+  act('x, n1, xm, n2 (per layer)', R * H, 4 * L);
+  act('rstd1, rstd2 (per layer)', R, 2 * L);
+  act('q, attn (per layer)', R * q, 2 * L);
+  act('lse (per layer)', R * config.num_attention_heads, L);
+  act('kCache, vCache (per layer)', R * kv, 2 * L);
+  act('gate, up, act (per layer)', R * I, 3 * L);
+  if (qk) {
+    act('qRaw (per layer)', R * q, L);
+    act('kRaw (per layer)', R * kv, L);
+    act('rstdQ (per layer)', R * config.num_attention_heads, L);
+    act('rstdK (per layer)', R * config.num_key_value_heads, L);
+  }
+  // once per plan
+  act('tokens, targets, positions', R, 3);
+  act('slots, starts', B, 2);
+  act('ones', R);
+  act('xFinal, nFinal', R * H, 2);
+  act('rstdFinal, lossRows', R, 2);
+  act('logits', R * V);
+  act('k, v scratch', R * kv, 2);
+  act('dres, dtmp, dn', R * H, 3);
+  act('dact, dgate, dup', R * I, 3);
+  act('dattn, dq', R * q, 2);
+  act('dk, dv', R * kv, 2);
+  if (qk) {
+    act('dqRaw', R * q);
+    act('dkRaw', R * kv);
+  }
+  add('rope', 'rope.cos, rope.sin', Math.max(config.max_position_embeddings, T) * (D / 2), 2);
+
+  const sum = (kind: FloorKind) => buffers.filter((b) => b.kind === kind).reduce((s, b) => s + b.bytes * b.count, 0);
+  const floor = { params, weights: sum('weights'), grads: sum('grads'), adam: sum('adam'), activations: sum('activations'), rope: sum('rope') };
+  return { ...floor, total: floor.weights + floor.grads + floor.adam + floor.activations + floor.rope, buffers };
+}
+
+/** The floor as the buffer pool holds it: each buffer rounded up by `sizeClass` (pool.ts). */
+export function pooledFloorBytes(floor: TrainingMemoryFloor, sizeClass: (bytes: number) => number): number {
+  return floor.buffers.reduce((s, b) => s + sizeClass(b.bytes) * b.count, 0);
+}

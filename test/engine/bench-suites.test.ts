@@ -1,0 +1,101 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { modelSuite, type ModelBenchCase } from '../../src/engine/bench/model.js';
+import type { SuiteEvent } from '../../src/engine/bench/runner.js';
+import { listCases, runBench } from '../../src/engine/bench/suites.js';
+import { benchTrainCase, trainSuite, type TrainBenchCase } from '../../src/engine/bench/train.js';
+import type { BenchResult, ModelBenchResult, TrainBenchResult } from '../../src/engine/bench/types.js';
+import { trainingMemoryFloor } from '../../src/train/memory-floor.js';
+import { testGpu } from '../helpers/gpu.js';
+import { tinyConfig } from '../helpers/tiny-models.js';
+
+/** The model and train suites on tiny configs (figures are checked for sense, never for speed). */
+const config = tinyConfig('qwen2', { vocab_size: 263, num_hidden_layers: 1 });
+
+function trainCase(overrides: Partial<TrainBenchCase> = {}): TrainBenchCase {
+  return { name: 'tiny', stage: 'bench', config, batch: 2, seqLen: 16, steps: 2, warmup: 1, optimizer: { lr: 1e-3, gradClip: 1 }, ...overrides };
+}
+
+async function collect(events: AsyncIterable<SuiteEvent>): Promise<SuiteEvent[]> {
+  const out: SuiteEvent[] = [];
+  for await (const ev of events) out.push(ev);
+  return out;
+}
+
+describe('bench train', () => {
+  it('a 2-step case reports tokens/s, step ms and a peak at or above the memory floor', async () => {
+    const gpu = await testGpu();
+    const r = await benchTrainCase(gpu, trainCase());
+    assert.equal(r.suite, 'train');
+    assert.equal(r.shape, 'bench B2 T16');
+    assert.equal(r.steps, 2);
+    assert.ok(r.ms_median > 0 && r.ms_p10 <= r.ms_median && r.ms_median <= r.ms_p90, JSON.stringify(r));
+    // 2 steps of 32 tokens: tokens/s and the step times describe the same steps
+    const tps = (2 * 16) / (r.ms_median / 1000);
+    assert.ok(r.tokens_per_s > tps / 3 && r.tokens_per_s < tps * 3, `${r.tokens_per_s} vs ${tps}`);
+    assert.equal(r.floor_bytes, trainingMemoryFloor(config, 2, 16).total);
+    assert.ok(r.peak_over_floor >= 1 && r.peak_over_floor < 1.5, `peak/floor ${r.peak_over_floor}`);
+    assert.equal(r.peak_over_floor, r.peak_bytes / r.floor_bytes);
+    assert.ok(Number.isFinite(r.loss) && r.loss > 0);
+  });
+
+  it('the suite filters by "name shape" and reports a failing case as an error row', async () => {
+    const gpu = await testGpu();
+    const bad = trainCase({ name: 'broken', optimizer: { lr: -1 } });
+    const evs = await collect(trainSuite(gpu, [trainCase({ name: 'other' }), bad], { filter: 'broken' }));
+    assert.deepEqual(evs.map((e) => e.type), ['case', 'error']);
+    const err = evs[1] as Extract<SuiteEvent, { type: 'error' }>;
+    assert.equal(err.suite, 'train');
+    assert.match(err.message, /lr must be a finite number >= 0/);
+    assert.ok(!err.message.includes('\n'));
+  });
+});
+
+describe('bench model', () => {
+  const cases: ModelBenchCase[] = [1, 4].flatMap((batch) =>
+    (['pp', 'tg'] as const).map((test) => ({ name: 'tiny', config, test, batch, promptTokens: 6, decodeTokens: 3 })),
+  );
+
+  it('batch 1 and batch 4: pp and tg rows, tokens counted over every sequence, roofline scales with the batch', async () => {
+    const gpu = await testGpu();
+    const evs = await collect(modelSuite(gpu, cases));
+    const rows = evs.filter((e) => e.type === 'result').map((e) => (e as { result: BenchResult }).result as ModelBenchResult);
+    assert.deepEqual(evs.filter((e) => e.type === 'error'), []);
+    assert.deepEqual(rows.map((r) => r.shape), ['pp6 B1', 'tg3 B1', 'pp6 B4', 'tg3 B4']);
+    for (const r of rows) {
+      assert.equal(r.suite, 'model');
+      assert.ok(r.ms_median > 0 && r.tokens_per_s > 0);
+    }
+    const [pp1, tg1, pp4, tg4] = rows;
+    // pp: batch × prompt tokens in one prefill
+    assert.ok(Math.abs(pp4!.tokens_per_s - (4 * 6) / (pp4!.ms_median / 1000)) < 1e-6 * pp4!.tokens_per_s);
+    assert.equal(pp1!.roofline_tokens_per_s, null);
+    // one decode step reads the weights once for every sequence of the batch
+    assert.ok(Math.abs(tg4!.roofline_tokens_per_s! / tg1!.roofline_tokens_per_s! - 4) < 1e-9);
+    assert.ok(tg4!.pct_of_roofline! > 0);
+  });
+
+  it('a decode case alone still prefills first (untimed), and the case indices count from 0', async () => {
+    const gpu = await testGpu();
+    const evs = await collect(modelSuite(gpu, cases, { filter: 'tg3 B4' }));
+    assert.deepEqual(evs.map((e) => [e.type, (e as { index?: number }).index]), [['case', 0], ['result', 0]]);
+  });
+});
+
+describe('runBench', () => {
+  it('frames the suites in one stream: start with the total, each suite from index 0, done with every row', async () => {
+    const gpu = await testGpu();
+    const model: ModelBenchCase[] = [{ name: 'tiny', config, test: 'pp', batch: 1, promptTokens: 4, decodeTokens: 1 }];
+    const train = [trainCase({ steps: 1 })];
+    assert.deepEqual(listCases({ model, train }, ['model', 'train']).map((c) => `${c.suite}/${c.name} ${c.shape}`), ['model/tiny pp4 B1', 'train/tiny bench B2 T16']);
+    const evs = [];
+    for await (const ev of runBench(gpu, { model, train }, ['kernels', 'model', 'train'])) evs.push(ev);
+    assert.deepEqual(evs[0], { type: 'start', total: 2, adapter: (evs[0] as { adapter: string }).adapter, suites: ['model', 'train'] });
+    const starts = evs.filter((e) => e.type === 'case').map((e) => [(e as { suite: string }).suite, (e as { index: number }).index]);
+    assert.deepEqual(starts, [['model', 0], ['train', 0]]);
+    const done = evs.at(-1) as { type: string; results: BenchResult[] };
+    assert.equal(done.type, 'done');
+    assert.deepEqual(done.results.map((r) => r.suite), ['model', 'train']);
+    assert.ok((done.results[1] as TrainBenchResult).peak_over_floor >= 1);
+  });
+});
