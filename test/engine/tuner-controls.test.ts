@@ -34,7 +34,8 @@ function recipeIn(name: string): string {
 async function collect(path: string, opts: TunerOptions = {}, onEvent: (e: TuneEvent) => void = () => {}): Promise<TuneEvent[]> {
   const gpu = await testGpu();
   const events: TuneEvent[] = [];
-  for await (const e of runTuner(gpu, loadRecipe(path), opts)) {
+  // one eval problem: evaluations only read the weights, and fewer keep the test fast
+  for await (const e of runTuner(gpu, loadRecipe(path), { maxEvalProblems: 1, ...opts })) {
     events.push(e);
     onEvent(e);
   }
