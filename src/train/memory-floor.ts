@@ -26,6 +26,11 @@ import { expectedWeights } from '../model/config.js';
  *                        with qk-norm dqRaw [R,Hq·D], dkRaw [R,Hkv·D]
  *   rope         the cos and sin tables [max(max_position_embeddings, T), D/2]
  *
+ * The count assumes the loss head runs in one block: the logits [R,V] fit one storage binding and the
+ * embedding / lm_head tables are not chunked, as for the byte-vocabulary models `bench train` runs.
+ * With a big vocabulary trainable.ts computes the head over row blocks ([headRows,V] logits plus a
+ * per-chunk scratch) and splits the tables; this floor does not model that yet.
+ *
  * `buffers` lists every counted buffer (with a count for repeated ones), so a test can round each to
  * the pool's size class and hold the measured peak against the same list.
  */

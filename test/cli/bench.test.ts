@@ -116,7 +116,8 @@ describe('ponder bench model / train / all', () => {
     assert.match(u.stderrLines[0]!, /^ponder: error: .*'bogus' is invalid .*Allowed choices are kernels, model, train, all/);
     const f = runPonder(['bench', 'model', '--filter', 'no-such-model']);
     assert.equal(f.code, 2);
-    assert.equal(f.stderrLines[0], 'ponder: error: no model benchmark case matches --filter "no-such-model"');
+    assert.equal(f.stderrLines[0], 'ponder: error: no benchmark case matches --filter "no-such-model"');
+    assert.equal(f.stderrLines[1], 'hint: see `ponder bench model --list`');
     const a = runPonder(['bench', 'all', '--filter', 'no-such-case']);
     assert.equal(a.stderrLines[0], 'ponder: error: no benchmark case matches --filter "no-such-case"');
     const p = runPonder(['bench', 'train', '--peers']);

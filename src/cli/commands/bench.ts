@@ -73,8 +73,7 @@ export function registerBench(program: Command, io: CliIO): void {
       return;
     }
     if (listed.length === 0) {
-      const where = suites.length > 1 ? 'benchmark case' : `${suites[0]} benchmark case`;
-      throw new PonderError('USAGE', `no ${where} matches --filter "${opts.filter}"`, `see \`ponder bench ${suiteArg} --list\``);
+      throw new PonderError('USAGE', `no benchmark case matches --filter "${opts.filter}"`, `see \`ponder bench ${suiteArg} --list\``);
     }
     // both files are checked before the GPU is opened: a typo should not cost a whole run
     const baseline = opts.compare !== undefined ? new Baseline(loadSavedRun(opts.compare), threshold) : undefined;
