@@ -28,6 +28,8 @@ if (files.length === 0) {
   console.error('no test files found under dist/ (did the build run?)');
   process.exit(1);
 }
+// Tests never read the user's autotune cache (~/.cache/ponder/tune.json): configs stay the defaults.
+process.env.PONDER_NO_TUNE_CACHE ??= '1';
 const concurrency = process.env.PONDER_TEST_CONCURRENCY ?? '2';
 const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...passthrough, ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

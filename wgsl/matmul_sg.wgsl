@@ -25,6 +25,14 @@
 //   - The k loop body is one 8-k step, not a wider unroll: lavapipe's compile time grows steeply
 //     with the number of loads in the body (a 32-k body took 7-18 s to compile, this one 1-4 s)
 //     and the wider body was not faster.
+//   - What limits it (read from lavapipe's generated code, GALLIVM_DEBUG=asm): Mesa's NIR unrolls
+//     only loops of <= 32 short iterations, so with R = 64 the row loops stay loops and `ap`/`acc`
+//     are indexed by a per-lane loop counter: each access is an 8-lane gather/scatter on the stack.
+//     Inside any loop, every storage load (even one whose address is the same in all lanes) is an
+//     8-lane scalar loop with exec-mask and bounds branches, and ffma becomes a multiply and an add.
+//     A generated variant with the R rows written out (no private arrays) compiled in ~1 s at
+//     R = 16 but ran slower than this kernel at R = 64, and at R = 32 LLVM took minutes to compile
+//     it, so this form stays.
 //
 // Cost: 2·M·N·K flops; loads ≈ M·K·⌈N/(4·CV·WG)⌉ + K·N·⌈M/R⌉ elements (the A rows are re-read by
 // every column block, each B column block by every row block).

@@ -1,7 +1,9 @@
 import { grid1d, type Gpu } from '../gpu/gpu.js';
 import { Params } from '../gpu/params.js';
 import { shapeString, type Tensor } from '../gpu/tensor.js';
+import { PonderError } from '../errors.js';
 import { expectDtype, expectPositiveInt, expectRank, expectShape, fail } from './check.js';
+import { tunedEntry, tuneCacheWarning } from './tune-cache.js';
 
 /**
  * Causal grouped-query attention over a per-layer KV cache, and the cache append.
@@ -95,8 +97,9 @@ export function attention(gpu: Gpu, q: Tensor, kCache: Tensor, vCache: Tensor, s
   const writeLse = opts.lse ? 1 : 0;
   const smem = gpu.limits.maxComputeWorkgroupStorageSize ?? 16384;
 
+  const tuning = attentionTuning(gpu);
   if (kernel === 'prefill') {
-    const t = prefillTiles(D, smem);
+    const t = tuning.prefill?.[String(D)] ?? prefillTiles(D, smem);
     gpu.dispatch({
       file: 'attention_prefill.wgsl',
       constants: { HD: D, RM: t.RM, RG: t.RG, TPR: t.TPR, BK: t.BK, SHAREKV: t.SHAREKV, VSIZE: t.SHAREKV ? 1 : t.BK * D },
@@ -108,11 +111,11 @@ export function attention(gpu: Gpu, q: Tensor, kCache: Tensor, vCache: Tensor, s
     const t = decodeTiles(D, G, smem, gpu.info.software);
     if (opts.decodeKeySplit !== undefined) {
       const ks = opts.decodeKeySplit;
-      const maxWg = gpu.limits.maxComputeInvocationsPerWorkgroup ?? 256;
-      if (!Number.isInteger(ks) || ks < 1 || ks * t.HPW > maxWg || decodeSharedBytes({ ...t, KSPLIT: ks }) > smem) {
-        fail(OP, `decodeKeySplit=${ks} is out of range for ${t.HPW} heads per workgroup`);
-      }
+      if (!decodeKeySplitFits(gpu, t, ks)) fail(OP, `decodeKeySplit=${ks} is out of range for ${t.HPW} heads per workgroup`);
       t.KSPLIT = ks;
+    } else {
+      const ks = tuning.decodeKeySplit?.[String(D)];
+      if (ks !== undefined && decodeKeySplitFits(gpu, t, ks)) t.KSPLIT = ks;
     }
     gpu.dispatch({
       file: 'attention_decode.wgsl',
@@ -228,4 +231,133 @@ export function decodeTiles(D: number, G: number, smemBytes: number, software: b
 export function decodeSharedBytes(t: DecodeTiles): number {
   const wg = t.HPW * t.KSPLIT;
   return 4 * (2 * wg + 2 * t.HPW + wg * t.DC);
+}
+
+// ------------------------------------------------------------------ tuning
+
+/**
+ * Tuned attention settings per head dim (keys are D as a string): prefill tiles and the decode
+ * kernel's key streams. Installed by the autotuner with setAttentionTuning, or read from the tune
+ * cache (tune-cache.ts) the first time a Gpu runs attention. Settings a device cannot run are
+ * ignored (the cache's with one warning); the defaults (prefillTiles, decodeTiles) apply otherwise.
+ */
+export interface AttentionTuning {
+  prefill?: Record<string, PrefillTiles>;
+  decodeKeySplit?: Record<string, number>;
+}
+
+const tuningOverrides = new WeakMap<Gpu, AttentionTuning>();
+const tuningFromCache = new WeakMap<Gpu, AttentionTuning>();
+
+/** Installs `t` for later attention calls on `gpu` (undefined: back to the cache/defaults). Throws DEVICE_LIMIT if it cannot run. */
+export function setAttentionTuning(gpu: Gpu, t: AttentionTuning | undefined): void {
+  if (t === undefined) {
+    tuningOverrides.delete(gpu);
+    return;
+  }
+  const problem = attentionTuningProblem(gpu, t);
+  if (problem) throw new PonderError('DEVICE_LIMIT', `attention tuning: ${problem}`);
+  tuningOverrides.set(gpu, t);
+}
+
+/** The tuning attention uses on this Gpu: an installed override, else the tune cache's entry, else none. */
+export function attentionTuning(gpu: Gpu): AttentionTuning {
+  const o = tuningOverrides.get(gpu);
+  if (o) return o;
+  let t = tuningFromCache.get(gpu);
+  if (!t) {
+    t = {};
+    const cached = tunedEntry(gpu)?.attention as AttentionTuning | undefined;
+    if (cached) {
+      const problem = attentionTuningProblem(gpu, cached);
+      if (problem) tuneCacheWarning(`ignoring the tuned attention settings: ${problem}`);
+      else t = cached;
+    }
+    tuningFromCache.set(gpu, t);
+  }
+  return t;
+}
+
+/** Forgets the tuning read from the cache for `gpu` (after the cache changed). */
+export function resetAttentionTuning(gpu: Gpu): void {
+  tuningFromCache.delete(gpu);
+}
+
+const MAX_RM = 4;
+const MAX_CN = 8;
+const MAX_DPT = 16;
+const MAX_ACC = 64;
+
+/** Why prefill tiles cannot run for head dim D on this device (the kernel's register arrays and limits), or undefined. */
+export function prefillTilesProblem(gpu: Gpu, D: number, t: PrefillTiles): string | undefined {
+  const ints = [t.RM, t.RG, t.TPR, t.BK];
+  if (!ints.every((v) => Number.isInteger(v) && v >= 1)) return `prefill tiles for D=${D} need positive integers, got ${JSON.stringify(t)}`;
+  if (typeof t.SHAREKV !== 'boolean') return `prefill tiles for D=${D}: SHAREKV must be true or false`;
+  const CN = Math.ceil(t.BK / t.TPR);
+  const DPT = Math.ceil(D / t.TPR);
+  if (t.RM > MAX_RM || CN > MAX_CN || DPT > MAX_DPT || t.RM * DPT > MAX_ACC || t.RM * CN > MAX_RM * MAX_CN) {
+    return `prefill tiles ${JSON.stringify(t)} exceed the kernel's register tiles for D=${D}`;
+  }
+  if (t.BK >= t.TPR && t.BK % t.TPR !== 0) return `prefill BK=${t.BK} must be a multiple of TPR=${t.TPR} or below it`;
+  const wg = t.RG * t.TPR;
+  if (wg > gpu.limits.maxComputeInvocationsPerWorkgroup || wg > gpu.limits.maxComputeWorkgroupSizeX) return `prefill workgroup of ${wg} invocations exceeds this device's limit`;
+  const bytes = prefillSharedBytes(D, t);
+  if (bytes > gpu.limits.maxComputeWorkgroupStorageSize) return `prefill tiles need ${bytes} bytes of workgroup memory, over this device's ${gpu.limits.maxComputeWorkgroupStorageSize}`;
+  return undefined;
+}
+
+function decodeKeySplitFits(gpu: Gpu, t: DecodeTiles, ks: number): boolean {
+  const maxWg = Math.min(gpu.limits.maxComputeInvocationsPerWorkgroup ?? 256, gpu.limits.maxComputeWorkgroupSizeX ?? 256);
+  return Number.isInteger(ks) && ks >= 1 && ks * t.HPW <= maxWg && decodeSharedBytes({ ...t, KSPLIT: ks }) <= (gpu.limits.maxComputeWorkgroupStorageSize ?? 16384);
+}
+
+function attentionTuningProblem(gpu: Gpu, t: AttentionTuning): string | undefined {
+  if (typeof t !== 'object' || t === null) return 'not an object';
+  for (const [d, tiles] of Object.entries(t.prefill ?? {})) {
+    const D = Number(d);
+    if (!Number.isInteger(D) || D < 1 || D > MAX_HEAD_DIM) return `prefill head dim "${d}" is not 1..${MAX_HEAD_DIM}`;
+    if (typeof tiles !== 'object' || tiles === null) return `prefill tiles for D=${d} are not an object`;
+    const problem = prefillTilesProblem(gpu, D, tiles);
+    if (problem) return problem;
+  }
+  for (const [d, ks] of Object.entries(t.decodeKeySplit ?? {})) {
+    const D = Number(d);
+    if (!Number.isInteger(D) || D < 1 || D > MAX_HEAD_DIM) return `decode head dim "${d}" is not 1..${MAX_HEAD_DIM}`;
+    // the widest case: 8 heads per workgroup
+    if (!decodeKeySplitFits(gpu, { HPW: 8, KSPLIT: 1, DC: 8 }, ks)) return `decode key split ${JSON.stringify(ks)} for D=${d} does not fit this device`;
+  }
+  return undefined;
+}
+
+/** A named attention setting the autotuner measures (for head dim `D`). */
+export interface AttentionTuneCandidate {
+  name: string;
+  part: 'prefill' | 'decode';
+  tuning: AttentionTuning;
+}
+
+/** The attention settings `ponder bench --tune` measures for head dim D; all runnable here, all tested. */
+export function attentionTuneCandidates(gpu: Gpu, D: number): AttentionTuneCandidate[] {
+  const smem = gpu.limits.maxComputeWorkgroupStorageSize ?? 16384;
+  const base = prefillTiles(D, smem);
+  const key = String(D);
+  const tiles: PrefillTiles[] = [
+    base,
+    { ...base, RG: Math.max(1, base.RG / 2) },
+    { ...base, BK: Math.max(4, base.BK / 2) },
+    { ...base, TPR: base.TPR * 2, RM: Math.max(1, base.RM / 2) },
+  ];
+  const out: AttentionTuneCandidate[] = [];
+  const seen = new Set<string>();
+  for (const t of tiles) {
+    const name = `prefill rm${t.RM} rg${t.RG} tpr${t.TPR} bk${t.BK}${t.SHAREKV ? ' sharekv' : ''}`;
+    if (seen.has(name) || prefillTilesProblem(gpu, D, t)) continue;
+    seen.add(name);
+    out.push({ name, part: 'prefill', tuning: { prefill: { [key]: t } } });
+  }
+  for (const ks of gpu.info.software ? [1, 2, 4] : [4, 8, 16]) {
+    if (!decodeKeySplitFits(gpu, { HPW: 8, KSPLIT: 1, DC: 8 }, ks)) continue;
+    out.push({ name: `decode keysplit ${ks}`, part: 'decode', tuning: { decodeKeySplit: { [key]: ks } } });
+  }
+  return out;
 }

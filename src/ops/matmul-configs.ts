@@ -1,5 +1,6 @@
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
+import { tunedEntry, tuneCacheWarning } from './tune-cache.js';
 
 /**
  * Which matmul kernels and tile sizes to use on an adapter. `pickMatmulConfig` chooses from
@@ -80,10 +81,19 @@ export type MatmulConfigPatch = Partial<Pick<MatmulConfig, 'kernel' | 'smallM' |
 };
 
 /**
- * Default table. The CPU entries were measured on lavapipe (Mesa 25, LLVM 15, 2 AVX2 cores): 64-row
- * blocks with 2 column quads per lane beat 32 rows or 1 quad; gemvSubgroup with 4 columns per
- * subgroup streamed decode weights ~3x faster than the big kernel with 8-row blocks. The GPU entry
- * uses the usual 64x64 tiles of 16x16 invocations (not measured here: this machine has no GPU).
+ * Default table (used as is when there is no tune cache entry for the adapter; `ponder bench --tune`
+ * measures matmulTuneCandidates and stores the winners, see tune-cache.ts).
+ *
+ * | entry        | main kernel                    | small-M (decode) path        | measured on                  |
+ * |--------------|--------------------------------|------------------------------|------------------------------|
+ * | cpuSubgroup  | subgroup, 64 rows x 2 quads    | gemvSubgroup, 4 cols, wg 64  | lavapipe, Mesa 25, 2 AVX2    |
+ * | cpu          | tiled 8x8 invocations, bk 16   | gemv                         | (fallback, not tuned)        |
+ * | gpu          | tiled 16x16 invocations, bk 16 | gemv, 4 cols x 64 threads    | not measured (no GPU here)   |
+ *
+ * On lavapipe 64-row blocks with 2 column quads per lane beat 32 rows or 1 quad on quiet runs, and
+ * gemvSubgroup streamed decode weights ~3x faster than the big kernel with 8-row blocks. Under heavy
+ * load from other processes the tuner has picked 32 rows / 2 quads and gemvSubgroup wg 8 / 8 columns
+ * (within ~15% of the defaults); the table keeps the quiet-machine choice.
  */
 export const DEFAULT_MATMUL_CONFIGS = {
   /** CPU drivers (lavapipe, SwiftShader) with subgroups: the broadcast kernel, big row blocks. */
@@ -134,25 +144,63 @@ export function defaultMatmulConfigName(gpu: Gpu): MatmulConfigName {
   return 'gpu';
 }
 
-/** The config matmul uses on this Gpu: an installed override, else the default for the adapter. */
+/** The default table entry for this adapter, adjusted to its features (no tuning applied). */
+export function defaultMatmulConfig(gpu: Gpu): MatmulConfig {
+  const cfg = cloneConfig(DEFAULT_MATMUL_CONFIGS[defaultMatmulConfigName(gpu)]);
+  if (cfg.kernel === 'subgroup' && !subgroupKernelSupported(gpu)) cfg.kernel = 'tiled';
+  if (cfg.smallMKernel === 'gemvSubgroup' && !subgroupKernelSupported(gpu)) cfg.smallMKernel = 'gemv';
+  if (gpu.info.subgroupMaxSize !== 8) cfg.gemvSubgroup.wg = 8;
+  validateMatmulConfig(gpu, cfg);
+  return cfg;
+}
+
+/**
+ * The config matmul uses on this Gpu: an installed override, else the adapter's default with the
+ * autotune cache's entry for this adapter merged over it (see tune-cache.ts; a cached config the
+ * device rejects is ignored with a warning).
+ */
 export function pickMatmulConfig(gpu: Gpu): MatmulConfig {
   const o = overrides.get(gpu);
   if (o) return o;
   let cfg = picked.get(gpu);
   if (!cfg) {
-    cfg = cloneConfig(DEFAULT_MATMUL_CONFIGS[defaultMatmulConfigName(gpu)]);
-    if (cfg.kernel === 'subgroup' && !subgroupKernelSupported(gpu)) cfg.kernel = 'tiled';
-    if (cfg.smallMKernel === 'gemvSubgroup' && !subgroupKernelSupported(gpu)) cfg.smallMKernel = 'gemv';
-    if (gpu.info.subgroupMaxSize !== 8) cfg.gemvSubgroup.wg = 8;
-    validateMatmulConfig(gpu, cfg);
+    cfg = defaultMatmulConfig(gpu);
+    const tuned = tunedEntry(gpu)?.matmul as MatmulConfigPatch | undefined;
+    if (tuned) {
+      try {
+        const merged = mergeConfig(cfg, tuned);
+        validateMatmulConfig(gpu, merged);
+        cfg = merged;
+      } catch (e) {
+        tuneCacheWarning(`ignoring the tuned matmul config: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
     picked.set(gpu, cfg);
   }
   return cfg;
 }
 
+/** Forgets the cached pick (after the tune cache changed). Installed overrides stay. */
+export function resetPickedMatmulConfig(gpu: Gpu): void {
+  picked.delete(gpu);
+}
+
+/** `patch` over `base`, field by field; unknown fields and wrong types fail validation later. */
+function mergeConfig(base: MatmulConfig, patch: MatmulConfigPatch): MatmulConfig {
+  return {
+    kernel: patch.kernel ?? base.kernel,
+    smallM: patch.smallM ?? base.smallM,
+    smallMKernel: patch.smallMKernel ?? base.smallMKernel,
+    subgroup: { ...base.subgroup, ...patch.subgroup },
+    tiled: { ...base.tiled, ...patch.tiled },
+    gemv: { ...base.gemv, ...patch.gemv },
+    gemvSubgroup: { ...base.gemvSubgroup, ...patch.gemvSubgroup },
+  };
+}
+
 /**
- * Installs `config` for every later matmul on `gpu`, merged over the adapter's default (not over an
- * earlier override), or restores the default with `undefined`. Throws PonderError('DEVICE_LIMIT')
+ * Installs `config` for every later matmul on `gpu`, merged over the adapter's default with its tuned
+ * settings (not over an earlier override), or restores the default with `undefined`. Throws PonderError('DEVICE_LIMIT')
  * and keeps the previous config if the new one does not fit the device.
  */
 export function setMatmulConfig(gpu: Gpu, config: MatmulConfigPatch | undefined): MatmulConfig {
@@ -160,15 +208,7 @@ export function setMatmulConfig(gpu: Gpu, config: MatmulConfigPatch | undefined)
   overrides.delete(gpu);
   const base = pickMatmulConfig(gpu);
   if (config === undefined) return base;
-  const merged: MatmulConfig = {
-    kernel: config.kernel ?? base.kernel,
-    smallM: config.smallM ?? base.smallM,
-    smallMKernel: config.smallMKernel ?? base.smallMKernel,
-    subgroup: { ...base.subgroup, ...config.subgroup },
-    tiled: { ...base.tiled, ...config.tiled },
-    gemv: { ...base.gemv, ...config.gemv },
-    gemvSubgroup: { ...base.gemvSubgroup, ...config.gemvSubgroup },
-  };
+  const merged = mergeConfig(base, config);
   try {
     validateMatmulConfig(gpu, merged);
   } catch (e) {
@@ -208,6 +248,8 @@ export function validateMatmulConfig(gpu: Gpu, cfg: MatmulConfig): void {
     if (!Number.isInteger(v) || v <= 0) limitError(`${name} must be a positive integer, got ${v}`);
   };
 
+  if (cfg.kernel !== 'subgroup' && cfg.kernel !== 'tiled') limitError(`kernel must be "subgroup" or "tiled", got ${JSON.stringify(cfg.kernel)}`);
+  if (!['gemv', 'gemvSubgroup', 'same'].includes(cfg.smallMKernel)) limitError(`smallMKernel must be "gemv", "gemvSubgroup" or "same", got ${JSON.stringify(cfg.smallMKernel)}`);
   const s = cfg.subgroup;
   posInt('subgroup.wg', s.wg);
   posInt('subgroup.rows', s.rows);
@@ -252,4 +294,50 @@ export function validateMatmulConfig(gpu: Gpu, cfg: MatmulConfig): void {
   }
   posInt('smallM', cfg.smallM);
   if (cfg.smallM > 8) limitError(`smallM must be at most 8, got ${cfg.smallM}`);
+}
+
+/** A named configuration the autotuner may install; `part` says which problems it affects. */
+export interface MatmulTuneCandidate {
+  name: string;
+  /** 'main': M above smallM; 'smallM': the decode path (M <= smallM) */
+  part: 'main' | 'smallM';
+  patch: MatmulConfigPatch;
+}
+
+/**
+ * The configurations `ponder bench --tune` measures on this adapter: a few per part, chosen so the
+ * whole search compiles a handful of pipelines (each costs 1-4 s to compile on lavapipe). Only
+ * candidates the device can run are listed; every one is covered by test/ops/matmul.test.ts.
+ */
+export function matmulTuneCandidates(gpu: Gpu): MatmulTuneCandidate[] {
+  const sg = subgroupKernelSupported(gpu);
+  const out: MatmulTuneCandidate[] = [];
+  const main = (name: string, patch: MatmulConfigPatch) => out.push({ name, part: 'main', patch });
+  const small = (name: string, patch: MatmulConfigPatch) => out.push({ name, part: 'smallM', patch });
+  if (gpu.info.software) {
+    if (sg) {
+      for (const [rows, colQuads] of [[64, 2], [32, 2], [64, 1]]) main(`subgroup r${rows} q${colQuads}`, { kernel: 'subgroup', subgroup: { wg: 8, rows, colQuads } });
+    }
+    main('tiled 8x8 k16', { kernel: 'tiled', tiled: { tx: 8, ty: 8, bk: 16 } });
+  } else {
+    main('tiled 16x16 k16', { kernel: 'tiled', tiled: { tx: 16, ty: 16, bk: 16 } });
+    main('tiled 16x16 k8', { kernel: 'tiled', tiled: { tx: 16, ty: 16, bk: 8 } });
+    main('tiled 8x8 k16', { kernel: 'tiled', tiled: { tx: 8, ty: 8, bk: 16 } });
+    if (sg) main('subgroup r32 q1 wg64', { kernel: 'subgroup', subgroup: { wg: 64, rows: 32, colQuads: 1 } });
+  }
+  if (sg) {
+    const wide = gpu.info.subgroupMaxSize === 8;
+    if (wide) small('gemvSubgroup wg64 c4', { smallMKernel: 'gemvSubgroup', gemvSubgroup: { wg: 64, cols: 4 } });
+    small('gemvSubgroup wg8 c8', { smallMKernel: 'gemvSubgroup', gemvSubgroup: { wg: 8, cols: 8 } });
+  }
+  small('gemv c16 t8', { smallMKernel: 'gemv', gemv: { cols: 16, threadsPerCol: 8, wgKN: 64 } });
+  small('gemv c4 t64', { smallMKernel: 'gemv', gemv: { cols: 4, threadsPerCol: 64, wgKN: 64 } });
+  return out.filter((c) => {
+    try {
+      validateMatmulConfig(gpu, mergeConfig(defaultMatmulConfig(gpu), c.patch));
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { attention, kvWrite, type AttentionOptions } from '../../src/ops/attention.js';
+import { attention, attentionTuneCandidates, kvWrite, setAttentionTuning, type AttentionOptions } from '../../src/ops/attention.js';
 import { PonderError } from '../../src/errors.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
 import type { Tensor } from '../../src/gpu/tensor.js';
@@ -241,5 +241,30 @@ describe('attention shape checks', () => {
     assert.throws(() => kvWrite(gpu, gpu.empty([2, 3, 1, 8]), gpu.empty([2, 3, 1, 8]), kc, vc, slots, starts), isShape(/\[2x2x16x8\] has 2 KV heads, k has 1/));
     assert.throws(() => kvWrite(gpu, k, k, kc, vc, gpu.empty([1], 'u32'), starts), isShape(/slots.*\[1\].*\[2\]/));
     assert.throws(() => kvWrite(gpu, k, k, kc, kc, slots, starts), isShape(/different buffers/));
+  });
+});
+
+describe('attention under the autotune candidates', () => {
+  // every setting `ponder bench --tune` may install for the 0.5B model's head dim (64)
+  it('matches the float64 reference with every prefill tile and decode key split candidate', async () => {
+    const gpu = await testGpu();
+    const candidates = attentionTuneCandidates(gpu, 64);
+    assert.ok(candidates.some((c) => c.part === 'prefill') && candidates.some((c) => c.part === 'decode'));
+    for (const c of candidates) {
+      setAttentionTuning(gpu, c.tuning);
+      try {
+        if (c.part === 'prefill') await checkCase({ B: 2, T: 37, Hq: 14, Hkv: 2, D: 64, starts: [0, 21] });
+        else await checkCase({ B: 3, T: 1, Hq: 14, Hkv: 2, D: 64, starts: [300, 0, 77] });
+      } finally {
+        setAttentionTuning(gpu, undefined);
+      }
+    }
+  });
+
+  it('rejects tuning the device cannot run with DEVICE_LIMIT', async () => {
+    const gpu = await testGpu();
+    const limit = (e: unknown) => e instanceof PonderError && e.code === 'DEVICE_LIMIT';
+    assert.throws(() => setAttentionTuning(gpu, { prefill: { '64': { RM: 8, RG: 8, TPR: 8, BK: 32, SHAREKV: false } } }), limit);
+    assert.throws(() => setAttentionTuning(gpu, { decodeKeySplit: { '64': 0 } }), limit);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { matmul, setMatmulConfig, type MatmulOptions } from '../../src/ops/matmul.js';
-import { subgroupKernelSupported, validateMatmulConfig, pickMatmulConfig, DEFAULT_MATMUL_CONFIGS, type MatmulConfigPatch } from '../../src/ops/matmul-configs.js';
+import { subgroupKernelSupported, validateMatmulConfig, pickMatmulConfig, matmulTuneCandidates, DEFAULT_MATMUL_CONFIGS, type MatmulConfigPatch } from '../../src/ops/matmul-configs.js';
 import { PonderError } from '../../src/errors.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { assertClose } from '../helpers/compare.js';
@@ -136,6 +136,24 @@ describe('matmul', () => {
       run('accumulate, bias and alpha', OPTIONS);
     });
   }
+
+  // Every configuration the autotuner may install (ponder bench --tune) on this adapter: all four
+  // transposes at aligned and unaligned shapes, a batch, and the decode shapes for the small-M ones.
+  it('is correct under every autotune candidate of this adapter', async () => {
+    const gpu = await testGpu();
+    const candidates = matmulTuneCandidates(gpu);
+    assert.ok(candidates.some((c) => c.part === 'main') && candidates.some((c) => c.part === 'smallM'));
+    const mainCases: Case[] = [...TRANSPOSES, { M: 67, N: 36, K: 20, batch: 2, sharedB: true, opts: { transB: true, biasOn: true } }];
+    const smallCases: Case[] = [AWKWARD[1], AWKWARD[6], AWKWARD[7], BATCHED[4], { M: 1, N: 12, K: 20 }];
+    for (const c of candidates) {
+      setMatmulConfig(gpu, c.patch);
+      try {
+        for (const x of c.part === 'main' ? mainCases : smallCases) await check(gpu, `candidate ${c.name} ${tag(x)}`, x);
+      } finally {
+        setMatmulConfig(gpu, undefined);
+      }
+    }
+  });
 
   it('matches the reference on 256-ish squares (default config: A·B and the A·Bᵀ hot path)', async () => {
     const gpu = await testGpu();

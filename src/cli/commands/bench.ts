@@ -19,6 +19,7 @@ import { BenchTable } from '../../tui/bench-table.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
 import type { CliIO } from '../io.js';
 import { usageError } from '../output.js';
+import { runTune } from './bench-tune.js';
 import { parseNumberFlag } from '../parse.js';
 
 interface BenchOpts {
@@ -33,6 +34,7 @@ interface BenchOpts {
   threshold: string;
   failOnRegression?: boolean;
   peers?: boolean;
+  tune?: boolean;
   adapter?: string;
   backend?: string;
 }
@@ -57,7 +59,8 @@ export function registerBench(program: Command, io: CliIO): void {
       .option('--save <file>', 'write the run (ceilings, rows, adapter, date, version, commit) as JSON to FILE')
       .option('--compare <file>', 'show each case beside the run saved in FILE (ratio = new/old time)')
       .option('--threshold <pct>', 'with --compare: mark cases slower by more than PCT percent', '10')
-      .option('--fail-on-regression', 'with --compare: exit with status 1 when a case regressed'),
+      .option('--fail-on-regression', 'with --compare: exit with status 1 when a case regressed')
+      .option('--tune', 'kernels: first autotune matmul and attention on this adapter, save the tune cache (see README), then benchmark with the picks'),
   ).action(async (suiteArg: string, opts: BenchOpts) => {
     const suites: BenchSuite[] = suiteArg === 'all' ? [...BENCH_SUITES] : [suiteArg as BenchSuite];
     const timeMs = Number(opts.time);
@@ -65,6 +68,8 @@ export function registerBench(program: Command, io: CliIO): void {
     const threshold = parseNumberFlag('--threshold', opts.threshold, 0, 1e6)!;
     if (opts.json && opts.csv) throw usageError('--json and --csv cannot be combined');
     if (opts.failOnRegression && !opts.compare) throw usageError('--fail-on-regression needs --compare FILE');
+    if (opts.tune && !suites.includes('kernels')) throw usageError('--tune runs with the kernels suite: use `bench kernels --tune` or `bench all --tune`');
+    if (opts.tune && opts.list) throw usageError('--tune cannot be combined with --list');
     if (opts.peers && !suites.includes('kernels')) throw usageError('--peers applies to the kernels suite (matmul cases): use `bench kernels --peers` or `bench all --peers`');
     const cases = benchCases(suites);
     const listed = listCases(cases, suites, opts.filter);
@@ -88,6 +93,7 @@ export function registerBench(program: Command, io: CliIO): void {
       let adapter = '';
       let ceilings: BenchCeilings | undefined;
       let results: BenchResult[] = [];
+      if (opts.tune) await runTune(gpu, io, { json: opts.json, csv: opts.csv, signal: abort.signal });
       const peers = opts.peers ? matmulPeers(deviceOptions(opts)) : undefined;
       const runSuites = suites.filter((s) => listed.some((c) => c.suite === s));
       const events = runBench(gpu, cases, suites, { filter: opts.filter, timeMs, signal: abort.signal, ceilings: 'measure', peers });
