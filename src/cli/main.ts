@@ -4,6 +4,7 @@ import { packageVersion } from '../paths.js';
 import { registerBench } from './commands/bench.js';
 import { registerChat } from './commands/chat.js';
 import { registerConvert } from './commands/convert.js';
+import { registerEval } from './commands/eval.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerInfo } from './commands/info.js';
 import { registerLogits } from './commands/logits.js';
@@ -34,6 +35,7 @@ export function buildProgram(io: CliIO, name = 'ponder'): Command {
   registerChat(program, io);
   registerLogits(program, io);
   registerConvert(program, io);
+  registerEval(program, io);
   registerBench(program, io);
   registerTune(program, io);
   // every subcommand inherits the error handling and output settings

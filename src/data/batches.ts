@@ -328,7 +328,7 @@ export function taskExamples(task: VerifiableTask, problems: readonly Problem[],
 
 export function generateTaskExamples(spec: Omit<TaskDataSpec, 'type'>, kind: ExampleKind, seed: number): Example[] {
   const task = taskByName(spec.task);
-  return taskExamples(task, task.generate(spec.n, seed, { digits: spec.digits, cot: spec.cot }), { kind, cot: spec.cot });
+  return taskExamples(task, task.generate(spec.n, seed, { digits: spec.digits, cot: spec.cot, ops: spec.ops }), { kind, cot: spec.cot });
 }
 
 /** A plain-text pretraining file: one document per paragraph (blank-line separated). */

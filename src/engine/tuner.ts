@@ -37,7 +37,6 @@ import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { batchIterator, loadStageExamples, padId, tokenizeExamples, type Batch, type BatchCursor } from '../data/batches.js';
 import { ByteTokenizer } from '../data/byte-tokenizer.js';
-import { encodeMessages } from '../data/prompt.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
@@ -47,13 +46,12 @@ import { configToJson, expectedWeights, type ModelConfig, type Weights } from '.
 import { Transformer } from '../model/transformer.js';
 import type { EvalSpec, LoadedRecipe, RecipeStage } from '../recipe/load.js';
 import { drawU32 } from '../sample/rng.js';
-import { taskByName } from '../tasks/types.js';
 import { loadLatestCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointTensor, type Json } from '../train/checkpoint.js';
 import { AdamW } from '../train/optimizer.js';
 import { createRunDir, MetricsWriter } from '../train/run-dir.js';
 import { learningRate } from '../train/schedule.js';
 import { TrainableModel } from '../train/trainable.js';
-import { generate } from './generate.js';
+import { evaluateTask } from './evaluate.js';
 import type { TunerControl } from './tuner-control.js';
 import type { StopReason, TuneEvent } from './tuner-events.js';
 
@@ -111,41 +109,39 @@ export function initScratchWeights(config: ModelConfig, seed: number): Weights {
   return weights;
 }
 
-/** The prompt a stage's model sees for a task problem: the chat format for SFT, "prompt\n" for pretraining. */
-function evalPromptIds(tok: Tokenizer, kind: RecipeStage['kind'], prompt: string): number[] {
-  if (kind === 'sft') return encodeMessages(tok, [{ role: 'user', content: prompt }]);
-  return tok.encode(`${prompt}\n`, { addSpecialTokens: true });
-}
-
 interface EvalResult {
   correct: number;
   n: number;
   sample?: { prompt: string; text: string };
 }
 
-/** Greedy generation on `n` problems of the eval task; a Transformer is built from the current weights. */
+/**
+ * Greedy answers to `n` problems of the eval task (engine/evaluate.ts) by a Transformer built from the
+ * current weights: SFT stages see the chat format, pretraining stages raw text.
+ */
 async function evaluate(gpu: Gpu, model: TrainableModel, tok: Tokenizer, spec: EvalSpec, kind: RecipeStage['kind'], seed: number, n: number, signal?: AbortSignal): Promise<EvalResult> {
-  const task = taskByName(spec.task);
-  const problems = task.generate(n, seed + EVAL_SEED_OFFSET, { digits: spec.digits, cot: spec.cot });
   const tf = Transformer.load(gpu, model.config, await model.toWeights());
-  const ctx = model.config.max_position_embeddings;
-  let correct = 0;
   let sample: EvalResult['sample'];
   try {
-    for (const p of problems) {
-      const ids = evalPromptIds(tok, kind, p.prompt);
-      const maxTokens = Math.min(spec.cot ? 256 : 24, ctx - ids.length - 1);
-      let text = '';
-      if (maxTokens >= 1) {
-        for await (const ev of generate(gpu, tf, tok, ids, { maxTokens, temperature: 0, signal })) if (ev.type === 'done') text = ev.text;
-      }
-      if (task.verify(p, task.extractAnswer(text))) correct++;
-      sample ??= { prompt: p.prompt, text };
+    const run = evaluateTask(gpu, tf, tok, {
+      task: spec.task,
+      n,
+      seed: seed + EVAL_SEED_OFFSET,
+      digits: spec.digits,
+      cot: spec.cot,
+      ops: spec.ops,
+      chat: kind === 'sft',
+      maxTokens: spec.cot ? 256 : 24,
+      signal,
+    });
+    for (;;) {
+      const r = await run.next();
+      if (r.done) return { correct: r.value.correct, n: r.value.n, sample };
+      sample ??= { prompt: r.value.prompt, text: r.value.text };
     }
   } finally {
     tf.dispose();
   }
-  return { correct, n: problems.length, sample };
 }
 
 async function readCheckpointState(gpu: Gpu, model: TrainableModel, opt: AdamW): Promise<{ tensors: CheckpointTensor[]; m: CheckpointTensor[]; v: CheckpointTensor[]; step: number }> {

@@ -26,6 +26,7 @@ import { readConfigJson } from '../io/model-dir.js';
 import { configToJson, parseModelConfig, type ModelConfig } from '../model/config.js';
 import {
   crossFieldIssues,
+  type ArithmeticOpName,
   RecipeSchema,
   type OptimizerSettings,
   type RawModelConfig,
@@ -42,6 +43,8 @@ export interface TaskDataSpec {
   n: number;
   digits: number;
   cot: boolean;
+  /** arithmetic operations (absent: all) */
+  ops?: ArithmeticOpName[];
 }
 
 /** A data file on disk. */
@@ -62,6 +65,8 @@ export interface EvalSpec {
   every: number;
   digits: number;
   cot: boolean;
+  /** arithmetic operations (absent: all) */
+  ops?: ArithmeticOpName[];
 }
 
 export interface RecipeStage {
@@ -399,6 +404,8 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
       every: s.eval.every ?? s.steps,
       digits: s.eval.digits ?? sameTask?.digits ?? 1,
       cot: s.eval.cot ?? sameTask?.cot ?? false,
+      // only present when set, so recipes without it keep their hash
+      ...((s.eval.ops ?? sameTask?.ops) ? { ops: s.eval.ops ?? sameTask?.ops } : {}),
     };
     return { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, grad_accum: s.grad_accum, seq_len: s.seq_len, optimizer: s.optimizer, eval: ev };
   });

@@ -22,6 +22,11 @@ export type TaskName = (typeof KNOWN_TASKS)[number];
 
 export const LR_SCHEDULES = ['constant', 'cosine', 'linear'] as const;
 
+/** Arithmetic operations a task may draw from (default: all). */
+export const ARITHMETIC_OP_NAMES = ['+', '-', '*'] as const;
+export type ArithmeticOpName = (typeof ARITHMETIC_OP_NAMES)[number];
+const OpsSchema = z.array(z.enum(ARITHMETIC_OP_NAMES)).min(1);
+
 const posInt = () => z.int().min(1);
 const nonNegInt = () => z.int().min(0);
 
@@ -34,6 +39,8 @@ export const TaskDataSchema = z.strictObject({
   digits: z.int().min(1).max(9).default(1),
   /** write out the intermediate steps before the answer */
   cot: z.boolean().default(false),
+  /** arithmetic: which operations to draw from (default all: + - *) */
+  ops: OpsSchema.optional(),
 });
 
 /** A stage's data: a generated task, or a path (relative to the recipe's directory) to a .jsonl file. */
@@ -61,6 +68,8 @@ export const EvalSchema = z.strictObject({
   /** default: the stage data's, when it is the same task */
   digits: z.int().min(1).max(9).optional(),
   cot: z.boolean().optional(),
+  /** arithmetic operations; default: the stage data's, when it is the same task, else all */
+  ops: OpsSchema.optional(),
 });
 
 export const StageSchema = z.strictObject({

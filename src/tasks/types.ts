@@ -24,6 +24,8 @@ export interface TaskOptions {
   digits?: number;
   /** train/evaluate with the intermediate steps written out before the answer */
   cot?: boolean;
+  /** which operations to draw from (arithmetic: + - *; default all) */
+  ops?: readonly string[];
 }
 
 export interface VerifiableTask {

@@ -184,6 +184,20 @@ describe('loadRecipe: valid recipes', () => {
     assert.equal(plan.tokens, plan.tokens_per_step * plan.steps);
   });
 
+  it('ops (arithmetic operations) in data and eval: eval inherits the data\'s, absent ops keep the hash, a bad op names its field', () => {
+    const text = readFileSync(join(FIXTURES, 'negative-lr.yaml'), 'utf8').replace('lr: -1', 'lr: 1.0e-3');
+    const path = join(root, 'ops.yaml');
+    const base = parseRecipe(text, path);
+    assert.equal(base.recipe.stages[0]!.eval!.ops, undefined);
+    assert.equal('ops' in base.recipe.stages[0]!.eval!, false, 'no ops key when none is written (hash unchanged)');
+    const withOps = parseRecipe(text.replace('{task: arithmetic, n: 100}', "{task: arithmetic, n: 100, ops: ['+', '-']}"), path);
+    assert.deepEqual((withOps.recipe.stages[0]!.data as { ops?: string[] }).ops, ['+', '-']);
+    assert.deepEqual(withOps.recipe.stages[0]!.eval!.ops, ['+', '-']);
+    assert.notEqual(withOps.hash, base.hash);
+    const bad = loadError(path, () => parseRecipe(text.replace('{task: arithmetic, n: 100}', "{task: arithmetic, n: 100, ops: ['+', '/']}"), path));
+    assert.match(bad.message, /stages\[0\]\.data\.ops\[1\]|stages\.0\.data\.ops/);
+  });
+
   it('model.init may name an HF directory (relative to the recipe); its config.json is the config', () => {
     const config = tinyConfig('qwen2');
     writeHfModel(join(root, 'hf-tiny'), config, randomWeights(config, 1));
