@@ -26,10 +26,11 @@ import { expectedWeights } from '../model/config.js';
  *                        with qk-norm dqRaw [R,Hq·D], dkRaw [R,Hkv·D]
  *   rope         the cos and sin tables [max(max_position_embeddings, T), D/2]
  *
- * The count assumes the loss head runs in one block: the logits [R,V] fit one storage binding and the
- * embedding / lm_head tables are not chunked, as for the byte-vocabulary models `bench train` runs.
- * With a big vocabulary trainable.ts computes the head over row blocks ([headRows,V] logits plus a
- * per-chunk scratch) and splits the tables; this floor does not model that yet.
+ * Big vocabularies (`opts.maxBindingBytes`, the device's maxStorageBufferBindingSize, as
+ * TrainableModel uses it): when the logits [R,V] are over one binding, the loss head runs over row
+ * blocks of headRows = ⌊binding / 4V⌋ rows, so logits is [headRows,V] and the block copies h, dn
+ * [headRows,H] and targets, loss, ignore [headRows] join; when a table is over one binding it is split
+ * into row chunks (same bytes, more buffers) and the head needs a scratch [headRows, largest chunk].
  *
  * `buffers` lists every counted buffer (with a count for repeated ones), so a test can round each to
  * the pool's size class and hold the measured peak against the same list.
@@ -63,7 +64,18 @@ const F32 = 4;
 /** AdamW's grad-norm partial sums: one per chunk of WG·ITEMS = 256·8 elements (optimizer.ts). */
 const ADAM_NORM_CHUNK = 256 * 8;
 
-export function trainingMemoryFloor(config: ModelConfig, B: number, T: number): TrainingMemoryFloor {
+export interface FloorOptions {
+  /** the device's maxStorageBufferBindingSize (default: no limit) */
+  maxBindingBytes?: number;
+  /** as TrainableOptions.maxTableRows / maxLogitsBytes (tests force small chunks) */
+  maxTableRows?: number;
+  maxLogitsBytes?: number;
+}
+
+export function trainingMemoryFloor(config: ModelConfig, B: number, T: number, opts: FloorOptions = {}): TrainingMemoryFloor {
+  const binding = opts.maxBindingBytes ?? Infinity;
+  const tableRows = Math.min(opts.maxTableRows ?? Infinity, Math.max(1, Math.floor(binding / (config.hidden_size * F32))));
+  const logitsBytes = Math.min(opts.maxLogitsBytes ?? binding, binding);
   const buffers: FloorBuffer[] = [];
   const add = (kind: FloorKind, name: string, elements: number, count = 1) => {
     if (count > 0) buffers.push({ name, kind, bytes: Math.max(4, elements * F32), count });
@@ -74,11 +86,19 @@ export function trainingMemoryFloor(config: ModelConfig, B: number, T: number): 
   for (const [name, shape] of expectedWeights(config)) {
     const n = shape.reduce((a, b) => a * b, 1);
     params += n;
-    partials += Math.ceil(n / ADAM_NORM_CHUNK);
-    add('weights', name, n);
-    add('grads', `grad.${name}`, n);
-    add('adam', `adamw.m.${name}`, n);
-    add('adam', `adamw.v.${name}`, n);
+    // a table over one binding is row chunks, each its own Param (trainable.ts)
+    const isTable = name === 'model.embed_tokens.weight' || name === 'lm_head.weight';
+    const rows = shape[0]!;
+    const chunks = isTable && rows > tableRows ? Math.ceil(rows / tableRows) : 1;
+    for (let c = 0; c < chunks; c++) {
+      const m = chunks === 1 ? n : Math.min(tableRows, rows - c * tableRows) * shape[1]!;
+      const label = chunks === 1 ? name : `${name}#${c}`;
+      partials += Math.ceil(m / ADAM_NORM_CHUNK);
+      add('weights', label, m);
+      add('grads', `grad.${label}`, m);
+      add('adam', `adamw.m.${label}`, m);
+      add('adam', `adamw.v.${label}`, m);
+    }
   }
   add('adam', 'adamw.partials', Math.max(partials, 1));
   add('adam', 'adamw.step', 1);
@@ -113,7 +133,13 @@ export function trainingMemoryFloor(config: ModelConfig, B: number, T: number): 
   act('ones', R);
   act('xFinal, nFinal', R * H, 2);
   act('rstdFinal, lossRows', R, 2);
-  act('logits', R * V);
+  const headRows = Math.max(1, Math.min(R, Math.floor(logitsBytes / (V * F32))));
+  act('logits', headRows * V);
+  if (headRows < R) {
+    act('head.h, head.dn', headRows * H, 2);
+    act('head.targets, head.loss, head.ignore', headRows, 3);
+  }
+  if (V > tableRows) act('head.scratch', headRows * Math.min(V, tableRows));
   act('k, v scratch', R * kv, 2);
   act('dres, dtmp, dn', R * H, 3);
   act('dact, dgate, dup', R * I, 3);

@@ -6,7 +6,7 @@ import type { ModelConfig } from '../../src/model/config.js';
 import { rmsnormDwRowsPerBlock } from '../../src/ops/rmsnorm.js';
 import { pooledFloorBytes, trainingMemoryFloor } from '../../src/train/memory-floor.js';
 import { AdamW } from '../../src/train/optimizer.js';
-import { TrainableModel } from '../../src/train/trainable.js';
+import { TrainableModel, type TrainableOptions } from '../../src/train/trainable.js';
 import { testGpu } from '../helpers/gpu.js';
 import { randomWeights, tinyConfig } from '../helpers/tiny-models.js';
 
@@ -18,11 +18,11 @@ import { randomWeights, tinyConfig } from '../helpers/tiny-models.js';
  * the attention backward's delta [B,T,Hq], RMSNorm's dweight partials and the embedding backward's CSR
  * index. A buffer the floor forgot (even a [B·T] row vector) leaves more than that and fails.
  */
-async function measuredPeak(gpu: Gpu, config: ModelConfig, B: number, T: number): Promise<number> {
+async function measuredPeak(gpu: Gpu, config: ModelConfig, B: number, T: number, opts: TrainableOptions = {}): Promise<number> {
   gpu.pool.trim();
   const before = gpu.pool.bytesLive;
   gpu.pool.bytesPeak = before;
-  const model = TrainableModel.create(gpu, config, randomWeights(config, 5));
+  const model = TrainableModel.create(gpu, config, randomWeights(config, 5), opts);
   const opt = new AdamW(gpu, model.params(), { lr: 1e-3, weightDecay: 0.1, gradClip: 1 });
   try {
     const ids = Array.from({ length: B * T }, (_, i) => (i * 37) % config.vocab_size);
@@ -51,16 +51,18 @@ function scratchAllowance(config: ModelConfig, B: number, T: number): number {
 }
 
 describe('training memory floor', () => {
-  const cases: [string, ModelConfig, number, number][] = [
+  const cases: [string, ModelConfig, number, number, TrainableOptions?][] = [
     ['llama, untied lm_head', tinyConfig('llama', { vocab_size: 263 }), 4, 32],
     ['qwen2, q/k/v bias, tied', tinyConfig('qwen2', { vocab_size: 263 }), 2, 48],
     ['qwen3, qk-norm', tinyConfig('qwen3', { vocab_size: 263 }), 3, 40],
+    // a big vocabulary, forced small: tables in chunks of 64 rows, the loss head in row blocks of 10
+    ['llama, chunked tables and a row-blocked loss head', tinyConfig('llama', { vocab_size: 263 }), 2, 16, { maxTableRows: 64, maxLogitsBytes: 10 * 263 * 4 }],
   ];
-  for (const [name, config, B, T] of cases) {
+  for (const [name, config, B, T, opts] of cases) {
     it(`${name}: the pool's peak holds every floor buffer, and nothing big beyond them`, async () => {
       const gpu = await testGpu();
-      const floor = trainingMemoryFloor(config, B, T);
-      const peak = await measuredPeak(gpu, config, B, T);
+      const floor = trainingMemoryFloor(config, B, T, opts);
+      const peak = await measuredPeak(gpu, config, B, T, opts);
       const pooled = pooledFloorBytes(floor, sizeClass);
       assert.ok(peak / floor.total >= 1, `peak ${peak} < floor ${floor.total}`);
       assert.ok(peak >= pooled, `peak ${peak} < the floor in pool size classes ${pooled}: the floor counts a buffer the step does not hold`);

@@ -102,7 +102,7 @@ export async function benchTrainCase(gpu: Gpu, c: TrainBenchCase, signal?: Abort
       if (s >= c.warmup) times.push(performance.now() - t0);
       if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${s + 1}`);
     }
-    const floor = trainingMemoryFloor(c.config, B, T);
+    const floor = trainingMemoryFloor(c.config, B, T, { maxBindingBytes: gpu.limits.maxStorageBufferBindingSize });
     const peak = gpu.pool.bytesPeak - liveAtStart;
     const sorted = [...times].sort((a, b) => a - b);
     const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.round(p * (sorted.length - 1)))]!;
