@@ -66,14 +66,25 @@ function tokenizePretrain(tok: Tokenizer, text: string): TokenizedExample {
   return { tokens, train: new Uint8Array(tokens.length).fill(1) };
 }
 
+/**
+ * The empty reasoning block that ends a generation prompt with thinking off (byte-tokenizer.ts). An
+ * assistant turn that opens with it was written for thinking off: the block is the prompt's part, so
+ * it is context, not a target. Training on it would teach the model to close its reasoning at once on
+ * its own — and under greedy decoding one likely '\n' beats ten digits that share the rest, so a
+ * thinking model would stop thinking.
+ */
+const EMPTY_THINK = '<think>\n\n</think>\n\n';
+
 /** Byte tokenizer: the chat format of encodeChat, one turn at a time, marking assistant spans. */
 function tokenizeSftBytes(tok: ByteTokenizer, messages: readonly SftMessage[]): TokenizedExample {
   const tokens: number[] = [];
   const flags: number[] = [];
+  const emptyThinkLength = tok.encodeChat([{ role: 'assistant', content: EMPTY_THINK }]).length - tok.encodeChat([{ role: 'assistant', content: '' }]).length;
   for (const m of messages) {
     const turn = tok.encodeChat([m]); // <|im_start|> role \n content <|im_end|> \n
-    const header = tok.encodeChat([{ role: m.role, content: '' }]).length - 2; // <|im_start|> role \n
+    let header = tok.encodeChat([{ role: m.role, content: '' }]).length - 2; // <|im_start|> role \n
     const trained = m.role === 'assistant';
+    if (trained && m.content.startsWith(EMPTY_THINK)) header += emptyThinkLength;
     for (let i = 0; i < turn.length; i++) {
       tokens.push(turn[i]!);
       // content and <|im_end|>, not the header nor the '\n' after <|im_end|> (never generated: EOS stops first)

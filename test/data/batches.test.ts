@@ -104,6 +104,21 @@ describe('batches: rows', () => {
 });
 
 describe('batches: SFT with a Hugging Face chat template', () => {
+  it('SFT, byte tokenizer: an empty reasoning block opening an answer (thinking off) is context, not a target', () => {
+    const tok = new ByteTokenizer();
+    const { think, end_think } = BYTE_SPECIAL_TOKENS;
+    const off = tokenizeExample(tok, { kind: 'sft', messages: [{ role: 'user', content: '2+2' }, { role: 'assistant', content: '<think>\n\n</think>\n\n4.' }] });
+    // the block is encoded as the thinking-off generation prompt ends, and none of it is trained
+    const prompt = tok.encodeChat([{ role: 'user', content: '2+2' }], { addGenerationPrompt: true, enableThinking: false });
+    assert.deepEqual(off.tokens.slice(0, prompt.length), prompt);
+    assert.ok(off.tokens.includes(think) && off.tokens.includes(end_think));
+    const trained = off.tokens.filter((_, i) => off.train[i] === 1);
+    assert.equal(tok.decode(trained), '4.<|im_end|>');
+    // a non-empty block is the model's own reasoning: trained, markers included
+    const on = tokenizeExample(tok, { kind: 'sft', messages: [{ role: 'user', content: '2+2' }, { role: 'assistant', content: '<think>\n2 + 2 = 4\n</think>\n4.' }] });
+    assert.equal(tok.decode(on.tokens.filter((_, i) => on.train[i] === 1)), '<think>\n2 + 2 = 4\n</think>\n4.<|im_end|>');
+  });
+
   it('trains only on what each assistant turn adds (fixture chatml-bpe)', async () => {
     const hf = await loadHfTokenizer(new URL('../../../test/fixtures/tokenizers/chatml-bpe', import.meta.url).pathname);
     const ex = tokenizeExample(hf, {
