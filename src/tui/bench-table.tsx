@@ -1,10 +1,11 @@
 import { Box, Text } from 'ink';
-import { useEffect, useReducer } from 'react';
+import { useReducer } from 'react';
 import { describeCeilings, type BenchCeilings } from '../engine/bench/ceilings.js';
 import { compareMarker, compareRuns, compareSummary, formatRatio, type Baseline, type CompareRow } from '../engine/bench/compare.js';
 import type { BenchEvent } from '../engine/bench/runner.js';
 import { suiteOf, type BenchResult, type BenchSuite } from '../engine/bench/types.js';
 import { describeBaseline, formatNumber, suiteColumns, type BenchColumn } from './bench-print.js';
+import { useEventStream } from './use-event-stream.js';
 
 /**
  * The live `ponder bench` view on a terminal: the same BenchEvent stream as the plain printer, drawn
@@ -195,24 +196,6 @@ export interface BenchTableProps {
 /** Consumes `events` and redraws as each one arrives. */
 export function BenchTable({ events, baseline, peers, onDone }: BenchTableProps) {
   const [state, dispatch] = useReducer((s: BenchViewState, ev: BenchEvent) => reduceBenchView(s, ev, baseline), initialBenchView);
-  useEffect(() => {
-    let cancelled = false;
-    (async () => {
-      try {
-        for await (const ev of events) {
-          if (cancelled) break;
-          dispatch(ev);
-        }
-        onDone?.();
-      } catch (e) {
-        onDone?.(e);
-      }
-    })();
-    return () => {
-      cancelled = true;
-    };
-    // the stream is consumed once, for the life of the component
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, []);
+  useEventStream(events, dispatch, onDone);
   return <BenchTableView state={state} baseline={baseline} peers={peers} />;
 }

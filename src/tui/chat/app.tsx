@@ -1,6 +1,7 @@
-import { Box, Text, useApp, useInput, useStdout } from 'ink';
-import { useCallback, useEffect, useState } from 'react';
+import { Box, Text, useApp, useInput } from 'ink';
+import { useCallback, useState } from 'react';
 import type { ChatSessionLike } from '../../engine/chat.js';
+import { useTerminalSize } from '../use-terminal-size.js';
 import { Input } from './input.js';
 import { MessageList } from './message-list.js';
 import { StatusBar } from './status-bar.js';
@@ -60,17 +61,3 @@ export function App({ session, onExit }: AppProps) {
   );
 }
 
-/** The terminal's size, updated on resize (80x24 when the stream does not say). */
-function useTerminalSize(): { columns: number; rows: number } {
-  const { stdout } = useStdout();
-  const read = () => ({ columns: stdout.columns || 80, rows: stdout.rows || 24 });
-  const [size, setSize] = useState(read);
-  useEffect(() => {
-    const onResize = () => setSize(read());
-    stdout.on('resize', onResize);
-    return () => {
-      stdout.off('resize', onResize);
-    };
-  }, [stdout]);
-  return size;
-}

@@ -1,12 +1,13 @@
 import { Box, Text, useInput, useStdin } from 'ink';
-import { useEffect, useReducer, useRef } from 'react';
+import { useReducer, useRef } from 'react';
 import type { TuneControls } from '../../engine/tuner-control.js';
 import type { TuneEvent } from '../../engine/tuner-events.js';
 import { formatBytes } from '../../format.js';
 import { progressBar } from '../bench-table.js';
 import { fmtLoss, fmtLr, formatDuration } from '../tune-print.js';
 import { brailleChart } from './braille-chart.js';
-import { useTerminalSize } from './use-terminal-size.js';
+import { useEventStream } from '../use-event-stream.js';
+import { useTerminalSize } from '../use-terminal-size.js';
 import { etaSeconds, initialTuneView, reduceTuneView, wantsPause, type LogLine, type TuneViewAction, type TuneViewState, type ViewStage } from './view-state.js';
 
 /**
@@ -263,25 +264,7 @@ export function TuneDashboard({ events, controls, onInterrupt, onDone }: TuneDas
     dispatch(action);
   };
 
-  useEffect(() => {
-    let cancelled = false;
-    (async () => {
-      try {
-        for await (const ev of events) {
-          if (cancelled) break;
-          dispatch(ev);
-        }
-        onDone?.();
-      } catch (e) {
-        onDone?.(e);
-      }
-    })();
-    return () => {
-      cancelled = true;
-    };
-    // the stream is consumed once, for the life of the component
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, []);
+  useEventStream(events, dispatch, onDone);
 
   const onKey = (ch: string) => {
     if (ch === CTRL_C) {
