@@ -85,6 +85,8 @@ export interface ChatBackend {
   generate(promptIds: number[], opts: GenerateOptions): AsyncGenerator<GenerateEvent>;
   /** ids of <think> / </think> when the vocabulary has them (decoded text may skip special tokens) */
   readonly thinkIds?: { open?: number; close?: number };
+  /** the model's own sampling defaults (generation_config.json); settings given to the session win */
+  readonly sampling?: Partial<Pick<ChatSettings, 'temperature' | 'topK' | 'topP' | 'minP'>>;
   dispose(): void;
 }
 
@@ -102,7 +104,8 @@ export class ChatSession implements ChatSessionLike {
   constructor(backend: ChatBackend, opts: { settings?: Partial<ChatSettings>; openBackend?: BackendOpener } = {}) {
     this.backend = backend;
     this.openBackend = opts.openBackend;
-    this.settings = { ...DEFAULT_CHAT_SETTINGS, ...opts.settings };
+    // ponder's defaults < the model's generation_config.json < what the caller set (unset keys skipped)
+    this.settings = { ...DEFAULT_CHAT_SETTINGS, ...definedOnly(backend.sampling ?? {}), ...definedOnly(opts.settings ?? {}) };
   }
 
   /** A session on a real model: `spec` as `--model` takes it. Throws NOT_FOUND (one line) when there is none. */
@@ -276,15 +279,20 @@ export class ChatSession implements ChatSessionLike {
 
 /** The real backend: a model opened on `gpu` with its tokenizer and chat template. */
 export async function openModelBackend(gpu: Gpu, spec: string): Promise<ChatBackend> {
-  const { model, tokenizer, config } = await openModel(gpu, spec);
+  const { model, tokenizer, config, sampling } = await openModel(gpu, spec);
   const info: ChatInfo = { model: spec, adapter: adapterName(gpu), contextLimit: config.max_position_embeddings };
   return {
     info,
     thinkIds: { open: tokenizer.specialTokens.think, close: tokenizer.specialTokens.end_think },
+    sampling,
     encode: (messages, opts) => encodeMessages(tokenizer, messages, opts),
     generate: (ids, opts) => generate(gpu, model, tokenizer, ids, opts),
     dispose: () => model.dispose(),
   };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function adapterName(gpu: Gpu): string {

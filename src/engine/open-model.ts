@@ -1,6 +1,7 @@
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { checkFitsDevice } from '../io/fits-device.js';
+import { readSamplingDefaults, type SamplingDefaults } from '../io/generation-config.js';
 import { readConfigJson } from '../io/model-dir.js';
 import { loadAnyModel, resolveModel } from '../io/resolve-model.js';
 import type { ModelConfig } from '../model/config.js';
@@ -16,13 +17,16 @@ export interface OpenedModel {
   model: Transformer;
   tokenizer: Tokenizer;
   config: ModelConfig;
+  /** the model's generation_config.json sampling defaults (flags override them) */
+  sampling: SamplingDefaults;
 }
 
 export async function openModel(gpu: Gpu, spec: string, opts: { kvSlots?: number } = {}): Promise<OpenedModel> {
   const { dir } = resolveModel(spec);
   const limits = { maxBufferSize: gpu.limits.maxBufferSize, maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize };
   checkFitsDevice(readConfigJson(dir), limits, { kvSlots: opts.kvSlots });
+  const sampling = readSamplingDefaults(dir);
   const { config, weights, tokenizer } = await loadAnyModel(dir);
   const model = Transformer.load(gpu, config, weights);
-  return { model, tokenizer, config };
+  return { model, tokenizer, config, sampling };
 }

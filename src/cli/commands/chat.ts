@@ -39,7 +39,7 @@ export function registerChat(program: Command, io: CliIO): void {
       .option('-m, --model <model>', 'ponder model directory, a name under models/, or an HF directory', 'default')
       .option('-p, --prompt <text>', 'answer this one message to stdout and exit (stdin is read when piped)')
       .option('-n, --max-tokens <n>', 'at most this many tokens per answer', '512')
-      .option('-t, --temperature <t>', 'sampling temperature; 0 is greedy', '0.7')
+      .option('-t, --temperature <t>', "sampling temperature; 0 is greedy (default: the model's generation_config.json, else 0.7)")
       .option('--top-k <k>', 'sample from the k most likely tokens')
       .option('--top-p <p>', 'nucleus sampling: smallest set with probability >= p')
       .option('--min-p <p>', 'drop tokens less likely than p x the most likely one')
@@ -50,7 +50,7 @@ export function registerChat(program: Command, io: CliIO): void {
   ).action(async (flags: ChatFlags) => {
     const settings: Partial<ChatSettings> = {
       maxTokens: parseIntFlag('--max-tokens', flags.maxTokens, 1)!,
-      temperature: parseNumberFlag('--temperature', flags.temperature, 0, 100)!,
+      temperature: parseNumberFlag('--temperature', flags.temperature, 0, 100),
       topK: parseIntFlag('--top-k', flags.topK, 0),
       topP: parseNumberFlag('--top-p', flags.topP, 1e-9, 1),
       minP: parseNumberFlag('--min-p', flags.minP, 0, 0.999999),

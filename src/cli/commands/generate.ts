@@ -9,6 +9,8 @@ import { usageError } from '../output.js';
 import { parseIntFlag, parseNumberFlag } from '../parse.js';
 import { readStdin } from '../stdin.js';
 
+const DEFAULT_TEMPERATURE = 0.7;
+
 interface GenerateFlags {
   model: string;
   prompt?: string;
@@ -33,7 +35,7 @@ export function registerGenerate(program: Command, io: CliIO): void {
       .option('-m, --model <model>', 'ponder model directory, a name under models/, or an HF directory', 'default')
       .option('-p, --prompt <text>', 'the prompt (read from stdin when omitted and stdin is piped)')
       .option('-n, --max-tokens <n>', 'at most this many new tokens', '256')
-      .option('-t, --temperature <t>', 'sampling temperature; 0 is greedy', '0.7')
+      .option('-t, --temperature <t>', "sampling temperature; 0 is greedy (default: the model's generation_config.json, else 0.7)")
       .option('--top-k <k>', 'sample from the k most likely tokens')
       .option('--top-p <p>', 'nucleus sampling: smallest set with probability >= p')
       .option('--min-p <p>', 'drop tokens less likely than p x the most likely one')
@@ -43,7 +45,7 @@ export function registerGenerate(program: Command, io: CliIO): void {
       .option('--json', 'print one JSON object at the end: {text, stats}'),
   ).action(async (flags: GenerateFlags) => {
     const maxTokens = parseIntFlag('--max-tokens', flags.maxTokens, 1)!;
-    const temperature = parseNumberFlag('--temperature', flags.temperature, 0, 100)!;
+    const temperature = parseNumberFlag('--temperature', flags.temperature, 0, 100);
     const topK = parseIntFlag('--top-k', flags.topK, 0);
     const topP = parseNumberFlag('--top-p', flags.topP, 1e-9, 1);
     const minP = parseNumberFlag('--min-p', flags.minP, 0, 0.999999);
@@ -60,9 +62,16 @@ export function registerGenerate(program: Command, io: CliIO): void {
     const onSigint = () => abort.abort();
     process.once('SIGINT', onSigint);
     try {
-      const { model, tokenizer } = await openModel(gpu, flags.model);
+      const { model, tokenizer, sampling } = await openModel(gpu, flags.model);
       const ids = encodePrompt(tokenizer, prompt, { chat: !flags.raw, system: flags.system });
-      for await (const ev of generate(gpu, model, tokenizer, ids, { maxTokens, temperature, topK, topP, minP, seed, signal: abort.signal })) {
+      // a flag wins over the model's generation_config.json, which wins over ponder's default
+      const sample = {
+        temperature: temperature ?? sampling.temperature ?? DEFAULT_TEMPERATURE,
+        topK: topK ?? sampling.topK,
+        topP: topP ?? sampling.topP,
+        minP: minP ?? sampling.minP,
+      };
+      for await (const ev of generate(gpu, model, tokenizer, ids, { maxTokens, ...sample, seed, signal: abort.signal })) {
         if (ev.type === 'token' && !flags.json) process.stdout.write(ev.text);
         if (ev.type === 'done') {
           if (flags.json) io.out(JSON.stringify({ text: ev.text, stats: ev.stats }));
