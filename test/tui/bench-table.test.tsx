@@ -5,6 +5,7 @@ import { Baseline, SAVED_RUN_FORMAT } from '../../src/engine/bench/compare.js';
 import type { BenchEvent } from '../../src/engine/bench/runner.js';
 import type { KernelBenchResult } from '../../src/engine/bench/types.js';
 import { BenchTable, progressBar } from '../../src/tui/bench-table.js';
+import { controlledStream } from '../helpers/event-stream.js';
 
 /** The live bench table from a synthetic event stream: rows fill in as results arrive, the bar advances. */
 afterEach(() => cleanup());
@@ -13,30 +14,7 @@ function result(name: string, shape: string, ms: number, pct: number | null = 25
   return { name, shape, ms_median: ms, ms_p10: ms, ms_p90: ms, gflops: 3, gbps: 4, samples: 5, adapter: 'fake adapter', pct_of_peak: pct };
 }
 
-/** An event stream the test releases one event at a time. */
-function controlled() {
-  const queue: BenchEvent[] = [];
-  let wake: (() => void) | undefined;
-  let ended = false;
-  async function* events(): AsyncGenerator<BenchEvent> {
-    for (;;) {
-      while (queue.length) yield queue.shift()!;
-      if (ended) return;
-      await new Promise<void>((r) => (wake = r));
-    }
-  }
-  return {
-    events: events(),
-    push(...evs: BenchEvent[]) {
-      queue.push(...evs);
-      wake?.();
-    },
-    end() {
-      ended = true;
-      wake?.();
-    },
-  };
-}
+const controlled = () => controlledStream<BenchEvent>();
 
 async function waitFor(what: string, frame: () => string | undefined, ok: (f: string) => boolean, ms = 3000): Promise<string> {
   const t0 = Date.now();

@@ -6,6 +6,7 @@ import type { TuneEvent } from '../../src/engine/tuner-events.js';
 import { TuneDashboard, TuneDashboardView, WIDE_COLUMNS } from '../../src/tui/tune/dashboard.js';
 import { initialTuneView, reduceTuneView } from '../../src/tui/tune/view-state.js';
 import { stepEvent } from './tune-fixtures.js';
+import { controlledStream } from '../helpers/event-stream.js';
 
 /**
  * The Ink training dashboard from a scripted event stream: stages, progress, the loss chart, numbers,
@@ -14,30 +15,7 @@ import { stepEvent } from './tune-fixtures.js';
  */
 afterEach(() => cleanup());
 
-/** An event stream the test releases one event at a time. */
-function controlled() {
-  const queue: TuneEvent[] = [];
-  let wake: (() => void) | undefined;
-  let ended = false;
-  async function* events(): AsyncGenerator<TuneEvent> {
-    for (;;) {
-      while (queue.length) yield queue.shift()!;
-      if (ended) return;
-      await new Promise<void>((r) => (wake = r));
-    }
-  }
-  return {
-    events: events(),
-    push(...evs: TuneEvent[]) {
-      queue.push(...evs);
-      wake?.();
-    },
-    end() {
-      ended = true;
-      wake?.();
-    },
-  };
-}
+const controlled = () => controlledStream<TuneEvent>();
 
 function recordingControls(): TuneControls & { calls: string[] } {
   const calls: string[] = [];
