@@ -1,46 +1,53 @@
 // Matmul for CPU-SIMD adapters (lavapipe and similar): C = alpha·op(A)·op(B) (+ bias[N]) (+ C).
 // op(A) is A ([M,K]) or Aᵀ (A stored [K,M]); op(B) is B ([K,N]) or Bᵀ (B stored [N,K]); batched.
 //
-// Why a special kernel: on lavapipe a workgroup runs on one CPU thread with the 8 invocations of a
-// subgroup packed into one 256-bit SIMD register. Every storage-buffer load inside a loop becomes a
-// per-lane scalar loop with an exec-mask test and a bounds check (~10 instructions per lane and
-// component), even when all lanes read the same address, while arithmetic costs one instruction for
-// all 8 lanes. So what a matmul costs here is its number of lane-scalar loads, and this kernel
-// loads every value once per subgroup and reuses it as often as registers allow:
+// On lavapipe a workgroup runs on one CPU thread and the 8 invocations of a subgroup are the 8 lanes
+// of one 256-bit register per scalar (SIMD of arrays). What Mesa 25.0's gallivm makes of WGSL
+// (GALLIVM_DEBUG=asm, and micro-kernels timed on 2 Zen3 cores):
+//   - Every storage load becomes an 8-lane scalar sequence (exec-mask test, bounds test, load,
+//     insert through a stack slot): ~6-8 ns of wall time per 8-lane load and vector component,
+//     whether the lanes read one address or eight, inside a loop or not. (Its newer "uniform
+//     address: one scalar load" path is not in 25.0.) Workgroup-memory loads cost the same.
+//   - A private array indexed by a runtime value (even one equal in all lanes) is accessed by
+//     per-lane stack gathers/scatters (~3 ns per 8-lane access); a compile-time index into an
+//     array that lives in memory is one plain vector load or store.
+//   - subgroupBroadcast with a constant lane is one vbroadcastss (~1 ns with its use); fma() is a
+//     vfmadd, while a*b+c stays a multiply and an add.
+//   - NIR unrolls a loop only when trip count x body size is small (<= 32 trips, ~26 instructions
+//     each). The previous kernel looped over its 64 rows, so its accumulators (64 x 2 vec4) were
+//     read and written through per-lane gathers/scatters every 8 k's, which cost more than its
+//     loads and arithmetic together (~11.6 GFLOP/s at 1024³).
 //
-//   - Lanes own output columns: CV quads of 4 columns each, quads interleaved across lanes so one
-//     vec4 load per lane reads a contiguous run. op(B) is the only per-lane data.
-//   - The 8 lanes of a subgroup share the same R rows. Rather than each lane loading A[m, k]
-//     (8x redundant), lane l loads A[m, k0 + l] for the R rows and the values are handed out with
-//     subgroupBroadcast, a register shuffle, so A costs an eighth of per-lane loads.
-//   - Per 8 k's and lane: R scalar loads of A and 8·CV vec4 loads of B feed R·4CV·8 FMAs: with
-//     R=64, CV=2 that is 32 FMAs per loaded scalar, versus 2 for a classic 4x4 register tile.
-//     (1024³ on 2 AVX2 cores: ~8-11 GFLOP/s for A·B and A·Bᵀ, vs ~1 for one output per thread.)
-//   - op(B) in either layout becomes the same "8 k-rows x 4 columns" vec4 block. For B stored
-//     [N,K] (y = x·Wᵀ with HF Linear weights, the model's hot path) it is a 4x4 transpose of
-//     k-contiguous vec4 loads, which is free: in SIMD-of-arrays form it only renames registers.
-//   - Sums over the 8 k's stay in SSA values; the accumulator (a masked, partly spilled register)
-//     is updated once per 8 k's.
-//   - No workgroup memory and no barriers (a barrier on lavapipe is a coroutine switch).
-//   - The k loop body is one 8-k step, not a wider unroll: lavapipe's compile time grows steeply
-//     with the number of loads in the body (a 32-k body took 7-18 s to compile, this one 1-4 s)
-//     and the wider body was not faster.
-//   - What limits it (read from lavapipe's generated code, GALLIVM_DEBUG=asm): Mesa's NIR unrolls
-//     only loops of <= 32 short iterations, so with R = 64 the row loops stay loops and `ap`/`acc`
-//     are indexed by a per-lane loop counter: each access is an 8-lane gather/scatter on the stack.
-//     Inside any loop, every storage load (even one whose address is the same in all lanes) is an
-//     8-lane scalar loop with exec-mask and bounds branches, and ffma becomes a multiply and an add.
-//     A generated variant with the R rows written out (no private arrays) compiled in ~1 s at
-//     R = 16 but ran slower than this kernel at R = 64, and at R = 32 LLVM took minutes to compile
-//     it, so this form stays.
+// Data flow (unchanged): lanes own output columns, CV quads of 4 columns each, quads interleaved
+// across lanes so one vec4 load per lane reads a contiguous run; op(B) is the only per-lane data.
+// The 8 lanes share R rows: lane l loads A[m, k0 + l] and subgroupBroadcast hands the values out,
+// so A costs an eighth of per-lane loads. op(B) in either layout becomes "8 k-rows x 4 columns"
+// per quad; for B stored [N,K] (y = x·Wᵀ, the model's hot path) that is a 4x4 transpose of
+// k-contiguous vec4 loads, free in SIMD-of-arrays form (it only renames registers).
 //
-// Cost: 2·M·N·K flops; loads ≈ M·K·⌈N/(4·CV·WG)⌉ + K·N·⌈M/R⌉ elements (the A rows are re-read by
-// every column block, each B column block by every row block).
+// Layout for lavapipe's code generator:
+//   - The math is written out row by row (mac4 calls with literal rows; functions are inlined and
+//     the indices fold), so every accumulator, A and B access in it has a constant index: one
+//     block of vfmadd with stack operands, no gathers.
+//   - The loads stay in loops whose trip counts the compiler cannot fold (nr, nb below), writing
+//     the private arrays `ap` and `bv`, and the epilogue reads `acc` with a runtime row: all three
+//     arrays stay in memory (stack) instead of becoming SSA values. Written-out loads or register
+//     accumulators made LLVM's compile time explode (16 rows: 40-60 s on the busy 2-core VM; an
+//     earlier attempt at 32: minutes) because hundreds of live values crossed the branchy per-lane load code. Bounding
+//     a loop with min(R, ...) is not enough: NIR then unrolls it (R <= 64 trips of a tiny body).
+//   - R is a multiple of 4 and the row groups past R are `if (R > ..)` blocks that fold away; the
+//     B matrices are built once per 8 k's and passed down (rebuilding them per call compiled ~2x
+//     slower).
 //
-// Requirements (src/ops/matmul.ts uses matmul.wgsl otherwise): subgroups of at least 8 lanes
-// (wider subgroups work, their upper lanes just repeat the A loads) and vec4-aligned B: N % 4 == 0
-// for B stored [K,N], K % 4 == 0 for B stored [N,K]. Any M, N, K otherwise: rows and columns past
-// the edge are clamped on load and skipped on store, and k past K reads A as zero.
+// Per 8 k's and subgroup: R lane-loads of A, 8·CV vec4 lane-loads of B, R·CV·32 256-bit FMAs. In
+// all ≈ M·N·K/(256·CV) + M·N·K/(8·R) 8-lane loads: the B term shrinks with R, hence R = 64
+// (1024³ on 2 AVX2 cores: ~1.65x the previous kernel in the same process; compile ~1.5-4 s per
+// pipeline quiet, about as long as before).
+//
+// Requirements (src/ops/matmul.ts uses matmul.wgsl otherwise): subgroups of at least 8 lanes (wider
+// subgroups work, their upper lanes repeat the A loads) and vec4-aligned B: N % 4 == 0 for B
+// stored [K,N], K % 4 == 0 for B stored [N,K]. Any M, N, K otherwise: rows and columns past the
+// edge are clamped on load and skipped on store, and k past K reads A as zero.
 //
 // Grid: x = column blocks of 4·CV·WG columns, y = row blocks of R rows, z = batch.
 
@@ -58,13 +65,12 @@ struct Params {
 }
 
 override WG: u32 = 8;         // invocations per workgroup: a multiple of 8, subgroups side by side along N
-override R: u32 = 64;         // rows of C per workgroup, <= RMAX
-override CV: u32 = 2;         // column quads per invocation, <= CVMAX
+override R: u32 = 64;         // rows of C per workgroup: a multiple of 4, <= RMAX
+override CV: u32 = 2;         // column quads per invocation: 1 or 2
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 
 const RMAX = 64u;
-const CVMAX = 2u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -72,67 +78,45 @@ const CVMAX = 2u;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
-// Private arrays are only indexed by loop counters of loops the compiler fully unrolls (their trip
-// counts are override constants), so they live in registers / stack slots; a dynamic index would
-// turn them into per-lane scratch memory.
-var<private> ap: array<f32, RMAX>;             // ap[i] = op(A)[m0 + i, k0 + lane]: this lane's part of the A panel
-var<private> acc: array<vec4f, RMAX * CVMAX>;  // acc[i·CVMAX + q] = C[m0 + i, columns of quad q]
-var<private> bq: array<vec4f, 8u * CVMAX>;     // bq[t·CVMAX + q] = op(B)[kk + t, columns of quad q]
-var<private> quad: array<u32, CVMAX>;          // column quad index (unclamped) per q
-var<private> m0: u32;
-var<private> a_base: u32;
-var<private> b_base: u32;
+// All three arrays stay in memory (see the header); the math reads them with constant indices.
+var<private> ap: array<f32, RMAX>;        // ap[i] = op(A)[m0 + i, k0 + lane]
+// !TRANS_B: bv[2t + q] = op(B)[k0 + t, columns of quad q] (t < 8).
+// TRANS_B: bv[8q + 2s + h] = B[column 4·quad_q + s, k0 + 4h .. k0 + 4h + 3] (s < 4, h < 2).
+var<private> bv: array<vec4f, 16>;
+var<private> acc: array<vec4f, 2u * RMAX>; // acc[2i + q] = C[m0 + i, columns of quad q]
 
-// Loads this lane's column of the R x 8 panel of op(A) at k0 (k >= K reads as 0).
-fn load_a_panel(k0: u32, lane: u32) {
-  let M = p.M;
-  let K = p.K;
-  let k = k0 + lane;
-  let kc = min(k, K - 1u);
-  for (var i = 0u; i < R; i++) {
-    let m = min(m0 + i, M - 1u);
-    var v: f32;
-    if (TRANS_A) { v = a[a_base + kc * M + m]; } else { v = a[a_base + m * K + kc]; }
-    ap[i] = select(0.0, v, k < K);
+// acc (+)= m·v, i.e. Σ_j m[j]·v[j]: four k's of one column quad.
+fn mv(m: mat4x4f, v: vec4f, acc_in: vec4f) -> vec4f {
+  return fma(m[3], vec4f(v.w), fma(m[2], vec4f(v.z), fma(m[1], vec4f(v.y), fma(m[0], vec4f(v.x), acc_in))));
+}
+
+// op(B) rows k0+4h .. k0+4h+3 of quad q as the columns of a matrix (h = 0: lo, 1: hi). For B
+// stored [N,K] it is the transpose of four k-contiguous loads, free in SIMD-of-arrays form.
+fn bmat(q: u32, h: u32) -> mat4x4f {
+  if (TRANS_B) {
+    return transpose(mat4x4f(bv[8u * q + h], bv[8u * q + 2u + h], bv[8u * q + 4u + h], bv[8u * q + 6u + h]));
+  }
+  return mat4x4f(bv[8u * h + q], bv[8u * h + 2u + q], bv[8u * h + 4u + q], bv[8u * h + 6u + q]);
+}
+
+// Row i: acc[i] += Σ_{t<8} A[m0 + i, k0 + t]·B[k0 + t], A[m0 + i, k0 + t] broadcast from lane t.
+// Always called with a literal (after inlining) row, so every index here is a constant.
+fn mac1(i: u32, b0l: mat4x4f, b0h: mat4x4f, b1l: mat4x4f, b1h: mat4x4f) {
+  let x = ap[i];
+  let lo = vec4f(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 1u), subgroupBroadcast(x, 2u), subgroupBroadcast(x, 3u));
+  let hi = vec4f(subgroupBroadcast(x, 4u), subgroupBroadcast(x, 5u), subgroupBroadcast(x, 6u), subgroupBroadcast(x, 7u));
+  acc[2u * i] = mv(b0h, hi, mv(b0l, lo, acc[2u * i]));
+  if (CV > 1u) {
+    acc[2u * i + 1u] = mv(b1h, hi, mv(b1l, lo, acc[2u * i + 1u]));
   }
 }
 
-// Loads op(B)[kk .. kk+7, this lane's columns] into bq (rows past K are clamped; A is zero there).
-fn load_b_block(kk: u32) {
-  let N = p.N;
-  let K = p.K;
-  if (!TRANS_B) {
-    let N4 = N / 4u;
-    for (var t = 0u; t < 8u; t++) {
-      let k = min(kk + t, K - 1u);
-      for (var q = 0u; q < CV; q++) {
-        bq[t * CVMAX + q] = b[b_base + k * N4 + min(quad[q], N4 - 1u)];
-      }
-    }
-  } else {
-    let K4 = K / 4u;
-    for (var h = 0u; h < 2u; h++) {
-      let kq = min(kk / 4u + h, K4 - 1u);
-      for (var q = 0u; q < CV; q++) {
-        for (var s = 0u; s < 4u; s++) {
-          let n = min(4u * quad[q] + s, N - 1u);
-          let w = b[b_base + n * K4 + kq];
-          bq[(4u * h) * CVMAX + q][s] = w.x;
-          bq[(4u * h + 1u) * CVMAX + q][s] = w.y;
-          bq[(4u * h + 2u) * CVMAX + q][s] = w.z;
-          bq[(4u * h + 3u) * CVMAX + q][s] = w.w;
-        }
-      }
-    }
-  }
-}
-
-// acc[row i] += Σ_t a(i, kk+t)·B[kk+t] over the 8 k's of the block (lo = k 0..3, hi = k 4..7).
-fn mac(i: u32, lo: vec4f, hi: vec4f) {
-  for (var q = 0u; q < CV; q++) {
-    acc[i * CVMAX + q] += lo.x * bq[q] + lo.y * bq[CVMAX + q] + lo.z * bq[2u * CVMAX + q] + lo.w * bq[3u * CVMAX + q]
-                        + hi.x * bq[4u * CVMAX + q] + hi.y * bq[5u * CVMAX + q] + hi.z * bq[6u * CVMAX + q] + hi.w * bq[7u * CVMAX + q];
-  }
+// Rows i0 .. i0+3 (i0 a literal).
+fn mac4(i0: u32, b0l: mat4x4f, b0h: mat4x4f, b1l: mat4x4f, b1h: mat4x4f) {
+  mac1(i0, b0l, b0h, b1l, b1h);
+  mac1(i0 + 1u, b0l, b0h, b1l, b1h);
+  mac1(i0 + 2u, b0l, b0h, b1l, b1h);
+  mac1(i0 + 3u, b0l, b0h, b1l, b1h);
 }
 
 @compute @workgroup_size(WG)
@@ -142,45 +126,85 @@ fn main(
   @builtin(subgroup_invocation_id) sg_lane: u32,
 ) {
   let lane = sg_lane % 8u;
-  m0 = wid.y * R;
-  a_base = wid.z * p.a_batch_stride;
-  b_base = wid.z * p.b_batch_stride;
-  for (var q = 0u; q < CV; q++) {
-    quad[q] = wid.x * WG * CV + q * WG + lid.x;
-  }
-  for (var i = 0u; i < R * CVMAX; i++) {
+  let M = p.M;
+  let N = p.N;
+  let K = p.K;
+  let m0 = wid.y * R;
+  let rows = min(R, M - m0); // rows of this block inside C
+  // Loop bounds the compiler cannot fold (K == 0 never reaches the k loop): see the header.
+  let nr = select(R, 0u, K == 0u);
+  let nb = select(8u * CV, 0u, K == 0u);
+  let a_base = wid.z * p.a_batch_stride;
+  let b_base = wid.z * p.b_batch_stride;
+  let quad0 = wid.x * WG * CV + lid.x; // quad q of this invocation is quad0 + q·WG
+
+  for (var i = 0u; i < 2u * nr; i++) {
     acc[i] = vec4f(0.0);
   }
 
-  // 8 k's per step; A[m0 + i, k0 + l] sits in lane l.
-  for (var k0 = 0u; k0 < p.K; k0 += 8u) {
-    load_a_panel(k0, lane);
-    load_b_block(k0);
-    for (var i = 0u; i < R; i++) {
-      let lo = vec4f(subgroupBroadcast(ap[i], 0u), subgroupBroadcast(ap[i], 1u), subgroupBroadcast(ap[i], 2u), subgroupBroadcast(ap[i], 3u));
-      let hi = vec4f(subgroupBroadcast(ap[i], 4u), subgroupBroadcast(ap[i], 5u), subgroupBroadcast(ap[i], 6u), subgroupBroadcast(ap[i], 7u));
-      mac(i, lo, hi);
+  for (var k0 = 0u; k0 < K; k0 += 8u) {
+    // A panel: lane l holds A[m0 + i, k0 + l] (0 past K; rows past M clamped).
+    let k = k0 + lane;
+    let kc = min(k, K - 1u);
+    for (var i = 0u; i < nr; i++) {
+      let m = min(m0 + i, M - 1u);
+      var v: f32;
+      if (TRANS_A) { v = a[a_base + kc * M + m]; } else { v = a[a_base + m * K + kc]; }
+      ap[i] = select(0.0, v, k < K);
     }
+    // B block: 8 k-rows x CV quads per lane, clamped at the edges (A is 0 past K).
+    if (!TRANS_B) {
+      let N4 = N / 4u;
+      for (var j = 0u; j < nb; j++) { // j = 2t + q (CV = 1: j = t)
+        let t = j / CV;
+        let q = j % CV;
+        bv[2u * t + q] = b[b_base + min(k0 + t, K - 1u) * N4 + min(quad0 + q * WG, N4 - 1u)];
+      }
+    } else {
+      let K4 = K / 4u;
+      for (var j = 0u; j < nb; j++) { // j = 8q + 2s + h: column 4·quad_q + s, k-quad k0/4 + h
+        let q = j / 8u;
+        let n = min(4u * (quad0 + q * WG) + (j / 2u) % 4u, N - 1u);
+        bv[j] = b[b_base + n * K4 + min(k0 / 4u + j % 2u, K4 - 1u)];
+      }
+    }
+
+    let b0l = bmat(0u, 0u);
+    let b0h = bmat(0u, 1u);
+    let b1l = bmat(1u, 0u);
+    let b1h = bmat(1u, 1u);
+    mac4(0u, b0l, b0h, b1l, b1h);
+    if (R > 4u) { mac4(4u, b0l, b0h, b1l, b1h); }
+    if (R > 8u) { mac4(8u, b0l, b0h, b1l, b1h); }
+    if (R > 12u) { mac4(12u, b0l, b0h, b1l, b1h); }
+    if (R > 16u) { mac4(16u, b0l, b0h, b1l, b1h); }
+    if (R > 20u) { mac4(20u, b0l, b0h, b1l, b1h); }
+    if (R > 24u) { mac4(24u, b0l, b0h, b1l, b1h); }
+    if (R > 28u) { mac4(28u, b0l, b0h, b1l, b1h); }
+    if (R > 32u) { mac4(32u, b0l, b0h, b1l, b1h); }
+    if (R > 36u) { mac4(36u, b0l, b0h, b1l, b1h); }
+    if (R > 40u) { mac4(40u, b0l, b0h, b1l, b1h); }
+    if (R > 44u) { mac4(44u, b0l, b0h, b1l, b1h); }
+    if (R > 48u) { mac4(48u, b0l, b0h, b1l, b1h); }
+    if (R > 52u) { mac4(52u, b0l, b0h, b1l, b1h); }
+    if (R > 56u) { mac4(56u, b0l, b0h, b1l, b1h); }
+    if (R > 60u) { mac4(60u, b0l, b0h, b1l, b1h); }
   }
 
-  // Epilogue: C = alpha·acc (+ bias[n]) (+ C), element by element so any N works. (Storing row 0
-  // in a runtime loop and shifting the accumulators compiled no faster and ran 25% slower.)
-  let M = p.M;
-  let N = p.N;
+  // Epilogue: C = alpha·acc (+ bias[n]) (+ C), element by element so any N works.
   let c_base = wid.z * M * N;
-  for (var i = 0u; i < R; i++) {
+  for (var i = 0u; i < rows; i++) {
     let m = m0 + i;
-    if (m < M) {
-      for (var q = 0u; q < CV; q++) {
-        for (var s = 0u; s < 4u; s++) {
-          let n = 4u * quad[q] + s;
-          if (n < N) {
-            let idx = c_base + m * N + n;
-            var v = p.alpha * acc[i * CVMAX + q][s];
-            if (p.has_bias != 0u) { v += bias[n]; }
-            if (p.accumulate != 0u) { v += c[idx]; }
-            c[idx] = v;
-          }
+    for (var q = 0u; q < CV; q++) {
+      let v = acc[2u * i + q];
+      for (var s = 0u; s < 4u; s++) {
+        let n = 4u * (quad0 + q * WG) + s;
+        if (n < N) {
+          let idx = c_base + m * N + n;
+          var x = p.alpha * v[s];
+          if (p.has_bias != 0u) { x += bias[n]; }
+          if (p.accumulate != 0u) { x += c[idx]; }
+          c[idx] = x;
         }
       }
     }
