@@ -1,16 +1,18 @@
 import type { MatmulPeer } from '../../src/engine/bench/types.js';
 import type { DeviceOptions } from '../../src/gpu/device.js';
 import { numpyPeer } from './numpy.js';
+import { onnxruntimePeer } from './onnxruntime.js';
 import { tfjsPeer } from './tfjs.js';
 
 /**
  * The matmul peers `ponder bench kernels --peers` runs beside ponder, in column order: numpy's BLAS on
- * the CPU (when python3 and numpy are there) and tfjs's WebGPU backend on the same Dawn adapter (when
- * the optional dev packages are installed). A peer that is missing is skipped with a one-line note.
- * onnxruntime-web's WebGPU provider is not among them: see bench/RESULTS.md.
+ * the CPU (when python3 and numpy are there), tfjs's WebGPU backend on the same Dawn adapter, and
+ * onnxruntime-node's native WebGPU EP with its own Dawn (each when its optional dev packages are
+ * installed). A peer that is missing is skipped with a one-line note. onnxruntime-web's WebGPU
+ * provider is not among them: see bench/RESULTS.md.
  */
-export const PEER_NAMES = ['numpy', 'tfjs-webgpu'] as const;
+export const PEER_NAMES = ['numpy', 'tfjs-webgpu', 'onnxruntime-webgpu'] as const;
 
 export function matmulPeers(device: DeviceOptions): MatmulPeer[] {
-  return [numpyPeer(), tfjsPeer(device)];
+  return [numpyPeer(), tfjsPeer(device), onnxruntimePeer()];
 }

@@ -125,16 +125,19 @@ describe('ponder bench model / train / all', () => {
     assert.match(p.stderrLines[0]!, /^ponder: error: --peers applies to the kernels suite/);
   });
 
-  it('bench model --json: a decode row at batch 1 with its roofline', () => {
+  it('bench model --json: decode rows at batch 1, plain and with MTP drafting, with their roofline', () => {
     const r = runPonder(['bench', 'model', '--filter', 'tiny-bytes tg32 B1', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    assert.equal(rows.length, 1);
-    const row = rows[0];
-    assert.equal(row.suite, 'model');
-    assert.equal(row.shape, 'tg32 B1');
-    assert.equal(row.batch, 1);
-    assert.ok(row.tokens_per_s > 0 && row.ms_median > 0 && row.roofline_tokens_per_s > 0 && row.pct_of_roofline > 0, JSON.stringify(row));
+    assert.deepEqual(rows.map((x) => x.shape), ['tg32 B1', 'tg32 B1 mtp1']);
+    for (const row of rows) {
+      assert.equal(row.suite, 'model');
+      assert.equal(row.batch, 1);
+      assert.ok(row.tokens_per_s > 0 && row.ms_median > 0 && row.roofline_tokens_per_s > 0 && row.pct_of_roofline > 0, JSON.stringify(row));
+    }
+    assert.equal(rows[1].mtp, 1);
+    assert.ok(rows[1].acceptance >= 0 && rows[1].acceptance <= 1, JSON.stringify(rows[1]));
+    assert.equal(rows[0].acceptance, undefined);
   });
 
   it('bench all --json --save: a train row with its suite and memory; --compare keys rows by suite, name and shape', () => {
@@ -192,7 +195,8 @@ describe('ponder bench kernels --peers', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^peer numpy: (numpy \d|skipped \()/m);
     assert.match(r.stdout, /^peer tfjs-webgpu: (tfjs [\d.]+ WebGPU backend|skipped \()/m);
-    assert.match(r.stdout, /% peak\s+numpy GFLOP\/s\s+vs numpy\s+tfjs-webgpu GFLOP\/s\s+vs tfjs-webgpu$/m);
-    assert.match(r.stdout, /^matmul\s+256x256x256\s+.*[\d.]+%\s+(-|[\d.]+)\s+(-|[\d.]+x)\s+(-|[\d.]+)\s+(-|[\d.]+x)$/m);
+    assert.match(r.stdout, /^peer onnxruntime-webgpu: (onnxruntime-node [\d.]+ WebGPU EP|skipped \()/m);
+    assert.match(r.stdout, /% peak\s+numpy GFLOP\/s\s+vs numpy\s+tfjs-webgpu GFLOP\/s\s+vs tfjs-webgpu\s+onnxruntime-webgpu GFLOP\/s\s+vs onnxruntime-webgpu$/m);
+    assert.match(r.stdout, /^matmul\s+256x256x256\s+.*[\d.]+%(\s+(-|[\d.]+)\s+(-|[\d.]+x)){3}$/m);
   });
 });
