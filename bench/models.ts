@@ -10,7 +10,9 @@ import { parseModelConfig } from '../src/model/config.js';
  * and two decode steps so the default run stays within minutes on a software adapter: one of its
  * steps is a 32-row forward through 494M parameters.
  *
- * MTP (multi-token prediction) on/off cases come with the MTP feature; there is nothing to measure yet.
+ * Both carry one MTP module (as MiMo does), and batch 1 also decodes with MTP drafting ("tg… mtp1"),
+ * next to the plain decode of the same length. The weights are random, so the drafts are almost never
+ * accepted: these rows show what drafting costs per round, the floor a trained MTP module must beat.
  */
 export interface ModelBenchShape {
   name: string;
@@ -26,6 +28,7 @@ export function modelBenchShapes(): ModelBenchShape[] {
       config: parseModelConfig({
         architectures: ['LlamaForCausalLM'], vocab_size: 263, hidden_size: 128, num_hidden_layers: 4,
         num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 384, max_position_embeddings: 512, tie_word_embeddings: true,
+        num_nextn_predict_layers: 1,
       }, 'tiny-bytes'),
       runs: [
         { batch: 1, promptTokens: 64, decodeTokens: 32 },
@@ -38,6 +41,7 @@ export function modelBenchShapes(): ModelBenchShape[] {
         architectures: ['Qwen2ForCausalLM'], vocab_size: 151936, hidden_size: 896, num_hidden_layers: 24,
         num_attention_heads: 14, num_key_value_heads: 2, intermediate_size: 4864, max_position_embeddings: 32768,
         rope_theta: 1000000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
+        num_nextn_predict_layers: 1,
       }, 'qwen2.5-0.5b-shape'),
       runs: [
         { batch: 1, promptTokens: 64, decodeTokens: 4 },
@@ -47,9 +51,12 @@ export function modelBenchShapes(): ModelBenchShape[] {
   ];
 }
 
-/** Every model case, in run order: per shape and batch size, prefill then decode. */
+/** Every model case, in run order: per shape and batch size, prefill, decode, and at batch 1 decode with MTP drafting. */
 export function allModelCases(): ModelBenchCase[] {
   return modelBenchShapes().flatMap((s) =>
-    s.runs.flatMap((r) => (['pp', 'tg'] as const).map((test) => ({ name: s.name, config: s.config, test, ...r }))),
+    s.runs.flatMap((r): ModelBenchCase[] => [
+      ...(['pp', 'tg'] as const).map((test) => ({ name: s.name, config: s.config, test, ...r })),
+      ...(r.batch === 1 && s.config.num_nextn_predict_layers > 0 ? [{ name: s.name, config: s.config, test: 'tg' as const, ...r, mtp: s.config.num_nextn_predict_layers }] : []),
+    ]),
   );
 }

@@ -34,7 +34,7 @@ export interface ChatSettings {
   seed: number;
   /** ask the chat template for a reasoning block (Qwen3's enable_thinking) */
   think: boolean;
-  /** multi-token prediction drafting (not available yet: accepted and reported as such) */
+  /** draft with the model's MTP modules (used when the model has them and decoding is greedy) */
   mtp: boolean;
 }
 
@@ -47,6 +47,8 @@ export interface ChatInfo {
   adapter: string;
   /** the model's context length in tokens */
   contextLimit: number;
+  /** the model's MTP modules (0: none, so /mtp has nothing to draft with) */
+  mtpLayers: number;
 }
 
 export type ChatEvent =
@@ -156,7 +158,9 @@ export class ChatSession implements ChatSessionLike {
       let answer = this.opensThinking(ids) ? '<think>' : '';
       if (answer) yield { type: 'token', text: answer };
       const s = this.settings;
-      const opts: GenerateOptions = { maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, topK: s.topK, minP: s.minP, seed: s.seed, signal: abort.signal };
+      // MTP drafting needs MTP layers and greedy decoding; otherwise answers decode plainly
+      const mtp = s.mtp && this.info.mtpLayers > 0 && s.temperature === 0 ? true : undefined;
+      const opts: GenerateOptions = { maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, topK: s.topK, minP: s.minP, seed: s.seed, signal: abort.signal, mtp };
       for await (const ev of this.backend.generate(ids, opts)) {
         if (ev.type === 'token') {
           const piece = this.withThinkTags(ev.id, ev.text);
@@ -280,7 +284,7 @@ export class ChatSession implements ChatSessionLike {
 /** The real backend: a model opened on `gpu` with its tokenizer and chat template. */
 export async function openModelBackend(gpu: Gpu, spec: string): Promise<ChatBackend> {
   const { model, tokenizer, config, sampling } = await openModel(gpu, spec);
-  const info: ChatInfo = { model: spec, adapter: adapterName(gpu), contextLimit: config.max_position_embeddings };
+  const info: ChatInfo = { model: spec, adapter: adapterName(gpu), contextLimit: config.max_position_embeddings, mtpLayers: config.num_nextn_predict_layers };
   return {
     info,
     thinkIds: { open: tokenizer.specialTokens.think, close: tokenizer.specialTokens.end_think },

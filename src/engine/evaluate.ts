@@ -30,6 +30,11 @@ export interface TaskEvalOptions {
   think?: boolean;
   /** most tokens per answer; default 256 with cot or a chat model's reasoning, else 24 */
   maxTokens?: number;
+  /**
+   * decode with the model's MTP modules drafting (same greedy answers, fewer trunk passes); the
+   * summary then reports how many drafts were accepted
+   */
+  mtp?: boolean;
   signal?: AbortSignal;
 }
 
@@ -50,6 +55,8 @@ export interface TaskEvalSummary {
   n: number;
   correct: number;
   accuracy: number;
+  /** with mtp: drafts made and accepted over all answers */
+  mtp?: { drafted: number; accepted: number; acceptance: number };
 }
 
 /** The prompt ids for one problem. */
@@ -69,13 +76,19 @@ export async function* evaluateTask(gpu: Gpu, model: Transformer, tok: Tokenizer
   const budget = opts.maxTokens ?? (opts.cot || (opts.chat && opts.think !== false) ? 256 : 24);
   let correct = 0;
   let answered = 0;
+  const drafts = { drafted: 0, accepted: 0 };
   for (const [index, p] of problems.entries()) {
     if (opts.signal?.aborted) break;
     const ids = taskPromptIds(tok, p.prompt, opts.chat, opts.think);
     const maxTokens = Math.min(budget, ctx - ids.length - 1);
     let text = '';
     if (maxTokens >= 1) {
-      for await (const ev of generate(gpu, model, tok, ids, { maxTokens, temperature: 0, signal: opts.signal })) if (ev.type === 'done') text = ev.text;
+      for await (const ev of generate(gpu, model, tok, ids, { maxTokens, temperature: 0, signal: opts.signal, mtp: opts.mtp || undefined })) {
+        if (ev.type !== 'done') continue;
+        text = ev.text;
+        drafts.drafted += ev.stats.mtp?.drafted ?? 0;
+        drafts.accepted += ev.stats.mtp?.accepted ?? 0;
+      }
     }
     const predicted = task.extractAnswer(text);
     const ok = task.verify(p, predicted);
@@ -83,5 +96,6 @@ export async function* evaluateTask(gpu: Gpu, model: Transformer, tok: Tokenizer
     answered++;
     yield { index, prompt: p.prompt, answer: p.answer, text, predicted, correct: ok };
   }
-  return { task: opts.task, n: answered, correct, accuracy: answered > 0 ? correct / answered : 0 };
+  const mtp = opts.mtp ? { ...drafts, acceptance: drafts.drafted > 0 ? drafts.accepted / drafts.drafted : 0 } : undefined;
+  return { task: opts.task, n: answered, correct, accuracy: answered > 0 ? correct / answered : 0, ...(mtp ? { mtp } : {}) };
 }

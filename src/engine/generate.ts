@@ -2,19 +2,26 @@ import type { Tokenizer } from '../data/tokenizer.js';
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { Transformer } from '../model/transformer.js';
-import { sample, type SamplingOptions } from '../sample/sampler.js';
+import { resolveSampling, sample, type SamplingOptions } from '../sample/sampler.js';
+import { SpeculativeDecoder, type SpeculativeStats } from './speculative.js';
 
 /**
  * Text generation for one sequence: prefill the prompt, then decode a token at a time against the KV
  * cache, sampling on the GPU. Each step reads back only the chosen token id (4 bytes); text is
  * streamed through the tokenizer's stream decoder so no event carries half a UTF-8 character.
  * Views (the chat app, `ponder generate`) consume the events; nothing here prints.
+ *
+ * With `mtp`, the model's MTP modules draft tokens that the trunk verifies several at a time
+ * (src/engine/speculative.ts); the tokens are the same as without, only the number of trunk passes
+ * changes. Greedy decoding only, for now.
  */
 export interface GenerateOptions extends SamplingOptions {
   maxTokens: number;
   /** extra stop ids besides the tokenizer's EOS / end-of-turn ids */
   stopIds?: number[];
   signal?: AbortSignal;
+  /** draft with the model's MTP modules: true for all of them, or how many (greedy only) */
+  mtp?: boolean | number;
 }
 
 export interface GenerateStats {
@@ -25,6 +32,8 @@ export interface GenerateStats {
   prefill_tokens_per_s: number;
   tokens_per_s: number;
   stop_reason: 'stop' | 'length' | 'context' | 'aborted';
+  /** with MTP drafting: rounds, drafted and accepted drafts, accepted / drafted */
+  mtp?: SpeculativeStats & { acceptance: number };
 }
 
 export type GenerateEvent = { type: 'token'; id: number; text: string } | { type: 'done'; text: string; ids: number[]; stats: GenerateStats };
@@ -38,44 +47,47 @@ export async function* generate(gpu: Gpu, model: Transformer, tokenizer: Tokeniz
   if (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 1) throw new PonderError('BAD_INPUT', `max tokens must be a positive integer, got ${opts.maxTokens}`);
   const budget = Math.min(opts.maxTokens, maxPositions - promptIds.length);
   const stop = new Set([...tokenizer.eosIds, ...(opts.stopIds ?? [])]);
-  const cache = model.createCache(1, promptIds.length + budget);
+  const source = openSource(gpu, model, promptIds, budget, opts);
   const decoder = tokenizer.createStreamDecoder({ skipSpecialTokens: true });
   const ids: number[] = [];
   let text = '';
   let stopReason: GenerateStats['stop_reason'] = budget < opts.maxTokens ? 'context' : 'length';
 
   const t0 = performance.now();
-  let logits = model.forward([promptIds], cache, [0], [0], { lastOnly: true });
-  let next = await sampleOne(gpu, logits, opts, 0);
-  const prefillMs = performance.now() - t0;
-  const t1 = performance.now();
+  let prefillMs = 0;
+  let decodeStart = 0;
   try {
-    for (let step = 0; ; step++) {
-      if (stop.has(next)) {
-        stopReason = 'stop';
-        break;
+    let pending = [await source.first()];
+    prefillMs = performance.now() - t0;
+    decodeStart = performance.now();
+    outer: for (;;) {
+      for (const next of pending) {
+        if (stop.has(next)) {
+          stopReason = 'stop';
+          break outer;
+        }
+        ids.push(next);
+        const piece = decoder.push(next);
+        text += piece;
+        yield { type: 'token', id: next, text: piece };
+        if (ids.length >= budget) break outer;
       }
-      ids.push(next);
-      const piece = decoder.push(next);
-      text += piece;
-      yield { type: 'token', id: next, text: piece };
-      if (ids.length >= budget) break;
       if (opts.signal?.aborted) {
         stopReason = 'aborted';
         break;
       }
-      logits = model.forward([[next]], cache, [0], [promptIds.length + step], { lastOnly: true });
-      next = await sampleOne(gpu, logits, opts, step + 1);
+      pending = await source.next();
     }
   } finally {
-    cache.dispose();
+    source.dispose();
   }
   const tail = decoder.flush();
   if (tail) {
     text += tail;
     yield { type: 'token', id: -1, text: tail };
   }
-  const decodeMs = performance.now() - t1;
+  const decodeMs = performance.now() - decodeStart;
+  const mtp = source.stats();
   yield {
     type: 'done',
     text,
@@ -89,7 +101,53 @@ export async function* generate(gpu: Gpu, model: Transformer, tokenizer: Tokeniz
       // the first new token comes from the prefill; the rest each took one decode step
       tokens_per_s: ids.length > 1 ? (ids.length - 1) / (decodeMs / 1000) : 0,
       stop_reason: stopReason,
+      ...(mtp ? { mtp: { ...mtp, acceptance: mtp.drafted > 0 ? mtp.accepted / mtp.drafted : 0 } } : {}),
     },
+  };
+}
+
+/** Where the tokens come from: the first after the prompt, then one or more per call of next(). */
+interface TokenSource {
+  first(): Promise<number>;
+  next(): Promise<number[]>;
+  stats(): SpeculativeStats | undefined;
+  dispose(): void;
+}
+
+function openSource(gpu: Gpu, model: Transformer, promptIds: number[], budget: number, opts: GenerateOptions): TokenSource {
+  if (opts.mtp !== undefined && opts.mtp !== false) {
+    if (resolveSampling(opts, model.config.vocab_size).temperature !== 0) {
+      throw new PonderError('BAD_INPUT', 'MTP drafting works with greedy decoding only for now: use temperature 0, or turn MTP off');
+    }
+    const spec = new SpeculativeDecoder(gpu, model, promptIds.length + budget, opts.mtp === true ? model.mtpDepth : opts.mtp);
+    return {
+      first: () => spec.prefill(promptIds),
+      next: () => spec.step(),
+      stats: () => ({ ...spec.stats }),
+      dispose: () => spec.dispose(),
+    };
+  }
+  return plainSource(gpu, model, promptIds, budget, opts);
+}
+
+/** One trunk forward per token against a KV cache. */
+function plainSource(gpu: Gpu, model: Transformer, promptIds: number[], budget: number, opts: SamplingOptions): TokenSource {
+  const cache = model.createCache(1, promptIds.length + budget);
+  let step = 0;
+  let last = -1;
+  return {
+    async first() {
+      last = await sampleOne(gpu, model.forward([promptIds], cache, [0], [0], { lastOnly: true }), opts, 0);
+      return last;
+    },
+    async next() {
+      const logits = model.forward([[last]], cache, [0], [promptIds.length + step], { lastOnly: true });
+      step++;
+      last = await sampleOne(gpu, logits, opts, step);
+      return [last];
+    },
+    stats: () => undefined,
+    dispose: () => cache.dispose(),
   };
 }
 

@@ -53,6 +53,8 @@ export interface TuneStepEvent {
   total_steps: number;
   /** mean cross-entropy over the batch's valid targets */
   loss: number;
+  /** stages that train MTP modules: their mean loss per target token */
+  mtp_loss?: number;
   lr: number;
   /** global gradient norm before clipping */
   grad_norm: number;
@@ -74,6 +76,8 @@ export interface TuneEvalEvent {
   accuracy: number;
   n: number;
   correct: number;
+  /** a model with MTP modules: accepted ÷ drafted drafts while answering (greedy answers are unchanged) */
+  mtp_acceptance?: number;
 }
 
 export interface TuneSampleEvent {

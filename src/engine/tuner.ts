@@ -35,14 +35,14 @@
  */
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { batchIterator, loadStageExamples, padId, tokenizeExamples, type Batch, type BatchCursor } from '../data/batches.js';
+import { batchIterator, IGNORE_INDEX, loadStageExamples, padId, tokenizeExamples, type Batch, type BatchCursor } from '../data/batches.js';
 import { ByteTokenizer } from '../data/byte-tokenizer.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { saveModelDir } from '../io/model-dir.js';
 import { loadAnyModel } from '../io/resolve-model.js';
-import { configToJson, expectedWeights, type ModelConfig, type Weights } from '../model/config.js';
+import { configToJson, expectedWeights, isMtpWeight, withoutMtp, type ModelConfig, type Weights } from '../model/config.js';
 import { Transformer } from '../model/transformer.js';
 import type { EvalSpec, LoadedRecipe, RecipeStage } from '../recipe/load.js';
 import { drawU32 } from '../sample/rng.js';
@@ -113,6 +113,8 @@ interface EvalResult {
   correct: number;
   n: number;
   sample?: { prompt: string; text: string };
+  /** with MTP modules: accepted ÷ drafted drafts over the eval's answers */
+  mtpAcceptance?: number;
 }
 
 /**
@@ -132,11 +134,12 @@ async function evaluate(gpu: Gpu, model: TrainableModel, tok: Tokenizer, spec: E
       ops: spec.ops,
       chat: kind === 'sft',
       maxTokens: spec.cot ? 256 : 24,
+      mtp: model.config.num_nextn_predict_layers > 0,
       signal,
     });
     for (;;) {
       const r = await run.next();
-      if (r.done) return { correct: r.value.correct, n: r.value.n, sample };
+      if (r.done) return { correct: r.value.correct, n: r.value.n, sample, ...(r.value.mtp ? { mtpAcceptance: r.value.mtp.acceptance } : {}) };
       sample ??= { prompt: r.value.prompt, text: r.value.text };
     }
   } finally {
@@ -159,9 +162,27 @@ async function readCheckpointState(gpu: Gpu, model: TrainableModel, opt: AdamW):
   return { tensors, m, v, step };
 }
 
+/**
+ * The stage's optimizer over what it trains: the trunk (the MTP modules are left alone unless the
+ * stage has mtp:), trunk and modules, or the modules alone (mtp.freeze_trunk).
+ */
 function adamwFor(gpu: Gpu, model: TrainableModel, stage: RecipeStage): AdamW {
   const o = stage.optimizer;
-  return new AdamW(gpu, model.params(), { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay, gradClip: o.grad_clip });
+  const params = model.params().filter((p) => (stage.mtp ? !stage.mtp.freeze_trunk || isMtpWeight(p.name) : !isMtpWeight(p.name)));
+  return new AdamW(gpu, params, { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay, gradClip: o.grad_clip });
+}
+
+/**
+ * The MTP modules' mean loss per target token: module k's summed loss over its own target count
+ * (targets[t+k+1] of each row that are not ignored), averaged over the modules.
+ */
+function mtpMeanLoss(sums: number[], micro: Batch[], B: number, T: number): number {
+  const means = sums.map((sum, k) => {
+    let n = 0;
+    for (const b of micro) for (let r = 0; r < B; r++) for (let t = k + 1; t < T; t++) if (b.targets[r * T + t] !== IGNORE_INDEX) n++;
+    return n > 0 ? sum / n : 0;
+  });
+  return means.length > 0 ? means.reduce((a, x) => a + x, 0) / means.length : 0;
 }
 
 /** Runs (or resumes) a recipe, yielding events; see the header comment. */
@@ -208,6 +229,16 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
     tok = any.tokenizer;
     weights = any.weights;
     if (recipe.model.tokenizer !== 'bytes') tokenizerFrom = any.dir;
+    // MTP modules as the recipe resolved them: the model's own, dropped, or fresh
+    const K = recipe.model.config.num_nextn_predict_layers;
+    if (K === 0) ({ config, weights } = withoutMtp(config, weights));
+    else if (recipe.model.freshMtp && !ckpt) {
+      config = { ...config, num_nextn_predict_layers: K };
+      for (const [name, t] of initScratchWeights(config, recipe.seed)) if (isMtpWeight(name)) weights.set(name, t);
+    } else config = { ...config, num_nextn_predict_layers: K };
+  }
+  if (config.num_nextn_predict_layers > 0 && !recipe.stages.some((s) => s.mtp)) {
+    yield { type: 'warning', message: `no stage trains the model's ${config.num_nextn_predict_layers} MTP layers: they are kept as they are and will draft for the trunk they were trained with (add mtp: to a stage, or model.mtp_layers: 0 to drop them)` };
   }
   if (ckpt) {
     weights = new Map();
@@ -282,8 +313,9 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
         const n = Math.min(spec.n, opts.maxEvalProblems ?? spec.n);
         const r = await evaluate(gpu, model, tok, spec, stage.kind, recipe.seed, n, opts.signal);
         const accuracy = r.n > 0 ? r.correct / r.n : 0;
-        metrics.append({ stage: si, step: at, eval_task: spec.task, accuracy, eval_n: r.n });
-        yield { type: 'eval', stage: si, step: at, task: spec.task, accuracy, n: r.n, correct: r.correct };
+        const acc = r.mtpAcceptance !== undefined ? { mtp_acceptance: r.mtpAcceptance } : {};
+        metrics.append({ stage: si, step: at, eval_task: spec.task, accuracy, eval_n: r.n, ...acc });
+        yield { type: 'eval', stage: si, step: at, task: spec.task, accuracy, n: r.n, correct: r.correct, ...acc };
         if (r.sample) yield { type: 'sample', stage: si, step: at, prompt: r.sample.prompt, text: r.sample.text };
       };
 
@@ -297,14 +329,19 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
         const valid = micro.reduce((sum, b) => sum + b.validTargets, 0);
         const gradScale = valid > 0 ? 1 / valid : 0;
         model.zeroGrads();
-        const lossTs = micro.map((b) => model.step(b.inputs, b.targets, B, T, { gradScale }));
+        const mtpOpts = stage.mtp ? { mtpWeight: stage.mtp.weight, freezeTrunk: stage.mtp.freeze_trunk } : {};
+        const lossTs = micro.map((b) => model.step(b.inputs, b.targets, B, T, { gradScale, ...mtpOpts }));
         const lr = learningRate(k, { lr: stage.optimizer.lr, warmup: stage.optimizer.warmup, total: stage.steps, schedule: stage.optimizer.schedule });
         const res = opt.step(lr);
         let lossSum = 0;
+        const mtpSums: number[] = [];
         for (const t of lossTs) {
-          lossSum += (await gpu.readF32(t))[0]!;
+          const sums = await gpu.readF32(t);
+          lossSum += sums[0]!;
+          for (let k = 1; k < sums.length; k++) mtpSums[k - 1] = (mtpSums[k - 1] ?? 0) + sums[k]!;
           t.release();
         }
+        const mtpLoss = stage.mtp ? mtpMeanLoss(mtpSums, micro, B, T) : undefined;
         const [norm, skipped] = await gpu.readF32(res);
         res.release();
         const stepMs = performance.now() - ts;
@@ -313,7 +350,7 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
         const loss = valid > 0 ? lossSum / valid : 0;
         const tokensPerS = (A * B * T) / (stepMs / 1000);
         const memBytes = gpu.pool.bytesLive;
-        metrics.append({ stage: si, step: done, stage_name: stage.name, global_step: global, loss, lr, grad_norm: norm!, skipped: skipped !== 0, tokens_per_s: tokensPerS, gpu_mem_bytes: memBytes, time_s: elapsed() });
+        metrics.append({ stage: si, step: done, stage_name: stage.name, global_step: global, loss, ...(mtpLoss !== undefined ? { mtp_loss: mtpLoss } : {}), lr, grad_norm: norm!, skipped: skipped !== 0, tokens_per_s: tokensPerS, gpu_mem_bytes: memBytes, time_s: elapsed() });
         yield {
           type: 'step',
           stage: si,
@@ -323,6 +360,7 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
           global_step: global,
           total_steps: totalSteps,
           loss,
+          ...(mtpLoss !== undefined ? { mtp_loss: mtpLoss } : {}),
           lr,
           grad_norm: norm!,
           skipped: skipped !== 0,

@@ -6,14 +6,16 @@
  * to f32).
  *
  * Dropped on the way: `*.rotary_emb.inv_freq` buffers (recomputed from rope_theta), `lm_head.weight`
- * when the config ties it to the embeddings, and for MiMo the `model.mtp_layers.*` multi-token-
- * prediction layers (not used yet; a note says so). Any other tensor the config does not explain is
- * an error: it usually means the config and the weights disagree (e.g. a wrong num_hidden_layers).
+ * when the config ties it to the embeddings, and `model.mtp_layers.*` tensors when the config declares
+ * no MTP modules (num_nextn_predict_layers). A config that declares MTP modules whose tensors are all
+ * absent (a trunk-only upload) imports as a trunk with num_nextn_predict_layers 0. Each case gets a
+ * note. Any other tensor the config does not explain is an error: it usually means the config and the
+ * weights disagree (e.g. a wrong num_hidden_layers).
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PonderError } from '../errors.js';
-import { checkWeights, expectedWeights, type ModelConfig, type Weights } from '../model/config.js';
+import { checkWeights, expectedWeights, isMtpWeight, type ModelConfig, type Weights } from '../model/config.js';
 import { openSafetensorsModel, readTensorF32, type TensorEntry } from './safetensors.js';
 import { checkTokenizerFiles, checkWeightShapes, readConfigJson, saveModelDir, type ModelCard, type SaveModelOptions } from './model-dir.js';
 
@@ -37,11 +39,15 @@ function checkDir(dir: string): void {
 /** Reads an HF model directory into memory (validated; see the module comment). */
 export function readHfModel(hfDir: string): HfModel {
   checkDir(hfDir);
-  const config = readConfigJson(hfDir);
+  let config = readConfigJson(hfDir);
   const { tensors, files } = openSafetensorsModel(hfDir);
   const where = files.length === 1 ? files[0]! : join(hfDir, 'model.safetensors.index.json');
-  const expected = expectedWeights(config);
   const notes: string[] = [];
+  if (config.num_nextn_predict_layers > 0 && ![...tensors.keys()].some(isMtpWeight)) {
+    notes.push(`the config declares ${config.num_nextn_predict_layers} MTP layers but the weights have none: imported without MTP`);
+    config = { ...config, num_nextn_predict_layers: 0 };
+  }
+  const expected = expectedWeights(config);
 
   const keep = new Map<string, TensorEntry>();
   let rotary = 0;
@@ -52,7 +58,7 @@ export function readHfModel(hfDir: string): HfModel {
       rotary++;
       continue;
     }
-    if (config.family === 'mimo' && name.startsWith('model.mtp_layers.')) {
+    if (config.num_nextn_predict_layers === 0 && isMtpWeight(name)) {
       mtp++;
       continue;
     }
@@ -63,7 +69,7 @@ export function readHfModel(hfDir: string): HfModel {
     keep.set(name, entry);
   }
   if (rotary > 0) notes.push(`dropped ${rotary} rotary_emb.inv_freq buffers (recomputed from rope_theta)`);
-  if (mtp > 0) notes.push(`dropped ${mtp} MiMo MTP tensors (model.mtp_layers.*): multi-token prediction is not used yet`);
+  if (mtp > 0) notes.push(`dropped ${mtp} MTP tensors (model.mtp_layers.*): the config declares no num_nextn_predict_layers`);
   if (droppedHead) notes.push('dropped lm_head.weight: the config ties it to the embeddings');
 
   // Names and shapes first, from the headers alone; then the data.

@@ -156,10 +156,6 @@ export function checkWeightShapes(config: ModelConfig, shapes: Map<string, reado
   }
 }
 
-/** Extra tensors a model directory may carry beyond expectedWeights (MiMo's MTP layers once ponder.mtp is set). */
-function allowedExtra(config: ModelConfig): (name: string) => boolean {
-  return (name) => config.ponder?.mtp !== undefined && name.startsWith('model.mtp_layers.');
-}
 
 export function parameterCount(weights: Weights): number {
   let n = 0;
@@ -358,7 +354,7 @@ export function saveModelDir(
     if (t.data.length !== numelOf(t.shape)) throw new PonderError('SHAPE', `${dir}: tensor ${q(name)} has shape ${fmtShape(t.shape)} but ${t.data.length} values`);
     shapes.set(name, t.shape);
   }
-  checkWeightShapes(config, shapes, dir, allowedExtra(config));
+  checkWeightShapes(config, shapes, dir);
   const tokenizerKind: TokenizerKind = model.tokenizerFrom !== undefined ? 'hf' : 'bytes';
   if (model.tokenizerFrom !== undefined) checkTokenizerFiles(model.tokenizerFrom);
 
@@ -554,7 +550,7 @@ export function loadModelDir(dir: string): LoadedModel {
     throw new PonderError('NOT_FOUND', `${dir}: no ${WEIGHTS_FILE} or ${WEIGHTS_INDEX_FILE} in this directory`, 'is this a ponder model directory? (HF models: ponder import <dir>)');
   }
 
-  checkWeightShapes(config, new Map(refs.map((r) => [r.name, r.shape])), where, allowedExtra(config));
+  checkWeightShapes(config, new Map(refs.map((r) => [r.name, r.shape])), where);
 
   const weights: Weights = new Map();
   for (const r of refs) weights.set(r.name, { shape: r.shape, data: readTensorData(r) });

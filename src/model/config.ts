@@ -5,8 +5,12 @@ import { PonderError } from '../errors.js';
  * `parseModelConfig` validates a raw config.json object (HF or ponder) and fills HF's defaults.
  *
  * Families: Llama (LlamaForCausalLM), Qwen2 (Qwen2ForCausalLM: q/k/v bias), Qwen3 (Qwen3ForCausalLM:
- * per-head q/k RMSNorm, explicit head_dim), MiMo (MiMoForCausalLM: a Qwen2-style trunk; its MTP layers
- * come with the MTP work and are ignored until then).
+ * per-head q/k RMSNorm, explicit head_dim), MiMo (MiMoForCausalLM: a Qwen2-style trunk).
+ *
+ * Any family may carry multi-token-prediction (MTP) modules, counted by `num_nextn_predict_layers`
+ * (MiMo's and DeepSeek-V3's name), stored as `model.mtp_layers.<k>.*` in MiMo's layout: module k has
+ * token_layernorm, hidden_layernorm, input_proj [hidden, 2·hidden] (applied to cat(hidden, embedding)),
+ * one decoder block (input_layernorm, self_attn, post_attention_layernorm, mlp) and final_layernorm.
  */
 export const SUPPORTED_ARCHITECTURES = {
   LlamaForCausalLM: 'llama',
@@ -35,13 +39,18 @@ export interface ModelConfig {
   attention_bias: boolean;
   /** per-head RMSNorm on q and k before RoPE (Qwen3). */
   qk_norm: boolean;
+  /** MTP modules after the trunk (0: none); see src/model/mtp.ts. */
+  num_nextn_predict_layers: number;
   bos_token_id?: number;
   eos_token_id?: number | number[];
   /** ponder fields (kept in config.json beside the HF ones) */
-  ponder?: { tokenizer?: 'bytes' | 'hf'; mtp?: unknown };
+  ponder?: { tokenizer?: 'bytes' | 'hf' };
 }
 
 type Raw = Record<string, unknown>;
+
+/** The most MTP modules a config may declare (drafting deeper than this never pays). */
+export const MAX_MTP_LAYERS = 8;
 
 function int(raw: Raw, key: string, where: string, fallback?: number): number {
   const v = raw[key] ?? fallback;
@@ -87,6 +96,10 @@ export function parseModelConfig(raw: unknown, where = 'config.json'): ModelConf
   if (r.rope_scaling !== undefined && r.rope_scaling !== null) {
     throw new PonderError('BAD_INPUT', `${where}: rope_scaling is not supported yet (got ${JSON.stringify(r.rope_scaling)})`);
   }
+  const mtp = r.num_nextn_predict_layers ?? 0;
+  if (typeof mtp !== 'number' || !Number.isInteger(mtp) || mtp < 0 || mtp > MAX_MTP_LAYERS) {
+    throw new PonderError('BAD_INPUT', `${where}: "num_nextn_predict_layers" must be an integer 0..${MAX_MTP_LAYERS}, got ${JSON.stringify(r.num_nextn_predict_layers)}`);
+  }
   const attention_bias = typeof r.attention_bias === 'boolean' ? r.attention_bias : family === 'qwen2' || family === 'mimo';
   const eos = r.eos_token_id;
   return {
@@ -105,6 +118,7 @@ export function parseModelConfig(raw: unknown, where = 'config.json'): ModelConf
     tie_word_embeddings: typeof r.tie_word_embeddings === 'boolean' ? r.tie_word_embeddings : false,
     attention_bias,
     qk_norm: family === 'qwen3',
+    num_nextn_predict_layers: mtp,
     bos_token_id: typeof r.bos_token_id === 'number' ? r.bos_token_id : undefined,
     eos_token_id: typeof eos === 'number' || (Array.isArray(eos) && eos.every((e) => typeof e === 'number')) ? (eos as number | number[]) : undefined,
     ponder: typeof r.ponder === 'object' && r.ponder !== null ? (r.ponder as ModelConfig['ponder']) : undefined,
@@ -131,6 +145,7 @@ export function configToJson(c: ModelConfig): Record<string, unknown> {
     torch_dtype: 'float32',
   };
   if (c.family === 'llama') out.attention_bias = c.attention_bias;
+  if (c.num_nextn_predict_layers > 0) out.num_nextn_predict_layers = c.num_nextn_predict_layers;
   if (c.bos_token_id !== undefined) out.bos_token_id = c.bos_token_id;
   if (c.eos_token_id !== undefined) out.eos_token_id = c.eos_token_id;
   if (c.ponder) out.ponder = c.ponder;
@@ -152,33 +167,60 @@ export type Weights = Map<string, WeightTensor>;
  */
 export function expectedWeights(c: ModelConfig): Map<string, number[]> {
   const m = new Map<string, number[]>();
-  const q = c.num_attention_heads * c.head_dim;
-  const kv = c.num_key_value_heads * c.head_dim;
   m.set('model.embed_tokens.weight', [c.vocab_size, c.hidden_size]);
-  for (let i = 0; i < c.num_hidden_layers; i++) {
-    const p = `model.layers.${i}`;
-    m.set(`${p}.input_layernorm.weight`, [c.hidden_size]);
-    m.set(`${p}.self_attn.q_proj.weight`, [q, c.hidden_size]);
-    m.set(`${p}.self_attn.k_proj.weight`, [kv, c.hidden_size]);
-    m.set(`${p}.self_attn.v_proj.weight`, [kv, c.hidden_size]);
-    if (c.attention_bias) {
-      m.set(`${p}.self_attn.q_proj.bias`, [q]);
-      m.set(`${p}.self_attn.k_proj.bias`, [kv]);
-      m.set(`${p}.self_attn.v_proj.bias`, [kv]);
-    }
-    if (c.qk_norm) {
-      m.set(`${p}.self_attn.q_norm.weight`, [c.head_dim]);
-      m.set(`${p}.self_attn.k_norm.weight`, [c.head_dim]);
-    }
-    m.set(`${p}.self_attn.o_proj.weight`, [c.hidden_size, q]);
-    m.set(`${p}.post_attention_layernorm.weight`, [c.hidden_size]);
-    m.set(`${p}.mlp.gate_proj.weight`, [c.intermediate_size, c.hidden_size]);
-    m.set(`${p}.mlp.up_proj.weight`, [c.intermediate_size, c.hidden_size]);
-    m.set(`${p}.mlp.down_proj.weight`, [c.hidden_size, c.intermediate_size]);
-  }
+  for (let i = 0; i < c.num_hidden_layers; i++) addBlockWeights(m, c, `model.layers.${i}`);
   m.set('model.norm.weight', [c.hidden_size]);
   if (!c.tie_word_embeddings) m.set('lm_head.weight', [c.vocab_size, c.hidden_size]);
+  for (let k = 0; k < c.num_nextn_predict_layers; k++) {
+    const p = mtpPrefix(k);
+    m.set(`${p}.token_layernorm.weight`, [c.hidden_size]);
+    m.set(`${p}.hidden_layernorm.weight`, [c.hidden_size]);
+    m.set(`${p}.input_proj.weight`, [c.hidden_size, 2 * c.hidden_size]);
+    addBlockWeights(m, c, p);
+    m.set(`${p}.final_layernorm.weight`, [c.hidden_size]);
+  }
   return m;
+}
+
+/** The name prefix of MTP module k. */
+export function mtpPrefix(k: number): string {
+  return `model.mtp_layers.${k}`;
+}
+
+/** True for the tensors of the MTP modules. */
+export function isMtpWeight(name: string): boolean {
+  return name.startsWith('model.mtp_layers.');
+}
+
+/** The config and weights without the MTP modules (what training and trunk-only tools use). */
+export function withoutMtp(c: ModelConfig, w?: Weights): { config: ModelConfig; weights: Weights } {
+  const weights: Weights = new Map();
+  for (const [name, t] of w ?? []) if (!isMtpWeight(name)) weights.set(name, t);
+  return { config: { ...c, num_nextn_predict_layers: 0 }, weights };
+}
+
+/** One decoder block's tensors under `p` (a trunk layer or an MTP module's block). */
+function addBlockWeights(m: Map<string, number[]>, c: ModelConfig, p: string): void {
+  const q = c.num_attention_heads * c.head_dim;
+  const kv = c.num_key_value_heads * c.head_dim;
+  m.set(`${p}.input_layernorm.weight`, [c.hidden_size]);
+  m.set(`${p}.self_attn.q_proj.weight`, [q, c.hidden_size]);
+  m.set(`${p}.self_attn.k_proj.weight`, [kv, c.hidden_size]);
+  m.set(`${p}.self_attn.v_proj.weight`, [kv, c.hidden_size]);
+  if (c.attention_bias) {
+    m.set(`${p}.self_attn.q_proj.bias`, [q]);
+    m.set(`${p}.self_attn.k_proj.bias`, [kv]);
+    m.set(`${p}.self_attn.v_proj.bias`, [kv]);
+  }
+  if (c.qk_norm) {
+    m.set(`${p}.self_attn.q_norm.weight`, [c.head_dim]);
+    m.set(`${p}.self_attn.k_norm.weight`, [c.head_dim]);
+  }
+  m.set(`${p}.self_attn.o_proj.weight`, [c.hidden_size, q]);
+  m.set(`${p}.post_attention_layernorm.weight`, [c.hidden_size]);
+  m.set(`${p}.mlp.gate_proj.weight`, [c.intermediate_size, c.hidden_size]);
+  m.set(`${p}.mlp.up_proj.weight`, [c.intermediate_size, c.hidden_size]);
+  m.set(`${p}.mlp.down_proj.weight`, [c.hidden_size, c.intermediate_size]);
 }
 
 /** Checks a weight set against the config: every expected tensor present with its shape, nothing else. */

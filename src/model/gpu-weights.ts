@@ -1,7 +1,7 @@
 import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { maxTableRows, uploadTable, type EmbeddingTable } from '../ops/embedding.js';
-import { checkWeights, type ModelConfig, type Weights } from './config.js';
+import { checkWeights, mtpPrefix, type ModelConfig, type Weights } from './config.js';
 
 /**
  * A model's weights on the GPU, one f32 tensor per HF tensor, in HF's [out, in] Linear layout (the
@@ -28,6 +28,22 @@ export interface LayerWeights {
   down: Tensor;
 }
 
+/**
+ * One MTP module. HF's input_proj [hidden, 2·hidden] acts on cat(normed hidden, normed embedding);
+ * it is uploaded as its two [hidden, hidden] column halves so the projection is two matmuls into one
+ * output (the second accumulating) and no concatenated activation is ever built.
+ */
+export interface MtpWeights {
+  tokenNorm: Tensor;
+  hiddenNorm: Tensor;
+  /** input_proj[:, :hidden]: acts on the normed previous hidden state */
+  projHidden: Tensor;
+  /** input_proj[:, hidden:]: acts on the normed token embedding */
+  projToken: Tensor;
+  block: LayerWeights;
+  finalNorm: Tensor;
+}
+
 export interface GpuWeights {
   /** [vocab, hidden], or its row chunks in order */
   embed: EmbeddingTable;
@@ -35,6 +51,8 @@ export interface GpuWeights {
   norm: Tensor;
   /** [vocab, hidden] rows = output classes; the same object as `embed` when tied */
   lmHead: EmbeddingTable;
+  /** num_nextn_predict_layers modules, in order */
+  mtp: MtpWeights[];
 }
 
 export interface UploadOptions {
@@ -56,12 +74,9 @@ export function uploadWeights(gpu: Gpu, config: ModelConfig, weights: Weights, o
   const maxRows = Math.min(opts.maxChunkRows ?? Infinity, maxTableRows(gpu, H));
   const table = (name: string): EmbeddingTable => uploadTable(gpu, weights.get(name)!.data, config.vocab_size, H, { maxRows, label: name });
 
-  const embed = table('model.embed_tokens.weight');
-  const layers: LayerWeights[] = [];
-  for (let i = 0; i < config.num_hidden_layers; i++) {
-    const p = `model.layers.${i}`;
+  const block = (p: string): LayerWeights => {
     const a = `${p}.self_attn`;
-    layers.push({
+    return {
       inputNorm: up(`${p}.input_layernorm.weight`),
       q: up(`${a}.q_proj.weight`),
       k: up(`${a}.k_proj.weight`),
@@ -76,11 +91,40 @@ export function uploadWeights(gpu: Gpu, config: ModelConfig, weights: Weights, o
       gate: up(`${p}.mlp.gate_proj.weight`),
       up: up(`${p}.mlp.up_proj.weight`),
       down: up(`${p}.mlp.down_proj.weight`),
-    });
-  }
+    };
+  };
+
+  const embed = table('model.embed_tokens.weight');
+  const layers: LayerWeights[] = [];
+  for (let i = 0; i < config.num_hidden_layers; i++) layers.push(block(`model.layers.${i}`));
   const norm = up('model.norm.weight');
   const lmHead = config.tie_word_embeddings ? embed : table('lm_head.weight');
-  return { embed, layers, norm, lmHead };
+  const mtp: MtpWeights[] = [];
+  for (let k = 0; k < config.num_nextn_predict_layers; k++) {
+    const p = mtpPrefix(k);
+    const [hidden, token] = splitColumns(weights.get(`${p}.input_proj.weight`)!.data, H);
+    mtp.push({
+      tokenNorm: up(`${p}.token_layernorm.weight`),
+      hiddenNorm: up(`${p}.hidden_layernorm.weight`),
+      projHidden: gpu.upload(hidden, [H, H], 'f32', `${p}.input_proj.hidden`),
+      projToken: gpu.upload(token, [H, H], 'f32', `${p}.input_proj.token`),
+      block: block(p),
+      finalNorm: up(`${p}.final_layernorm.weight`),
+    });
+  }
+  return { embed, layers, norm, lmHead, mtp };
+}
+
+/** W [rows, 2·cols] → (W[:, :cols], W[:, cols:]), each [rows, cols]. */
+export function splitColumns(w: Float32Array, cols: number): [Float32Array, Float32Array] {
+  const rows = w.length / (2 * cols);
+  const left = new Float32Array(rows * cols);
+  const right = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    left.set(w.subarray(r * 2 * cols, r * 2 * cols + cols), r * cols);
+    right.set(w.subarray(r * 2 * cols + cols, (r + 1) * 2 * cols), r * cols);
+  }
+  return [left, right];
 }
 
 /** The chunks of a table as a list (an unsplit table is one chunk). */
@@ -99,6 +143,7 @@ export function releaseWeights(w: GpuWeights): void {
   };
   tableChunks(w.embed).forEach(rel);
   tableChunks(w.lmHead).forEach(rel);
-  for (const l of w.layers) Object.values(l).forEach((t) => rel(t as Tensor | undefined));
+  for (const l of [...w.layers, ...w.mtp.map((m) => m.block)]) Object.values(l).forEach((t) => rel(t as Tensor | undefined));
+  for (const m of w.mtp) [m.tokenNorm, m.hiddenNorm, m.projHidden, m.projToken, m.finalNorm].forEach(rel);
   rel(w.norm);
 }

@@ -19,13 +19,15 @@ export class KvCache {
     config: ModelConfig,
     readonly slots: number,
     readonly maxPositions: number,
+    /** the attention layers it serves: the trunk's by default; an MTP cache has one per module */
+    layers = config.num_hidden_layers,
   ) {
     if (!Number.isInteger(slots) || slots < 1) throw new PonderError('BAD_INPUT', `KV cache: slots must be a positive integer, got ${slots}`);
     if (!Number.isInteger(maxPositions) || maxPositions < 1) {
       throw new PonderError('BAD_INPUT', `KV cache: maxPositions must be a positive integer, got ${maxPositions}`);
     }
     const shape = [slots, config.num_key_value_heads, maxPositions, config.head_dim];
-    for (let i = 0; i < config.num_hidden_layers; i++) {
+    for (let i = 0; i < layers; i++) {
       this.k.push(gpu.empty(shape, 'f32', `kv.k${i}`));
       this.v.push(gpu.empty(shape, 'f32', `kv.v${i}`));
     }

@@ -8,7 +8,7 @@ import { rmsnorm } from '../ops/rmsnorm.js';
 import { rope, ropeTables, type RopeTables } from '../ops/rope.js';
 import { swiglu } from '../ops/swiglu.js';
 import type { ModelConfig, Weights } from './config.js';
-import { releaseWeights, tableChunks, uploadWeights, type GpuWeights, type LayerWeights, type UploadOptions } from './gpu-weights.js';
+import { releaseWeights, tableChunks, uploadWeights, type GpuWeights, type LayerWeights, type MtpWeights, type UploadOptions } from './gpu-weights.js';
 import { KvCache } from './kv-cache.js';
 
 /**
@@ -19,6 +19,14 @@ import { KvCache } from './kv-cache.js';
  *                    with n = rmsnorm(x, input_layernorm)
  *               x += down_proj(silu(gate_proj(n)) * up_proj(n)),  n = rmsnorm(x, post_attention_layernorm)
  *   logits = lm_head(rmsnorm(x, norm))             (lm_head = embed_tokens when tied)
+ *
+ * MTP module k (MiMo / DeepSeek-V3 multi-token prediction; ../docs/architecture.md "MTP") at row t:
+ *   x = input_proj(cat(rmsnorm(h, hidden_layernorm), rmsnorm(embed(token), token_layernorm)))
+ *   x = block(x)                                   (one decoder block, its own KV-cache layer)
+ *   h' = rmsnorm(x, final_layernorm);  logits = lm_head(h')
+ * where h is the lm_head input of the stage before (the trunk's rmsnorm(x, norm) for k = 0, module
+ * k-1's h' otherwise) at the same row, `token` is the token k+1 places after that row's input token,
+ * and the logits predict the token k+2 places after it. RoPE uses the row's own position.
  *
  * B sequences of T new tokens each run as one batch of B·T rows through every matmul; attention
  * reads/writes each sequence's own KV-cache slot from its own start position, so prefill (T > 1)
@@ -40,6 +48,11 @@ export interface LoadOptions extends UploadOptions {
 export interface ForwardOptions {
   /** Only the last position's logits ([B, 1, V]): what sampling the next token needs. */
   lastOnly?: boolean;
+  /**
+   * Receives the lm_head input of every row (f32 [B·T, hidden]): what an MTP module takes as its
+   * `hidden`. Written even with lastOnly.
+   */
+  hiddenOut?: Tensor;
 }
 
 /** Activation buffers for one (B, T). Row-major; `rows` = B·T. */
@@ -60,12 +73,15 @@ interface Plan {
   gate: Tensor; // [rows, intermediate]
   up: Tensor; // [rows, intermediate]
   act: Tensor; // [rows, intermediate]
-  last: Tensor; // [B, hidden]
-  lastNorm: Tensor; // [B, hidden]
+  aux: Tensor; // [rows, hidden] an MTP module's normed token embeddings
+  lastNorm: Tensor; // [B, hidden] the normed last rows, gathered for lastOnly
 }
 
-/** Plans kept at once (e.g. prefill shapes + decode); older ones are released. */
-const MAX_PLANS = 4;
+/**
+ * Plans kept at once (prefill shapes, decode, and with MTP drafting the draft and verify shapes);
+ * older ones are released.
+ */
+const MAX_PLANS = 8;
 
 export class Transformer {
   private plans = new Map<string, Plan>();
@@ -91,26 +107,49 @@ export class Transformer {
     return new KvCache(this.gpu, this.config, slots, maxPositions);
   }
 
+  /** The MTP modules' KV cache: one layer per module (mtpForward's `cache`). */
+  createMtpCache(slots: number, maxPositions = this.config.max_position_embeddings): KvCache {
+    if (this.mtpDepth === 0) throw new PonderError('BAD_INPUT', 'this model has no MTP layers (num_nextn_predict_layers is 0)');
+    return new KvCache(this.gpu, this.config, slots, maxPositions, this.mtpDepth);
+  }
+
+  /** How many MTP modules the model has (config num_nextn_predict_layers). */
+  get mtpDepth(): number {
+    return this.w.mtp.length;
+  }
+
   /**
    * B sequences each with T new tokens (u32 tensor [B·T], or number[][] of equal lengths), written
    * into `cache` at slots[b] from position starts[b]. Returns logits f32 [B, T, V] (or [B, 1, V] with
    * lastOnly), a new tensor the caller releases.
    */
   forward(tokens: Tensor | number[][], cache: KvCache, slots: number[], starts: number[], opts: ForwardOptions = {}): Tensor {
-    if (this.disposed) throw new PonderError('BAD_INPUT', 'forward on a disposed model');
-    const B = slots.length;
-    const T = this.checkInputs(tokens, cache, slots, starts);
-    const p = this.plan(B, T);
-    if (cache.maxPositions > this.rope.cos.shape[0]) this.rope = this.buildRope(cache.maxPositions, this.rope);
-    this.writeInputs(p, tokens, slots, starts);
-
-    const ids = Array.isArray(tokens) ? p.tokens : tokens.reshape([B * T]);
+    const p = this.begin('forward', tokens, cache, this.config.num_hidden_layers, slots, starts, opts);
+    const ids = Array.isArray(tokens) ? p.tokens : tokens.reshape([p.B * p.T]);
     embedding(this.gpu, ids, this.w.embed, p.x);
     this.w.layers.forEach((layer, i) => {
       this.attentionBlock(p, layer, cache.k[i], cache.v[i]);
       this.mlpBlock(p, layer);
     });
-    return opts.lastOnly ? this.lastLogits(p) : this.allLogits(p);
+    return this.head(p, this.w.norm, opts);
+  }
+
+  /**
+   * MTP module k over B sequences of T rows (see the class comment): `hidden` f32 [B·T, hidden] is
+   * the previous stage's lm_head input at those rows, tokens[b][t] the token k+1 places after row
+   * (b, t)'s input token. Keys and values go to layer k of `cache` (createMtpCache) at slots[b] from
+   * starts[b], the same positions as the rows. Returns logits like forward; `hiddenOut` receives this
+   * module's lm_head input (module k+1's `hidden`).
+   */
+  mtpForward(k: number, hidden: Tensor, tokens: number[][], cache: KvCache, slots: number[], starts: number[], opts: ForwardOptions = {}): Tensor {
+    const m = this.w.mtp[k];
+    if (!m) throw new PonderError('BAD_INPUT', `mtpForward: module ${k} does not exist (the model has ${this.mtpDepth})`);
+    const p = this.begin(`mtpForward(${k})`, tokens, cache, this.mtpDepth, slots, starts, opts);
+    this.checkRows('mtpForward: hidden', hidden, p.B * p.T);
+    this.mtpInput(p, m, hidden);
+    this.attentionBlock(p, m.block, cache.k[k], cache.v[k]);
+    this.mlpBlock(p, m.block);
+    return this.head(p, m.finalNorm, opts);
   }
 
   dispose(): void {
@@ -124,6 +163,17 @@ export class Transformer {
   }
 
   // ------------------------------------------------------------------ blocks
+
+  /** x = input_proj(cat(rmsnorm(hidden), rmsnorm(embed(tokens)))) as two matmuls into x. */
+  private mtpInput(p: Plan, m: MtpWeights, hidden: Tensor): void {
+    const { gpu } = this;
+    const eps = this.config.rms_norm_eps;
+    embedding(gpu, p.tokens, this.w.embed, p.aux);
+    rmsnorm(gpu, p.aux, m.tokenNorm, { eps }, p.aux);
+    rmsnorm(gpu, hidden, m.hiddenNorm, { eps }, p.n);
+    matmul(gpu, p.n, m.projHidden, { transB: true }, p.x);
+    matmul(gpu, p.aux, m.projToken, { transB: true, accumulate: true }, p.x);
+  }
 
   /** x += o_proj(attention(q, k, v)) over n = rmsnorm(x); k and v are appended to the cache first. */
   private attentionBlock(p: Plan, l: LayerWeights, kCache: Tensor, vCache: Tensor): void {
@@ -166,20 +216,23 @@ export class Transformer {
     matmul(gpu, p.act, l.down, { transB: true, accumulate: true }, p.x);
   }
 
-  /** logits [B, T, V] of every position. */
-  private allLogits(p: Plan): Tensor {
-    rmsnorm(this.gpu, p.x, this.w.norm, { eps: this.config.rms_norm_eps }, p.n);
-    const logits = this.gpu.empty([p.B, p.T, this.config.vocab_size], 'f32', 'logits');
+  /**
+   * n = rmsnorm(x, norm) for every row (copied to hiddenOut when asked), then the logits: [B, T, V]
+   * of every row, or [B, 1, V] of each sequence's last row (gathered from n by an embedding lookup).
+   */
+  private head(p: Plan, norm: Tensor, opts: ForwardOptions): Tensor {
+    const { gpu } = this;
+    rmsnorm(gpu, p.x, norm, { eps: this.config.rms_norm_eps }, p.n);
+    if (opts.hiddenOut) gpu.copy(p.n, opts.hiddenOut, 0, 0, p.n.byteSize);
+    const V = this.config.vocab_size;
+    if (opts.lastOnly) {
+      embedding(gpu, p.lastRows, p.n, p.lastNorm);
+      const logits = gpu.empty([p.B, 1, V], 'f32', 'logits');
+      this.lmHead(p.lastNorm, logits);
+      return logits;
+    }
+    const logits = gpu.empty([p.B, p.T, V], 'f32', 'logits');
     this.lmHead(p.n, logits);
-    return logits;
-  }
-
-  /** logits [B, 1, V] of each sequence's last position: its row is gathered first (an embedding lookup into x). */
-  private lastLogits(p: Plan): Tensor {
-    embedding(this.gpu, p.lastRows, p.x, p.last);
-    rmsnorm(this.gpu, p.last, this.w.norm, { eps: this.config.rms_norm_eps }, p.lastNorm);
-    const logits = this.gpu.empty([p.B, 1, this.config.vocab_size], 'f32', 'logits');
-    this.lmHead(p.lastNorm, logits);
     return logits;
   }
 
@@ -221,9 +274,25 @@ export class Transformer {
 
   // ------------------------------------------------------------------ inputs and plans
 
+  /** Validates a call, picks its plan and writes its inputs. */
+  private begin(where: string, tokens: Tensor | number[][], cache: KvCache, layers: number, slots: number[], starts: number[], opts: ForwardOptions): Plan {
+    if (this.disposed) throw new PonderError('BAD_INPUT', `${where} on a disposed model`);
+    const T = this.checkInputs(where, tokens, cache, layers, slots, starts);
+    const p = this.plan(slots.length, T);
+    if (opts.hiddenOut) this.checkRows(`${where}: hiddenOut`, opts.hiddenOut, p.B * T);
+    if (cache.maxPositions > this.rope.cos.shape[0]) this.rope = this.buildRope(cache.maxPositions, this.rope);
+    this.writeInputs(p, tokens, slots, starts);
+    return p;
+  }
+
+  /** `t` must be f32 [rows, hidden]. */
+  private checkRows(what: string, t: Tensor, rows: number): void {
+    const H = this.config.hidden_size;
+    if (t.dtype !== 'f32' || t.size !== rows * H) throw new PonderError('SHAPE', `${what}: ${t.dtype}${shapeString(t.shape)} must be f32 [${rows}, ${H}]`);
+  }
+
   /** Validates the call; returns T. */
-  private checkInputs(tokens: Tensor | number[][], cache: KvCache, slots: number[], starts: number[]): number {
-    const where = 'forward';
+  private checkInputs(where: string, tokens: Tensor | number[][], cache: KvCache, layers: number, slots: number[], starts: number[]): number {
     const B = slots.length;
     if (B === 0) throw new PonderError('BAD_INPUT', `${where}: no sequences (slots is empty)`);
     if (starts.length !== B) throw new PonderError('BAD_INPUT', `${where}: ${B} slots but ${starts.length} starts`);
@@ -246,7 +315,7 @@ export class Transformer {
     }
     if (T === 0) throw new PonderError('BAD_INPUT', `${where}: no tokens`);
     if (cache.isDisposed) throw new PonderError('BAD_INPUT', `${where}: the KV cache was disposed`);
-    if (cache.layers !== this.config.num_hidden_layers) throw new PonderError('BAD_INPUT', `${where}: the KV cache has ${cache.layers} layers, the model ${this.config.num_hidden_layers}`);
+    if (cache.layers !== layers) throw new PonderError('BAD_INPUT', `${where}: the KV cache has ${cache.layers} layers, this needs ${layers}`);
     for (let b = 0; b < B; b++) {
       const s = slots[b];
       if (!Number.isInteger(s) || s < 0 || s >= cache.slots) throw new PonderError('BAD_INPUT', `${where}: slot ${s} (row ${b}) is outside the cache's 0..${cache.slots - 1}`);
@@ -296,7 +365,7 @@ export class Transformer {
       gate: e([rows, c.intermediate_size], 'f32', 'gate'),
       up: e([rows, c.intermediate_size], 'f32', 'up'),
       act: e([rows, c.intermediate_size], 'f32', 'act'),
-      last: e([B, c.hidden_size], 'f32', 'last'),
+      aux: e([rows, c.hidden_size], 'f32', 'aux'),
       lastNorm: e([B, c.hidden_size], 'f32', 'lastNorm'),
     };
     this.gpu.write(p.lastRows, Uint32Array.from({ length: B }, (_, b) => b * T + T - 1));

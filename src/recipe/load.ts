@@ -29,6 +29,7 @@ import {
   type ArithmeticOpName,
   RecipeSchema,
   type OptimizerSettings,
+  type StageMtp,
   type RawModelConfig,
   type RawRecipe,
   type RecipeIssue,
@@ -81,6 +82,8 @@ export interface RecipeStage {
   seq_len: number;
   optimizer: OptimizerSettings;
   eval?: EvalSpec;
+  /** trains the MTP modules too (or only them, with freeze_trunk) */
+  mtp?: StageMtp;
 }
 
 export interface RecipeModel {
@@ -94,6 +97,8 @@ export interface RecipeModel {
   config: ModelConfig;
   /** 'bytes': the built-in byte tokenizer; 'model': the tokenizer files in `dir` */
   tokenizer: 'bytes' | 'model';
+  /** the MTP modules are new (model.mtp_layers on a model without them): the tuner initialises them */
+  freshMtp?: boolean;
 }
 
 export interface Recipe {
@@ -341,6 +346,7 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
       if (isPonderError(e)) throw fail(path, lineOf(doc, lc, ['model', 'config']), 'model.config', e.message.replace(/^model\.config: /, ''));
       throw e;
     }
+    config = { ...config, num_nextn_predict_layers: r.model.mtp_layers ?? 0 };
     model = { init: 'scratch', source: 'scratch', config, tokenizer: 'bytes' };
   } else {
     const spec = r.model.init;
@@ -371,7 +377,13 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
       if (isPonderError(e)) throw initAt(e.message);
       throw e;
     }
-    model = { init: spec, source: kind, dir: resolve(dir), config, tokenizer: config.ponder?.tokenizer === 'bytes' ? 'bytes' : 'model' };
+    // MTP modules: the model's own, none (mtp_layers: 0), or fresh ones for a model without them
+    const own = config.num_nextn_predict_layers;
+    const want = r.model.mtp_layers ?? own;
+    if (own > 0 && want > 0 && want !== own) {
+      throw report({ path: ['model', 'mtp_layers'], message: `the model has ${own} MTP layers: mtp_layers may be ${own} (keep them) or 0 (drop them), got ${want}` });
+    }
+    model = { init: spec, source: kind, dir: resolve(dir), config: { ...config, num_nextn_predict_layers: want }, tokenizer: config.ponder?.tokenizer === 'bytes' ? 'bytes' : 'model', ...(own === 0 && want > 0 ? { freshMtp: true } : {}) };
   }
 
   // stages: context length, data files, eval defaults
@@ -407,7 +419,10 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
       // only present when set, so recipes without it keep their hash
       ...((s.eval.ops ?? sameTask?.ops) ? { ops: s.eval.ops ?? sameTask?.ops } : {}),
     };
-    return { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, grad_accum: s.grad_accum, seq_len: s.seq_len, optimizer: s.optimizer, eval: ev };
+    if (s.mtp && model.config.num_nextn_predict_layers === 0) {
+      throw report({ path: ['stages', i, 'mtp'], message: 'the model has no MTP layers to train: set model.mtp_layers (e.g. 1)', atKey: true });
+    }
+    return { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, grad_accum: s.grad_accum, seq_len: s.seq_len, optimizer: s.optimizer, eval: ev, ...(s.mtp ? { mtp: s.mtp } : {}) };
   });
 
   const outputWritten = r.output ?? `runs/${basename(file, extname(file))}`;
@@ -430,7 +445,7 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
  */
 function recipeHash(r: Recipe, outputWritten: string): string {
   const canonical = {
-    model: { init: r.model.init, config: configToJson(r.model.config), tokenizer: r.model.tokenizer },
+    model: { init: r.model.init, config: configToJson(r.model.config), tokenizer: r.model.tokenizer, fresh_mtp: r.model.freshMtp },
     output: outputWritten,
     seed: r.seed,
     checkpoint_every: r.checkpoint_every,

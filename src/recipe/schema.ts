@@ -10,7 +10,7 @@
  * class name instead of HF's one-element `architectures` list).
  */
 import * as z from 'zod';
-import { SUPPORTED_ARCHITECTURES } from '../model/config.js';
+import { MAX_MTP_LAYERS, SUPPORTED_ARCHITECTURES } from '../model/config.js';
 
 /** Stage kinds this build knows; dpo, grpo, ... join with the RL work. */
 export const STAGE_KINDS = ['pretrain', 'sft'] as const;
@@ -72,6 +72,15 @@ export const EvalSchema = z.strictObject({
   ops: OpsSchema.optional(),
 });
 
+/**
+ * `mtp: {weight: 0.3}`: the stage also trains the model's MTP modules, adding weight × their mean
+ * loss to the objective; with freeze_trunk only the modules learn (trunk, embedding and lm_head kept).
+ */
+export const StageMtpSchema = z.strictObject({
+  weight: z.number().gt(0).default(0.3),
+  freeze_trunk: z.boolean().default(false),
+});
+
 export const StageSchema = z.strictObject({
   /** unique within the recipe; names the stage's checkpoints, so letters, digits, '-', '_' and '.' */
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "-" and "_" only, starting with a letter or digit'),
@@ -90,6 +99,7 @@ export const StageSchema = z.strictObject({
   seq_len: posInt(),
   optimizer: OptimizerSchema,
   eval: EvalSchema.optional(),
+  mtp: StageMtpSchema.optional(),
 });
 
 /** A from-scratch model's shape, in HF config.json names. */
@@ -116,6 +126,11 @@ export const ModelSchema = z.strictObject({
   init: z.string().min(1),
   /** only (and then required) with init: scratch */
   config: ModelConfigSchema.optional(),
+  /**
+   * MTP modules the trained model has (default: the starting model's; 0 for scratch). A model without
+   * them gets fresh ones; 0 drops a model's own.
+   */
+  mtp_layers: z.int().min(0).max(MAX_MTP_LAYERS).optional(),
 });
 
 export const RecipeSchema = z.strictObject({
@@ -134,6 +149,7 @@ export type RawStage = z.output<typeof StageSchema>;
 export type RawModelConfig = z.output<typeof ModelConfigSchema>;
 export type TaskData = z.output<typeof TaskDataSchema>;
 export type OptimizerSettings = z.output<typeof OptimizerSchema>;
+export type StageMtp = z.output<typeof StageMtpSchema>;
 
 /** One problem found in a recipe: the field it is about (zod-style path) and what is wrong. */
 export interface RecipeIssue {

@@ -342,9 +342,16 @@ function checkMoments(tensors: CheckpointTensor[] | TensorRef[], m: CheckpointTe
   const shapes = new Map<string, number[]>(tensors.map((t) => [t.name, t.shape]));
   for (const [list, what] of [[m, 'optimizer.m'], [v, 'optimizer.v']] as const) {
     for (const t of list) {
-      const s = shapes.get(t.name);
+      // a moment may belong to a part of a tensor: "<name>#<part>" (a row chunk of a big table, a
+      // column half of an MTP input_proj), which must fit in that tensor
+      const part = /^(.*)#[^#]+$/.exec(t.name);
+      const s = shapes.get(t.name) ?? (part ? shapes.get(part[1]!) : undefined);
       if (!s) throw new PonderError('BAD_INPUT', `${where}: ${what} has tensor "${t.name}", which is not a parameter`);
-      if (s.length !== t.shape.length || s.some((d, i) => d !== t.shape[i])) throw new PonderError('BAD_INPUT', `${where}: ${what} tensor "${t.name}" has shape ${fmtShape(t.shape)} but the parameter has ${fmtShape(s)}`);
+      if (shapes.has(t.name) || !part) {
+        if (s.length !== t.shape.length || s.some((d, i) => d !== t.shape[i])) throw new PonderError('BAD_INPUT', `${where}: ${what} tensor "${t.name}" has shape ${fmtShape(t.shape)} but the parameter has ${fmtShape(s)}`);
+      } else if (t.shape.length !== s.length || t.shape.reduce((a, d) => a * d, 1) > s.reduce((a, d) => a * d, 1)) {
+        throw new PonderError('BAD_INPUT', `${where}: ${what} tensor "${t.name}" has shape ${fmtShape(t.shape)}, which is not a part of the parameter's ${fmtShape(s)}`);
+      }
     }
   }
 }

@@ -23,7 +23,10 @@ import { expectedWeights } from '../model/config.js';
  *                        xFinal, nFinal [R,H], rstdFinal [R], logits [R,V] (the dlogits overwrite them),
  *                        lossRows [R], k, v [R,Hkv·D]; backward scratch dres, dtmp, dn [R,H],
  *                        dact, dgate, dup [R,I], dattn, dq [R,Hq·D], dk, dv [R,Hkv·D],
- *                        with qk-norm dqRaw [R,Hq·D], dkRaw [R,Hkv·D]
+ *                        with qk-norm dqRaw [R,Hq·D], dkRaw [R,Hkv·D]; lossMat [1+K, R]
+ *                  per MTP module (K = num_nextn_predict_layers): its block's per-layer buffers,
+ *                        tokens, targets (u32 [R]), e, en, hn, xOut, hOut, dh, dhNext [R,H],
+ *                        rstdE, rstdH, rstdOut, lossRows [R]; and once dFromMtp [R,H]
  *   rope         the cos and sin tables [max(max_position_embeddings, T), D/2]
  *
  * Big vocabularies (`opts.maxBindingBytes`, the device's maxStorageBufferBindingSize, as
@@ -89,10 +92,12 @@ export function trainingMemoryFloor(config: ModelConfig, B: number, T: number, o
     // a table over one binding is row chunks, each its own Param (trainable.ts)
     const isTable = name === 'model.embed_tokens.weight' || name === 'lm_head.weight';
     const rows = shape[0]!;
-    const chunks = isTable && rows > tableRows ? Math.ceil(rows / tableRows) : 1;
+    // an MTP input_proj is two Params, its column halves
+    const halves = name.endsWith('.input_proj.weight');
+    const chunks = halves ? 2 : isTable && rows > tableRows ? Math.ceil(rows / tableRows) : 1;
     for (let c = 0; c < chunks; c++) {
-      const m = chunks === 1 ? n : Math.min(tableRows, rows - c * tableRows) * shape[1]!;
-      const label = chunks === 1 ? name : `${name}#${c}`;
+      const m = halves ? n / 2 : chunks === 1 ? n : Math.min(tableRows, rows - c * tableRows) * shape[1]!;
+      const label = halves ? `${name}#${c === 0 ? 'hidden' : 'token'}` : chunks === 1 ? name : `${name}#${c}`;
       partials += Math.ceil(m / ADAM_NORM_CHUNK);
       add('weights', label, m);
       add('grads', `grad.${label}`, m);
@@ -114,19 +119,28 @@ export function trainingMemoryFloor(config: ModelConfig, B: number, T: number, o
   const L = config.num_hidden_layers;
   const qk = config.qk_norm;
   const act = (name: string, elements: number, count = 1) => add('activations', name, elements, count);
-  // saved per layer
-  act('x, n1, xm, n2 (per layer)', R * H, 4 * L);
-  act('rstd1, rstd2 (per layer)', R, 2 * L);
-  act('q, attn (per layer)', R * q, 2 * L);
-  act('lse (per layer)', R * config.num_attention_heads, L);
-  act('kCache, vCache (per layer)', R * kv, 2 * L);
-  act('gate, up, act (per layer)', R * I, 3 * L);
+  const K = config.num_nextn_predict_layers;
+  // saved per layer (and per MTP module's block)
+  const blocks = L + K;
+  act('x, n1, xm, n2 (per layer)', R * H, 4 * blocks);
+  act('rstd1, rstd2 (per layer)', R, 2 * blocks);
+  act('q, attn (per layer)', R * q, 2 * blocks);
+  act('lse (per layer)', R * config.num_attention_heads, blocks);
+  act('kCache, vCache (per layer)', R * kv, 2 * blocks);
+  act('gate, up, act (per layer)', R * I, 3 * blocks);
   if (qk) {
-    act('qRaw (per layer)', R * q, L);
-    act('kRaw (per layer)', R * kv, L);
-    act('rstdQ (per layer)', R * config.num_attention_heads, L);
-    act('rstdK (per layer)', R * config.num_key_value_heads, L);
+    act('qRaw (per layer)', R * q, blocks);
+    act('kRaw (per layer)', R * kv, blocks);
+    act('rstdQ (per layer)', R * config.num_attention_heads, blocks);
+    act('rstdK (per layer)', R * config.num_key_value_heads, blocks);
   }
+  if (K > 0) {
+    act('mtp: tokens, targets (per module)', R, 2 * K);
+    act('mtp: e, en, hn, xOut, hOut, dh, dhNext (per module)', R * H, 7 * K);
+    act('mtp: rstdE, rstdH, rstdOut, lossRows (per module)', R, 4 * K);
+    act('dFromMtp', R * H);
+  }
+  act('lossMat', (1 + K) * R);
   // once per plan
   act('tokens, targets, positions', R, 3);
   act('slots, starts', B, 2);

@@ -10,7 +10,8 @@ import { matmul } from '../ops/matmul.js';
 import { rmsnorm, rmsnormBackward } from '../ops/rmsnorm.js';
 import { rope, ropeBackward, ropeTables, type RopeTables } from '../ops/rope.js';
 import { swiglu, swigluBackward } from '../ops/swiglu.js';
-import { checkWeights, expectedWeights, type ModelConfig, type Weights } from '../model/config.js';
+import { checkWeights, expectedWeights, mtpPrefix, type ModelConfig, type Weights } from '../model/config.js';
+import { splitColumns } from '../model/gpu-weights.js';
 import { decaysByName, type Param } from './optimizer.js';
 
 /**
@@ -54,6 +55,20 @@ import { decaysByName, type Param } from './optimizer.js';
  *     refused when the logits cannot be one buffer.
  *   The blocked head computes exactly the same sums in another order, so it matches the one-shot head
  *   to f32 rounding (tested with forced small chunks).
+ *
+ * MTP modules (config num_nextn_predict_layers; the forward of src/model/transformer.ts). With
+ * `mtpWeight` λ > 0, step() also trains them: module k runs over the same B·T rows, row t combining
+ * h_k[t] (nFinal for k = 0, module k-1's output otherwise) with embed(inputs[t+k+1]) and predicting
+ * targets[t+k+1] (rows past the end: token 0 and no target). Its loss is the same fused
+ * cross-entropy through the shared lm_head, with gradients scaled by gradScale · λ / K, so the
+ * objective is L_main + λ/K · Σ_k L_k (DeepSeek-V3's MTP loss; the caller's gradScale normalises by
+ * the main loss's target count). Backward runs module K-1 down to 0, each adding the gradient of its
+ * hidden input into the module before it (or, for module 0, into d nFinal), before the trunk's.
+ * With `freezeTrunk`, only the modules' own weights get gradients: the main loss is computed for the
+ * report but not differentiated, and the shared embedding and lm_head stay untouched (MTP trained
+ * alone on a frozen trunk). A module's input_proj [H, 2H] is two Params, `<name>#hidden` and
+ * `<name>#token` (its column halves, as the inference model splits it); toWeights joins them.
+ * step()'s loss tensor holds 1 + K sums: the main loss, then each module's.
  */
 
 export interface TrainableOptions {
@@ -66,6 +81,10 @@ export interface TrainableOptions {
 export interface StepOptions {
   /** Multiplies every gradient (dlogits), e.g. 1 / (valid targets of the whole accumulated batch). */
   gradScale: number;
+  /** λ: weight of the MTP modules' mean loss (0 or absent: the modules are not run) */
+  mtpWeight?: number;
+  /** only the MTP modules learn (needs mtpWeight > 0) */
+  freezeTrunk?: boolean;
 }
 
 interface LayerParams {
@@ -83,6 +102,33 @@ interface LayerParams {
   gate: Param;
   up: Param;
   down: Param;
+}
+
+interface MtpParams {
+  tokenNorm: Param;
+  hiddenNorm: Param;
+  projHidden: Param;
+  projToken: Param;
+  block: LayerParams;
+  finalNorm: Param;
+}
+
+/** Saved activations and buffers of one MTP module over the plan's rows. */
+interface MtpActs {
+  tokens: Tensor; // u32 [R]: inputs shifted by k+1
+  targets: Tensor; // u32 [R]: targets shifted by k+1
+  e: Tensor; // [R, H] token embeddings
+  en: Tensor; // [R, H]
+  rstdE: Tensor; // [R]
+  hn: Tensor; // [R, H] normed hidden input
+  rstdH: Tensor; // [R]
+  block: LayerActs; // block.x = input_proj output
+  xOut: Tensor; // [R, H] after the block
+  hOut: Tensor; // [R, H] final_layernorm output: the lm_head input and the next module's hidden
+  rstdOut: Tensor; // [R]
+  lossRows: Tensor; // [R]
+  dh: Tensor; // [R, H] gradient at hOut
+  dhNext: Tensor; // [R, H] gradient at hOut from the next module's input
 }
 
 /** Saved activations of one layer (see the header comment). */
@@ -123,6 +169,12 @@ interface Plan {
   rstdFinal: Tensor; // [R]
   logits: Tensor; // [R, V] (or [headRows, V] with a blocked head), then dlogits in place
   lossRows: Tensor; // [R]
+  /** MTP modules (empty without them) */
+  mtp: MtpActs[];
+  /** [1 + K, R]: the loss rows of the main head and of each module, summed by one matmul */
+  lossMat: Tensor;
+  /** [R, H] gradient of nFinal from module 0's hidden input */
+  dFromMtp?: Tensor;
   /** the loss head's row block (R when the head runs in one piece) */
   headRows: number;
   /** blocked head only: block-sized copies of nFinal / targets / loss / dn, and IGNORE_INDEX fill */
@@ -146,12 +198,18 @@ interface Plan {
   dkRaw?: Tensor; // [R, Hkv·D]
 }
 
+/** What a loss head's backward produces: lm_head grads and dh, dh only (frozen head), or nothing. */
+type HeadGrads = 'full' | 'dh' | 'none';
+
 /** Plans kept at once (e.g. a training shape and an eval shape); older ones are released. */
 const MAX_PLANS = 2;
 
 export class TrainableModel {
   private readonly byName = new Map<string, Param>();
   private readonly layers: LayerParams[] = [];
+  private readonly mtp: MtpParams[] = [];
+  /** tables whose Params are column halves (MTP input_proj), joined by columns in toWeights */
+  private readonly columnSplit = new Set<string>();
   /** the embedding table: one Param, or its row chunks in order */
   private readonly embed: Param[];
   private readonly norm: Param;
@@ -161,6 +219,8 @@ export class TrainableModel {
   /** Params per HF name: one, or a chunked table's chunks in row order */
   private readonly tables = new Map<string, Param[]>();
   private plans = new Map<string, Plan>();
+  /** The last step's MTP token ids per module (inputs shifted by k+1), for the embedding backward. */
+  private mtpTokens: number[][] = [];
   /** The last forward's plan and token ids (what backward differentiates). */
   private last?: { plan: Plan; inputs: number[] };
   private rope: RopeTables;
@@ -178,6 +238,17 @@ export class TrainableModel {
     for (const [name, shape] of expectedWeights(config)) {
       const w = weights.get(name)!;
       const [rows, cols] = shape;
+      if (name.endsWith('.input_proj.weight')) {
+        const halves = splitColumns(w.data, cols! / 2).map((data, i) => {
+          const pname = `${name}#${i === 0 ? 'hidden' : 'token'}`;
+          const prm: Param = { name: pname, value: gpu.upload(data, [rows!, cols! / 2], 'f32', pname), grad: gpu.empty([rows!, cols! / 2], 'f32', `grad.${pname}`), decay: decaysByName(name) };
+          this.byName.set(pname, prm);
+          return prm;
+        });
+        this.tables.set(name, halves);
+        this.columnSplit.add(name);
+        continue;
+      }
       const maxRows = tableNames.has(name) ? Math.min(opts.maxTableRows ?? Infinity, Math.max(1, Math.floor(binding / (cols! * 4)))) : Infinity;
       if (rows! <= maxRows) {
         if (w.data.byteLength > binding) {
@@ -206,10 +277,9 @@ export class TrainableModel {
     const P = (n: string) => this.byName.get(n)!;
     const opt = (n: string, on: boolean) => (on ? P(n) : undefined);
     this.embed = this.tables.get('model.embed_tokens.weight')!;
-    for (let i = 0; i < config.num_hidden_layers; i++) {
-      const p = `model.layers.${i}`;
+    const block = (p: string): LayerParams => {
       const a = `${p}.self_attn`;
-      this.layers.push({
+      return {
         inputNorm: P(`${p}.input_layernorm.weight`),
         q: P(`${a}.q_proj.weight`),
         k: P(`${a}.k_proj.weight`),
@@ -224,6 +294,19 @@ export class TrainableModel {
         gate: P(`${p}.mlp.gate_proj.weight`),
         up: P(`${p}.mlp.up_proj.weight`),
         down: P(`${p}.mlp.down_proj.weight`),
+      };
+    };
+    for (let i = 0; i < config.num_hidden_layers; i++) this.layers.push(block(`model.layers.${i}`));
+    for (let k = 0; k < config.num_nextn_predict_layers; k++) {
+      const p = mtpPrefix(k);
+      const [projHidden, projToken] = this.tables.get(`${p}.input_proj.weight`)!;
+      this.mtp.push({
+        tokenNorm: P(`${p}.token_layernorm.weight`),
+        hiddenNorm: P(`${p}.hidden_layernorm.weight`),
+        projHidden: projHidden!,
+        projToken: projToken!,
+        block: block(p),
+        finalNorm: P(`${p}.final_layernorm.weight`),
       });
     }
     this.norm = P('model.norm.weight');
@@ -263,19 +346,30 @@ export class TrainableModel {
     this.live();
     this.checkInputs(inputs, B, T);
     this.checkTargets(targets, B, T, opts);
+    const lambda = opts.mtpWeight ?? 0;
+    const K = lambda > 0 ? this.mtp.length : 0;
+    if (opts.freezeTrunk && K === 0) throw new PonderError('BAD_INPUT', 'TrainableModel.step: freezeTrunk trains the MTP modules only; it needs MTP layers and mtpWeight > 0');
+    const frozen = opts.freezeTrunk === true;
     const p = this.forwardTrunk(inputs, B, T);
     const gpu = this.gpu;
     gpu.write(p.targets, Uint32Array.from(targets));
-    if (this.headInOnePiece(p)) {
-      matmul(gpu, p.nFinal, this.lmHead[0]!.value, { transB: true }, p.logits);
-      crossEntropy(gpu, p.logits, p.targets, { gradScale: opts.gradScale, inPlace: true, loss: p.lossRows });
-      this.headBackward(p);
-    } else {
-      this.blockedHead(p, opts.gradScale);
+    const R = B * T;
+    if (K > 0) {
+      // modules forward, then their losses and backward from the last module down
+      for (let k = 0; k < K; k++) this.writeShifted(p.mtp[k]!, inputs, targets, B, T, k + 1);
+      for (let k = 0; k < K; k++) this.mtpForward(p, k);
+      for (let k = K - 1; k >= 0; k--) this.mtpBackward(p, k, K, (opts.gradScale * lambda) / K, frozen);
     }
-    const loss = gpu.empty([1], 'f32', 'loss');
-    matmul(gpu, p.ones, p.lossRows.reshape([p.lossRows.size, 1]), {}, loss.reshape([1, 1]));
-    this.trunkBackward(p);
+    this.lossHead(p, p.nFinal, p.targets, p.lossRows, p.dn, opts.gradScale, frozen ? 'none' : 'full');
+    gpu.copy(p.lossRows, p.lossMat, 0, 0, R * 4);
+    for (let k = 0; k < K; k++) gpu.copy(p.mtp[k]!.lossRows, p.lossMat, 0, (k + 1) * R * 4, R * 4);
+    const loss = gpu.empty([1 + this.mtp.length], 'f32', 'loss');
+    if (K < this.mtp.length) gpu.fill(loss, 0);
+    matmul(gpu, viewOf(p.lossMat, [1 + K, R]), p.ones.reshape([R, 1]), {}, viewOf(loss, [1 + K, 1]));
+    if (!frozen) {
+      if (K > 0) addInPlace(gpu, p.dn, p.dFromMtp!);
+      this.trunkBackward(p);
+    }
     return loss;
   }
 
@@ -327,19 +421,15 @@ export class TrainableModel {
     this.live();
     if (!this.last) throw new PonderError('BAD_INPUT', 'TrainableModel.backward: no forward to differentiate (call forward first)');
     const p = this.last.plan;
-    this.headBackward(p);
-    this.trunkBackward(p);
-  }
-
-  /** lm_head backward from the dlogits in p.logits [R, V]: its weight grads, and p.dn = d nFinal. */
-  private headBackward(p: Plan): void {
     const gpu = this.gpu;
+    // lm_head backward from the dlogits in p.logits [R, V]: its weight grads, and p.dn = d nFinal
     if (this.headInOnePiece(p)) {
       matmul(gpu, p.logits, p.nFinal, { transA: true, accumulate: true }, this.lmHead[0]!.grad);
       matmul(gpu, p.logits, this.lmHead[0]!.value, {}, p.dn);
     } else {
       this.headChunksBackward(p.logits, p.nFinal, p.dn, p.headScratch!);
     }
+    this.trunkBackward(p);
   }
 
   /** From p.dn = d loss / d nFinal down through the blocks to the embedding's grads. */
@@ -383,7 +473,7 @@ export class TrainableModel {
    * Backward of headLogits from the dlogits [rows, V] over `dlogits`: per vocab chunk, its column
    * slice is copied out to `scratch`, grad_c += sliceᵀ · h and dh (+)= slice · W_c.
    */
-  private headChunksBackward(dlogits: Tensor, h: Tensor, dh: Tensor, scratch: Tensor): void {
+  private headChunksBackward(dlogits: Tensor, h: Tensor, dh: Tensor, scratch: Tensor, weightGrads = true): void {
     const gpu = this.gpu;
     const rows = h.shape[0]!;
     const V = this.config.vocab_size;
@@ -392,18 +482,35 @@ export class TrainableModel {
       const Vc = c.value.shape[0]!;
       const s = viewOf(scratch, [rows, Vc]);
       for (let r = 0; r < rows; r++) gpu.copy(dlogits, s, (r * V + col) * 4, r * Vc * 4, Vc * 4);
-      matmul(gpu, s, h, { transA: true, accumulate: true }, c.grad);
+      if (weightGrads) matmul(gpu, s, h, { transA: true, accumulate: true }, c.grad);
       matmul(gpu, s, c.value, { accumulate: i > 0 }, dh);
       col += Vc;
     });
   }
 
   /**
-   * Loss, dlogits and the head's backward over row blocks of p.headRows rows (see the header): the
-   * block's rows of nFinal and targets are copied in (a short last block is padded with IGNORE_INDEX
-   * targets, whose dlogits rows are zero), its loss rows and dh rows copied out.
+   * Loss rows and backward of one loss head over h [R, H] (the trunk's nFinal or a module's output):
+   * dlogits in place, then with 'full' the lm_head's grads and dh, with 'dh' dh only (a frozen head),
+   * with 'none' nothing (the loss for the report). In one piece when it fits, else in row blocks.
    */
-  private blockedHead(p: Plan, gradScale: number): void {
+  private lossHead(p: Plan, h: Tensor, targets: Tensor, lossRows: Tensor, dh: Tensor, gradScale: number, grads: HeadGrads): void {
+    const gpu = this.gpu;
+    if (!this.headInOnePiece(p)) {
+      this.blockedHead(p, h, targets, lossRows, dh, gradScale, grads);
+      return;
+    }
+    matmul(gpu, h, this.lmHead[0]!.value, { transB: true }, p.logits);
+    crossEntropy(gpu, p.logits, targets, { gradScale, inPlace: true, loss: lossRows });
+    if (grads === 'full') matmul(gpu, p.logits, h, { transA: true, accumulate: true }, this.lmHead[0]!.grad);
+    if (grads !== 'none') matmul(gpu, p.logits, this.lmHead[0]!.value, {}, dh);
+  }
+
+  /**
+   * lossHead over row blocks of p.headRows rows (see the header): the block's rows of h and targets
+   * are copied in (a short last block is padded with IGNORE_INDEX targets, whose dlogits rows are
+   * zero), its loss rows and dh rows copied out.
+   */
+  private blockedHead(p: Plan, hAll: Tensor, targetsAll: Tensor, lossAll: Tensor, dhAll: Tensor, gradScale: number, grads: HeadGrads): void {
     const gpu = this.gpu;
     const R = p.B * p.T;
     const H = this.config.hidden_size;
@@ -412,26 +519,91 @@ export class TrainableModel {
     for (let r0 = 0; r0 < R; r0 += rows) {
       const n = Math.min(rows, R - r0);
       const b = p.head;
-      const h = b ? b.h : p.nFinal;
-      const targets = b ? b.targets : p.targets;
+      const h = b ? b.h : hAll;
+      const targets = b ? b.targets : targetsAll;
       if (b) {
-        gpu.copy(p.nFinal, b.h, r0 * H * 4, 0, n * H * 4);
+        gpu.copy(hAll, b.h, r0 * H * 4, 0, n * H * 4);
         if (n < rows) gpu.copy(b.ignore, b.targets);
-        gpu.copy(p.targets, b.targets, r0 * 4, 0, n * 4);
+        gpu.copy(targetsAll, b.targets, r0 * 4, 0, n * 4);
       }
       if (chunked) this.headLogits(h, p.logits, p.headScratch!);
       else matmul(gpu, h, this.lmHead[0]!.value, { transB: true }, p.logits);
-      crossEntropy(gpu, p.logits, targets, { gradScale, inPlace: true, loss: b ? b.loss : p.lossRows });
-      const dh = b ? b.dn : p.dn;
-      if (chunked) this.headChunksBackward(p.logits, h, dh, p.headScratch!);
-      else {
-        matmul(gpu, p.logits, h, { transA: true, accumulate: true }, this.lmHead[0]!.grad);
-        matmul(gpu, p.logits, this.lmHead[0]!.value, {}, dh);
+      crossEntropy(gpu, p.logits, targets, { gradScale, inPlace: true, loss: b ? b.loss : lossAll });
+      const dh = b ? b.dn : dhAll;
+      if (grads !== 'none') {
+        if (chunked) this.headChunksBackward(p.logits, h, dh, p.headScratch!, grads === 'full');
+        else {
+          if (grads === 'full') matmul(gpu, p.logits, h, { transA: true, accumulate: true }, this.lmHead[0]!.grad);
+          matmul(gpu, p.logits, this.lmHead[0]!.value, {}, dh);
+        }
       }
       if (b) {
-        gpu.copy(b.loss, p.lossRows, 0, r0 * 4, n * 4);
-        gpu.copy(b.dn, p.dn, 0, r0 * H * 4, n * H * 4);
+        gpu.copy(b.loss, lossAll, 0, r0 * 4, n * 4);
+        if (grads !== 'none') gpu.copy(b.dn, dhAll, 0, r0 * H * 4, n * H * 4);
       }
+    }
+  }
+
+  // ------------------------------------------------------------------ MTP modules
+
+  /** A module's inputs and targets: row (b, t) takes token inputs[b, t+shift] and target targets[b, t+shift]. */
+  private writeShifted(a: MtpActs, inputs: number[], targets: number[], B: number, T: number, shift: number): void {
+    const toks = new Uint32Array(B * T);
+    const tgts = new Uint32Array(B * T).fill(IGNORE_INDEX);
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t + shift < T; t++) {
+        toks[b * T + t] = inputs[b * T + t + shift]!;
+        tgts[b * T + t] = targets[b * T + t + shift]!;
+      }
+    }
+    this.gpu.write(a.tokens, toks);
+    this.gpu.write(a.targets, tgts);
+    this.mtpTokens[shift - 1] = [...toks];
+  }
+
+  /** Module k: hOut = final_norm(block(input_proj(cat(hidden_norm(h_k), token_norm(embed(tokens)))))). */
+  private mtpForward(p: Plan, k: number): void {
+    const gpu = this.gpu;
+    const eps = this.config.rms_norm_eps;
+    const m = this.mtp[k]!;
+    const a = p.mtp[k]!;
+    const hPrev = k === 0 ? p.nFinal : p.mtp[k - 1]!.hOut;
+    embedding(gpu, a.tokens, tableValues(this.embed), a.e);
+    rmsnorm(gpu, a.e, m.tokenNorm.value, { eps, rstd: a.rstdE }, a.en);
+    rmsnorm(gpu, hPrev, m.hiddenNorm.value, { eps, rstd: a.rstdH }, a.hn);
+    matmul(gpu, a.hn, m.projHidden.value, { transB: true }, a.block.x);
+    matmul(gpu, a.en, m.projToken.value, { transB: true, accumulate: true }, a.block.x);
+    this.attentionForward(p, m.block, a.block);
+    this.mlpForward(m.block, a.block, a.xOut);
+    rmsnorm(gpu, a.xOut, m.finalNorm.value, { eps, rstd: a.rstdOut }, a.hOut);
+  }
+
+  /**
+   * Module k's loss (gradients scaled by `scale`) and backward: dh = the head's dh (+ module k+1's
+   * gradient of its hidden input), through final_norm, the block, input_proj and the two input norms;
+   * the hidden input's gradient goes to module k-1's dhNext (or p.dFromMtp for k = 0), the token
+   * embedding's to the embedding table unless the trunk is frozen.
+   */
+  private mtpBackward(p: Plan, k: number, K: number, scale: number, frozen: boolean): void {
+    const gpu = this.gpu;
+    const m = this.mtp[k]!;
+    const a = p.mtp[k]!;
+    const hPrev = k === 0 ? p.nFinal : p.mtp[k - 1]!.hOut;
+    this.lossHead(p, a.hOut, a.targets, a.lossRows, a.dh, scale, frozen ? 'dh' : 'full');
+    if (k + 1 < K) addInPlace(gpu, a.dh, a.dhNext);
+    rmsnormBackward(gpu, a.dh, a.xOut, m.finalNorm.value, a.rstdOut, { dx: p.dres, dweight: m.finalNorm.grad, accumulate: true });
+    this.mlpBackward(p, m.block, a.block);
+    this.attentionBackward(p, m.block, a.block);
+    // p.dres = d block input (the projection's output)
+    matmul(gpu, p.dres, a.hn, { transA: true, accumulate: true }, m.projHidden.grad);
+    matmul(gpu, p.dres, a.en, { transA: true, accumulate: true }, m.projToken.grad);
+    matmul(gpu, p.dres, m.projHidden.value, {}, p.dn);
+    const dPrev = k === 0 ? p.dFromMtp! : p.mtp[k - 1]!.dhNext;
+    rmsnormBackward(gpu, p.dn, hPrev, m.hiddenNorm.value, a.rstdH, { dx: dPrev, dweight: m.hiddenNorm.grad, accumulate: true });
+    matmul(gpu, p.dres, m.projToken.value, {}, p.dn);
+    rmsnormBackward(gpu, p.dn, a.e, m.tokenNorm.value, a.rstdE, { dx: p.dtmp, dweight: m.tokenNorm.grad, accumulate: true });
+    if (!frozen) {
+      embeddingBackward(gpu, this.mtpTokens[k]!, p.dtmp, tableGrads(this.embed), { accumulate: true });
     }
   }
 
@@ -440,6 +612,13 @@ export class TrainableModel {
     this.live();
     const out: Weights = new Map();
     for (const [name, chunks] of this.tables) {
+      if (this.columnSplit.has(name)) {
+        const [rows, cols] = chunks[0]!.value.shape as [number, number];
+        const left = await this.gpu.readF32(chunks[0]!.value);
+        const right = await this.gpu.readF32(chunks[1]!.value);
+        out.set(name, { shape: [rows, 2 * cols], data: joinColumns(left, right, cols) });
+        continue;
+      }
       if (chunks.length === 1) {
         out.set(name, { shape: [...chunks[0]!.value.shape], data: new Float32Array(await this.gpu.readF32(chunks[0]!.value)) });
         continue;
@@ -613,29 +792,28 @@ export class TrainableModel {
     const qk = c.qk_norm;
     // rows of logits per loss-head block: all R when they fit one buffer
     const headRows = Math.max(1, Math.min(R, Math.floor(this.maxLogitsBytes / (c.vocab_size * 4))));
+    const layerActs = (i: number | string): LayerActs => ({
+      x: e([R, H], `x.${i}`),
+      n1: e([R, H], `n1.${i}`),
+      rstd1: e([R], `rstd1.${i}`),
+      qRaw: qk ? e([R, Hq * D], `qRaw.${i}`) : undefined,
+      kRaw: qk ? e([R, Hkv * D], `kRaw.${i}`) : undefined,
+      rstdQ: qk ? e([R * Hq], `rstdQ.${i}`) : undefined,
+      rstdK: qk ? e([R * Hkv], `rstdK.${i}`) : undefined,
+      q: e([R, Hq * D], `q.${i}`),
+      kCache: e([B, Hkv, T, D], `kCache.${i}`),
+      vCache: e([B, Hkv, T, D], `vCache.${i}`),
+      attn: e([R, Hq * D], `attn.${i}`),
+      lse: e([B, T, Hq], `lse.${i}`),
+      xm: e([R, H], `xm.${i}`),
+      n2: e([R, H], `n2.${i}`),
+      rstd2: e([R], `rstd2.${i}`),
+      gate: e([R, I], `gate.${i}`),
+      up: e([R, I], `up.${i}`),
+      act: e([R, I], `act.${i}`),
+    });
     const layers: LayerActs[] = [];
-    for (let i = 0; i < c.num_hidden_layers; i++) {
-      layers.push({
-        x: e([R, H], `x.${i}`),
-        n1: e([R, H], `n1.${i}`),
-        rstd1: e([R], `rstd1.${i}`),
-        qRaw: qk ? e([R, Hq * D], `qRaw.${i}`) : undefined,
-        kRaw: qk ? e([R, Hkv * D], `kRaw.${i}`) : undefined,
-        rstdQ: qk ? e([R * Hq], `rstdQ.${i}`) : undefined,
-        rstdK: qk ? e([R * Hkv], `rstdK.${i}`) : undefined,
-        q: e([R, Hq * D], `q.${i}`),
-        kCache: e([B, Hkv, T, D], `kCache.${i}`),
-        vCache: e([B, Hkv, T, D], `vCache.${i}`),
-        attn: e([R, Hq * D], `attn.${i}`),
-        lse: e([B, T, Hq], `lse.${i}`),
-        xm: e([R, H], `xm.${i}`),
-        n2: e([R, H], `n2.${i}`),
-        rstd2: e([R], `rstd2.${i}`),
-        gate: e([R, I], `gate.${i}`),
-        up: e([R, I], `up.${i}`),
-        act: e([R, I], `act.${i}`),
-      });
-    }
+    for (let i = 0; i < c.num_hidden_layers; i++) layers.push(layerActs(i));
     p = {
       B,
       T,
@@ -651,6 +829,24 @@ export class TrainableModel {
       rstdFinal: e([R], 'rstdFinal'),
       logits: e([headRows, c.vocab_size], 'logits'),
       lossRows: e([R], 'lossRows'),
+      mtp: Array.from({ length: c.num_nextn_predict_layers }, (_, k) => ({
+        tokens: e([R], `mtp${k}.tokens`, 'u32'),
+        targets: e([R], `mtp${k}.targets`, 'u32'),
+        e: e([R, H], `mtp${k}.e`),
+        en: e([R, H], `mtp${k}.en`),
+        rstdE: e([R], `mtp${k}.rstdE`),
+        hn: e([R, H], `mtp${k}.hn`),
+        rstdH: e([R], `mtp${k}.rstdH`),
+        block: layerActs(`mtp${k}`),
+        xOut: e([R, H], `mtp${k}.xOut`),
+        hOut: e([R, H], `mtp${k}.hOut`),
+        rstdOut: e([R], `mtp${k}.rstdOut`),
+        lossRows: e([R], `mtp${k}.lossRows`),
+        dh: e([R, H], `mtp${k}.dh`),
+        dhNext: e([R, H], `mtp${k}.dhNext`),
+      })),
+      lossMat: e([1 + c.num_nextn_predict_layers, R], 'lossMat'),
+      dFromMtp: c.num_nextn_predict_layers > 0 ? e([R, H], 'dFromMtp') : undefined,
       headRows,
       head: headRows < R ? { h: e([headRows, H], 'head.h'), targets: e([headRows], 'head.targets', 'u32'), loss: e([headRows], 'head.loss'), dn: e([headRows, H], 'head.dn'), ignore: e([headRows], 'head.ignore', 'u32') } : undefined,
       headScratch: this.lmHead.length > 1 ? e([headRows, Math.max(...this.lmHead.map((t) => t.value.shape[0]!))], 'head.scratch') : undefined,
@@ -700,11 +896,23 @@ export class TrainableModel {
 }
 
 function releasePlan(p: Plan): void {
-  for (const l of p.layers) for (const t of Object.values(l)) (t as Tensor | undefined)?.release();
+  for (const l of [...p.layers, ...p.mtp.map((m) => m.block)]) for (const t of Object.values(l)) (t as Tensor | undefined)?.release();
+  for (const m of p.mtp) for (const t of Object.values(m)) if (t instanceof Tensor) t.release();
   if (p.head) for (const t of Object.values(p.head)) t.release();
   for (const [k, v] of Object.entries(p)) {
-    if (k !== 'layers' && k !== 'head' && v instanceof Tensor) v.release();
+    if (k !== 'layers' && k !== 'head' && k !== 'mtp' && v instanceof Tensor) v.release();
   }
+}
+
+/** Inverse of splitColumns: rows of [left | right]. */
+function joinColumns(left: Float32Array, right: Float32Array, cols: number): Float32Array {
+  const rows = left.length / cols;
+  const out = new Float32Array(rows * 2 * cols);
+  for (let r = 0; r < rows; r++) {
+    out.set(left.subarray(r * cols, (r + 1) * cols), r * 2 * cols);
+    out.set(right.subarray(r * cols, (r + 1) * cols), r * 2 * cols + cols);
+  }
+  return out;
 }
 
 const tableValues = (t: Param[]): Tensor | Tensor[] => (t.length === 1 ? t[0]!.value : t.map((c) => c.value));

@@ -77,6 +77,7 @@ export function suiteColumns(suite: BenchSuite, peers: readonly string[] = []): 
         { title: 'tok/s', width: 10, narrow: 8, align: 'right', value: (r) => formatNumber(model(r).tokens_per_s) },
         { title: 'roofline', width: 9, narrow: 8, align: 'right', value: (r) => num(model(r).roofline_tokens_per_s) },
         { title: '% roof', width: 7, narrow: 6, align: 'right', value: (r) => formatPct(model(r).pct_of_roofline) },
+        { title: 'accept', width: 7, narrow: 6, align: 'right', value: (r) => formatPct(model(r).acceptance === undefined ? undefined : 100 * model(r).acceptance!) },
         { title: 'params', width: 8, narrow: 7, align: 'right', value: (r) => formatCount(model(r).params) },
       ];
     case 'train':
@@ -235,6 +236,8 @@ function suiteCsv(suite: BenchSuite, peers: readonly string[]): CsvColumn[] {
         { name: 'tokens_per_s', value: (r) => model(r).tokens_per_s },
         { name: 'roofline_tokens_per_s', value: (r) => model(r).roofline_tokens_per_s },
         { name: 'pct_of_roofline', value: (r) => model(r).pct_of_roofline },
+        { name: 'mtp', value: (r) => model(r).mtp },
+        { name: 'acceptance', value: (r) => model(r).acceptance },
         { name: 'params', value: (r) => model(r).params },
       ];
     case 'train':

@@ -10,6 +10,8 @@ import { formatBytes as fmtBytes } from '../format.js';
  * checkpoint, warning, notice, pause, resume and the end:
  *
  *   [sft] step 12/200  loss 2.3412  lr 3.00e-3  gnorm 0.812  1234 tok/s  mem 12.3 MiB  eta 0:41
+ *
+ * A stage that trains MTP modules adds their mean loss after the loss ("mtp 2.9120").
  */
 export interface PlainPrinterOptions {
   /** minimum time between two progress lines (default 2000 ms) */
@@ -41,6 +43,7 @@ export function formatStepLine(e: TuneStepEvent, etaS: number): string {
   return [
     `[${e.stage_name}] step ${e.step}/${e.total}`,
     `loss ${fmtLoss(e.loss)}`,
+    ...(e.mtp_loss !== undefined ? [`mtp ${fmtLoss(e.mtp_loss)}`] : []),
     `lr ${fmtLr(e.lr)}`,
     `gnorm ${Number.isFinite(e.grad_norm) ? e.grad_norm.toFixed(3) : String(e.grad_norm)}${e.skipped ? ' (skipped)' : ''}`,
     `${Math.round(e.tokens_per_s)} tok/s`,
@@ -77,7 +80,7 @@ export function createPlainPrinter(write: (line: string) => void, opts: PlainPri
         break;
       }
       case 'eval':
-        write(`[eval] step ${e.step}: ${e.task} accuracy ${(e.accuracy * 100).toFixed(1)}% (${e.correct}/${e.n})`);
+        write(`[eval] step ${e.step}: ${e.task} accuracy ${(e.accuracy * 100).toFixed(1)}% (${e.correct}/${e.n})${e.mtp_acceptance !== undefined ? `, MTP drafts accepted ${(e.mtp_acceptance * 100).toFixed(1)}%` : ''}`);
         break;
       case 'sample':
         write(`[sample] ${JSON.stringify(e.prompt)} -> ${JSON.stringify(e.text)}`);

@@ -75,6 +75,34 @@ describe('bench model', () => {
     assert.ok(tg4!.pct_of_roofline! > 0);
   });
 
+  it('MTP drafting rows: tokens/s, rounds as ms, acceptance, and the trunk-only roofline; batch > 1 is an error row', async () => {
+    const gpu = await testGpu();
+    const withMtp = tinyConfig('qwen2', { vocab_size: 263, num_hidden_layers: 1, num_nextn_predict_layers: 1 });
+    const mtpCases: ModelBenchCase[] = [
+      { name: 'tiny-mtp', config: withMtp, test: 'tg', batch: 1, promptTokens: 6, decodeTokens: 8 },
+      { name: 'tiny-mtp', config: withMtp, test: 'tg', batch: 1, promptTokens: 6, decodeTokens: 8, mtp: 1 },
+      { name: 'tiny-mtp', config: withMtp, test: 'tg', batch: 2, promptTokens: 6, decodeTokens: 8, mtp: 1 },
+    ];
+    const evs = await collect(modelSuite(gpu, mtpCases));
+    const rows = evs.filter((e) => e.type === 'result').map((e) => (e as { result: BenchResult }).result as ModelBenchResult);
+    assert.deepEqual(rows.map((r) => r.shape), ['tg8 B1', 'tg8 B1 mtp1']);
+    const [plain, drafting] = rows;
+    assert.equal(plain!.mtp, undefined);
+    assert.equal(drafting!.mtp, 1);
+    assert.ok(drafting!.acceptance! >= 0 && drafting!.acceptance! <= 1);
+    assert.ok(drafting!.tokens_per_s > 0 && drafting!.ms_median > 0);
+    assert.equal(drafting!.roofline_tokens_per_s, plain!.roofline_tokens_per_s, 'both read the trunk weights per token at best');
+    const trunkParams = rows[0]!.params;
+    const noMtp = tinyConfig('qwen2', { vocab_size: 263, num_hidden_layers: 1 });
+    const trunkOnly = (await collect(modelSuite(gpu, [{ name: 't', config: noMtp, test: 'pp', batch: 1, promptTokens: 2, decodeTokens: 1 }])))
+      .filter((e) => e.type === 'result')
+      .map((e) => (e as { result: ModelBenchResult }).result.params)[0];
+    assert.equal(trunkParams, trunkOnly, 'params and weight bytes count the trunk');
+    const err = evs.find((e) => e.type === 'error') as { shape: string; message: string } | undefined;
+    assert.equal(err?.shape, 'tg8 B2 mtp1');
+    assert.match(err!.message, /one sequence/);
+  });
+
   it('a decode case alone still prefills first (untimed), and the case indices count from 0', async () => {
     const gpu = await testGpu();
     const evs = await collect(modelSuite(gpu, cases, { filter: 'tg3 B4' }));

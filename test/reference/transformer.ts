@@ -94,52 +94,101 @@ function causalAttention(q: Vec, k: Vec, v: Vec, T: number, Hq: number, Hkv: num
   return out;
 }
 
-/** Logits [T, V] of one sequence, positions 0..T-1. */
-export function transformerRef(c: ModelConfig, w: Weights, ids: readonly number[]): Float64Array {
-  const get = (n: string) => {
-    const t = w.get(n);
-    if (!t) throw new Error(`reference: missing ${n}`);
-    return t.data;
-  };
-  const T = ids.length;
+/** In place: h [T, H] += one decoder block under `p` (a trunk layer or an MTP module's block). */
+function decoderBlock(c: ModelConfig, get: (n: string) => Float32Array, h: Vec, T: number, p: string): void {
   const H = c.hidden_size;
   const D = c.head_dim;
   const Hq = c.num_attention_heads;
   const Hkv = c.num_key_value_heads;
   const I = c.intermediate_size;
   const eps = c.rms_norm_eps;
+  const a = `${p}.self_attn`;
+  const bias = (n: string) => (c.attention_bias ? get(`${a}.${n}.bias`) : undefined);
+  let x = rmsNorm(h, H, get(`${p}.input_layernorm.weight`), eps);
+  let q = linear(x, T, get(`${a}.q_proj.weight`), Hq * D, H, bias('q_proj'));
+  let k = linear(x, T, get(`${a}.k_proj.weight`), Hkv * D, H, bias('k_proj'));
+  const v = linear(x, T, get(`${a}.v_proj.weight`), Hkv * D, H, bias('v_proj'));
+  if (c.qk_norm) {
+    q = rmsNorm(q, D, get(`${a}.q_norm.weight`), eps);
+    k = rmsNorm(k, D, get(`${a}.k_norm.weight`), eps);
+  }
+  applyRope(q, T, Hq, D, c.rope_theta, 0);
+  applyRope(k, T, Hkv, D, c.rope_theta, 0);
+  const o = linear(causalAttention(q, k, v, T, Hq, Hkv, D), T, get(`${a}.o_proj.weight`), H, Hq * D);
+  for (let i = 0; i < h.length; i++) h[i] += o[i];
+
+  x = rmsNorm(h, H, get(`${p}.post_attention_layernorm.weight`), eps);
+  const g = linear(x, T, get(`${p}.mlp.gate_proj.weight`), I, H);
+  const u = linear(x, T, get(`${p}.mlp.up_proj.weight`), I, H);
+  for (let i = 0; i < g.length; i++) g[i] = (g[i] / (1 + Math.exp(-g[i]))) * u[i];
+  const down = linear(g, T, get(`${p}.mlp.down_proj.weight`), H, I);
+  for (let i = 0; i < h.length; i++) h[i] += down[i];
+}
+
+function getter(w: Weights): (n: string) => Float32Array {
+  return (n) => {
+    const t = w.get(n);
+    if (!t) throw new Error(`reference: missing ${n}`);
+    return t.data;
+  };
+}
+
+/** The trunk's lm_head input rmsnorm(x, norm) [T, H] of one sequence, positions 0..T-1. */
+export function trunkHiddenRef(c: ModelConfig, w: Weights, ids: readonly number[]): Float64Array {
+  const get = getter(w);
+  const T = ids.length;
+  const H = c.hidden_size;
   const embed = get('model.embed_tokens.weight');
-  let h: Vec = new Float64Array(T * H);
+  const h: Vec = new Float64Array(T * H);
   ids.forEach((id, t) => {
     for (let d = 0; d < H; d++) h[t * H + d] = embed[id * H + d];
   });
-  for (let l = 0; l < c.num_hidden_layers; l++) {
-    const p = `model.layers.${l}`;
-    const a = `${p}.self_attn`;
-    const bias = (n: string) => (c.attention_bias ? get(`${a}.${n}.bias`) : undefined);
-    let x = rmsNorm(h, H, get(`${p}.input_layernorm.weight`), eps);
-    let q = linear(x, T, get(`${a}.q_proj.weight`), Hq * D, H, bias('q_proj'));
-    let k = linear(x, T, get(`${a}.k_proj.weight`), Hkv * D, H, bias('k_proj'));
-    const v = linear(x, T, get(`${a}.v_proj.weight`), Hkv * D, H, bias('v_proj'));
-    if (c.qk_norm) {
-      q = rmsNorm(q, D, get(`${a}.q_norm.weight`), eps);
-      k = rmsNorm(k, D, get(`${a}.k_norm.weight`), eps);
-    }
-    applyRope(q, T, Hq, D, c.rope_theta, 0);
-    applyRope(k, T, Hkv, D, c.rope_theta, 0);
-    const o = linear(causalAttention(q, k, v, T, Hq, Hkv, D), T, get(`${a}.o_proj.weight`), H, Hq * D);
-    for (let i = 0; i < h.length; i++) h[i] += o[i];
+  for (let l = 0; l < c.num_hidden_layers; l++) decoderBlock(c, get, h, T, `model.layers.${l}`);
+  return rmsNorm(h, H, get('model.norm.weight'), c.rms_norm_eps);
+}
 
-    x = rmsNorm(h, H, get(`${p}.post_attention_layernorm.weight`), eps);
-    const g = linear(x, T, get(`${p}.mlp.gate_proj.weight`), I, H);
-    const u = linear(x, T, get(`${p}.mlp.up_proj.weight`), I, H);
-    for (let i = 0; i < g.length; i++) g[i] = (g[i] / (1 + Math.exp(-g[i]))) * u[i];
-    const down = linear(g, T, get(`${p}.mlp.down_proj.weight`), H, I);
-    for (let i = 0; i < h.length; i++) h[i] += down[i];
-  }
-  h = rmsNorm(h, H, get('model.norm.weight'), eps);
+/** Logits [T, V] of one sequence, positions 0..T-1. */
+export function transformerRef(c: ModelConfig, w: Weights, ids: readonly number[]): Float64Array {
+  const head = c.tie_word_embeddings ? getter(w)('model.embed_tokens.weight') : getter(w)('lm_head.weight');
+  return linear(trunkHiddenRef(c, w, ids), ids.length, head, c.vocab_size, c.hidden_size);
+}
+
+/**
+ * The MTP modules over one sequence (MiMo's MTP layer, chained as in DeepSeek-V3): module k runs on
+ * rows t = 0 .. T-k-2 (positions t), combining h_k[t] (the trunk's lm_head input for k = 0, module
+ * k-1's final_layernorm output otherwise) with embed(ids[t+k+1]):
+ *   x = input_proj · cat(rmsnorm(h_k[t]) * hidden_layernorm, rmsnorm(embed) * token_layernorm)
+ *   x = decoder block (causal over the module's own rows);  h_{k+1}[t] = rmsnorm(x) * final_layernorm
+ *   logits_k[t] = h_{k+1}[t] · lm_headᵀ   (predicts ids[t+k+2])
+ * Returns, per module, its logits [rows_k, V] and its output hidden [rows_k, H].
+ */
+export function mtpRef(c: ModelConfig, w: Weights, ids: readonly number[]): { logits: Float64Array; hidden: Float64Array; rows: number }[] {
+  const get = getter(w);
+  const H = c.hidden_size;
+  const eps = c.rms_norm_eps;
+  const embed = get('model.embed_tokens.weight');
   const head = c.tie_word_embeddings ? embed : get('lm_head.weight');
-  return linear(h, T, head, c.vocab_size, H);
+  let prev = trunkHiddenRef(c, w, ids);
+  const out = [];
+  for (let k = 0; k < c.num_nextn_predict_layers; k++) {
+    const p = `model.mtp_layers.${k}`;
+    const T = ids.length - k - 1;
+    const e: Vec = new Float64Array(T * H);
+    for (let t = 0; t < T; t++) for (let d = 0; d < H; d++) e[t * H + d] = embed[ids[t + k + 1] * H + d];
+    const hn = rmsNorm(prev.subarray(0, T * H), H, get(`${p}.hidden_layernorm.weight`), eps);
+    const en = rmsNorm(e, H, get(`${p}.token_layernorm.weight`), eps);
+    const cat: Vec = new Float64Array(T * 2 * H);
+    for (let t = 0; t < T; t++) {
+      cat.set(hn.subarray(t * H, (t + 1) * H), t * 2 * H);
+      cat.set(en.subarray(t * H, (t + 1) * H), t * 2 * H + H);
+    }
+    const x = linear(cat, T, get(`${p}.input_proj.weight`), H, 2 * H);
+    decoderBlock(c, get, x, T, p);
+    const hidden = rmsNorm(x, H, get(`${p}.final_layernorm.weight`), eps);
+    out.push({ logits: linear(hidden, T, head, c.vocab_size, H), hidden, rows: T });
+    prev = hidden;
+  }
+  return out;
 }
 
 /** Same as transformerRef: logits [T, V] (flat, row-major) of one sequence from position 0. */
@@ -167,6 +216,7 @@ export function tinyModelConfig(family: 'llama' | 'qwen2' | 'qwen3', overrides: 
     tie_word_embeddings: family !== 'llama',
     attention_bias: family === 'qwen2',
     qk_norm: family === 'qwen3',
+    num_nextn_predict_layers: 0,
     ...overrides,
   };
 }

@@ -18,7 +18,7 @@ import { randomWeights, tinyConfig } from '../helpers/tiny-models.js';
  * the attention backward's delta [B,T,Hq], RMSNorm's dweight partials and the embedding backward's CSR
  * index. A buffer the floor forgot (even a [B·T] row vector) leaves more than that and fails.
  */
-async function measuredPeak(gpu: Gpu, config: ModelConfig, B: number, T: number, opts: TrainableOptions = {}): Promise<number> {
+async function measuredPeak(gpu: Gpu, config: ModelConfig, B: number, T: number, opts: TrainableOptions = {}, mtpWeight?: number): Promise<number> {
   gpu.pool.trim();
   const before = gpu.pool.bytesLive;
   gpu.pool.bytesPeak = before;
@@ -26,7 +26,7 @@ async function measuredPeak(gpu: Gpu, config: ModelConfig, B: number, T: number,
   const opt = new AdamW(gpu, model.params(), { lr: 1e-3, weightDecay: 0.1, gradClip: 1 });
   try {
     const ids = Array.from({ length: B * T }, (_, i) => (i * 37) % config.vocab_size);
-    const loss = model.step(ids, ids.map((x) => (x + 1) % config.vocab_size), B, T, { gradScale: 1 / (B * T) });
+    const loss = model.step(ids, ids.map((x) => (x + 1) % config.vocab_size), B, T, { gradScale: 1 / (B * T), mtpWeight });
     const res = opt.step(1e-3);
     assert.ok(Number.isFinite((await gpu.readF32(loss))[0]!));
     await gpu.readF32(res);
@@ -51,18 +51,19 @@ function scratchAllowance(config: ModelConfig, B: number, T: number): number {
 }
 
 describe('training memory floor', () => {
-  const cases: [string, ModelConfig, number, number, TrainableOptions?][] = [
+  const cases: [string, ModelConfig, number, number, TrainableOptions?, number?][] = [
     ['llama, untied lm_head', tinyConfig('llama', { vocab_size: 263 }), 4, 32],
     ['qwen2, q/k/v bias, tied', tinyConfig('qwen2', { vocab_size: 263 }), 2, 48],
     ['qwen3, qk-norm', tinyConfig('qwen3', { vocab_size: 263 }), 3, 40],
     // a big vocabulary, forced small: tables in chunks of 64 rows, the loss head in row blocks of 10
     ['llama, chunked tables and a row-blocked loss head', tinyConfig('llama', { vocab_size: 263 }), 2, 16, { maxTableRows: 64, maxLogitsBytes: 10 * 263 * 4 }],
+    ['qwen2 with 2 MTP modules trained alongside', tinyConfig('qwen2', { vocab_size: 263, num_nextn_predict_layers: 2 }), 2, 24, {}, 0.3],
   ];
-  for (const [name, config, B, T, opts] of cases) {
+  for (const [name, config, B, T, opts, mtpWeight] of cases) {
     it(`${name}: the pool's peak holds every floor buffer, and nothing big beyond them`, async () => {
       const gpu = await testGpu();
       const floor = trainingMemoryFloor(config, B, T, opts);
-      const peak = await measuredPeak(gpu, config, B, T, opts);
+      const peak = await measuredPeak(gpu, config, B, T, opts, mtpWeight);
       const pooled = pooledFloorBytes(floor, sizeClass);
       assert.ok(peak / floor.total >= 1, `peak ${peak} < floor ${floor.total}`);
       assert.ok(peak >= pooled, `peak ${peak} < the floor in pool size classes ${pooled}: the floor counts a buffer the step does not hold`);

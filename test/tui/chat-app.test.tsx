@@ -86,7 +86,7 @@ describe('chat app', () => {
     assert.match(t.frame(), /one two/);
   });
 
-  it('slash commands change the settings; /mtp says it is not available; unknown commands get a notice', async () => {
+  it('slash commands change the settings; /mtp needs MTP layers; unknown commands get a notice', async () => {
     const t = await setup();
     for (const cmd of ['/temp 0', '/top-p 0.9', '/max-tokens 64', '/think off', '/system be brief']) {
       await t.type(cmd);
@@ -100,7 +100,13 @@ describe('chat app', () => {
     await t.until('status bar shows settings', (f) => f.includes('temp 0') && f.includes('think off'));
     await t.type('/mtp on');
     await t.type('\r');
-    await t.until('mtp notice', (f) => /MTP is not available yet/.test(f));
+    await t.until('mtp notice', (f) => /this model has no MTP layers/.test(f));
+    assert.equal(t.session.settings.mtp, false);
+    t.session.info = { ...t.session.info, mtpLayers: 2 };
+    await t.type('/mtp on');
+    await t.type('\r');
+    await t.until('mtp on notice', (f) => /MTP drafting on with 2 modules/.test(f));
+    assert.equal(t.session.settings.mtp, true);
     await t.type('/frobnicate');
     await t.type('\r');
     await t.until('unknown command notice', (f) => f.includes('unknown command /frobnicate'));

@@ -18,17 +18,20 @@ before(() => (root = mkdtempSync(join(tmpdir(), 'ponder-chat-session-'))));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 /** One token per character of every message (plus 2 per message for the role markers). */
-function scriptedBackend(reply: string[], opts: { contextLimit?: number; delayMs?: number } = {}): ChatBackend & { prompts: ChatMessage[][] } {
+function scriptedBackend(reply: string[], opts: { contextLimit?: number; delayMs?: number; mtpLayers?: number } = {}): ChatBackend & { prompts: ChatMessage[][]; options: GenerateOptions[] } {
   const prompts: ChatMessage[][] = [];
+  const options: GenerateOptions[] = [];
   return {
     prompts,
-    info: { model: 'scripted', adapter: 'none', contextLimit: opts.contextLimit ?? 1000 },
+    options,
+    info: { model: 'scripted', adapter: 'none', contextLimit: opts.contextLimit ?? 1000, mtpLayers: opts.mtpLayers ?? 0 },
     thinkIds: { open: 900, close: 901 },
     encode(messages) {
       prompts.push(messages.map((m) => ({ ...m })));
       return messages.flatMap((m) => [1, 2, ...[...m.content].map((c) => c.charCodeAt(0))]);
     },
     async *generate(ids: number[], o: GenerateOptions): AsyncGenerator<GenerateEvent> {
+      options.push(o);
       const out: number[] = [];
       let text = '';
       let reason: 'stop' | 'aborted' = 'stop';
@@ -62,6 +65,21 @@ async function collect(gen: AsyncGenerator<ChatEvent>): Promise<ChatEvent[]> {
 }
 
 describe('ChatSession', () => {
+  it('asks for MTP drafting only when the model has MTP layers, /mtp is on and decoding is greedy', async () => {
+    const cases = [
+      { layers: 0, mtp: true, temperature: 0, want: undefined },
+      { layers: 2, mtp: false, temperature: 0, want: undefined },
+      { layers: 2, mtp: true, temperature: 0.7, want: undefined },
+      { layers: 2, mtp: true, temperature: 0, want: true },
+    ];
+    for (const c of cases) {
+      const backend = scriptedBackend(['ok'], { mtpLayers: c.layers });
+      const s = new ChatSession(backend, { settings: { mtp: c.mtp, temperature: c.temperature } });
+      await collect(s.send('hi'));
+      assert.equal(backend.options[0]!.mtp, c.want, JSON.stringify(c));
+    }
+  });
+
   it('streams tokens, records the turn, keeps <think> tags and counts the context', async () => {
     const s = new ChatSession(scriptedBackend(['<think>', 'hm', '</think>', 'Hi', '!']), { settings: { system: 'be kind' } });
     const events = await collect(s.send('hello'));

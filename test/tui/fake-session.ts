@@ -7,7 +7,7 @@ import type { GenerateStats } from '../../src/engine/generate.js';
  * `token(text)` and ends the answer with `finish()`; `stop()` ends it as 'aborted', like the engine.
  */
 export class FakeSession implements ChatSessionLike {
-  info: ChatInfo = { model: 'fake-model', adapter: 'fake adapter', contextLimit: 128 };
+  info: ChatInfo = { model: 'fake-model', adapter: 'fake adapter', contextLimit: 128, mtpLayers: 0 };
   settings: ChatSettings = { ...DEFAULT_CHAT_SETTINGS };
   messages: ChatMessage[] = [];
   contextUsed = 0;

@@ -22,6 +22,7 @@ interface EvalFlags {
   maxTokens?: string;
   show?: boolean;
   json?: boolean;
+  mtp?: boolean;
   adapter?: string;
   backend?: string;
 }
@@ -57,6 +58,7 @@ export function registerEval(program: Command, io: CliIO): void {
       .option('--think <on|off>', 'chat format: ask for a reasoning block or not (default: the template\'s)')
       .option('--max-tokens <n>', 'most tokens per answer (default 256 with --cot or reasoning, else 24)')
       .option('--show', 'also print each problem, the model\'s answer and whether it is right')
+      .option('--mtp', "answer with the model's MTP modules drafting (same answers) and report how many drafts were accepted")
       .option('--json', 'a JSON object for the summary (and one per problem with --show)'),
   ).action(async (flags: EvalFlags) => {
     const n = parseIntFlag('--n', flags.n, 1)!;
@@ -76,7 +78,8 @@ export function registerEval(program: Command, io: CliIO): void {
     const progress = !flags.json && process.stderr.isTTY;
     try {
       const { model, tokenizer } = await openModel(gpu, flags.model);
-      const run = evaluateTask(gpu, model, tokenizer, { task: flags.task, n, seed, digits, cot: flags.cot, ops, chat: !flags.raw, think, maxTokens, signal: abort.signal });
+      if (flags.mtp && model.mtpDepth === 0) throw usageError(`${flags.model} has no MTP layers (num_nextn_predict_layers is 0): drop --mtp`);
+      const run = evaluateTask(gpu, model, tokenizer, { task: flags.task, n, seed, digits, cot: flags.cot, ops, chat: !flags.raw, think, maxTokens, mtp: flags.mtp, signal: abort.signal });
       let summary: TaskEvalSummary;
       let correct = 0;
       for (;;) {
@@ -97,7 +100,10 @@ export function registerEval(program: Command, io: CliIO): void {
       if (abort.signal.aborted) throw new PonderError('INTERRUPTED', `evaluation interrupted after ${summary.n} of ${n} problems (${summary.correct} correct)`);
       const what = [`digits ${digits}`, ops ? `ops ${ops.join(' ')}` : undefined, `seed ${seed}`, flags.raw ? 'raw prompts' : think === undefined ? undefined : `think ${flags.think}`].filter(Boolean).join(', ');
       if (flags.json) io.out(JSON.stringify({ model: flags.model, ...summary, digits, ops: ops ?? OPS, seed, chat: !flags.raw, think: think ?? null }));
-      else io.out(`${summary.task} (${what}): ${summary.correct}/${summary.n} correct (${(100 * summary.accuracy).toFixed(1)}%)`);
+      else {
+        const drafts = summary.mtp ? `; MTP drafts accepted ${summary.mtp.accepted}/${summary.mtp.drafted} (${(100 * summary.mtp.acceptance).toFixed(1)}%)` : '';
+        io.out(`${summary.task} (${what}): ${summary.correct}/${summary.n} correct (${(100 * summary.accuracy).toFixed(1)}%)${drafts}`);
+      }
     } finally {
       process.off('SIGINT', onSigint);
       gpu.close();

@@ -23,6 +23,7 @@ interface GenerateFlags {
   raw?: boolean;
   system?: string;
   json?: boolean;
+  mtp?: string | boolean;
   adapter?: string;
   backend?: string;
 }
@@ -42,6 +43,7 @@ export function registerGenerate(program: Command, io: CliIO): void {
       .option('--seed <n>', 'random seed (same seed, same output)', '0')
       .option('--raw', 'use the prompt as raw text, without the chat template')
       .option('--system <text>', 'a system message (chat mode)')
+      .option('--mtp [n]', "draft with the model's MTP modules (all, or the first n) and verify several tokens per pass; greedy decoding (the default with --mtp), same output")
       .option('--json', 'print one JSON object at the end: {text, stats}'),
   ).action(async (flags: GenerateFlags) => {
     const maxTokens = parseIntFlag('--max-tokens', flags.maxTokens, 1)!;
@@ -50,6 +52,8 @@ export function registerGenerate(program: Command, io: CliIO): void {
     const topP = parseNumberFlag('--top-p', flags.topP, 1e-9, 1);
     const minP = parseNumberFlag('--min-p', flags.minP, 0, 0.999999);
     const seed = parseIntFlag('--seed', flags.seed, 0)!;
+    const mtp = flags.mtp === undefined ? undefined : flags.mtp === true ? true : parseIntFlag('--mtp', String(flags.mtp), 1)!;
+    if (mtp !== undefined && temperature !== undefined && temperature > 0) throw usageError('--mtp drafts with greedy decoding only: drop --temperature or set it to 0');
     let prompt = flags.prompt;
     if (prompt === undefined) {
       if (process.stdin.isTTY) throw usageError('no prompt: pass --prompt TEXT or pipe it on stdin');
@@ -63,15 +67,17 @@ export function registerGenerate(program: Command, io: CliIO): void {
     process.once('SIGINT', onSigint);
     try {
       const { model, tokenizer, sampling } = await openModel(gpu, flags.model);
+      if (mtp !== undefined && model.mtpDepth === 0) throw usageError(`${flags.model} has no MTP layers (num_nextn_predict_layers is 0): drop --mtp`);
+      if (typeof mtp === 'number' && mtp > model.mtpDepth) throw usageError(`--mtp ${mtp}: ${flags.model} has ${model.mtpDepth} MTP layer${model.mtpDepth > 1 ? 's' : ''}`);
       const ids = encodePrompt(tokenizer, prompt, { chat: !flags.raw, system: flags.system });
       // a flag wins over the model's generation_config.json, which wins over ponder's default
       const sample = {
-        temperature: temperature ?? sampling.temperature ?? DEFAULT_TEMPERATURE,
+        temperature: temperature ?? (mtp !== undefined ? 0 : (sampling.temperature ?? DEFAULT_TEMPERATURE)),
         topK: topK ?? sampling.topK,
         topP: topP ?? sampling.topP,
         minP: minP ?? sampling.minP,
       };
-      for await (const ev of generate(gpu, model, tokenizer, ids, { maxTokens, ...sample, seed, signal: abort.signal })) {
+      for await (const ev of generate(gpu, model, tokenizer, ids, { maxTokens, ...sample, seed, signal: abort.signal, mtp })) {
         if (ev.type === 'token' && !flags.json) process.stdout.write(ev.text);
         if (ev.type === 'done') {
           if (flags.json) io.out(JSON.stringify({ text: ev.text, stats: ev.stats }));

@@ -1,7 +1,8 @@
 import { adapterName } from '../../gpu/device.js';
 import type { Gpu } from '../../gpu/gpu.js';
 import type { ModelConfig, Weights } from '../../model/config.js';
-import { expectedWeights } from '../../model/config.js';
+import { expectedWeights, isMtpWeight } from '../../model/config.js';
+import { SpeculativeDecoder } from '../speculative.js';
 import type { KvCache } from '../../model/kv-cache.js';
 import { Transformer } from '../../model/transformer.js';
 import { measureCopyBandwidth } from './bandwidth.js';
@@ -23,7 +24,15 @@ import type { ModelBenchResult } from './types.js';
  * lengths, are left out). A warm-up prefill of 2 tokens and one decode step per batch size compile
  * the pipelines before anything is timed; copy bandwidth is measured once per suite.
  *
- * Multi-token prediction (MTP) on/off cases come with the MTP feature; the model does not have it yet.
+ *   tg … mtpK  decode of one sequence with self-speculative decoding (src/engine/speculative.ts): the
+ *       model's first K MTP modules draft, the trunk verifies, until N new tokens exist. ms = the
+ *       median round (drafts + one verifying trunk pass); tokens/s = N ÷ the total time; `acceptance`
+ *       = accepted ÷ drafted. The same tg case without MTP is the baseline: drafting pays when a
+ *       round's tokens (1 + accepted drafts) outweigh its cost over a plain step. Random weights draft
+ *       almost nothing right, so on them the row measures the drafting overhead (acceptance ~0); a
+ *       model whose MTP modules were trained with its trunk is what shows the gain.
+ *
+ * Weight bytes (and the roofline) count the trunk: plain decoding never reads the MTP modules.
  */
 export interface ModelBenchCase {
   /** model shape, e.g. "qwen2.5-0.5b-shape" */
@@ -35,11 +44,13 @@ export interface ModelBenchCase {
   promptTokens: number;
   /** decode steps (tg) */
   decodeTokens: number;
+  /** tg only: draft with this many MTP modules (self-speculative decoding, batch 1) */
+  mtp?: number;
 }
 
 /** "pp64 B1", "tg2 B32": what is measured and at which batch size (stable across runs for --compare). */
-export function modelCaseShape(c: Pick<ModelBenchCase, 'test' | 'batch' | 'promptTokens' | 'decodeTokens'>): string {
-  return `${c.test}${c.test === 'pp' ? c.promptTokens : c.decodeTokens} B${c.batch}`;
+export function modelCaseShape(c: Pick<ModelBenchCase, 'test' | 'batch' | 'promptTokens' | 'decodeTokens' | 'mtp'>): string {
+  return `${c.test}${c.test === 'pp' ? c.promptTokens : c.decodeTokens} B${c.batch}${c.mtp ? ` mtp${c.mtp}` : ''}`;
 }
 
 /** Deterministic pseudo-random weights (small values keep activations tame). */
@@ -81,7 +92,7 @@ export async function* modelSuite(gpu: Gpu, cases: ModelBenchCase[], opts: Model
     try {
       const config = ofModel[0]!.config;
       const weights = randomWeightsFor(config);
-      for (const t of weights.values()) params += t.data.length;
+      for (const [n, t] of weights) if (!isMtpWeight(n)) params += t.data.length;
       model = Transformer.load(gpu, config, weights);
       weights.clear();
       copyGbps ??= await measureCopyBandwidth(gpu);
@@ -97,8 +108,9 @@ export async function* modelSuite(gpu: Gpu, cases: ModelBenchCase[], opts: Model
     try {
       for (const batch of [...new Set(ofModel.map((c) => c.batch))]) {
         const pp = ofModel.find((c) => c.batch === batch && c.test === 'pp');
-        const tg = ofModel.find((c) => c.batch === batch && c.test === 'tg');
-        const promptTokens = (pp ?? tg)!.promptTokens;
+        const tg = ofModel.find((c) => c.batch === batch && c.test === 'tg' && !c.mtp);
+        const drafting = ofModel.filter((c) => c.batch === batch && c.test === 'tg' && c.mtp);
+        const promptTokens = (pp ?? tg ?? drafting[0])!.promptTokens;
         const gbps = copyGbps!;
         const base = { name, batch, params, weight_bytes: params * 4, copy_gbps: gbps, adapter };
         let cache: { cache: KvCache; prefillMs: number } | undefined;
@@ -127,6 +139,20 @@ export async function* modelSuite(gpu: Gpu, cases: ModelBenchCase[], opts: Model
           }
         } finally {
           cache?.cache.dispose();
+        }
+        for (const c of drafting) {
+          if (opts.signal?.aborted) break;
+          const shape = modelCaseShape(c);
+          yield { type: 'case', index, name, shape, suite: 'model' };
+          try {
+            if (batch !== 1) throw new Error('MTP drafting decodes one sequence: use batch 1');
+            const run = await speculativeRun(gpu, model, c.promptTokens, c.decodeTokens, c.mtp!);
+            const roofline = (gbps * 1e9) / (params * 4);
+            const result: ModelBenchResult = { suite: 'model', ...base, shape, test: 'tg', ms_median: median(run.roundMs), tokens_per_s: run.tokensPerS, roofline_tokens_per_s: roofline, pct_of_roofline: (100 * run.tokensPerS) / roofline, mtp: c.mtp, acceptance: run.acceptance };
+            yield { type: 'result', index: index++, result };
+          } catch (e) {
+            yield { type: 'error', index: index++, name, shape, suite: 'model', message: oneLine(e) };
+          }
         }
       }
     } finally {
@@ -177,6 +203,39 @@ async function decodeSteps(gpu: Gpu, model: Transformer, cache: KvCache, batch: 
     if (i > 0) times.push(performance.now() - t0);
   }
   return times;
+}
+
+/**
+ * Self-speculative greedy decoding of `tokens` new tokens after a prompt of `promptTokens`, drafting
+ * with `depth` MTP modules. A short untimed run first compiles every pipeline the rounds use.
+ */
+async function speculativeRun(gpu: Gpu, model: Transformer, promptTokens: number, tokens: number, depth: number): Promise<{ roundMs: number[]; tokensPerS: number; acceptance: number }> {
+  const V = model.config.vocab_size;
+  const prompt = Array.from({ length: promptTokens }, (_, i) => (i * 7919) % V);
+  const warm = new SpeculativeDecoder(gpu, model, promptTokens + depth + 2, depth);
+  try {
+    await warm.prefill(prompt);
+    await warm.step();
+  } finally {
+    warm.dispose();
+  }
+  const spec = new SpeculativeDecoder(gpu, model, promptTokens + tokens, depth);
+  try {
+    await spec.prefill(prompt);
+    let made = 1; // the prefill gives the first token
+    const roundMs: number[] = [];
+    const t0 = performance.now();
+    while (made < tokens) {
+      const r0 = performance.now();
+      made += (await spec.step()).length;
+      roundMs.push(performance.now() - r0);
+    }
+    const total = performance.now() - t0;
+    const { drafted, accepted } = spec.stats;
+    return { roundMs, tokensPerS: (made - 1) / (total / 1000), acceptance: drafted > 0 ? accepted / drafted : 0 };
+  } finally {
+    spec.dispose();
+  }
 }
 
 function median(xs: number[]): number {

@@ -103,6 +103,9 @@ export interface ModelBenchResult {
   pct_of_roofline: number | null;
   copy_gbps: number;
   adapter: string;
+  /** MTP drafting rows: the modules drafting, and accepted ÷ drafted drafts */
+  mtp?: number;
+  acceptance?: number;
 }
 
 /** One `ponder bench train` row: optimizer steps of one recipe stage or bench config. */

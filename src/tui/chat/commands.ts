@@ -101,8 +101,17 @@ export async function runSlashCommand(session: ChatSessionLike, line: string): P
       return { notice: `thinking ${on ? 'on' : 'off'}` };
     }
     case '/mtp': {
-      if (onOff(arg) === undefined) return bad('/mtp needs on or off');
-      return { notice: 'MTP is not available yet: answers use plain decoding', error: true };
+      const on = onOff(arg);
+      if (on === undefined) return bad('/mtp needs on or off');
+      if (!on) {
+        session.setSettings({ mtp: false });
+        return { notice: 'MTP drafting off' };
+      }
+      const n = session.info.mtpLayers;
+      if (n === 0) return { notice: 'this model has no MTP layers: answers use plain decoding', error: true };
+      session.setSettings({ mtp: true });
+      const greedy = session.settings.temperature === 0 ? '' : ' (it drafts only when decoding is greedy: /temp 0)';
+      return { notice: `MTP drafting on with ${n} module${n > 1 ? 's' : ''}${greedy}` };
     }
     case '/reset':
       session.reset();

@@ -1,0 +1,172 @@
+import { PonderError } from '../errors.js';
+import type { Gpu } from '../gpu/gpu.js';
+import type { Tensor } from '../gpu/tensor.js';
+import type { KvCache } from '../model/kv-cache.js';
+import type { Transformer } from '../model/transformer.js';
+import { argmax } from '../ops/argmax.js';
+
+/**
+ * Self-speculative greedy decoding with the model's own MTP modules (one sequence).
+ *
+ * State: the trunk's KV cache holds positions 0..L-1; tokens[0..L] are known, tokens[L] being the
+ * newest token (sampled but not yet run through the trunk); `hist` keeps the trunk's lm_head input
+ * (its "hidden") for rows 0..L-1. One round:
+ *
+ *   1. Draft. MTP module k at row t combines the hidden of row t from the stage before it with token
+ *      t+k+1 and predicts token t+k+2. Every module runs over rows s..L-1 (s: the first row some
+ *      module has not yet seen with final inputs; see below), module k feeding module k+1 its
+ *      output hidden; the argmax of module k's logits at row L-1 is the draft d[k] of token L+k+1,
+ *      which module k+1 reads as its token at row L-1.
+ *   2. Verify. The trunk runs tokens[L], d[0..D-1] at positions L..L+D in one forward. g[j], the
+ *      argmax of its row j, is the greedy token for position L+j+1; drafts are accepted while
+ *      d[j] == g[j]. With a accepted, the new tokens are d[0..a-1] and g[a] (the trunk's own token
+ *      where the first draft failed, or one past the last draft): 1..D+1 tokens for one trunk pass,
+ *      and exactly the tokens plain greedy decoding would produce.
+ *   3. Roll back. The trunk's cache is simply treated as holding L+a+1 positions: entries past that
+ *      were computed from rejected drafts and are overwritten by the next round (attention never
+ *      reads past a row's own position). The hidden rows L..L+a go to `hist`. Module k's row t is
+ *      final when its inputs are: its token t+k+1 is known or an accepted draft (t+k+1 <= L+a) and
+ *      t < L; rows past that were computed from a rejected draft, so the next round starts again at
+ *      s = the first row not final for every module.
+ *
+ * Greedy only: sampling needs speculative-sampling acceptance (min(1, p/q) and a residual draw), which
+ * is not built yet, and the caller must decode greedily to use this.
+ */
+export interface SpeculativeStats {
+  /** verification rounds (trunk forwards after the prefill) */
+  rounds: number;
+  /** tokens drafted by the MTP modules */
+  drafted: number;
+  /** drafts the trunk accepted */
+  accepted: number;
+}
+
+export class SpeculativeDecoder {
+  readonly stats: SpeculativeStats = { rounds: 0, drafted: 0, accepted: 0 };
+  /** the latest round's drafts and how many of them were accepted */
+  lastRound?: { drafts: number[]; accepted: number };
+  private readonly cache: KvCache;
+  private readonly mtpCache: KvCache;
+  /** trunk hidden rows [capacity, hidden] */
+  private readonly hist: Tensor;
+  private readonly depth: number;
+  private readonly H: number;
+  private tokens: number[] = [];
+  /** trunk positions in the cache */
+  private L = 0;
+  /** per module: leading rows whose KV entries came from final inputs */
+  private final: number[];
+  private disposed = false;
+
+  /**
+   * `capacity`: positions the sequence may reach (prompt + new tokens); the caches get room for one
+   * round's drafts past it. `depth`: how many MTP modules to draft with (default: all of them).
+   */
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly model: Transformer,
+    private readonly capacity: number,
+    depth = model.mtpDepth,
+  ) {
+    if (model.mtpDepth === 0) throw new PonderError('BAD_INPUT', 'this model has no MTP layers to draft with (num_nextn_predict_layers is 0)');
+    if (!Number.isInteger(depth) || depth < 1 || depth > model.mtpDepth) {
+      throw new PonderError('BAD_INPUT', `MTP draft depth must be 1..${model.mtpDepth} for this model, got ${depth}`);
+    }
+    this.depth = depth;
+    this.H = model.config.hidden_size;
+    const room = capacity + depth + 1;
+    this.cache = model.createCache(1, room);
+    this.mtpCache = model.createMtpCache(1, room);
+    this.hist = gpu.empty([room, this.H], 'f32', 'mtp.trunk_hidden');
+    this.final = new Array<number>(depth).fill(0);
+  }
+
+  /** Runs the prompt through the trunk; returns the first new token (greedy). */
+  async prefill(promptIds: number[]): Promise<number> {
+    if (this.L > 0) throw new PonderError('BAD_INPUT', 'prefill: this decoder already has a prompt');
+    if (promptIds.length === 0 || promptIds.length >= this.capacity) {
+      throw new PonderError('BAD_INPUT', `prefill: the prompt must be 1..${this.capacity - 1} tokens, got ${promptIds.length}`);
+    }
+    const P = promptIds.length;
+    const [first] = await this.trunk(promptIds, 0, true);
+    this.tokens = [...promptIds, first!];
+    this.L = P;
+    return first!;
+  }
+
+  /** One draft-and-verify round: the next 1..depth+1 tokens (greedy). */
+  async step(): Promise<number[]> {
+    if (this.L === 0) throw new PonderError('BAD_INPUT', 'step: prefill first');
+    const L = this.L;
+    const D = Math.min(this.depth, this.capacity - L - 1);
+    if (D < 1) throw new PonderError('BAD_INPUT', `step: the sequence is at its capacity of ${this.capacity} positions`);
+    const drafts = await this.draft(D);
+    const g = await this.trunk([this.tokens[L]!, ...drafts], L, false);
+    let a = 0;
+    while (a < D && drafts[a] === g[a]) a++;
+    const fresh = [...drafts.slice(0, a), g[a]!];
+    for (let k = 0; k < D; k++) this.final[k] = Math.max(0, Math.min(L, L + a - k));
+    this.tokens.push(...fresh);
+    this.L = L + a + 1;
+    this.stats.rounds++;
+    this.stats.drafted += D;
+    this.stats.accepted += a;
+    this.lastRound = { drafts, accepted: a };
+    return fresh;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.cache.dispose();
+    this.mtpCache.dispose();
+    this.hist.release();
+  }
+
+  /**
+   * The trunk over `ids` at positions from..: their hidden rows go to hist, and the greedy next token
+   * of every row comes back (of the last row only when lastOnly).
+   */
+  private async trunk(ids: number[], from: number, lastOnly: boolean): Promise<number[]> {
+    const { gpu, H } = this;
+    const hidden = gpu.empty([ids.length, H], 'f32', 'mtp.verify_hidden');
+    const logits = this.model.forward([ids], this.cache, [0], [from], { lastOnly, hiddenOut: hidden });
+    gpu.copy(hidden, this.hist, 0, from * H * 4, ids.length * H * 4);
+    hidden.release();
+    return this.greedy(logits);
+  }
+
+  /** D drafts from modules 0..D-1 over rows s..L-1 (see the class comment). */
+  private async draft(D: number): Promise<number[]> {
+    const { gpu, H, L } = this;
+    const s = Math.min(...this.final.slice(0, D));
+    const rows = L - s;
+    let prev = gpu.empty([rows, H], 'f32', 'mtp.hidden');
+    gpu.copy(this.hist, prev, s * H * 4, 0, rows * H * 4);
+    const drafts: number[] = [];
+    try {
+      for (let k = 0; k < D; k++) {
+        const known = [...this.tokens, ...drafts];
+        const toks = Array.from({ length: rows }, (_, i) => known[s + i + k + 1]!);
+        const out = gpu.empty([rows, H], 'f32', 'mtp.hidden');
+        const logits = this.model.mtpForward(k, prev, [toks], this.mtpCache, [0], [s], { lastOnly: true, hiddenOut: out });
+        prev.release();
+        prev = out;
+        drafts.push((await this.greedy(logits))[0]!);
+      }
+    } finally {
+      prev.release();
+    }
+    return drafts;
+  }
+
+  /** argmax of every row of logits [1, R, V] (released here). */
+  private async greedy(logits: Tensor): Promise<number[]> {
+    const V = logits.shape[logits.shape.length - 1]!;
+    const ids = argmax(this.gpu, logits.reshape([logits.size / V, V]));
+    logits.release();
+    const out = await this.gpu.readU32(ids);
+    ids.release();
+    return [...out];
+  }
+}
