@@ -1,5 +1,7 @@
 import type { ModelBenchCase } from '../src/engine/bench/model.js';
 import type { ModelConfig } from '../src/model/config.js';
+import { readConfigJson } from '../src/io/model-dir.js';
+import { resolveModel } from '../src/io/resolve-model.js';
 import { parseModelConfig } from '../src/model/config.js';
 
 /**
@@ -13,16 +15,29 @@ import { parseModelConfig } from '../src/model/config.js';
  * Both carry one MTP module (as MiMo does), and batch 1 also decodes with MTP drafting ("tg… mtp1"),
  * next to the plain decode of the same length. The weights are random, so the drafts are almost never
  * accepted: these rows show what drafting costs per round, the floor a trained MTP module must beat.
+ * The bundled default model (the tiny shape with trained weights and a trained MTP module) shows what
+ * drafting gains: it decodes its own answer to a chat question, plainly and with MTP.
  */
 export interface ModelBenchShape {
   name: string;
   config: ModelConfig;
+  /** real weights (a --model spec) and the chat message to continue, instead of random weights */
+  model?: string;
+  prompt?: string;
   /** per batch size: prompt tokens per sequence and timed decode steps */
   runs: { batch: number; promptTokens: number; decodeTokens: number }[];
 }
 
 export function modelBenchShapes(): ModelBenchShape[] {
   return [
+    {
+      name: 'default (bundled)',
+      config: readConfigJson(resolveModel('default').dir),
+      model: 'default',
+      prompt: 'What is 47 + 38?',
+      // the model's reasoning and answer to this prompt run past 64 tokens: all of it is its own text
+      runs: [{ batch: 1, promptTokens: 0, decodeTokens: 64 }],
+    },
     {
       name: 'tiny-bytes',
       config: parseModelConfig({
@@ -53,10 +68,13 @@ export function modelBenchShapes(): ModelBenchShape[] {
 
 /** Every model case, in run order: per shape and batch size, prefill, decode, and at batch 1 decode with MTP drafting. */
 export function allModelCases(): ModelBenchCase[] {
-  return modelBenchShapes().flatMap((s) =>
-    s.runs.flatMap((r): ModelBenchCase[] => [
-      ...(['pp', 'tg'] as const).map((test) => ({ name: s.name, config: s.config, test, ...r })),
-      ...(r.batch === 1 && s.config.num_nextn_predict_layers > 0 ? [{ name: s.name, config: s.config, test: 'tg' as const, ...r, mtp: s.config.num_nextn_predict_layers }] : []),
-    ]),
-  );
+  return modelBenchShapes().flatMap((s) => {
+    const base = { name: s.name, config: s.config, ...(s.model ? { model: s.model, prompt: s.prompt } : {}) };
+    // a real model is measured where its weights matter: decoding its own continuation
+    const tests = s.model ? (['tg'] as const) : (['pp', 'tg'] as const);
+    return s.runs.flatMap((r): ModelBenchCase[] => [
+      ...tests.map((test) => ({ ...base, test, ...r })),
+      ...(r.batch === 1 && s.config.num_nextn_predict_layers > 0 ? [{ ...base, test: 'tg' as const, ...r, mtp: s.config.num_nextn_predict_layers }] : []),
+    ]);
+  });
 }

@@ -29,6 +29,10 @@ import { argmax } from '../ops/argmax.js';
  *      t < L; rows past that were computed from a rejected draft, so the next round starts again at
  *      s = the first row not final for every module.
  *
+ * One read-back per round: the drafts (argmax on the GPU) go straight into the next module's token
+ * input and the verifying forward's, and are read back together with the trunk's tokens. The first
+ * token after the prompt comes from the prefill's own read-back.
+ *
  * Greedy only: sampling needs speculative-sampling acceptance (min(1, p/q) and a residual draw), which
  * is not built yet, and the caller must decode greedily to use this.
  */
@@ -88,30 +92,46 @@ export class SpeculativeDecoder {
       throw new PonderError('BAD_INPUT', `prefill: the prompt must be 1..${this.capacity - 1} tokens, got ${promptIds.length}`);
     }
     const P = promptIds.length;
-    const [first] = await this.trunk(promptIds, 0, true);
-    this.tokens = [...promptIds, first!];
+    const next = this.trunkGreedy(promptIds, 0, true);
+    const first = (await this.gpu.readU32(next))[0]!;
+    next.release();
+    this.tokens = [...promptIds, first];
     this.L = P;
-    return first!;
+    return first;
   }
 
   /** One draft-and-verify round: the next 1..depth+1 tokens (greedy). */
   async step(): Promise<number[]> {
     if (this.L === 0) throw new PonderError('BAD_INPUT', 'step: prefill first');
-    const L = this.L;
+    const { gpu, L } = this;
     const D = Math.min(this.depth, this.capacity - L - 1);
     if (D < 1) throw new PonderError('BAD_INPUT', `step: the sequence is at its capacity of ${this.capacity} positions`);
-    const drafts = await this.draft(D);
-    const g = await this.trunk([this.tokens[L]!, ...drafts], L, false);
+    const drafts = this.draft(D); // u32 [D] on the GPU
+    // verify: [tokens[L], drafts] at positions L..L+D; read drafts and the trunk's tokens at once
+    const input = gpu.empty([D + 1], 'u32', 'mtp.verify_tokens');
+    gpu.write(input, Uint32Array.of(this.tokens[L]!));
+    gpu.copy(drafts, input, 0, 4, D * 4);
+    const greedy = this.trunkGreedy(input, L);
+    input.release();
+    const both = gpu.empty([2 * D + 1], 'u32', 'mtp.readback');
+    gpu.copy(drafts, both, 0, 0, D * 4);
+    gpu.copy(greedy, both, 0, D * 4, (D + 1) * 4);
+    drafts.release();
+    greedy.release();
+    const ids = [...(await gpu.readU32(both))];
+    both.release();
+    const d = ids.slice(0, D);
+    const g = ids.slice(D);
     let a = 0;
-    while (a < D && drafts[a] === g[a]) a++;
-    const fresh = [...drafts.slice(0, a), g[a]!];
+    while (a < D && d[a] === g[a]) a++;
+    const fresh = [...d.slice(0, a), g[a]!];
     for (let k = 0; k < D; k++) this.final[k] = Math.max(0, Math.min(L, L + a - k));
     this.tokens.push(...fresh);
     this.L = L + a + 1;
     this.stats.rounds++;
     this.stats.drafted += D;
     this.stats.accepted += a;
-    this.lastRound = { drafts, accepted: a };
+    this.lastRound = { drafts: d, accepted: a };
     return fresh;
   }
 
@@ -124,35 +144,46 @@ export class SpeculativeDecoder {
   }
 
   /**
-   * The trunk over `ids` at positions from..: their hidden rows go to hist, and the greedy next token
-   * of every row comes back (of the last row only when lastOnly).
+   * The trunk over `ids` (a list, or u32 tokens on the GPU) at positions from..: their hidden rows go
+   * to hist; returns the greedy next token of every row (of the last row only when lastOnly), u32 on
+   * the GPU.
    */
-  private async trunk(ids: number[], from: number, lastOnly: boolean): Promise<number[]> {
+  private trunkGreedy(ids: number[] | Tensor, from: number, lastOnly = false): Tensor {
     const { gpu, H } = this;
-    const hidden = gpu.empty([ids.length, H], 'f32', 'mtp.verify_hidden');
-    const logits = this.model.forward([ids], this.cache, [0], [from], { lastOnly, hiddenOut: hidden });
-    gpu.copy(hidden, this.hist, 0, from * H * 4, ids.length * H * 4);
+    const n = Array.isArray(ids) ? ids.length : ids.size;
+    const hidden = gpu.empty([n, H], 'f32', 'mtp.verify_hidden');
+    const logits = this.model.forward(Array.isArray(ids) ? [ids] : ids, this.cache, [0], [from], { lastOnly, hiddenOut: hidden });
+    gpu.copy(hidden, this.hist, 0, from * H * 4, n * H * 4);
     hidden.release();
-    return this.greedy(logits);
+    return this.argmaxRows(logits);
   }
 
-  /** D drafts from modules 0..D-1 over rows s..L-1 (see the class comment). */
-  private async draft(D: number): Promise<number[]> {
+  /**
+   * D drafts from modules 0..D-1 over rows s..L-1 (see the class comment), u32 [D] on the GPU: module
+   * k's argmax at row L-1, which module k+1 reads as its token there.
+   */
+  private draft(D: number): Tensor {
     const { gpu, H, L } = this;
     const s = Math.min(...this.final.slice(0, D));
     const rows = L - s;
+    const drafts = gpu.empty([D], 'u32', 'mtp.drafts');
     let prev = gpu.empty([rows, H], 'f32', 'mtp.hidden');
     gpu.copy(this.hist, prev, s * H * 4, 0, rows * H * 4);
-    const drafts: number[] = [];
     try {
       for (let k = 0; k < D; k++) {
-        const known = [...this.tokens, ...drafts];
-        const toks = Array.from({ length: rows }, (_, i) => known[s + i + k + 1]!);
+        // row i reads token s+i+k+1: known up to tokens[L], drafts (already on the GPU) past it
+        const known = Array.from({ length: rows }, (_, i) => this.tokens[s + i + k + 1] ?? 0);
+        const toks = gpu.upload(Uint32Array.from(known), [rows], 'u32', 'mtp.tokens');
+        const fromDrafts = Math.min(k, rows); // the last k rows read drafts 0..k-1
+        if (fromDrafts > 0) gpu.copy(drafts, toks, (k - fromDrafts) * 4, (rows - fromDrafts) * 4, fromDrafts * 4);
         const out = gpu.empty([rows, H], 'f32', 'mtp.hidden');
-        const logits = this.model.mtpForward(k, prev, [toks], this.mtpCache, [0], [s], { lastOnly: true, hiddenOut: out });
+        const logits = this.model.mtpForward(k, prev, toks, this.mtpCache, [0], [s], { lastOnly: true, hiddenOut: out });
+        toks.release();
         prev.release();
         prev = out;
-        drafts.push((await this.greedy(logits))[0]!);
+        const id = this.argmaxRows(logits);
+        gpu.copy(id, drafts, 0, k * 4, 4);
+        id.release();
       }
     } finally {
       prev.release();
@@ -160,13 +191,11 @@ export class SpeculativeDecoder {
     return drafts;
   }
 
-  /** argmax of every row of logits [1, R, V] (released here). */
-  private async greedy(logits: Tensor): Promise<number[]> {
+  /** argmax of every row of logits [1, R, V] (released here): u32 [R] on the GPU. */
+  private argmaxRows(logits: Tensor): Tensor {
     const V = logits.shape[logits.shape.length - 1]!;
     const ids = argmax(this.gpu, logits.reshape([logits.size / V, V]));
     logits.release();
-    const out = await this.gpu.readU32(ids);
-    ids.release();
-    return [...out];
+    return ids;
   }
 }

@@ -136,17 +136,18 @@ export class Transformer {
 
   /**
    * MTP module k over B sequences of T rows (see the class comment): `hidden` f32 [B·T, hidden] is
-   * the previous stage's lm_head input at those rows, tokens[b][t] the token k+1 places after row
+   * the previous stage's lm_head input at those rows, tokens[b][t] (or a u32 tensor [B·T] already on
+   * the GPU, e.g. drafts that were never read back) the token k+1 places after row
    * (b, t)'s input token. Keys and values go to layer k of `cache` (createMtpCache) at slots[b] from
    * starts[b], the same positions as the rows. Returns logits like forward; `hiddenOut` receives this
    * module's lm_head input (module k+1's `hidden`).
    */
-  mtpForward(k: number, hidden: Tensor, tokens: number[][], cache: KvCache, slots: number[], starts: number[], opts: ForwardOptions = {}): Tensor {
+  mtpForward(k: number, hidden: Tensor, tokens: Tensor | number[][], cache: KvCache, slots: number[], starts: number[], opts: ForwardOptions = {}): Tensor {
     const m = this.w.mtp[k];
     if (!m) throw new PonderError('BAD_INPUT', `mtpForward: module ${k} does not exist (the model has ${this.mtpDepth})`);
     const p = this.begin(`mtpForward(${k})`, tokens, cache, this.mtpDepth, slots, starts, opts);
     this.checkRows('mtpForward: hidden', hidden, p.B * p.T);
-    this.mtpInput(p, m, hidden);
+    this.mtpInput(p, m, hidden, Array.isArray(tokens) ? p.tokens : tokens.reshape([p.B * p.T]));
     this.attentionBlock(p, m.block, cache.k[k], cache.v[k]);
     this.mlpBlock(p, m.block);
     return this.head(p, m.finalNorm, opts);
@@ -165,10 +166,10 @@ export class Transformer {
   // ------------------------------------------------------------------ blocks
 
   /** x = input_proj(cat(rmsnorm(hidden), rmsnorm(embed(tokens)))) as two matmuls into x. */
-  private mtpInput(p: Plan, m: MtpWeights, hidden: Tensor): void {
+  private mtpInput(p: Plan, m: MtpWeights, hidden: Tensor, ids: Tensor): void {
     const { gpu } = this;
     const eps = this.config.rms_norm_eps;
-    embedding(gpu, p.tokens, this.w.embed, p.aux);
+    embedding(gpu, ids, this.w.embed, p.aux);
     rmsnorm(gpu, p.aux, m.tokenNorm, { eps }, p.aux);
     rmsnorm(gpu, hidden, m.hiddenNorm, { eps }, p.n);
     matmul(gpu, p.n, m.projHidden, { transB: true }, p.x);

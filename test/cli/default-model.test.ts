@@ -8,7 +8,8 @@ import { runPonder } from '../helpers/cli.js';
 /**
  * The bundled model (models/default, made by `ponder tune recipes/default-model.yaml`): it is found
  * without --model, it loads, it reasons in a <think> block and answers, it can be told not to think,
- * and it still does the arithmetic it was trained on. The accuracy floor sits well under what the
+ * it still does the arithmetic it was trained on, and its MTP module drafts tokens the trunk mostly
+ * accepts. The accuracy and acceptance floors sit well under what the
  * model card reports (measured with `ponder eval`), so it fails on a broken model, not on noise:
  * greedy decoding is deterministic.
  */
@@ -42,6 +43,18 @@ describe('the bundled default model', () => {
     assert.equal(a.stats.stop_reason, 'stop');
   });
 
+  it('its MTP module drafts: generate --mtp gives the plain greedy text, most drafts accepted', () => {
+    const args = ['generate', '--prompt', 'What is 47 + 38?', '--max-tokens', '64', '--json'];
+    const plain = runPonder([...args, '--temperature', '0']);
+    const drafted = runPonder([...args, '--mtp']);
+    assert.equal(drafted.code, 0, drafted.stderr);
+    const a = JSON.parse(plain.stdout);
+    const b = JSON.parse(drafted.stdout);
+    assert.equal(b.text, a.text);
+    assert.ok(b.stats.mtp.acceptance >= MIN_MTP_ACCEPTANCE, `MTP acceptance ${b.stats.mtp.acceptance} < ${MIN_MTP_ACCEPTANCE}`);
+    assert.ok(b.stats.mtp.rounds < b.stats.new_tokens - 1, 'fewer trunk passes than tokens');
+  });
+
   it('does one-digit arithmetic (ponder eval, greedy)', () => {
     const r = runPonder(['eval', '--n', '30', '--digits', '1', '--seed', '3', '--json']);
     assert.equal(r.code, 0, r.stderr);
@@ -51,5 +64,6 @@ describe('the bundled default model', () => {
   });
 });
 
-/** Set from the model card's figure with a wide margin (see models/default/README.md). */
+/** Set from the model card's figures with a wide margin (see models/default/README.md). */
 const MIN_ONE_DIGIT = 0.5;
+const MIN_MTP_ACCEPTANCE = 0.5;

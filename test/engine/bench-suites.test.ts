@@ -7,7 +7,11 @@ import { benchTrainCase, trainSuite, type TrainBenchCase } from '../../src/engin
 import type { BenchResult, ModelBenchResult, TrainBenchResult } from '../../src/engine/bench/types.js';
 import { trainingMemoryFloor } from '../../src/train/memory-floor.js';
 import { testGpu } from '../helpers/gpu.js';
-import { tinyConfig } from '../helpers/tiny-models.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { saveModelDir } from '../../src/io/model-dir.js';
+import { randomWeights, tinyConfig } from '../helpers/tiny-models.js';
 
 /** The model and train suites on tiny configs (figures are checked for sense, never for speed). */
 const config = tinyConfig('qwen2', { vocab_size: 263, num_hidden_layers: 1 });
@@ -101,6 +105,25 @@ describe('bench model', () => {
     const err = evs.find((e) => e.type === 'error') as { shape: string; message: string } | undefined;
     assert.equal(err?.shape, 'tg8 B2 mtp1');
     assert.match(err!.message, /one sequence/);
+  });
+
+  it('a real-weights case decodes after its encoded chat prompt, plain and with the model\'s MTP module drafting', async () => {
+    const gpu = await testGpu();
+    const real = tinyConfig('llama', { vocab_size: 263, num_nextn_predict_layers: 1 });
+    const dir = join(mkdtempSync(join(tmpdir(), 'ponder-bench-real-')), 'm');
+    saveModelDir(dir, { config: { ...real, ponder: { tokenizer: 'bytes' } }, weights: randomWeights(real, 9) });
+    try {
+      const base = { name: 'real', config: real, model: dir, prompt: 'What is 2+3?', test: 'tg' as const, batch: 1, promptTokens: 0, decodeTokens: 6 };
+      const evs = await collect(modelSuite(gpu, [base, { ...base, mtp: 1 }]));
+      assert.deepEqual(evs.filter((e) => e.type === 'error'), []);
+      const rows = evs.filter((e) => e.type === 'result').map((e) => (e as { result: ModelBenchResult }).result);
+      assert.deepEqual(rows.map((r) => r.shape), ['tg6 B1', 'tg6 B1 mtp1']);
+      assert.ok(rows[1]!.acceptance! >= 0 && rows[1]!.acceptance! <= 1);
+      const trunk = [...randomWeights(real, 9)].filter(([n]) => !n.startsWith('model.mtp_layers.')).reduce((a, [, t]) => a + t.data.length, 0);
+      assert.equal(rows[0]!.params, trunk);
+    } finally {
+      rmSync(dirname(dir), { recursive: true, force: true });
+    }
   });
 
   it('a decode case alone still prefills first (untimed), and the case indices count from 0', async () => {

@@ -1,6 +1,8 @@
 import { adapterName } from '../../gpu/device.js';
 import type { Gpu } from '../../gpu/gpu.js';
 import type { ModelConfig, Weights } from '../../model/config.js';
+import { encodePrompt } from '../../data/prompt.js';
+import { loadAnyModel, resolveModel } from '../../io/resolve-model.js';
 import { expectedWeights, isMtpWeight } from '../../model/config.js';
 import { SpeculativeDecoder } from '../speculative.js';
 import type { KvCache } from '../../model/kv-cache.js';
@@ -33,6 +35,10 @@ import type { ModelBenchResult } from './types.js';
  *       model whose MTP modules were trained with its trunk is what shows the gain.
  *
  * Weight bytes (and the roofline) count the trunk: plain decoding never reads the MTP modules.
+ *
+ * A case may name real weights instead (`model`, a --model spec such as the bundled `default`, and a
+ * chat `prompt`): then the prompt is the encoded chat message, and MTP rows show the acceptance the
+ * model's trained modules reach on its own greedy continuation of it.
  */
 export interface ModelBenchCase {
   /** model shape, e.g. "qwen2.5-0.5b-shape" */
@@ -46,6 +52,10 @@ export interface ModelBenchCase {
   decodeTokens: number;
   /** tg only: draft with this many MTP modules (self-speculative decoding, batch 1) */
   mtp?: number;
+  /** real weights: a --model spec (e.g. "default"); `config` must be its config */
+  model?: string;
+  /** with `model`: the chat message whose encoding is the prompt (its length replaces promptTokens) */
+  prompt?: string;
 }
 
 /** "pp64 B1", "tg2 B32": what is measured and at which batch size (stable across runs for --compare). */
@@ -89,11 +99,20 @@ export async function* modelSuite(gpu: Gpu, cases: ModelBenchCase[], opts: Model
     if (opts.signal?.aborted) return;
     let model: Transformer | undefined;
     let params = 0;
+    let prompt: number[] | undefined;
     try {
-      const config = ofModel[0]!.config;
-      const weights = randomWeightsFor(config);
+      const first = ofModel[0]!;
+      let weights: Weights;
+      if (first.model) {
+        const { config, weights: w, tokenizer } = await loadAnyModel(resolveModel(first.model).dir);
+        prompt = encodePrompt(tokenizer, first.prompt ?? 'Hello', { chat: true });
+        model = Transformer.load(gpu, config, w);
+        weights = w;
+      } else {
+        weights = randomWeightsFor(first.config);
+        model = Transformer.load(gpu, first.config, weights);
+      }
       for (const [n, t] of weights) if (!isMtpWeight(n)) params += t.data.length;
-      model = Transformer.load(gpu, config, weights);
       weights.clear();
       copyGbps ??= await measureCopyBandwidth(gpu);
     } catch (e) {
@@ -110,7 +129,8 @@ export async function* modelSuite(gpu: Gpu, cases: ModelBenchCase[], opts: Model
         const pp = ofModel.find((c) => c.batch === batch && c.test === 'pp');
         const tg = ofModel.find((c) => c.batch === batch && c.test === 'tg' && !c.mtp);
         const drafting = ofModel.filter((c) => c.batch === batch && c.test === 'tg' && c.mtp);
-        const promptTokens = (pp ?? tg ?? drafting[0])!.promptTokens;
+        // a real-weights case decodes after its encoded chat prompt (plain decode times the same length)
+        const promptTokens = prompt?.length ?? (pp ?? tg ?? drafting[0])!.promptTokens;
         const gbps = copyGbps!;
         const base = { name, batch, params, weight_bytes: params * 4, copy_gbps: gbps, adapter };
         let cache: { cache: KvCache; prefillMs: number } | undefined;
@@ -146,7 +166,7 @@ export async function* modelSuite(gpu: Gpu, cases: ModelBenchCase[], opts: Model
           yield { type: 'case', index, name, shape, suite: 'model' };
           try {
             if (batch !== 1) throw new Error('MTP drafting decodes one sequence: use batch 1');
-            const run = await speculativeRun(gpu, model, c.promptTokens, c.decodeTokens, c.mtp!);
+            const run = await speculativeRun(gpu, model, prompt ?? syntheticPrompt(c.promptTokens, model.config.vocab_size), c.decodeTokens, c.mtp!);
             const roofline = (gbps * 1e9) / (params * 4);
             const result: ModelBenchResult = { suite: 'model', ...base, shape, test: 'tg', ms_median: median(run.roundMs), tokens_per_s: run.tokensPerS, roofline_tokens_per_s: roofline, pct_of_roofline: (100 * run.tokensPerS) / roofline, mtp: c.mtp, acceptance: run.acceptance };
             yield { type: 'result', index: index++, result };
@@ -209,9 +229,8 @@ async function decodeSteps(gpu: Gpu, model: Transformer, cache: KvCache, batch: 
  * Self-speculative greedy decoding of `tokens` new tokens after a prompt of `promptTokens`, drafting
  * with `depth` MTP modules. A short untimed run first compiles every pipeline the rounds use.
  */
-async function speculativeRun(gpu: Gpu, model: Transformer, promptTokens: number, tokens: number, depth: number): Promise<{ roundMs: number[]; tokensPerS: number; acceptance: number }> {
-  const V = model.config.vocab_size;
-  const prompt = Array.from({ length: promptTokens }, (_, i) => (i * 7919) % V);
+async function speculativeRun(gpu: Gpu, model: Transformer, prompt: number[], tokens: number, depth: number): Promise<{ roundMs: number[]; tokensPerS: number; acceptance: number }> {
+  const promptTokens = prompt.length;
   const warm = new SpeculativeDecoder(gpu, model, promptTokens + depth + 2, depth);
   try {
     await warm.prefill(prompt);
@@ -236,6 +255,11 @@ async function speculativeRun(gpu: Gpu, model: Transformer, promptTokens: number
   } finally {
     spec.dispose();
   }
+}
+
+/** A fixed pseudo-random prompt for random-weight models. */
+function syntheticPrompt(n: number, V: number): number[] {
+  return Array.from({ length: n }, (_, i) => (i * 7919) % V);
 }
 
 function median(xs: number[]): number {
