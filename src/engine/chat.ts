@@ -38,7 +38,8 @@ export interface ChatSettings {
   mtp: boolean;
 }
 
-export const DEFAULT_CHAT_SETTINGS: ChatSettings = { temperature: 0.7, maxTokens: 512, seed: 0, think: true, mtp: false };
+// mtp is on: it only acts for a model with MTP layers decoding greedily, and then changes nothing but speed
+export const DEFAULT_CHAT_SETTINGS: ChatSettings = { temperature: 0.7, maxTokens: 512, seed: 0, think: true, mtp: true };
 
 export interface ChatInfo {
   /** the --model spec the session was opened with */

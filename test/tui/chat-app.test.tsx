@@ -98,6 +98,10 @@ describe('chat app', () => {
     assert.equal(t.session.settings.maxTokens, 64);
     assert.equal(t.session.settings.think, false);
     await t.until('status bar shows settings', (f) => f.includes('temp 0') && f.includes('think off'));
+    await t.type('/mtp off');
+    await t.type('\r');
+    await t.until('mtp off notice', (f) => /MTP drafting off/.test(f));
+    assert.equal(t.session.settings.mtp, false);
     await t.type('/mtp on');
     await t.type('\r');
     await t.until('mtp notice', (f) => /this model has no MTP layers/.test(f));
