@@ -85,6 +85,27 @@ export class SpeculativeDecoder {
     this.final = new Array<number>(depth).fill(0);
   }
 
+  /**
+   * Runs every shape a round can use once (module forwards over 1..2·depth rows, trunk forwards over
+   * 2..depth+1 tokens) on throw-away inputs, so their pipelines are compiled before anything is timed.
+   * Only before prefill: it writes cache entries that the prefill and the first rounds overwrite.
+   */
+  async warmUp(): Promise<void> {
+    if (this.L > 0) throw new PonderError('BAD_INPUT', 'warmUp: only before prefill');
+    const { gpu, H } = this;
+    for (let rows = 1; rows <= Math.min(2 * this.depth, this.capacity - 1); rows++) {
+      const hidden = gpu.empty([rows, H], 'f32', 'mtp.warm');
+      gpu.fill(hidden, 1);
+      for (let k = 0; k < this.depth; k++) {
+        const logits = this.model.mtpForward(k, hidden, [new Array<number>(rows).fill(0)], this.mtpCache, [0], [0], { lastOnly: true, hiddenOut: hidden });
+        this.argmaxRows(logits).release();
+      }
+      hidden.release();
+    }
+    for (let n = 2; n <= Math.min(this.depth + 1, this.capacity); n++) this.trunkGreedy(new Array<number>(n).fill(0), 0).release();
+    await gpu.sync();
+  }
+
   /** Runs the prompt through the trunk; returns the first new token (greedy). */
   async prefill(promptIds: number[]): Promise<number> {
     if (this.L > 0) throw new PonderError('BAD_INPUT', 'prefill: this decoder already has a prompt');

@@ -71,6 +71,7 @@ describe('self-speculative decoding with MTP modules', () => {
         const expected = await plainGreedy(gpu, model, prompt, n);
 
         const spec = new SpeculativeDecoder(gpu, model, prompt.length + n, depth);
+        if (seed % 2 === 0) await spec.warmUp(); // its throw-away cache entries must not change anything
         const got = [await spec.prefill(prompt)];
         while (got.length < n) {
           const known = [...prompt, ...got];
@@ -102,6 +103,7 @@ describe('self-speculative decoding with MTP modules', () => {
     await assert.rejects(() => spec.step(), /prefill first/);
     await assert.rejects(() => spec.prefill([1, 2, 3, 4]), /1\.\.3 tokens/);
     await spec.prefill([1, 2, 3]);
+    await assert.rejects(() => spec.warmUp(), /only before prefill/);
     await assert.rejects(() => spec.step(), /at its capacity of 4/);
     spec.dispose();
     model.dispose();

@@ -226,20 +226,15 @@ async function decodeSteps(gpu: Gpu, model: Transformer, cache: KvCache, batch: 
 }
 
 /**
- * Self-speculative greedy decoding of `tokens` new tokens after a prompt of `promptTokens`, drafting
- * with `depth` MTP modules. A short untimed run first compiles every pipeline the rounds use.
+ * Self-speculative greedy decoding of `tokens` new tokens after `prompt`, drafting with `depth` MTP
+ * modules. An untimed warm-up first compiles every pipeline the rounds can use (each draft and verify
+ * shape), so a round that meets a new shape mid-run is not timed with a shader compile in it.
  */
 async function speculativeRun(gpu: Gpu, model: Transformer, prompt: number[], tokens: number, depth: number): Promise<{ roundMs: number[]; tokensPerS: number; acceptance: number }> {
   const promptTokens = prompt.length;
-  const warm = new SpeculativeDecoder(gpu, model, promptTokens + depth + 2, depth);
-  try {
-    await warm.prefill(prompt);
-    await warm.step();
-  } finally {
-    warm.dispose();
-  }
   const spec = new SpeculativeDecoder(gpu, model, promptTokens + tokens, depth);
   try {
+    await spec.warmUp();
     await spec.prefill(prompt);
     let made = 1; // the prefill gives the first token
     const roundMs: number[] = [];
