@@ -34,11 +34,12 @@ export interface ChatSettings {
   seed: number;
   /** ask the chat template for a reasoning block (Qwen3's enable_thinking) */
   think: boolean;
-  /** draft with the model's MTP modules (used when the model has them and decoding is greedy) */
+  /** draft with the model's MTP modules (used when the model has them) */
   mtp: boolean;
 }
 
-// mtp is on: it only acts for a model with MTP layers decoding greedily, and then changes nothing but speed
+// mtp is on: it only acts for a model with MTP layers, and then changes nothing but speed (greedy
+// answers are the same text, sampled ones have the same distribution)
 export const DEFAULT_CHAT_SETTINGS: ChatSettings = { temperature: 0.7, maxTokens: 512, seed: 0, think: true, mtp: true };
 
 export interface ChatInfo {
@@ -159,8 +160,8 @@ export class ChatSession implements ChatSessionLike {
       let answer = this.opensThinking(ids) ? '<think>' : '';
       if (answer) yield { type: 'token', text: answer };
       const s = this.settings;
-      // MTP drafting needs MTP layers and greedy decoding; otherwise answers decode plainly
-      const mtp = s.mtp && this.info.mtpLayers > 0 && s.temperature === 0 ? true : undefined;
+      // MTP drafting needs MTP layers; otherwise answers decode plainly
+      const mtp = s.mtp && this.info.mtpLayers > 0 ? true : undefined;
       const opts: GenerateOptions = { maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, topK: s.topK, minP: s.minP, seed: s.seed, signal: abort.signal, mtp };
       for await (const ev of this.backend.generate(ids, opts)) {
         if (ev.type === 'token') {

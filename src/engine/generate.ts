@@ -2,7 +2,7 @@ import type { Tokenizer } from '../data/tokenizer.js';
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { Transformer } from '../model/transformer.js';
-import { resolveSampling, sample, type SamplingOptions } from '../sample/sampler.js';
+import { sample, type SamplingOptions } from '../sample/sampler.js';
 import { SpeculativeDecoder, type SpeculativeStats } from './speculative.js';
 
 /**
@@ -12,15 +12,15 @@ import { SpeculativeDecoder, type SpeculativeStats } from './speculative.js';
  * Views (the chat app, `ponder generate`) consume the events; nothing here prints.
  *
  * With `mtp`, the model's MTP modules draft tokens that the trunk verifies several at a time
- * (src/engine/speculative.ts); the tokens are the same as without, only the number of trunk passes
- * changes. Greedy decoding only, for now.
+ * (src/engine/speculative.ts): greedy decoding gives the same tokens as without, sampling tokens with
+ * the same distribution; only the number of trunk passes changes.
  */
 export interface GenerateOptions extends SamplingOptions {
   maxTokens: number;
   /** extra stop ids besides the tokenizer's EOS / end-of-turn ids */
   stopIds?: number[];
   signal?: AbortSignal;
-  /** draft with the model's MTP modules: true for all of them, or how many (greedy only) */
+  /** draft with the model's MTP modules: true for all of them, or how many */
   mtp?: boolean | number;
 }
 
@@ -116,10 +116,7 @@ interface TokenSource {
 
 function openSource(gpu: Gpu, model: Transformer, promptIds: number[], budget: number, opts: GenerateOptions): TokenSource {
   if (opts.mtp !== undefined && opts.mtp !== false) {
-    if (resolveSampling(opts, model.config.vocab_size).temperature !== 0) {
-      throw new PonderError('BAD_INPUT', 'MTP drafting works with greedy decoding only for now: use temperature 0, or turn MTP off');
-    }
-    const spec = new SpeculativeDecoder(gpu, model, promptIds.length + budget, opts.mtp === true ? model.mtpDepth : opts.mtp);
+    const spec = new SpeculativeDecoder(gpu, model, promptIds.length + budget, opts.mtp === true ? model.mtpDepth : opts.mtp, opts);
     return {
       first: () => spec.prefill(promptIds),
       next: () => spec.step(),

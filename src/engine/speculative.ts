@@ -4,9 +4,13 @@ import type { Tensor } from '../gpu/tensor.js';
 import type { KvCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
 import { argmax } from '../ops/argmax.js';
+import { drawFrom, probabilityOf, residual, samplingDistribution, uniformAt, type TokenDistribution } from '../sample/distribution.js';
+import { RNG_DOMAIN } from '../sample/rng.js';
+import { resolveSampling, type ResolvedSampling, type SamplingOptions } from '../sample/sampler.js';
 
 /**
- * Self-speculative greedy decoding with the model's own MTP modules (one sequence).
+ * Self-speculative decoding with the model's own MTP modules (one sequence): greedy, or sampled
+ * with speculative-sampling acceptance so that the tokens are distributed exactly as plain sampling's.
  *
  * State: the trunk's KV cache holds positions 0..L-1; tokens[0..L] are known, tokens[L] being the
  * newest token (sampled but not yet run through the trunk); `hist` keeps the trunk's lm_head input
@@ -29,12 +33,19 @@ import { argmax } from '../ops/argmax.js';
  *      t < L; rows past that were computed from a rejected draft, so the next round starts again at
  *      s = the first row not final for every module.
  *
- * One read-back per round: the drafts (argmax on the GPU) go straight into the next module's token
- * input and the verifying forward's, and are read back together with the trunk's tokens. The first
- * token after the prompt comes from the prefill's own read-back.
+ * Greedy: one read-back per round. The drafts (argmax on the GPU) go straight into the next
+ * module's token input and the verifying forward's, and are read back together with the trunk's
+ * tokens. The first token after the prompt comes from the prefill's own read-back.
  *
- * Greedy only: sampling needs speculative-sampling acceptance (min(1, p/q) and a residual draw), which
- * is not built yet, and the caller must decode greedily to use this.
+ * Sampling (temperature > 0, with the same top-k / top-p / min-p rules as the GPU sampler;
+ * sample/distribution.ts): module k's logits at row L-1 are read back, q_k is the sampling
+ * distribution over them and the draft d[k] is drawn from q_k. The trunk's logits of the verifying
+ * forward give p_j for positions L+1..L+D+1. Draft j is accepted with probability
+ * min(1, p_j(d[j]) / q_j(d[j])); the first rejected one is replaced by a draw from
+ * norm(max(0, p_j - q_j)), and when all are accepted one more token is drawn from p_D. Each kept
+ * token is then distributed as p (Leviathan et al. 2023, Chen et al. 2023), so the output has the
+ * distribution of plain sampling, not its exact tokens. Draws are Philox(seed) uniforms in their own
+ * RNG domain, indexed by round and role, so a seed gives the same text every time.
  */
 export interface SpeculativeStats {
   /** verification rounds (trunk forwards after the prefill) */
@@ -60,18 +71,22 @@ export class SpeculativeDecoder {
   private L = 0;
   /** per module: leading rows whose KV entries came from final inputs */
   private final: number[];
+  private readonly sampling: ResolvedSampling;
   private disposed = false;
 
   /**
    * `capacity`: positions the sequence may reach (prompt + new tokens); the caches get room for one
    * round's drafts past it. `depth`: how many MTP modules to draft with (default: all of them).
+   * `sampling`: as the GPU sampler takes it (default: greedy).
    */
   constructor(
     private readonly gpu: Gpu,
     private readonly model: Transformer,
     private readonly capacity: number,
     depth = model.mtpDepth,
+    sampling: SamplingOptions = { temperature: 0 },
   ) {
+    this.sampling = resolveSampling(sampling, model.config.vocab_size);
     if (model.mtpDepth === 0) throw new PonderError('BAD_INPUT', 'this model has no MTP layers to draft with (num_nextn_predict_layers is 0)');
     if (!Number.isInteger(depth) || depth < 1 || depth > model.mtpDepth) {
       throw new PonderError('BAD_INPUT', `MTP draft depth must be 1..${model.mtpDepth} for this model, got ${depth}`);
@@ -113,9 +128,15 @@ export class SpeculativeDecoder {
       throw new PonderError('BAD_INPUT', `prefill: the prompt must be 1..${this.capacity - 1} tokens, got ${promptIds.length}`);
     }
     const P = promptIds.length;
-    const next = this.trunkGreedy(promptIds, 0, true);
-    const first = (await this.gpu.readU32(next))[0]!;
-    next.release();
+    let first: number;
+    if (this.sampling.temperature === 0) {
+      const next = this.trunkGreedy(promptIds, 0, true);
+      first = (await this.gpu.readU32(next))[0]!;
+      next.release();
+    } else {
+      const [p] = await this.trunkDistributions(promptIds, 0, true);
+      first = drawFrom(p!, this.uniform(0, 0));
+    }
     this.tokens = [...promptIds, first];
     this.L = P;
     return first;
@@ -127,6 +148,7 @@ export class SpeculativeDecoder {
     const { gpu, L } = this;
     const D = Math.min(this.depth, this.capacity - L - 1);
     if (D < 1) throw new PonderError('BAD_INPUT', `step: the sequence is at its capacity of ${this.capacity} positions`);
+    if (this.sampling.temperature > 0) return this.sampledStep(D);
     const drafts = this.draft(D); // u32 [D] on the GPU
     // verify: [tokens[L], drafts] at positions L..L+D; read drafts and the trunk's tokens at once
     const input = gpu.empty([D + 1], 'u32', 'mtp.verify_tokens');
@@ -145,15 +167,41 @@ export class SpeculativeDecoder {
     const g = ids.slice(D);
     let a = 0;
     while (a < D && d[a] === g[a]) a++;
-    const fresh = [...d.slice(0, a), g[a]!];
+    return this.keep(d, a, g[a]!);
+  }
+
+  /** A sampled round: drafts from q, acceptance against p, a residual or bonus draw (class comment). */
+  private async sampledStep(D: number): Promise<number[]> {
+    const { L } = this;
+    const round = this.stats.rounds + 1;
+    const { drafts, qs } = await this.sampledDrafts(D, round);
+    const ps = await this.trunkDistributions([this.tokens[L]!, ...drafts], L, false);
+    for (let j = 0; j < D; j++) {
+      const p = ps[j]!;
+      const ratio = probabilityOf(p, drafts[j]!) / probabilityOf(qs[j]!, drafts[j]!);
+      if (this.uniform(round, 2 * j + 1) >= Math.min(1, ratio)) return this.keep(drafts, j, drawFrom(residual(p, qs[j]!), this.uniform(round, 2 * D + 1 + j)));
+    }
+    return this.keep(drafts, D, drawFrom(ps[D]!, this.uniform(round, 3 * D + 1)));
+  }
+
+  /** Ends a round: drafts[0..a-1] accepted, then `next`; the caches' bookkeeping (class comment). */
+  private keep(drafts: number[], a: number, next: number): number[] {
+    const { L } = this;
+    const D = drafts.length;
+    const fresh = [...drafts.slice(0, a), next];
     for (let k = 0; k < D; k++) this.final[k] = Math.max(0, Math.min(L, L + a - k));
     this.tokens.push(...fresh);
     this.L = L + a + 1;
     this.stats.rounds++;
     this.stats.drafted += D;
     this.stats.accepted += a;
-    this.lastRound = { drafts: d, accepted: a };
+    this.lastRound = { drafts, accepted: a };
     return fresh;
+  }
+
+  /** The round's uniform for role `index` (see sampledStep). */
+  private uniform(round: number, index: number): number {
+    return uniformAt(this.sampling.seed, 0, round, index, RNG_DOMAIN.speculative);
   }
 
   dispose(): void {
@@ -177,6 +225,51 @@ export class SpeculativeDecoder {
     gpu.copy(hidden, this.hist, 0, from * H * 4, n * H * 4);
     hidden.release();
     return this.argmaxRows(logits);
+  }
+
+  /** The trunk over `ids` at positions from.. (hidden rows to hist): each row's sampling distribution. */
+  private async trunkDistributions(ids: number[], from: number, lastOnly: boolean): Promise<TokenDistribution[]> {
+    const { gpu, H } = this;
+    const hidden = gpu.empty([ids.length, H], 'f32', 'mtp.verify_hidden');
+    const logits = this.model.forward([ids], this.cache, [0], [from], { lastOnly, hiddenOut: hidden });
+    gpu.copy(hidden, this.hist, 0, from * H * 4, ids.length * H * 4);
+    hidden.release();
+    return this.distributions(logits);
+  }
+
+  /** Sampled drafts: module k's distribution q_k at row L-1 and its draw, fed to module k+1. */
+  private async sampledDrafts(D: number, round: number): Promise<{ drafts: number[]; qs: TokenDistribution[] }> {
+    const { gpu, H, L } = this;
+    const s = Math.min(...this.final.slice(0, D));
+    const rows = L - s;
+    const drafts: number[] = [];
+    const qs: TokenDistribution[] = [];
+    let prev = gpu.empty([rows, H], 'f32', 'mtp.hidden');
+    gpu.copy(this.hist, prev, s * H * 4, 0, rows * H * 4);
+    try {
+      for (let k = 0; k < D; k++) {
+        const known = [...this.tokens, ...drafts];
+        const toks = Array.from({ length: rows }, (_, i) => known[s + i + k + 1]!);
+        const out = gpu.empty([rows, H], 'f32', 'mtp.hidden');
+        const logits = this.model.mtpForward(k, prev, [toks], this.mtpCache, [0], [s], { lastOnly: true, hiddenOut: out });
+        prev.release();
+        prev = out;
+        const [q] = await this.distributions(logits);
+        qs.push(q!);
+        drafts.push(drawFrom(q!, this.uniform(round, 2 * k)));
+      }
+    } finally {
+      prev.release();
+    }
+    return { drafts, qs };
+  }
+
+  /** The sampling distribution of every row of logits [1, R, V] (read back, then released). */
+  private async distributions(logits: Tensor): Promise<TokenDistribution[]> {
+    const V = logits.shape[logits.shape.length - 1]!;
+    const data = await this.gpu.readF32(logits);
+    logits.release();
+    return Array.from({ length: data.length / V }, (_, r) => samplingDistribution(data.subarray(r * V, (r + 1) * V), this.sampling));
   }
 
   /**

@@ -34,7 +34,7 @@ export const PHILOX_W0 = 0x9e3779b9;
 export const PHILOX_W1 = 0xbb67ae85;
 
 /** The counter's 4th word: which consumer a draw belongs to. */
-export const RNG_DOMAIN = { gumbel: 0, candidate: 1 } as const;
+export const RNG_DOMAIN = { gumbel: 0, candidate: 1, speculative: 2 } as const;
 
 /** High and low 32 bits of a * b (u32 * u32), from 16-bit halves exactly as the WGSL does it. */
 export function mulhilo(a: number, b: number): [hi: number, lo: number] {

@@ -65,11 +65,11 @@ async function collect(gen: AsyncGenerator<ChatEvent>): Promise<ChatEvent[]> {
 }
 
 describe('ChatSession', () => {
-  it('asks for MTP drafting only when the model has MTP layers, /mtp is on and decoding is greedy', async () => {
+  it('asks for MTP drafting only when the model has MTP layers and /mtp is on', async () => {
     const cases = [
       { layers: 0, mtp: true, temperature: 0, want: undefined },
       { layers: 2, mtp: false, temperature: 0, want: undefined },
-      { layers: 2, mtp: true, temperature: 0.7, want: undefined },
+      { layers: 2, mtp: true, temperature: 0.7, want: true },
       { layers: 2, mtp: true, temperature: 0, want: true },
     ];
     for (const c of cases) {

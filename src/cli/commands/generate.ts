@@ -43,7 +43,7 @@ export function registerGenerate(program: Command, io: CliIO): void {
       .option('--seed <n>', 'random seed (same seed, same output)', '0')
       .option('--raw', 'use the prompt as raw text, without the chat template')
       .option('--system <text>', 'a system message (chat mode)')
-      .option('--mtp [n]', "draft with the model's MTP modules (all, or the first n) and verify several tokens per pass; greedy decoding (the default with --mtp), same output")
+      .option('--mtp [n]', "draft with the model's MTP modules (all, or the first n) and verify several tokens per pass: the same text when greedy, the same distribution when sampling")
       .option('--json', 'print one JSON object at the end: {text, stats}'),
   ).action(async (flags: GenerateFlags) => {
     const maxTokens = parseIntFlag('--max-tokens', flags.maxTokens, 1)!;
@@ -53,7 +53,6 @@ export function registerGenerate(program: Command, io: CliIO): void {
     const minP = parseNumberFlag('--min-p', flags.minP, 0, 0.999999);
     const seed = parseIntFlag('--seed', flags.seed, 0)!;
     const mtp = flags.mtp === undefined ? undefined : flags.mtp === true ? true : parseIntFlag('--mtp', String(flags.mtp), 1)!;
-    if (mtp !== undefined && temperature !== undefined && temperature > 0) throw usageError('--mtp drafts with greedy decoding only: drop --temperature or set it to 0');
     let prompt = flags.prompt;
     if (prompt === undefined) {
       if (process.stdin.isTTY) throw usageError('no prompt: pass --prompt TEXT or pipe it on stdin');
@@ -72,7 +71,7 @@ export function registerGenerate(program: Command, io: CliIO): void {
       const ids = encodePrompt(tokenizer, prompt, { chat: !flags.raw, system: flags.system });
       // a flag wins over the model's generation_config.json, which wins over ponder's default
       const sample = {
-        temperature: temperature ?? (mtp !== undefined ? 0 : (sampling.temperature ?? DEFAULT_TEMPERATURE)),
+        temperature: temperature ?? sampling.temperature ?? DEFAULT_TEMPERATURE,
         topK: topK ?? sampling.topK,
         topP: topP ?? sampling.topP,
         minP: minP ?? sampling.minP,

@@ -110,8 +110,7 @@ export async function runSlashCommand(session: ChatSessionLike, line: string): P
       const n = session.info.mtpLayers;
       if (n === 0) return { notice: 'this model has no MTP layers: answers use plain decoding', error: true };
       session.setSettings({ mtp: true });
-      const greedy = session.settings.temperature === 0 ? '' : ' (it drafts only when decoding is greedy: /temp 0)';
-      return { notice: `MTP drafting on with ${n} module${n > 1 ? 's' : ''}${greedy}` };
+      return { notice: `MTP drafting on with ${n} module${n > 1 ? 's' : ''}` };
     }
     case '/reset':
       session.reset();

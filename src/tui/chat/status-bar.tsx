@@ -18,7 +18,7 @@ export function StatusBar({ info, settings, contextUsed, tokensPerSec, generatin
     tokensPerSec !== undefined ? `${tokensPerSec.toFixed(1)} tok/s` : '– tok/s',
     `temp ${settings.temperature}`,
     `think ${settings.think ? 'on' : 'off'}`,
-    ...(info.mtpLayers > 0 ? [`mtp ${settings.mtp ? (settings.temperature === 0 ? 'on' : 'on (idle: temp > 0)') : 'off'}`] : []),
+    ...(info.mtpLayers > 0 ? [`mtp ${settings.mtp ? 'on' : 'off'}`] : []),
     info.adapter,
   ];
   return (
