@@ -3,16 +3,18 @@ import type { DeviceOptions } from '../../src/gpu/device.js';
 import { numpyPeer } from './numpy.js';
 import { onnxruntimePeer } from './onnxruntime.js';
 import { tfjsPeer } from './tfjs.js';
+import { torchPeer } from './torch.js';
 
 /**
  * The matmul peers `ponder bench kernels --peers` runs beside ponder, in column order: numpy's BLAS on
  * the CPU (when python3 and numpy are there), tfjs's WebGPU backend on the same Dawn adapter, and
  * onnxruntime-node's native WebGPU EP with its own Dawn (each when its optional dev packages are
- * installed). A peer that is missing is skipped with a one-line note. onnxruntime-web's WebGPU
- * provider is not among them: see bench/RESULTS.md.
+ * installed), and PyTorch (when python3, or the interpreter PONDER_PYTHON names, has torch): cuBLAS on
+ * a machine with a CUDA GPU, else torch's CPU matmul. A peer that is missing is skipped with a one-line
+ * note. onnxruntime-web's WebGPU provider is not among them: see bench/RESULTS.md.
  */
-export const PEER_NAMES = ['numpy', 'tfjs-webgpu', 'onnxruntime-webgpu'] as const;
+export const PEER_NAMES = ['numpy', 'tfjs-webgpu', 'onnxruntime-webgpu', 'pytorch'] as const;
 
 export function matmulPeers(device: DeviceOptions): MatmulPeer[] {
-  return [numpyPeer(), tfjsPeer(device), onnxruntimePeer()];
+  return [numpyPeer(), tfjsPeer(device), onnxruntimePeer(), torchPeer()];
 }

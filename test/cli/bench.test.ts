@@ -196,7 +196,8 @@ describe('ponder bench kernels --peers', () => {
     assert.match(r.stdout, /^peer numpy: (numpy \d|skipped \()/m);
     assert.match(r.stdout, /^peer tfjs-webgpu: (tfjs [\d.]+ WebGPU backend|skipped \()/m);
     assert.match(r.stdout, /^peer onnxruntime-webgpu: (onnxruntime-node [\d.]+ WebGPU EP|skipped \()/m);
-    assert.match(r.stdout, /% peak\s+numpy GFLOP\/s\s+vs numpy\s+tfjs-webgpu GFLOP\/s\s+vs tfjs-webgpu\s+onnxruntime-webgpu GFLOP\/s\s+vs onnxruntime-webgpu$/m);
-    assert.match(r.stdout, /^matmul\s+256x256x256\s+.*[\d.]+%(\s+(-|[\d.]+)\s+(-|[\d.]+x)){3}$/m);
+    assert.match(r.stdout, /^peer pytorch: (torch [\d.]+|skipped \()/m);
+    assert.match(r.stdout, /% peak\s+numpy GFLOP\/s\s+vs numpy\s+tfjs-webgpu GFLOP\/s\s+vs tfjs-webgpu\s+onnxruntime-webgpu GFLOP\/s\s+vs onnxruntime-webgpu\s+pytorch GFLOP\/s\s+vs pytorch$/m);
+    assert.match(r.stdout, /^matmul\s+256x256x256\s+.*[\d.]+%(\s+(-|[\d.]+)\s+(-|[\d.]+x)){4}$/m);
   });
 });

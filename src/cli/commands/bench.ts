@@ -55,7 +55,7 @@ export function registerBench(program: Command, io: CliIO): void {
       .option('--plain', 'the plain text table even on a terminal (no live view)')
       .option('--list', 'list the cases without running them')
       .option('--time <ms>', 'time budget per kernel case in milliseconds', '400')
-      .option('--peers', 'kernels: time each matmul case also with numpy (python3), tfjs-webgpu and onnxruntime-webgpu (optional dev packages), and print ponder/peer ratios')
+      .option('--peers', 'kernels: time each matmul case also with numpy (python3), tfjs-webgpu and onnxruntime-webgpu (optional dev packages) and PyTorch (cuBLAS on a CUDA GPU, else CPU; python3 or $PONDER_PYTHON), and print ponder/peer ratios')
       .option('--save <file>', 'write the run (ceilings, rows, adapter, date, version, commit) as JSON to FILE')
       .option('--compare <file>', 'show each case beside the run saved in FILE (ratio = new/old time)')
       .option('--threshold <pct>', 'with --compare: mark cases slower by more than PCT percent', '10')

@@ -1,0 +1,94 @@
+import { execFile } from 'node:child_process';
+import type { MatmulPeer, MatmulShape } from '../../src/engine/bench/types.js';
+
+/**
+ * PyTorch as a matmul peer: on a GPU machine with a CUDA build of torch it is cuBLAS, otherwise torch's
+ * CPU matmul (its BLAS, on torch's default thread count: the physical cores; the probe names both).
+ * Like the numpy peer it runs one Python subprocess per shape, so nothing of Python stays in ponder's
+ * process. The interpreter is `python3`, or the one the environment
+ * variable PONDER_PYTHON names (e.g. PONDER_PYTHON=/usr/bin/python3 for a distribution's python3-torch).
+ *
+ * The script times the same matmul the kernel case does (f32, A filled with 0.5 and B with 0.25, A·B or
+ * A·Bᵀ as `a @ b.T`) the way the kernel runner does: a warm-up call, `reps` calls per sample so a sample
+ * lasts ~2 ms, samples for the time budget (at least 5), the median sample ÷ reps. On CUDA each sample
+ * ends with torch.cuda.synchronize(), so it measures finished work, and TF32 is switched off
+ * (torch.backends.cuda.matmul.allow_tf32 = False; its default differs between torch versions): cuBLAS
+ * then does an f32 matmul like ponder's, not a 10-bit-mantissa one. The first result is checked against
+ * the exact value (0.125 · K); a shape whose operands do not fit the device fails with Python's last
+ * error line, not a figure.
+ */
+const PROBE = `
+import re
+import torch
+if torch.cuda.is_available():
+    print('torch ' + torch.__version__ + ' (cuda: ' + torch.cuda.get_device_name(0) + ', cuBLAS)')
+else:
+    n = torch.get_num_threads()
+    blas = re.search(r'BLAS_INFO=(\\w+)', torch.__config__.show())
+    print('torch ' + torch.__version__ + ' (cpu, ' + str(n) + (' thread' if n == 1 else ' threads') + (', BLAS ' + blas.group(1) if blas else '') + ')')
+`;
+
+const TIME = `
+import sys, json, time
+import torch
+M, N, K, tb, budget = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == '1', float(sys.argv[5]) / 1000
+cuda = torch.cuda.is_available()
+dev = torch.device('cuda' if cuda else 'cpu')
+if cuda:
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+sync = torch.cuda.synchronize if cuda else (lambda: None)
+with torch.no_grad():
+    a = torch.full((M, K), 0.5, dtype=torch.float32, device=dev)
+    b = torch.full((N, K) if tb else (K, N), 0.25, dtype=torch.float32, device=dev)
+    f = (lambda: a @ b.T) if tb else (lambda: a @ b)
+    c = f(); sync()
+    assert tuple(c.shape) == (M, N) and abs(float(c[0, 0]) - 0.125 * K) <= 1e-3 * K, 'wrong result %r' % float(c[0, 0])
+    del c
+    t0 = time.perf_counter(); f(); sync(); once = time.perf_counter() - t0
+    reps = max(1, min(256, round(0.002 / max(once, 1e-6))))
+    samples = []
+    end = time.perf_counter() + budget
+    while (len(samples) < 5 or time.perf_counter() < end) and len(samples) < 10000:
+        t0 = time.perf_counter()
+        for _ in range(reps): f()
+        sync()
+        samples.append((time.perf_counter() - t0) / reps)
+samples.sort()
+print(json.dumps({'ms': samples[len(samples) // 2] * 1000}))
+`;
+
+/** The Python interpreter the peer runs: PONDER_PYTHON, else python3. */
+export function torchPython(): string {
+  return process.env.PONDER_PYTHON || 'python3';
+}
+
+function python(args: string[], timeoutMs: number): Promise<string> {
+  const exe = torchPython();
+  return new Promise((resolve, reject) => {
+    execFile(exe, args, { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      if (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') reject(new Error(`${exe} is not installed`));
+        else {
+          const last = stderr.trim().split('\n').pop() ?? '';
+          reject(new Error(/No module named .?torch/.test(stderr) ? `PyTorch is not installed for ${exe}` : last || err.message));
+        }
+      } else resolve(stdout.trim());
+    });
+  });
+}
+
+export function torchPeer(): MatmulPeer {
+  return {
+    name: 'pytorch',
+    open: async () => (await python(['-c', PROBE], 60_000)).split('\n').pop()!,
+    async timeMatmul(s: MatmulShape, budgetMs: number): Promise<number> {
+      const out = await python(['-c', TIME, String(s.M), String(s.N), String(s.K), s.transB ? '1' : '0', String(budgetMs)], 120_000 + 4 * budgetMs);
+      const ms = (JSON.parse(out.split('\n').pop()!) as { ms: number }).ms;
+      if (!(ms > 0)) throw new Error(`pytorch timing gave ${ms} ms`);
+      return ms;
+    },
+    close: async () => {},
+  };
+}
