@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
 import type { MatmulPeer, MatmulShape } from '../../src/engine/bench/types.js';
+import { runPython, timePythonMatmul } from './python.js';
 
 /**
  * numpy's BLAS as a matmul peer: one `python3 -c` subprocess per shape, so nothing of Python stays in
@@ -40,31 +40,13 @@ samples.sort()
 print(json.dumps({'ms': samples[len(samples) // 2] * 1000}))
 `;
 
-function python(args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('python3', args, { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') reject(new Error('python3 is not installed'));
-        else {
-          const last = stderr.trim().split('\n').pop() ?? '';
-          reject(new Error(/No module named .?numpy/.test(stderr) ? 'numpy is not installed for python3' : last || err.message));
-        }
-      } else resolve(stdout.trim());
-    });
-  });
-}
+const python = (args: string[], timeoutMs: number): Promise<string> => runPython('python3', { import: 'numpy', name: 'numpy' }, args, timeoutMs);
 
 export function numpyPeer(): MatmulPeer {
   return {
     name: 'numpy',
     open: () => python(['-c', PROBE], 30_000),
-    async timeMatmul(s: MatmulShape, budgetMs: number): Promise<number> {
-      const out = await python(['-c', TIME, String(s.M), String(s.N), String(s.K), s.transB ? '1' : '0', String(budgetMs)], 120_000 + 4 * budgetMs);
-      const ms = (JSON.parse(out.split('\n').pop()!) as { ms: number }).ms;
-      if (!(ms > 0)) throw new Error(`numpy timing gave ${ms} ms`);
-      return ms;
-    },
+    timeMatmul: (s: MatmulShape, budgetMs: number) => timePythonMatmul(python, TIME, 'numpy', s, budgetMs),
     close: async () => {},
   };
 }

@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
 import type { MatmulPeer, MatmulShape } from '../../src/engine/bench/types.js';
+import { runPython, timePythonMatmul } from './python.js';
 
 /**
  * PyTorch as a matmul peer: on a GPU machine with a CUDA build of torch it is cuBLAS, otherwise torch's
@@ -64,31 +64,14 @@ export function torchPython(): string {
 }
 
 function python(args: string[], timeoutMs: number): Promise<string> {
-  const exe = torchPython();
-  return new Promise((resolve, reject) => {
-    execFile(exe, args, { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') reject(new Error(`${exe} is not installed`));
-        else {
-          const last = stderr.trim().split('\n').pop() ?? '';
-          reject(new Error(/No module named .?torch/.test(stderr) ? `PyTorch is not installed for ${exe}` : last || err.message));
-        }
-      } else resolve(stdout.trim());
-    });
-  });
+  return runPython(torchPython(), { import: 'torch', name: 'PyTorch' }, args, timeoutMs);
 }
 
 export function torchPeer(): MatmulPeer {
   return {
     name: 'pytorch',
     open: async () => (await python(['-c', PROBE], 60_000)).split('\n').pop()!,
-    async timeMatmul(s: MatmulShape, budgetMs: number): Promise<number> {
-      const out = await python(['-c', TIME, String(s.M), String(s.N), String(s.K), s.transB ? '1' : '0', String(budgetMs)], 120_000 + 4 * budgetMs);
-      const ms = (JSON.parse(out.split('\n').pop()!) as { ms: number }).ms;
-      if (!(ms > 0)) throw new Error(`pytorch timing gave ${ms} ms`);
-      return ms;
-    },
+    timeMatmul: (s: MatmulShape, budgetMs: number) => timePythonMatmul(python, TIME, 'pytorch', s, budgetMs),
     close: async () => {},
   };
 }
