@@ -430,7 +430,8 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
     const finalDir = join(run.dir, FINAL_DIR);
     saveModelDir(
       finalDir,
-      { config, weights: await model.toWeights(), tokenizerFrom, card: { source: `trained with ponder tune from ${recipe.file} (recipe ${hash.slice(0, 12)})` } },
+      // the starting model's sampling defaults come along (a greedy model stays greedy)
+      { config, weights: await model.toWeights(), tokenizerFrom, generationConfigFrom: recipe.model.dir, card: { source: `trained with ponder tune from ${recipe.file} (recipe ${hash.slice(0, 12)})` } },
       { overwrite: true },
     );
     yield { type: 'done', final_dir: finalDir, steps: totalSteps, elapsed_s: elapsed() };

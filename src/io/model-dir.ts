@@ -337,11 +337,12 @@ function modelCard(dir: string, config: ModelConfig, weights: Weights, tokenizer
 /**
  * Saves a model as a ponder model directory at `dir` (atomically; see writeDirAtomically).
  * `tokenizerFrom`: a directory with HF tokenizer files to copy (the model then uses the HF tokenizer);
- * without it the model uses the byte tokenizer.
+ * without it the model uses the byte tokenizer. `generationConfigFrom`: a model directory whose
+ * generation_config.json (its sampling defaults), when it has one, is copied along.
  */
 export function saveModelDir(
   dir: string,
-  model: { config: ModelConfig; weights: Weights; tokenizerFrom?: string; card?: ModelCard },
+  model: { config: ModelConfig; weights: Weights; tokenizerFrom?: string; generationConfigFrom?: string; card?: ModelCard },
   opts: SaveModelOptions = {},
 ): void {
   const { config, weights } = model;
@@ -372,6 +373,8 @@ export function saveModelDir(
   writeDirAtomically(dir, opts.overwrite ?? false, (tmp) => {
     writeFileSync(join(tmp, 'config.json'), JSON.stringify(json, null, 2) + '\n');
     if (model.tokenizerFrom !== undefined) copyTokenizerFiles(model.tokenizerFrom, tmp);
+    const generation = model.generationConfigFrom && join(model.generationConfigFrom, 'generation_config.json');
+    if (generation && existsSync(generation)) copyFileSync(generation, join(tmp, 'generation_config.json'));
     if (shards.length === 1) {
       writeWeightsFile(join(tmp, WEIGHTS_FILE), shards[0]!, dtype);
     } else {

@@ -1,6 +1,6 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTuner, type TunerOptions } from '../../src/engine/tuner.js';
@@ -22,6 +22,7 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 const withMtp = tinyConfig('mimo', { num_nextn_predict_layers: 1 });
 const withMtpWeights = randomWeights(withMtp, 2);
 writeHfModel(join(tmp, 'hf-mtp'), withMtp, withMtpWeights);
+writeFileSync(join(tmp, 'hf-mtp', 'generation_config.json'), '{"do_sample": false}\n');
 const plain = tinyConfig('qwen2');
 const plainWeights = randomWeights(plain, 3);
 writeHfModel(join(tmp, 'hf-plain'), plain, plainWeights);
@@ -70,9 +71,10 @@ describe('tuning with MTP modules', () => {
     assert.ok(events.every((e) => e.type !== 'step' || e.mtp_loss === undefined));
   });
 
-  it('mtp_layers: 0 drops them', async () => {
+  it('mtp_layers: 0 drops them; the starting model\'s generation_config.json comes along', async () => {
     const { events, final, layers } = await run(recipe('drop', '{init: hf-mtp, mtp_layers: 0}', ''));
     assert.equal(layers, 0);
+    assert.equal(readFileSync(join(tmp, 'drop', 'final', 'generation_config.json'), 'utf8'), '{"do_sample": false}\n');
     assert.ok(![...final.keys()].some(isMtpWeight));
     assert.ok(!events.some((e) => e.type === 'warning'));
   });

@@ -156,3 +156,13 @@ describe('tune dashboard (Ink)', () => {
     assert.ok(short < tall && short <= 23, `${short} lines for 24 rows, ${tall} for 40`);
   });
 });
+
+describe('the training dashboard with MTP modules', () => {
+  it('shows the modules\' loss beside the loss, and the acceptance of their drafts beside an eval', () => {
+    const events: TuneEvent[] = [START, stepEvent(0, 1, 8, 1, 12, { mtp_loss: 2.5 }), { type: 'eval', stage: 0, step: 1, task: 'arithmetic', accuracy: 0.5, n: 4, correct: 2, mtp_acceptance: 0.83 }];
+    const state = events.reduce(reduceTuneView, initialTuneView);
+    const f = render(<TuneDashboardView state={state} columns={100} rows={40} />).lastFrame()!;
+    assert.match(f, /mtp 2\.5000/);
+    assert.match(f, /drafts 83% accepted/);
+  });
+});

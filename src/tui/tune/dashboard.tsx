@@ -81,7 +81,8 @@ function Numbers({ state }: { state: TuneViewState }) {
   return (
     <Box flexDirection="column">
       <Text>
-        loss <Text bold>{fmtLoss(l.loss)}</Text>   lr {fmtLr(l.lr)}   gnorm {gnorm}
+        loss <Text bold>{fmtLoss(l.loss)}</Text>
+        {l.mtp_loss !== undefined ? <Text>   mtp {fmtLoss(l.mtp_loss)}</Text> : null}   lr {fmtLr(l.lr)}   gnorm {gnorm}
         {l.skipped ? <Text color="red"> (skipped)</Text> : null}
       </Text>
       <Text>
@@ -125,6 +126,7 @@ function Evals({ state }: { state: TuneViewState }) {
       {state.evals.map((e, i) => (
         <Text key={i} bold={i === state.evals.length - 1} dimColor={i !== state.evals.length - 1}>
           {'   '}step {e.step} {e.task} {(e.accuracy * 100).toFixed(1)}% ({e.correct}/{e.n})
+          {e.mtp_acceptance !== undefined ? `, drafts ${(e.mtp_acceptance * 100).toFixed(0)}% accepted` : ''}
         </Text>
       ))}
     </Text>
