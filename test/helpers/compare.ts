@@ -6,6 +6,12 @@ export interface Tolerance {
   rtol?: number;
   /** absolute floor, relative to the reference's largest magnitude */
   atol?: number;
+  /**
+   * the magnitude atol is relative to when the reference's own largest one is not the right scale
+   * (default: that largest magnitude); e.g. a sum whose terms cancel to a tiny value is only as
+   * accurate as its terms are large
+   */
+  scale?: number;
 }
 
 /**
@@ -18,8 +24,8 @@ export function assertClose(name: string, actual: ArrayLike<number>, expected: A
   const rtol = tol.rtol ?? 1e-4;
   const atol = tol.atol ?? 1e-5;
   assert.equal(actual.length, expected.length, `${name}: length ${actual.length} != ${expected.length}`);
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
+  let scale = tol.scale ?? 0;
+  if (tol.scale === undefined) for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
   let worst = -1;
   let worstRatio = 0;
   for (let i = 0; i < actual.length; i++) {

@@ -9,6 +9,8 @@ import { randomF32, randomNormal, rng } from '../helpers/random.js';
 import { adamwStepRef, globalNormRef, type AdamWRefConfig, type AdamWRefState } from '../reference/optimizer.js';
 
 const TOL = { rtol: 1e-5, atol: 1e-5 };
+/** the smallest magnitude an m term (1 - beta1) · clipped gradient has in these tests, roughly */
+const M_TERM_SCALE = 1e-3;
 
 interface Setup {
   opt: AdamW;
@@ -48,7 +50,10 @@ async function expectState(gpu: Gpu, s: Setup, label: string): Promise<void> {
   const st = s.opt.state();
   for (let k = 0; k < s.params.length; k++) {
     assertClose(`${label} param ${k}`, await gpu.readF32(s.params[k]!.value), s.ref.params[k]!, TOL);
-    assertClose(`${label} m ${k}`, await gpu.readF32(st.m[k]!), s.ref.m[k]!, TOL);
+    // m is a running sum of gradients of both signs: it can cancel to far below its terms (a 1-element
+    // tensor then has no larger element to set the scale), so its error is held against the terms' size
+    const mScale = Math.max(...Array.from(s.ref.m[k]!, Math.abs), M_TERM_SCALE);
+    assertClose(`${label} m ${k}`, await gpu.readF32(st.m[k]!), s.ref.m[k]!, { ...TOL, scale: mScale });
     assertClose(`${label} v ${k}`, await gpu.readF32(st.v[k]!), s.ref.v[k]!, TOL);
   }
   assert.equal((await gpu.readU32(st.step))[0], s.ref.step, `${label}: GPU step counter`);
