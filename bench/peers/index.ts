@@ -1,9 +1,10 @@
-import type { MatmulPeer } from '../../src/engine/bench/types.js';
+import type { MatmulPeer, ModelPeer } from '../../src/engine/bench/types.js';
 import type { DeviceOptions } from '../../src/gpu/device.js';
 import { numpyPeer } from './numpy.js';
 import { onnxruntimePeer } from './onnxruntime.js';
 import { tfjsPeer } from './tfjs.js';
 import { torchPeer } from './torch.js';
+import { torchModelPeer } from './torch-model.js';
 
 /**
  * The matmul peers `ponder bench kernels --peers` runs beside ponder, in column order: numpy's BLAS on
@@ -17,4 +18,14 @@ export const PEER_NAMES = ['numpy', 'tfjs-webgpu', 'onnxruntime-webgpu', 'pytorc
 
 export function matmulPeers(device: DeviceOptions): MatmulPeer[] {
   return [numpyPeer(), tfjsPeer(device), onnxruntimePeer(), torchPeer()];
+}
+
+/**
+ * The model peers `ponder bench model --peers` runs beside ponder: PyTorch decoding the same model in
+ * plain torch (CUDA on a GPU machine, else its CPU path; python3 or $PONDER_PYTHON), see torch-model.ts.
+ */
+export const MODEL_PEER_NAMES = ['pytorch'] as const;
+
+export function modelPeers(): ModelPeer[] {
+  return [torchModelPeer()];
 }

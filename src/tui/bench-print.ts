@@ -11,7 +11,9 @@ import { formatBytes } from '../format.js';
  * suites prints one table per suite, each starting at the suite's first case. With a Baseline
  * (--compare) each row also shows the saved time, the ratio new/old and a marker for regressions; the
  * plain table ends with a one-line summary. With peers (--peers), matmul rows show each peer's GFLOP/s
- * and ponder's ratio to it (> 1: ponder is faster).
+ * and ponder's ratio to it (> 1: ponder is faster), and the model suite's batch-1 prefill and decode
+ * rows each model peer's tokens/s and the ratio; a model peer that ran but has no figure (it failed,
+ * or decoded other tokens than ponder) says why at the end of the plain row.
  */
 export interface BenchColumn {
   title: string;
@@ -56,7 +58,36 @@ function peerColumns(peers: readonly string[]): BenchColumn[] {
   });
 }
 
-/** The columns of one suite's table (before the --compare columns). */
+function modelPeerColumns(peers: readonly string[]): BenchColumn[] {
+  return peers.flatMap((p): BenchColumn[] => {
+    const fig = (r: BenchResult) => model(r).peers?.find((f) => f.peer === p);
+    const tps = `${p} tok/s`;
+    const vs = `vs ${p}`;
+    return [
+      { title: tps, width: tps.length, narrow: Math.max(8, p.length), align: 'right', value: (r) => (fig(r) ? num(fig(r)!.tokens_per_s) : '') },
+      { title: vs, width: Math.max(7, vs.length), narrow: 7, align: 'right', value: (r) => (fig(r) ? formatRatio(fig(r)!.ratio ?? undefined) : '') },
+    ];
+  });
+}
+
+/**
+ * Why a model row's peers have no figure, as "peer: reason" ('' when every figure is there). A peer
+ * that is not available here says so once in its note line, not on every row.
+ */
+export function modelPeerNotes(r: BenchResult): string {
+  if (suiteOf(r) !== 'model') return '';
+  return (model(r).peers ?? [])
+    .filter((f) => f.note && f.note !== 'not available')
+    .map((f) => `${f.peer}: ${f.note}`)
+    .join('; ');
+}
+
+/** The peer names whose columns a suite's table shows (--peers): matmul peers on kernels, model peers on model. */
+export function peersOf(suite: BenchSuite, opts: { peers?: readonly string[]; modelPeers?: readonly string[] }): readonly string[] {
+  return (suite === 'kernels' ? opts.peers : suite === 'model' ? opts.modelPeers : undefined) ?? [];
+}
+
+/** The columns of one suite's table (before the --compare columns); `peers` are that suite's peers (peersOf). */
 export function suiteColumns(suite: BenchSuite, peers: readonly string[] = []): BenchColumn[] {
   switch (suite) {
     case 'kernels':
@@ -79,6 +110,7 @@ export function suiteColumns(suite: BenchSuite, peers: readonly string[] = []): 
         { title: '% roof', width: 7, narrow: 6, align: 'right', value: (r) => formatPct(model(r).pct_of_roofline) },
         { title: 'accept', width: 7, narrow: 6, align: 'right', value: (r) => formatPct(model(r).acceptance === undefined ? undefined : 100 * model(r).acceptance!) },
         { title: 'params', width: 8, narrow: 7, align: 'right', value: (r) => formatCount(model(r).params) },
+        ...modelPeerColumns(peers),
       ];
     case 'train':
       return [
@@ -110,8 +142,10 @@ function line(cells: { text: string; width: number; align: 'left' | 'right' }[])
 export interface PrintOptions {
   /** --compare: the saved run rows are compared against */
   baseline?: Baseline;
-  /** --peers: the peers asked for, in column order */
+  /** --peers: the matmul peers asked for (kernel columns), in column order */
   peers?: readonly string[];
+  /** --peers: the model peers asked for (model columns), in column order */
+  modelPeers?: readonly string[];
   /**
    * CSV: the suites of the run, which decide the columns of the header and of every row (default: the
    * start event's suites for the header, a row's own suite for the row, which agree in a one-suite run)
@@ -123,7 +157,7 @@ export interface PrintOptions {
 export function printBenchPlain(event: BenchEvent, write: (line: string) => void, opts: PrintOptions = {}): void {
   const base = opts.baseline;
   const header = (suite: BenchSuite) => {
-    const cols = suiteColumns(suite, opts.peers);
+    const cols = suiteColumns(suite, peersOf(suite, opts));
     const titles = [...cols.map((c) => ({ text: c.title, width: c.width, align: c.align })), ...(base ? COMPARE_COLUMNS.map((c) => ({ text: c.title, width: c.width, align: 'right' as const })) : [])];
     write(line(titles));
     write(line(titles.map((t) => ({ ...t, text: '-'.repeat(t.text.length) }))));
@@ -151,10 +185,12 @@ export function printBenchPlain(event: BenchEvent, write: (line: string) => void
     }
     case 'result': {
       const r = event.result;
-      const cols = suiteColumns(suiteOf(r), opts.peers);
+      const cols = suiteColumns(suiteOf(r), peersOf(suiteOf(r), opts));
       const cells = cols.map((c) => ({ text: c.value(r), width: c.width, align: c.align }));
+      const notes = modelPeerNotes(r);
+      const tail = notes ? `  ${notes}` : '';
       if (!base) {
-        write(line(cells));
+        write(line(cells) + tail);
         break;
       }
       const c = base.compare(r);
@@ -163,11 +199,11 @@ export function printBenchPlain(event: BenchEvent, write: (line: string) => void
         { text: c.old_ms === undefined ? '-' : formatNumber(c.old_ms), width: COMPARE_COLUMNS[0]!.width, align: 'right' as const },
         { text: formatRatio(c.ratio), width: COMPARE_COLUMNS[1]!.width, align: 'right' as const },
       ];
-      write(line([...cells, ...extra]) + (marker ? `  ${marker}` : ''));
+      write(line([...cells, ...extra]) + (marker ? `  ${marker}` : '') + tail);
       break;
     }
     case 'error': {
-      const cols = suiteColumns(event.suite ?? 'kernels', opts.peers);
+      const cols = suiteColumns(event.suite ?? 'kernels', peersOf(event.suite ?? 'kernels', opts));
       write(line([event.name, event.shape, 'error'].map((text, i) => ({ text, width: cols[i]!.width, align: cols[i]!.align }))) + `  ${event.message}`);
       break;
     }
@@ -212,6 +248,7 @@ const COMMON_CSV: CsvColumn[] = [
 ];
 
 function suiteCsv(suite: BenchSuite, peers: readonly string[]): CsvColumn[] {
+  const id = (p: string) => p.replace(/[^A-Za-z0-9]+/g, '_');
   switch (suite) {
     case 'kernels':
       return [
@@ -222,11 +259,10 @@ function suiteCsv(suite: BenchSuite, peers: readonly string[]): CsvColumn[] {
         { name: 'pct_of_peak', value: (r) => kernel(r).pct_of_peak },
         { name: 'samples', value: (r) => kernel(r).samples },
         ...peers.flatMap((p): CsvColumn[] => {
-          const id = p.replace(/[^A-Za-z0-9]+/g, '_');
           const fig = (r: BenchResult) => kernel(r).peers?.find((f) => f.peer === p);
           return [
-            { name: `${id}_gflops`, value: (r) => fig(r)?.gflops },
-            { name: `ratio_vs_${id}`, value: (r) => fig(r)?.ratio },
+            { name: `${id(p)}_gflops`, value: (r) => fig(r)?.gflops },
+            { name: `ratio_vs_${id(p)}`, value: (r) => fig(r)?.ratio },
           ];
         }),
       ];
@@ -239,6 +275,14 @@ function suiteCsv(suite: BenchSuite, peers: readonly string[]): CsvColumn[] {
         { name: 'mtp', value: (r) => model(r).mtp },
         { name: 'acceptance', value: (r) => model(r).acceptance },
         { name: 'params', value: (r) => model(r).params },
+        // ratio_vs_<peer> is shared with the kernel rows' column of the same name (ponder ÷ peer)
+        ...peers.flatMap((p): CsvColumn[] => {
+          const fig = (r: BenchResult) => model(r).peers?.find((f) => f.peer === p);
+          return [
+            { name: `${id(p)}_tokens_per_s`, value: (r) => fig(r)?.tokens_per_s },
+            { name: `ratio_vs_${id(p)}`, value: (r) => fig(r)?.ratio },
+          ];
+        }),
       ];
     case 'train':
       return [
@@ -260,14 +304,14 @@ function suiteCsv(suite: BenchSuite, peers: readonly string[]): CsvColumn[] {
  * columns (a column two suites share, like tokens_per_s, appears once), then adapter and error. A
  * row leaves the columns of other suites empty.
  */
-export function csvColumns(suites: readonly BenchSuite[], peers: readonly string[] = []): string[] {
-  return csvColumnDefs(suites, peers).map((c) => c.name);
+export function csvColumns(suites: readonly BenchSuite[], peers: readonly string[] = [], modelPeers: readonly string[] = []): string[] {
+  return csvColumnDefs(suites, { peers, modelPeers }).map((c) => c.name);
 }
 
-function csvColumnDefs(suites: readonly BenchSuite[], peers: readonly string[]): { name: string; bySuite: Map<BenchSuite, CsvColumn> }[] {
+function csvColumnDefs(suites: readonly BenchSuite[], peers: { peers?: readonly string[]; modelPeers?: readonly string[] }): { name: string; bySuite: Map<BenchSuite, CsvColumn> }[] {
   const cols: { name: string; bySuite: Map<BenchSuite, CsvColumn> }[] = COMMON_CSV.map((c) => ({ name: c.name, bySuite: new Map(suites.map((s) => [s, c])) }));
   for (const s of suites) {
-    for (const c of suiteCsv(s, peers)) {
+    for (const c of suiteCsv(s, peersOf(s, peers))) {
       let col = cols.find((x) => x.name === c.name);
       if (!col) cols.push((col = { name: c.name, bySuite: new Map() }));
       col.bySuite.set(s, c);
@@ -293,7 +337,7 @@ export function csvField(v: CsvValue): string {
  */
 export function printBenchCsv(event: BenchEvent, write: (line: string) => void, opts: PrintOptions = {}): void {
   const base = opts.baseline;
-  const defs = (suites: readonly BenchSuite[] | undefined) => csvColumnDefs(suites?.length ? suites : ['kernels'], opts.peers ?? []);
+  const defs = (suites: readonly BenchSuite[] | undefined) => csvColumnDefs(suites?.length ? suites : ['kernels'], opts);
   switch (event.type) {
     case 'start':
       write([...defs(opts.suites ?? event.suites).map((c) => c.name), ...(base ? CSV_COMPARE_COLUMNS : [])].join(','));

@@ -4,7 +4,7 @@ import { describeCeilings, type BenchCeilings } from '../engine/bench/ceilings.j
 import { compareMarker, compareRuns, compareSummary, formatRatio, type Baseline, type CompareRow } from '../engine/bench/compare.js';
 import type { BenchEvent } from '../engine/bench/runner.js';
 import { suiteOf, type BenchResult, type BenchSuite } from '../engine/bench/types.js';
-import { describeBaseline, formatNumber, suiteColumns, type BenchColumn } from './bench-print.js';
+import { describeBaseline, formatNumber, modelPeerNotes, peersOf, suiteColumns, type BenchColumn } from './bench-print.js';
 import { useEventStream } from './use-event-stream.js';
 
 /**
@@ -112,7 +112,8 @@ function Row({ row, columns, compare }: { row: BenchViewRow; columns: BenchColum
   const c = row.compare;
   const color = c?.status === 'regression' ? 'red' : c?.status === 'faster' ? 'green' : undefined;
   const marker = c ? compareMarker(c.status) : '';
-  return (
+  const notes = modelPeerNotes(r);
+  const line = (
     <Box>
       {columns.map((col, i) => (
         <Cell key={i} shrink={col.align === 'left'} w={width(col)} right={col.align === 'right'} color={i === 2 ? color : undefined}>
@@ -130,6 +131,18 @@ function Row({ row, columns, compare }: { row: BenchViewRow; columns: BenchColum
       ) : null}
     </Box>
   );
+  if (!notes) return line;
+  // why a peer has no figure goes under the row: a full row leaves no room beside it on a narrow terminal
+  return (
+    <Box flexDirection="column">
+      {line}
+      <Box paddingLeft={2}>
+        <Text color="yellow" wrap="truncate-end">
+          {notes}
+        </Text>
+      </Box>
+    </Box>
+  );
 }
 
 /** The suites in the order their rows (or the running case) appeared; kernels when nothing has yet. */
@@ -140,7 +153,7 @@ function suitesShown(state: BenchViewState): BenchSuite[] {
 }
 
 /** The view of one state (exported for tests and for callers that drive the reducer themselves). */
-export function BenchTableView({ state, baseline, peers }: { state: BenchViewState; baseline?: Baseline; peers?: readonly string[] }) {
+export function BenchTableView({ state, baseline, peers, modelPeers }: { state: BenchViewState; baseline?: Baseline; peers?: readonly string[]; modelPeers?: readonly string[] }) {
   const compare = Boolean(baseline);
   return (
     <Box flexDirection="column">
@@ -153,7 +166,7 @@ export function BenchTableView({ state, baseline, peers }: { state: BenchViewSta
         </Text>
       ))}
       {suitesShown(state).map((suite) => {
-        const columns = suiteColumns(suite, peers);
+        const columns = suiteColumns(suite, peersOf(suite, { peers, modelPeers }));
         return (
           <Box key={suite} flexDirection="column" marginTop={suite === 'kernels' ? 0 : 1}>
             <Header columns={columns} compare={compare} />
@@ -187,15 +200,17 @@ export function BenchTableView({ state, baseline, peers }: { state: BenchViewSta
 export interface BenchTableProps {
   events: AsyncIterable<BenchEvent>;
   baseline?: Baseline;
-  /** --peers: the peers asked for (their columns on matmul rows) */
+  /** --peers: the matmul peers asked for (their columns on matmul rows) */
   peers?: readonly string[];
+  /** --peers: the model peers asked for (their columns on batch-1 prefill and decode rows) */
+  modelPeers?: readonly string[];
   /** called once the stream ends (with the error if it threw) */
   onDone?: (error?: unknown) => void;
 }
 
 /** Consumes `events` and redraws as each one arrives. */
-export function BenchTable({ events, baseline, peers, onDone }: BenchTableProps) {
+export function BenchTable({ events, baseline, peers, modelPeers, onDone }: BenchTableProps) {
   const [state, dispatch] = useReducer((s: BenchViewState, ev: BenchEvent) => reduceBenchView(s, ev, baseline), initialBenchView);
   useEventStream(events, dispatch, onDone);
-  return <BenchTableView state={state} baseline={baseline} peers={peers} />;
+  return <BenchTableView state={state} baseline={baseline} peers={peers} modelPeers={modelPeers} />;
 }

@@ -122,7 +122,7 @@ describe('ponder bench model / train / all', () => {
     assert.equal(a.stderrLines[0], 'ponder: error: no benchmark case matches --filter "no-such-case"');
     const p = runPonder(['bench', 'train', '--peers']);
     assert.equal(p.code, 2);
-    assert.match(p.stderrLines[0]!, /^ponder: error: --peers applies to the kernels suite/);
+    assert.match(p.stderrLines[0]!, /^ponder: error: --peers applies to the kernels suite \(matmul cases\) and the model suite \(prefill and decode\): use `bench kernels --peers`, `bench model --peers` or `bench all --peers`$/);
   });
 
   it('bench model --json: decode rows at batch 1, plain and with MTP drafting, with their roofline', () => {
@@ -199,5 +199,36 @@ describe('ponder bench kernels --peers', () => {
     assert.match(r.stdout, /^peer pytorch: (torch [\d.]+|skipped \()/m);
     assert.match(r.stdout, /% peak\s+numpy GFLOP\/s\s+vs numpy\s+tfjs-webgpu GFLOP\/s\s+vs tfjs-webgpu\s+onnxruntime-webgpu GFLOP\/s\s+vs onnxruntime-webgpu\s+pytorch GFLOP\/s\s+vs pytorch$/m);
     assert.match(r.stdout, /^matmul\s+256x256x256\s+.*[\d.]+%(\s+(-|[\d.]+)\s+(-|[\d.]+x)){4}$/m);
+  });
+});
+
+describe('ponder bench model --peers', () => {
+  const python = process.env.PONDER_PYTHON || 'python3';
+  const hasTorch = spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+
+  it('the plain table has PyTorch\'s tok/s and ratio on the batch-1 prefill row, with a note saying what runs', () => {
+    const r = runPonder(['bench', 'model', '--peers', '--filter', 'tiny-bytes pp64 B1', '--plain']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, hasTorch ? /^peer pytorch: torch [\d.]+\S* \(/m : /^peer pytorch: skipped \(/m);
+    assert.ok(!/numpy|tfjs/.test(r.stdout), 'the model suite opens only model peers');
+    assert.match(r.stdout, /params\s+pytorch tok\/s\s+vs pytorch$/m);
+    // with torch the figure is there only because its greedy tokens equal ponder's
+    assert.match(r.stdout, hasTorch ? /^tiny-bytes\s+pp64 B1\s.*821\.2k\s+[\d.]+\s+[\d.]+x$/m : /^tiny-bytes\s+pp64 B1\s.*821\.2k\s+-\s+-$/m);
+  });
+
+  it('CSV: a peer that cannot run leaves its columns empty and the run succeeds', () => {
+    const r = runPonder(['bench', 'model', '--peers', '--filter', 'tiny-bytes pp64 B1', '--csv'], { env: { PONDER_PYTHON: '/nonexistent/python' } });
+    assert.equal(r.code, 0, r.stderr);
+    const [head, row, ...rest] = r.stdout.trim().split('\n');
+    assert.deepEqual(rest, []);
+    const header = head!.split(',');
+    for (const c of ['pytorch_tokens_per_s', 'ratio_vs_pytorch']) assert.ok(header.includes(c), `missing ${c}: ${head}`);
+    assert.ok(!header.includes('numpy_gflops'));
+    const cells = row!.replace(/"[^"]*"/g, 'ADAPTER').split(',');
+    assert.equal(cells.length, header.length);
+    assert.equal(cells[header.indexOf('shape')], 'pp64 B1');
+    assert.ok(Number(cells[header.indexOf('tokens_per_s')]) > 0);
+    assert.equal(cells[header.indexOf('pytorch_tokens_per_s')], '');
+    assert.equal(cells[header.indexOf('ratio_vs_pytorch')], '');
   });
 });

@@ -1,17 +1,20 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { modelSuite, type ModelBenchCase } from '../../src/engine/bench/model.js';
+import { greedyTokens, modelSuite, PEER_CHECK_TOKENS, type ModelBenchCase } from '../../src/engine/bench/model.js';
 import type { SuiteEvent } from '../../src/engine/bench/runner.js';
 import { listCases, runBench } from '../../src/engine/bench/suites.js';
 import { benchTrainCase, trainSuite, type TrainBenchCase } from '../../src/engine/bench/train.js';
-import type { BenchResult, ModelBenchResult, TrainBenchResult } from '../../src/engine/bench/types.js';
+import type { BenchResult, ModelBenchResult, ModelPeer, ModelPeerRun, TrainBenchResult } from '../../src/engine/bench/types.js';
 import { trainingMemoryFloor } from '../../src/train/memory-floor.js';
 import { testGpu } from '../helpers/gpu.js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { saveModelDir } from '../../src/io/model-dir.js';
 import { randomWeights, tinyConfig } from '../helpers/tiny-models.js';
+import { readHfModel } from '../../src/io/hf-import.js';
+import { Transformer } from '../../src/model/transformer.js';
+import type { Gpu } from '../../src/gpu/gpu.js';
 
 /** The model and train suites on tiny configs (figures are checked for sense, never for speed). */
 const config = tinyConfig('qwen2', { vocab_size: 263, num_hidden_layers: 1 });
@@ -148,5 +151,127 @@ describe('runBench', () => {
     assert.equal(done.type, 'done');
     assert.deepEqual(done.results.map((r) => r.suite), ['model', 'train']);
     assert.ok((done.results[1] as TrainBenchResult).peak_over_floor >= 1);
+  });
+});
+
+/**
+ * Model peers without Python: `fake` reads the directory the suite wrote (as an HF model) and
+ * greedy-decodes it with ponder itself, so its tokens equal ponder's only if the directory holds the
+ * very weights ponder benchmarked; `liar` reports other tokens; `broken` cannot open.
+ */
+interface FakeCall {
+  dir: string;
+  files: string[];
+  prompt: number[];
+  decodeTokens: number;
+}
+
+function fakePeer(gpu: Gpu, name: string, opts: { lie?: boolean; openError?: string; runError?: string } = {}): ModelPeer & { calls: FakeCall[]; closed: number; opened: number } {
+  const peer = {
+    name,
+    calls: [] as FakeCall[],
+    closed: 0,
+    opened: 0,
+    async open() {
+      peer.opened++;
+      if (opts.openError) throw new Error(`${opts.openError}\nsecond line`);
+      return `${name} 1.0`;
+    },
+    async timeDecode(dir: string, prompt: number[], decodeTokens: number): Promise<ModelPeerRun> {
+      peer.calls.push({ dir, files: readdirSync(dir).sort(), prompt, decodeTokens });
+      if (opts.runError) throw new Error(`${opts.runError}\nTraceback`);
+      const { config, weights } = readHfModel(dir);
+      const m = Transformer.load(gpu, config, weights);
+      let tokens: number[];
+      try {
+        tokens = await greedyTokens(gpu, m, prompt, decodeTokens + 1);
+      } finally {
+        m.dispose();
+      }
+      if (opts.lie) tokens[1] = (tokens[1]! + 1) % config.vocab_size;
+      return { prefillMs: 2, decodeMsMedian: 1, decodeMsTotal: 4 * decodeTokens, steps: decodeTokens, tokens };
+    },
+    async close() {
+      peer.closed++;
+    },
+  };
+  return peer;
+}
+
+describe('bench model --peers', () => {
+  const withMtp = tinyConfig('qwen2', { vocab_size: 263, num_hidden_layers: 1, num_nextn_predict_layers: 1 });
+  const base = { name: 'tiny', config: withMtp, promptTokens: 6, decodeTokens: 5 };
+  const cases: ModelBenchCase[] = [
+    { ...base, test: 'pp', batch: 1 },
+    { ...base, test: 'tg', batch: 1 },
+    { ...base, test: 'tg', batch: 1, mtp: 1 },
+    { ...base, test: 'pp', batch: 2 },
+    { ...base, test: 'tg', batch: 2 },
+  ];
+
+  it('batch-1 pp and plain tg rows get each peer\'s tokens/s and ratio; differing tokens and a failed open are notes, never figures', async () => {
+    const gpu = await testGpu();
+    const fake = fakePeer(gpu, 'fake');
+    const liar = fakePeer(gpu, 'liar', { lie: true });
+    const broken = fakePeer(gpu, 'broken', { openError: 'no such thing' });
+    const evs = await collect(modelSuite(gpu, cases, { peers: [fake, liar, broken] }));
+    assert.deepEqual(evs.filter((e) => e.type === 'error'), []);
+    assert.deepEqual(evs.filter((e) => e.type === 'note').map((e) => (e as { message: string }).message), ['peer fake: fake 1.0', 'peer liar: liar 1.0', 'peer broken: skipped (no such thing)']);
+    const rows = evs.filter((e) => e.type === 'result').map((e) => (e as { result: ModelBenchResult }).result);
+    assert.deepEqual(rows.map((r) => [r.shape, Boolean(r.peers)]), [['pp6 B1', true], ['tg5 B1', true], ['tg5 B1 mtp1', false], ['pp6 B2', false], ['tg5 B2', false]]);
+    const [pp, tg] = rows;
+    // the fake's prefill took 2 ms for 6 tokens, its 5 decode steps 20 ms
+    assert.equal(pp!.peers![0]!.peer, 'fake');
+    assert.equal(pp!.peers![0]!.tokens_per_s, 6 / 0.002);
+    assert.ok(Math.abs(pp!.peers![0]!.ratio! - pp!.tokens_per_s / 3000) < 1e-9 * pp!.peers![0]!.ratio!);
+    assert.equal(tg!.peers![0]!.tokens_per_s, 5 / 0.02);
+    assert.ok(Math.abs(tg!.peers![0]!.ratio! - tg!.tokens_per_s / 250) < 1e-9 * tg!.peers![0]!.ratio!);
+    for (const r of [pp!, tg!]) {
+      const [, l, b] = r.peers!;
+      assert.deepEqual({ ...l, note: undefined }, { peer: 'liar', tokens_per_s: null, ratio: null, note: undefined });
+      assert.match(l!.note!, /^its greedy tokens differ from ponder's: \d+ \d+ \d+ \d+ vs \d+ \d+ \d+ \d+$/);
+      assert.deepEqual(b, { peer: 'broken', tokens_per_s: null, ratio: null, note: 'not available' });
+    }
+    // one run per model shape, on the case's synthetic prompt, of an HF-style directory removed afterwards
+    assert.equal(fake.calls.length, 1);
+    const call = fake.calls[0]!;
+    assert.deepEqual(call.prompt, [0, 7919 % 263, (2 * 7919) % 263, (3 * 7919) % 263, (4 * 7919) % 263, (5 * 7919) % 263]);
+    assert.equal(call.decodeTokens, 5);
+    assert.deepEqual(call.files, ['config.json', 'model.safetensors']);
+    assert.equal(existsSync(call.dir), false);
+    assert.equal(broken.calls.length, 0);
+    assert.deepEqual([fake.closed, liar.closed, broken.closed], [1, 1, 0]);
+  });
+
+  it('a peer whose run fails gets its one-line error as the note; a prefill alone still checks the first greedy tokens', async () => {
+    const gpu = await testGpu();
+    const failing = fakePeer(gpu, 'failing', { runError: 'CUDA out of memory' });
+    const fake = fakePeer(gpu, 'fake');
+    const evs = await collect(modelSuite(gpu, cases, { peers: [failing, fake], filter: 'pp6 B1' }));
+    const rows = evs.filter((e) => e.type === 'result').map((e) => (e as { result: ModelBenchResult }).result);
+    assert.deepEqual(rows.map((r) => r.shape), ['pp6 B1']);
+    assert.deepEqual(rows[0]!.peers![0], { peer: 'failing', tokens_per_s: null, ratio: null, note: 'CUDA out of memory' });
+    assert.ok(rows[0]!.peers![1]!.tokens_per_s! > 0);
+    // with no decode case the peer still decodes enough steps for the token check
+    assert.equal(fake.calls[0]!.decodeTokens, PEER_CHECK_TOKENS - 1);
+  });
+
+  it('peers are not opened when no batch-1 prefill or plain decode case runs', async () => {
+    const gpu = await testGpu();
+    const fake = fakePeer(gpu, 'fake');
+    const evs = await collect(modelSuite(gpu, cases, { peers: [fake], filter: '/B2|mtp1/' }));
+    assert.equal(fake.opened, 0);
+    assert.deepEqual(evs.filter((e) => e.type === 'note'), []);
+    assert.ok(evs.filter((e) => e.type === 'result').every((e) => !(e as { result: ModelBenchResult }).result.peers));
+  });
+
+  it('runBench hands modelPeers to the model suite', async () => {
+    const gpu = await testGpu();
+    const fake = fakePeer(gpu, 'fake');
+    const evs = [];
+    for await (const ev of runBench(gpu, { model: cases }, ['model'], { filter: 'pp6 B1', modelPeers: [fake] })) evs.push(ev);
+    const done = evs.at(-1) as { results: ModelBenchResult[] };
+    assert.equal(done.results[0]!.peers![0]!.peer, 'fake');
+    assert.ok(done.results[0]!.peers![0]!.ratio! > 0);
   });
 });

@@ -5,7 +5,7 @@ import { render } from 'ink';
 import { createElement } from 'react';
 import { allKernelCases } from '../../../bench/kernels/index.js';
 import { allModelCases } from '../../../bench/models.js';
-import { matmulPeers, PEER_NAMES } from '../../../bench/peers/index.js';
+import { matmulPeers, MODEL_PEER_NAMES, modelPeers, PEER_NAMES } from '../../../bench/peers/index.js';
 import { allTrainCases } from '../../../bench/train.js';
 import type { BenchCeilings } from '../../engine/bench/ceilings.js';
 import { Baseline, compareRuns, loadSavedRun, makeSavedRun, rowLabel, serializeSavedRun } from '../../engine/bench/compare.js';
@@ -55,7 +55,12 @@ export function registerBench(program: Command, io: CliIO): void {
       .option('--plain', 'the plain text table even on a terminal (no live view)')
       .option('--list', 'list the cases without running them')
       .option('--time <ms>', 'time budget per kernel case in milliseconds', '400')
-      .option('--peers', 'kernels: time each matmul case also with numpy (python3), tfjs-webgpu and onnxruntime-webgpu (optional dev packages) and PyTorch (cuBLAS on a CUDA GPU, else CPU; python3 or $PONDER_PYTHON), and print ponder/peer ratios')
+      .option(
+        '--peers',
+        'kernels: time each matmul case also with numpy (python3), tfjs-webgpu and onnxruntime-webgpu (optional dev packages) and PyTorch (cuBLAS on a CUDA GPU, else CPU); ' +
+          'model: run the same model\'s batch-1 prefill and greedy decode in PyTorch (CUDA, else CPU), shown only where its first greedy tokens equal ponder\'s; ' +
+          'PyTorch runs in python3 or $PONDER_PYTHON; prints ponder/peer ratios',
+      )
       .option('--save <file>', 'write the run (ceilings, rows, adapter, date, version, commit) as JSON to FILE')
       .option('--compare <file>', 'show each case beside the run saved in FILE (ratio = new/old time)')
       .option('--threshold <pct>', 'with --compare: mark cases slower by more than PCT percent', '10')
@@ -70,7 +75,9 @@ export function registerBench(program: Command, io: CliIO): void {
     if (opts.failOnRegression && !opts.compare) throw usageError('--fail-on-regression needs --compare FILE');
     if (opts.tune && !suites.includes('kernels')) throw usageError('--tune runs with the kernels suite: use `bench kernels --tune` or `bench all --tune`');
     if (opts.tune && opts.list) throw usageError('--tune cannot be combined with --list');
-    if (opts.peers && !suites.includes('kernels')) throw usageError('--peers applies to the kernels suite (matmul cases): use `bench kernels --peers` or `bench all --peers`');
+    if (opts.peers && !suites.includes('kernels') && !suites.includes('model')) {
+      throw usageError('--peers applies to the kernels suite (matmul cases) and the model suite (prefill and decode): use `bench kernels --peers`, `bench model --peers` or `bench all --peers`');
+    }
     const cases = benchCases(suites);
     const listed = listCases(cases, suites, opts.filter);
     if (opts.list) {
@@ -94,9 +101,11 @@ export function registerBench(program: Command, io: CliIO): void {
       let ceilings: BenchCeilings | undefined;
       let results: BenchResult[] = [];
       if (opts.tune) await runTune(gpu, io, { json: opts.json, csv: opts.csv, signal: abort.signal });
-      const peers = opts.peers ? matmulPeers(deviceOptions(opts)) : undefined;
+      // each suite opens only its own peers, and only when it runs a case they time
+      const peers = opts.peers && suites.includes('kernels') ? matmulPeers(deviceOptions(opts)) : undefined;
+      const mPeers = opts.peers && suites.includes('model') ? modelPeers() : undefined;
       const runSuites = suites.filter((s) => listed.some((c) => c.suite === s));
-      const events = runBench(gpu, cases, suites, { filter: opts.filter, timeMs, signal: abort.signal, ceilings: 'measure', peers });
+      const events = runBench(gpu, cases, suites, { filter: opts.filter, timeMs, signal: abort.signal, ceilings: 'measure', peers, modelPeers: mPeers });
       // bookkeeping shared by every view; the view sees the same events
       async function* tracked(): AsyncGenerator<BenchEvent> {
         for await (const ev of events) {
@@ -107,9 +116,9 @@ export function registerBench(program: Command, io: CliIO): void {
           yield ev;
         }
       }
-      const printOpts = { baseline, peers: opts.peers ? [...PEER_NAMES] : undefined, suites: runSuites };
+      const printOpts = { baseline, peers: peers ? [...PEER_NAMES] : undefined, modelPeers: mPeers ? [...MODEL_PEER_NAMES] : undefined, suites: runSuites };
       const live = io.isTTY && !opts.json && !opts.csv && !opts.plain;
-      if (live) await runLiveTable(tracked(), baseline, printOpts.peers);
+      if (live) await runLiveTable(tracked(), baseline, printOpts.peers, printOpts.modelPeers);
       else {
         const print = opts.json ? printBenchJson : opts.csv ? printBenchCsv : printBenchPlain;
         for await (const ev of tracked()) print(ev, io.out, printOpts);
@@ -156,11 +165,11 @@ function saveRun(file: string, text: string): void {
 }
 
 /** The Ink table on a terminal; resolves when the stream ends (rejects if it threw). */
-async function runLiveTable(events: AsyncIterable<BenchEvent>, baseline: Baseline | undefined, peers: readonly string[] | undefined): Promise<void> {
+async function runLiveTable(events: AsyncIterable<BenchEvent>, baseline: Baseline | undefined, peers: readonly string[] | undefined, modelPeers: readonly string[] | undefined): Promise<void> {
   let finish!: (e?: unknown) => void;
   const finished = new Promise<unknown>((resolve) => (finish = resolve));
   // no useInput: stdin stays cooked, so Ctrl-C is the usual SIGINT that aborts the run
-  const ui = render(createElement(BenchTable, { events, baseline, peers, onDone: (e?: unknown) => finish(e) }), { exitOnCtrlC: false, patchConsole: false });
+  const ui = render(createElement(BenchTable, { events, baseline, peers, modelPeers, onDone: (e?: unknown) => finish(e) }), { exitOnCtrlC: false, patchConsole: false });
   const error = await finished;
   await new Promise((r) => setTimeout(r, 30)); // let the last event's frame render before unmounting
   ui.unmount();

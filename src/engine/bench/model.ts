@@ -1,15 +1,20 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { adapterName } from '../../gpu/device.js';
 import type { Gpu } from '../../gpu/gpu.js';
 import type { ModelConfig, Weights } from '../../model/config.js';
 import { encodePrompt } from '../../data/prompt.js';
 import { loadAnyModel, resolveModel } from '../../io/resolve-model.js';
-import { expectedWeights, isMtpWeight } from '../../model/config.js';
+import { writeSafetensors } from '../../io/safetensors.js';
+import { configToJson, expectedWeights, isMtpWeight, withoutMtp } from '../../model/config.js';
+import { argmax } from '../../ops/argmax.js';
 import { SpeculativeDecoder } from '../speculative.js';
 import type { KvCache } from '../../model/kv-cache.js';
 import { Transformer } from '../../model/transformer.js';
 import { measureCopyBandwidth } from './bandwidth.js';
-import { matchesFilter, type SuiteEvent } from './runner.js';
-import type { ModelBenchResult } from './types.js';
+import { matchesFilter, openPeers, type SuiteEvent } from './runner.js';
+import type { ModelBenchResult, ModelPeer, ModelPeerFigure, ModelPeerRun } from './types.js';
 
 /**
  * llama-bench-style model benchmark on random weights of a given shape. Per model shape and batch
@@ -39,6 +44,15 @@ import type { ModelBenchResult } from './types.js';
  * A case may name real weights instead (`model`, a --model spec such as the bundled `default`, and a
  * chat `prompt`): then the prompt is the encoded chat message, and MTP rows show the acceptance the
  * model's trained modules reach on its own greedy continuation of it.
+ *
+ * With `peers` (--peers), each peer (PyTorch: CUDA on a GPU machine, else its CPU path) runs the same
+ * model on the same prompt: the shape's weights (the random ones ponder uses, or the real model's
+ * trunk) are written once as an HF-style F32 directory under the OS temp folder, removed afterwards,
+ * and the peer prefills the batch-1 prompt and greedy-decodes as many steps as the tg case. The batch-1
+ * pp and plain tg rows then carry each peer's tokens/s and ponder's ratio to it. A figure is shown only
+ * when the peer computed the same model: its first PEER_CHECK_TOKENS greedy tokens must equal
+ * ponder's own greedy decode of that prompt, else the figure is an error note (a peer that decodes
+ * something else fast proves nothing).
  */
 export interface ModelBenchCase {
   /** model shape, e.g. "qwen2.5-0.5b-shape" */
@@ -83,7 +97,17 @@ export function randomWeightsFor(config: ModelConfig): Weights {
 export interface ModelSuiteOptions {
   filter?: string;
   signal?: AbortSignal;
+  /** --peers: implementations that run the same model's batch-1 prefill and decode (see the header) */
+  peers?: ModelPeer[];
+  /** the longest one peer run (load, prefill, decode) may take; default 10 minutes */
+  peerTimeoutMs?: number;
 }
+
+/** Greedy tokens a peer must agree on with ponder before its figure counts. */
+export const PEER_CHECK_TOKENS = 4;
+
+/** The rows a peer is timed beside: batch-1 prefill and plain (not drafting) decode. */
+const peerRow = (c: ModelBenchCase) => c.batch === 1 && !c.mtp;
 
 /**
  * The selected model cases, grouped so each model shape is built once and each (shape, batch) runs one
@@ -92,6 +116,16 @@ export interface ModelSuiteOptions {
 export async function* modelSuite(gpu: Gpu, cases: ModelBenchCase[], opts: ModelSuiteOptions = {}): AsyncGenerator<SuiteEvent> {
   const selected = cases.filter((c) => matchesFilter({ name: c.name, shape: modelCaseShape(c) }, opts.filter));
   const adapter = adapterName(gpu.info);
+  const requested = opts.peers ?? [];
+  const open = requested.length && selected.some(peerRow) ? yield* openPeers(requested) : [];
+  try {
+    yield* runModels(gpu, selected, adapter, requested, open, opts);
+  } finally {
+    for (const p of open) await p.close().catch(() => {});
+  }
+}
+
+async function* runModels(gpu: Gpu, selected: ModelBenchCase[], adapter: string, requested: ModelPeer[], open: ModelPeer[], opts: ModelSuiteOptions): AsyncGenerator<SuiteEvent> {
   let copyGbps: number | undefined;
   let index = 0;
   for (const name of [...new Set(selected.map((c) => c.name))]) {
@@ -100,21 +134,33 @@ export async function* modelSuite(gpu: Gpu, cases: ModelBenchCase[], opts: Model
     let model: Transformer | undefined;
     let params = 0;
     let prompt: number[] | undefined;
+    // the peers' copy of the weights (or why there is none)
+    let peerModel: { dir?: string; error?: string } = {};
     try {
       const first = ofModel[0]!;
       let weights: Weights;
+      let config: ModelConfig;
       if (first.model) {
-        const { config, weights: w, tokenizer } = await loadAnyModel(resolveModel(first.model).dir);
+        const { config: c, weights: w, tokenizer } = await loadAnyModel(resolveModel(first.model).dir);
         prompt = encodePrompt(tokenizer, first.prompt ?? 'Hello', { chat: true });
-        model = Transformer.load(gpu, config, w);
+        model = Transformer.load(gpu, c, w);
         weights = w;
+        config = c;
       } else {
         weights = randomWeightsFor(first.config);
         model = Transformer.load(gpu, first.config, weights);
+        config = first.config;
       }
       for (const [n, t] of weights) if (!isMtpWeight(n)) params += t.data.length;
-      weights.clear();
       copyGbps ??= await measureCopyBandwidth(gpu);
+      if (open.length && ofModel.some(peerRow)) {
+        try {
+          peerModel = { dir: writePeerModel(config, weights) };
+        } catch (e) {
+          peerModel = { error: `cannot write the model for the peers: ${oneLine(e)}` };
+        }
+      }
+      weights.clear();
     } catch (e) {
       // the model cannot be built here: every case of it fails with the same line
       for (const c of ofModel) {
@@ -122,8 +168,11 @@ export async function* modelSuite(gpu: Gpu, cases: ModelBenchCase[], opts: Model
         yield { type: 'error', index: index++, name: c.name, shape: modelCaseShape(c), suite: 'model', message: oneLine(e) };
       }
       model?.dispose();
+      if (peerModel.dir) rmSync(peerModel.dir, { recursive: true, force: true });
       continue;
     }
+    // per model shape: each peer's run (or why it has none), made at the first batch-1 row that shows it
+    let peerRuns: Map<ModelPeer, { run?: ModelPeerRun; note?: string }> | undefined;
     try {
       for (const batch of [...new Set(ofModel.map((c) => c.batch))]) {
         const pp = ofModel.find((c) => c.batch === batch && c.test === 'pp');
@@ -134,6 +183,20 @@ export async function* modelSuite(gpu: Gpu, cases: ModelBenchCase[], opts: Model
         const gbps = copyGbps!;
         const base = { name, batch, params, weight_bytes: params * 4, copy_gbps: gbps, adapter };
         let cache: { cache: KvCache; prefillMs: number } | undefined;
+        /** the peers' figures for a batch-1 pp/tg row whose ponder tokens/s is `tps` (undefined without peers) */
+        const peerFigures = async (c: ModelBenchCase, tps: number): Promise<ModelPeerFigure[] | undefined> => {
+          if (!requested.length || !peerRow(c)) return undefined;
+          // random weights: sequence 0's prompt in prefilled(), the one ponder's batch-1 rows time
+          const peerPrompt = prompt ?? syntheticPrompt(promptTokens, model.config.vocab_size);
+          const steps = Math.max(tg?.decodeTokens ?? 0, PEER_CHECK_TOKENS - 1);
+          peerRuns ??= await runPeers(gpu, model, requested, open, peerModel, peerPrompt, steps, opts.peerTimeoutMs ?? 600_000);
+          return requested.map((p): ModelPeerFigure => {
+            const { run, note } = peerRuns!.get(p)!;
+            if (!run) return { peer: p.name, tokens_per_s: null, ratio: null, note };
+            const peerTps = c.test === 'pp' ? peerPrompt.length / (run.prefillMs / 1000) : run.steps / (run.decodeMsTotal / 1000);
+            return { peer: p.name, tokens_per_s: peerTps, ratio: tps / peerTps };
+          });
+        };
         try {
           for (const c of [pp, tg]) {
             if (!c || opts.signal?.aborted) continue;
@@ -143,14 +206,17 @@ export async function* modelSuite(gpu: Gpu, cases: ModelBenchCase[], opts: Model
               cache ??= await prefilled(gpu, model, batch, promptTokens, tg?.decodeTokens ?? 0, c.test === 'pp');
               if (c.test === 'pp') {
                 const ms = cache.prefillMs;
-                const result: ModelBenchResult = { suite: 'model', ...base, shape, test: 'pp', ms_median: ms, tokens_per_s: (batch * promptTokens) / (ms / 1000), roofline_tokens_per_s: null, pct_of_roofline: null };
+                const tps = (batch * promptTokens) / (ms / 1000);
+                const peers = await peerFigures(c, tps);
+                const result: ModelBenchResult = { suite: 'model', ...base, shape, test: 'pp', ms_median: ms, tokens_per_s: tps, roofline_tokens_per_s: null, pct_of_roofline: null, ...(peers ? { peers } : {}) };
                 yield { type: 'result', index: index++, result };
               } else {
                 const steps = await decodeSteps(gpu, model, cache.cache, batch, promptTokens, c.decodeTokens);
                 const total = steps.reduce((a, b) => a + b, 0);
                 const tps = (batch * c.decodeTokens) / (total / 1000);
                 const roofline = (batch * gbps * 1e9) / (params * 4);
-                const result: ModelBenchResult = { suite: 'model', ...base, shape, test: 'tg', ms_median: median(steps), tokens_per_s: tps, roofline_tokens_per_s: roofline, pct_of_roofline: (100 * tps) / roofline };
+                const peers = await peerFigures(c, tps);
+                const result: ModelBenchResult = { suite: 'model', ...base, shape, test: 'tg', ms_median: median(steps), tokens_per_s: tps, roofline_tokens_per_s: roofline, pct_of_roofline: (100 * tps) / roofline, ...(peers ? { peers } : {}) };
                 yield { type: 'result', index: index++, result };
               }
             } catch (e) {
@@ -178,7 +244,85 @@ export async function* modelSuite(gpu: Gpu, cases: ModelBenchCase[], opts: Model
     } finally {
       model.dispose();
       gpu.pool.trim();
+      if (peerModel.dir) rmSync(peerModel.dir, { recursive: true, force: true });
     }
+  }
+}
+
+/**
+ * The model as a peer reads it: an HF-style directory (config.json, one F32 model.safetensors) of the
+ * trunk, in a fresh folder under the OS temp folder. The MTP modules are left out: plain decoding,
+ * the only thing a peer runs, never reads them.
+ */
+function writePeerModel(config: ModelConfig, weights: Weights): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ponder-bench-peer-'));
+  try {
+    const trunk = withoutMtp(config, weights);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(configToJson(trunk.config), null, 2) + '\n');
+    writeSafetensors(join(dir, 'model.safetensors'), [...trunk.weights].map(([name, t]) => ({ name, dtype: 'F32' as const, shape: t.shape, data: t.data })), { format: 'pt' });
+    return dir;
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/**
+ * Each requested peer's run on one model (prefill of `prompt`, then `steps` greedy decode steps), or
+ * the note that replaces its figure: not available, the model could not be written, the run failed,
+ * or its first greedy tokens differ from ponder's own greedy decode of the same prompt.
+ */
+async function runPeers(
+  gpu: Gpu,
+  model: Transformer,
+  requested: ModelPeer[],
+  open: ModelPeer[],
+  peerModel: { dir?: string; error?: string },
+  prompt: number[],
+  steps: number,
+  timeoutMs: number,
+): Promise<Map<ModelPeer, { run?: ModelPeerRun; note?: string }>> {
+  const out = new Map<ModelPeer, { run?: ModelPeerRun; note?: string }>();
+  let ours: number[] | undefined;
+  for (const p of requested) {
+    if (!open.includes(p)) out.set(p, { note: 'not available' });
+    else if (!peerModel.dir) out.set(p, { note: peerModel.error ?? 'no model for the peers' });
+    else {
+      try {
+        const run = await p.timeDecode(peerModel.dir, prompt, steps, timeoutMs);
+        ours ??= await greedyTokens(gpu, model, prompt, PEER_CHECK_TOKENS);
+        const theirs = run.tokens.slice(0, PEER_CHECK_TOKENS);
+        if (theirs.length === ours.length && theirs.every((t, i) => t === ours![i])) out.set(p, { run });
+        else out.set(p, { note: `its greedy tokens differ from ponder's: ${theirs.join(' ')} vs ${ours.join(' ')}` });
+      } catch (e) {
+        out.set(p, { note: oneLine(e) });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * ponder's greedy decode of one sequence: the argmax after the prompt, then after each token fed
+ * back, `n` tokens in all (what a peer's greedy tokens are checked against).
+ */
+export async function greedyTokens(gpu: Gpu, model: Transformer, prompt: number[], n: number): Promise<number[]> {
+  const V = model.config.vocab_size;
+  const cache = model.createCache(1, prompt.length + n);
+  try {
+    const out: number[] = [];
+    let logits = model.forward([prompt], cache, [0], [0], { lastOnly: true });
+    for (;;) {
+      const ids = argmax(gpu, logits.reshape([1, V]));
+      logits.release();
+      const token = (await gpu.readU32(ids))[0]!;
+      ids.release();
+      out.push(token);
+      if (out.length >= n) return out;
+      logits = model.forward([[token]], cache, [0], [prompt.length + out.length - 1], { lastOnly: true });
+    }
+  } finally {
+    cache.dispose();
   }
 }
 

@@ -147,9 +147,12 @@ async function timeKernelCase(gpu: Gpu, c: KernelBenchCase, adapter: string, opt
   }
 }
 
-/** Opens each peer once; one note per peer (what runs, or why it does not). Returns the open ones. */
-async function* openPeers(peers: MatmulPeer[]): AsyncGenerator<SuiteEvent, MatmulPeer[]> {
-  const open: MatmulPeer[] = [];
+/**
+ * Opens each peer (matmul or model) once; one note per peer (what runs, or why it does not). Returns
+ * the open ones.
+ */
+export async function* openPeers<P extends { name: string; open(): Promise<string> }>(peers: P[]): AsyncGenerator<SuiteEvent, P[]> {
+  const open: P[] = [];
   for (const p of peers) {
     try {
       const what = await p.open();

@@ -3,13 +3,14 @@ import type { Gpu } from '../../gpu/gpu.js';
 import { modelCaseShape, modelSuite, type ModelBenchCase } from './model.js';
 import { kernelSuite, matchesFilter, type BenchEvent, type BenchRunOptions } from './runner.js';
 import { trainCaseShape, trainSuite, type TrainBenchCase } from './train.js';
-import type { BenchResult, BenchSuite, KernelBenchCase } from './types.js';
+import type { BenchResult, BenchSuite, KernelBenchCase, ModelPeer } from './types.js';
 
 /**
  * One `ponder bench` run over one or more suites (`all` = kernels, then model, then train): a single
  * event stream framed by `start` (the total over every suite) and `done` (every row), so the views and
  * --save/--compare treat a run of several suites like a run of one. The ceilings are measured only
- * when the kernel suite runs (they give kernel rows their % of peak).
+ * when the kernel suite runs (they give kernel rows their % of peak). With --peers, `peers` (matmul
+ * peers) go to the kernel suite and `modelPeers` to the model suite.
  */
 export interface BenchCases {
   kernels: KernelBenchCase[];
@@ -34,7 +35,12 @@ export function listCases(cases: Partial<BenchCases>, suites: readonly BenchSuit
   return out.filter((c) => matchesFilter(c, filter));
 }
 
-export async function* runBench(gpu: Gpu, cases: Partial<BenchCases>, suites: readonly BenchSuite[], opts: BenchRunOptions = {}): AsyncGenerator<BenchEvent> {
+export interface RunBenchOptions extends BenchRunOptions {
+  /** --peers: implementations that run the model suite's batch-1 prefill and decode too */
+  modelPeers?: ModelPeer[];
+}
+
+export async function* runBench(gpu: Gpu, cases: Partial<BenchCases>, suites: readonly BenchSuite[], opts: RunBenchOptions = {}): AsyncGenerator<BenchEvent> {
   const results: BenchResult[] = [];
   const total = listCases(cases, suites, opts.filter).length;
   const active = suites.filter((s) => listCases(cases, [s], opts.filter).length > 0);
@@ -45,7 +51,7 @@ export async function* runBench(gpu: Gpu, cases: Partial<BenchCases>, suites: re
       suite === 'kernels'
         ? kernelSuite(gpu, cases.kernels ?? [], opts)
         : suite === 'model'
-          ? modelSuite(gpu, cases.model ?? [], opts)
+          ? modelSuite(gpu, cases.model ?? [], { filter: opts.filter, signal: opts.signal, peers: opts.modelPeers })
           : trainSuite(gpu, cases.train ?? [], opts);
     for await (const ev of events) {
       if (ev.type === 'result') results.push(ev.result);

@@ -106,6 +106,52 @@ export interface ModelBenchResult {
   /** MTP drafting rows: the modules drafting, and accepted ÷ drafted drafts */
   mtp?: number;
   acceptance?: number;
+  /** with --peers, on batch-1 prefill and plain decode rows: each peer's figure for the same model and prompt */
+  peers?: ModelPeerFigure[];
+}
+
+/** A model row's figure for one peer (see --peers): the same test of the same weights and prompt. */
+export interface ModelPeerFigure {
+  peer: string;
+  /** the peer's tokens/s on this test; null when it could not run it or did not decode what ponder does */
+  tokens_per_s: number | null;
+  /** ponder's tokens/s ÷ the peer's: > 1 means ponder is faster */
+  ratio: number | null;
+  /** why there is no figure, when there is none */
+  note?: string;
+}
+
+/** What a model peer measured on one model: a prefill of the prompt, then greedy decode steps. */
+export interface ModelPeerRun {
+  /** the prefill of the whole prompt, its last-position logits read back as its first token */
+  prefillMs: number;
+  /** per decode step (one token in, its greedy successor read back to the CPU) */
+  decodeMsMedian: number;
+  decodeMsTotal: number;
+  /** timed decode steps */
+  steps: number;
+  /** the greedy tokens: the prefill's, then one per step (steps + 1 in all) */
+  tokens: number[];
+  /** the prefill's last-position logits, when asked for */
+  logits?: number[];
+}
+
+/**
+ * Another implementation that runs the same model's prefill and decode in the same run (PyTorch: CUDA
+ * on a GPU machine, else its CPU path). It reads the model from an HF-style directory (config.json and
+ * an F32 model.safetensors) that the model suite writes. `open` throws (any error; its first line is
+ * shown) when the peer is not available here.
+ */
+export interface ModelPeer {
+  name: string;
+  /** Checks the peer is usable; returns a one-line description (version, backend). */
+  open(): Promise<string>;
+  /**
+   * Prefills `prompt` and greedy-decodes `decodeTokens` steps after it, timed; fails (one line) when
+   * it cannot within `timeoutMs`. With `logits`, the run also returns the prefill's last logits.
+   */
+  timeDecode(dir: string, prompt: number[], decodeTokens: number, timeoutMs: number, opts?: { logits?: boolean }): Promise<ModelPeerRun>;
+  close(): Promise<void>;
 }
 
 /** One `ponder bench train` row: optimizer steps of one recipe stage or bench config. */
