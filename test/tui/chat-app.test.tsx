@@ -111,6 +111,7 @@ describe('chat app', () => {
     await t.type('\r');
     await t.until('mtp on notice', (f) => /MTP drafting on with 2 modules/.test(f));
     assert.equal(t.session.settings.mtp, true);
+    await t.until('status bar shows mtp', (f) => f.includes('mtp on'));
     await t.type('/frobnicate');
     await t.type('\r');
     await t.until('unknown command notice', (f) => f.includes('unknown command /frobnicate'));

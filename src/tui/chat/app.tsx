@@ -54,6 +54,7 @@ export function App({ session, onExit }: AppProps) {
         settings={session.settings}
         contextUsed={session.contextUsed}
         tokensPerSec={tokensPerSec}
+        mtpAcceptance={session.lastStats?.mtp?.acceptance}
         generating={chat.live !== undefined}
         queued={chat.queued}
       />

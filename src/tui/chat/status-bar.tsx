@@ -6,19 +6,24 @@ export interface StatusBarProps {
   settings: Readonly<ChatSettings>;
   contextUsed: number;
   tokensPerSec?: number;
+  /** accepted ÷ drafted MTP drafts of the last answer, when it was drafted */
+  mtpAcceptance?: number;
   generating: boolean;
   queued: number;
 }
 
-/** One line under the input: model, context used/limit, speed, sampling, adapter, and what Esc does now. */
-export function StatusBar({ info, settings, contextUsed, tokensPerSec, generating, queued }: StatusBarProps) {
+/**
+ * One line under the input: model, context used/limit, speed, sampling, MTP drafting (with the last
+ * answer's acceptance), adapter, and what Esc does now.
+ */
+export function StatusBar({ info, settings, contextUsed, tokensPerSec, mtpAcceptance, generating, queued }: StatusBarProps) {
   const parts = [
     shortModelName(info.model),
     `ctx ${contextUsed}/${info.contextLimit}`,
     tokensPerSec !== undefined ? `${tokensPerSec.toFixed(1)} tok/s` : '– tok/s',
     `temp ${settings.temperature}`,
     `think ${settings.think ? 'on' : 'off'}`,
-    ...(info.mtpLayers > 0 ? [`mtp ${settings.mtp ? 'on' : 'off'}`] : []),
+    ...(info.mtpLayers > 0 ? [`mtp ${settings.mtp ? 'on' : 'off'}${settings.mtp && mtpAcceptance !== undefined ? ` (${Math.round(100 * mtpAcceptance)}% accepted)` : ''}`] : []),
     info.adapter,
   ];
   return (
