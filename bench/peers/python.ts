@@ -17,6 +17,28 @@ export function runPython(exe: string, module: { import: string; name: string },
   });
 }
 
+/**
+ * Python source defining `median_ms(f, sync, budget)`, the timing loop both matmul peers use, the way
+ * the kernel runner times ponder: one timed call (after the caller's warm-up) sets `reps` so a sample
+ * lasts ~2 ms, samples run for the budget in seconds (at least 5), and the median sample ÷ reps comes
+ * back in ms. `sync()` waits for the device (a no-op on the CPU), once per sample.
+ */
+export const PY_MEDIAN_MS = `
+import time
+def median_ms(f, sync, budget):
+    t0 = time.perf_counter(); f(); sync(); once = time.perf_counter() - t0
+    reps = max(1, min(256, round(0.002 / max(once, 1e-6))))
+    samples = []
+    end = time.perf_counter() + budget
+    while (len(samples) < 5 or time.perf_counter() < end) and len(samples) < 10000:
+        t0 = time.perf_counter()
+        for _ in range(reps): f()
+        sync()
+        samples.append((time.perf_counter() - t0) / reps)
+    samples.sort()
+    return samples[len(samples) // 2] * 1000
+`;
+
 /** Runs a timing script for shape `s` (argv: M N K transB budgetMs); its median ms per matmul. */
 export async function timePythonMatmul(run: (args: string[], timeoutMs: number) => Promise<string>, script: string, peer: string, s: MatmulShape, budgetMs: number): Promise<number> {
   const out = await run(['-c', script, String(s.M), String(s.N), String(s.K), s.transB ? '1' : '0', String(budgetMs)], 120_000 + 4 * budgetMs);

@@ -1,6 +1,6 @@
 import type { ModelPeer, ModelPeerRun } from '../../src/engine/bench/types.js';
 import { runPython } from './python.js';
-import { torchPeer, torchPython } from './torch.js';
+import { PY_TORCH_DEVICE, torchPeer, torchPython } from './torch.js';
 
 /**
  * PyTorch as a model peer (`ponder bench model --peers`): the same model's prefill and greedy decode,
@@ -30,17 +30,11 @@ import { torchPeer, torchPython } from './torch.js';
  */
 const DECODE = `
 import sys, os, json, time, struct
-import torch
+${PY_TORCH_DEVICE}
 import torch.nn.functional as F
 d, prompt, steps, want_logits = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == '1'
 assert len(prompt) > 0, 'empty prompt'
 cfg = json.load(open(os.path.join(d, 'config.json')))
-cuda = torch.cuda.is_available()
-dev = torch.device('cuda' if cuda else 'cpu')
-if cuda:
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-sync = torch.cuda.synchronize if cuda else (lambda: None)
 
 def load(path):
     buf = bytearray(os.path.getsize(path))

@@ -1,5 +1,5 @@
 import type { MatmulPeer, MatmulShape } from '../../src/engine/bench/types.js';
-import { runPython, timePythonMatmul } from './python.js';
+import { PY_MEDIAN_MS, runPython, timePythonMatmul } from './python.js';
 
 /**
  * PyTorch as a matmul peer: on a GPU machine with a CUDA build of torch it is cuBLAS, otherwise torch's
@@ -28,16 +28,26 @@ else:
     print('torch ' + torch.__version__ + ' (cpu, ' + str(n) + (' thread' if n == 1 else ' threads') + (', BLAS ' + blas.group(1) if blas else '') + ')')
 `;
 
-const TIME = `
-import sys, json, time
+/**
+ * Python source that picks the device (CUDA when torch sees a GPU, with TF32 off so matmuls are f32
+ * like ponder's) and defines `sync()` (a CUDA synchronize, or nothing on the CPU). The model peer
+ * (torch-model.ts) starts from it too.
+ */
+export const PY_TORCH_DEVICE = `
 import torch
-M, N, K, tb, budget = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == '1', float(sys.argv[5]) / 1000
 cuda = torch.cuda.is_available()
 dev = torch.device('cuda' if cuda else 'cpu')
 if cuda:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
 sync = torch.cuda.synchronize if cuda else (lambda: None)
+`;
+
+const TIME = `
+import sys, json
+${PY_TORCH_DEVICE}
+${PY_MEDIAN_MS}
+M, N, K, tb, budget = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == '1', float(sys.argv[5]) / 1000
 with torch.no_grad():
     a = torch.full((M, K), 0.5, dtype=torch.float32, device=dev)
     b = torch.full((N, K) if tb else (K, N), 0.25, dtype=torch.float32, device=dev)
@@ -45,17 +55,8 @@ with torch.no_grad():
     c = f(); sync()
     assert tuple(c.shape) == (M, N) and abs(float(c[0, 0]) - 0.125 * K) <= 1e-3 * K, 'wrong result %r' % float(c[0, 0])
     del c
-    t0 = time.perf_counter(); f(); sync(); once = time.perf_counter() - t0
-    reps = max(1, min(256, round(0.002 / max(once, 1e-6))))
-    samples = []
-    end = time.perf_counter() + budget
-    while (len(samples) < 5 or time.perf_counter() < end) and len(samples) < 10000:
-        t0 = time.perf_counter()
-        for _ in range(reps): f()
-        sync()
-        samples.append((time.perf_counter() - t0) / reps)
-samples.sort()
-print(json.dumps({'ms': samples[len(samples) // 2] * 1000}))
+    ms = median_ms(f, sync, budget)
+print(json.dumps({'ms': ms}))
 `;
 
 /** The Python interpreter the peer runs: PONDER_PYTHON, else python3. */

@@ -1,11 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { torchMissing, withPython } from '../helpers/torch.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { torchModelPeer } from '../../bench/peers/torch-model.js';
-import { torchPython } from '../../bench/peers/torch.js';
 import { greedyTokens } from '../../src/engine/bench/model.js';
 import { Transformer } from '../../src/model/transformer.js';
 import { testGpu } from '../helpers/gpu.js';
@@ -17,21 +16,7 @@ import { transformerRef } from '../reference/transformer.js';
  * tiny random model of each family. It runs python3, or the interpreter PONDER_PYTHON names; the
  * tests that need torch skip, saying why, when that interpreter cannot import it.
  */
-const python = torchPython();
-const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
-const missing = probe.error ? `${python} is not installed` : probe.status !== 0 ? `PyTorch is not installed for ${python}` : undefined;
-
-/** Runs `fn` with PONDER_PYTHON set to `value`, restoring it after. */
-async function withPython<T>(value: string, fn: () => Promise<T>): Promise<T> {
-  const old = process.env.PONDER_PYTHON;
-  process.env.PONDER_PYTHON = value;
-  try {
-    return await fn();
-  } finally {
-    if (old === undefined) delete process.env.PONDER_PYTHON;
-    else process.env.PONDER_PYTHON = old;
-  }
-}
+const missing = torchMissing();
 
 // Llama untied without biases; Qwen2 with q/k/v biases and tied embeddings; Qwen3 with per-head q/k
 // norms and a head_dim that is not hidden ÷ heads (4 heads × 16 ≠ 32), so every branch of the forward runs

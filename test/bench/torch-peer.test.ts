@@ -1,27 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { torchMissing, withPython } from '../helpers/torch.js';
 import { spawnSync } from 'node:child_process';
-import { torchPeer, torchPython } from '../../bench/peers/torch.js';
+import { torchPeer } from '../../bench/peers/torch.js';
 
 /**
  * The PyTorch matmul peer (bench/peers/torch.ts). It runs python3, or the interpreter PONDER_PYTHON
  * names; the timing test skips, saying why, when that interpreter cannot import torch.
  */
-const python = torchPython();
-const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
-const missing = probe.error ? `${python} is not installed` : probe.status !== 0 ? `PyTorch is not installed for ${python}` : undefined;
-
-/** Runs `fn` with PONDER_PYTHON set to `value`, restoring it after. */
-async function withPython<T>(value: string, fn: () => Promise<T>): Promise<T> {
-  const old = process.env.PONDER_PYTHON;
-  process.env.PONDER_PYTHON = value;
-  try {
-    return await fn();
-  } finally {
-    if (old === undefined) delete process.env.PONDER_PYTHON;
-    else process.env.PONDER_PYTHON = old;
-  }
-}
+const missing = torchMissing();
 
 describe('pytorch peer', () => {
   it('opens and times a small matmul in both layouts (A·B, A·Bᵀ)', async (t) => {
