@@ -149,7 +149,7 @@ export class SpeculativeDecoder {
     const D = Math.min(this.depth, this.capacity - L - 1);
     if (D < 1) throw new PonderError('BAD_INPUT', `step: the sequence is at its capacity of ${this.capacity} positions`);
     if (this.sampling.temperature > 0) return this.sampledStep(D);
-    const drafts = this.draft(D); // u32 [D] on the GPU
+    const drafts = await this.draft(D); // u32 [D] on the GPU
     // verify: [tokens[L], drafts] at positions L..L+D; read drafts and the trunk's tokens at once
     const input = gpu.empty([D + 1], 'u32', 'mtp.verify_tokens');
     gpu.write(input, Uint32Array.of(this.tokens[L]!));
@@ -218,49 +218,67 @@ export class SpeculativeDecoder {
    * the GPU.
    */
   private trunkGreedy(ids: number[] | Tensor, from: number, lastOnly = false): Tensor {
+    return this.argmaxRows(this.trunk(ids, from, lastOnly));
+  }
+
+  /** The trunk over `ids` at positions from.. (hidden rows to hist): each row's sampling distribution. */
+  private trunkDistributions(ids: number[], from: number, lastOnly: boolean): Promise<TokenDistribution[]> {
+    return this.distributions(this.trunk(ids, from, lastOnly));
+  }
+
+  /** The trunk's forward over `ids` at positions from..: its logits; the rows' hidden states go to hist. */
+  private trunk(ids: number[] | Tensor, from: number, lastOnly: boolean): Tensor {
     const { gpu, H } = this;
     const n = Array.isArray(ids) ? ids.length : ids.size;
     const hidden = gpu.empty([n, H], 'f32', 'mtp.verify_hidden');
     const logits = this.model.forward(Array.isArray(ids) ? [ids] : ids, this.cache, [0], [from], { lastOnly, hiddenOut: hidden });
     gpu.copy(hidden, this.hist, 0, from * H * 4, n * H * 4);
     hidden.release();
-    return this.argmaxRows(logits);
+    return logits;
   }
 
-  /** The trunk over `ids` at positions from.. (hidden rows to hist): each row's sampling distribution. */
-  private async trunkDistributions(ids: number[], from: number, lastOnly: boolean): Promise<TokenDistribution[]> {
-    const { gpu, H } = this;
-    const hidden = gpu.empty([ids.length, H], 'f32', 'mtp.verify_hidden');
-    const logits = this.model.forward([ids], this.cache, [0], [from], { lastOnly, hiddenOut: hidden });
-    gpu.copy(hidden, this.hist, 0, from * H * 4, ids.length * H * 4);
-    hidden.release();
-    return this.distributions(logits);
-  }
-
-  /** Sampled drafts: module k's distribution q_k at row L-1 and its draw, fed to module k+1. */
-  private async sampledDrafts(D: number, round: number): Promise<{ drafts: number[]; qs: TokenDistribution[] }> {
+  /**
+   * Modules 0..D-1 over rows s..L-1 (the class comment), each fed the previous stage's hidden rows:
+   * `tokens(k, s, rows)` gives module k's token input, `take(k, logits)` receives its logits at row
+   * L-1 (and releases them).
+   */
+  private async chainModules(D: number, tokens: (k: number, s: number, rows: number) => Tensor | number[][], take: (k: number, logits: Tensor) => void | Promise<void>): Promise<void> {
     const { gpu, H, L } = this;
     const s = Math.min(...this.final.slice(0, D));
     const rows = L - s;
-    const drafts: number[] = [];
-    const qs: TokenDistribution[] = [];
     let prev = gpu.empty([rows, H], 'f32', 'mtp.hidden');
     gpu.copy(this.hist, prev, s * H * 4, 0, rows * H * 4);
     try {
       for (let k = 0; k < D; k++) {
-        const known = [...this.tokens, ...drafts];
-        const toks = Array.from({ length: rows }, (_, i) => known[s + i + k + 1]!);
+        const toks = tokens(k, s, rows);
         const out = gpu.empty([rows, H], 'f32', 'mtp.hidden');
-        const logits = this.model.mtpForward(k, prev, [toks], this.mtpCache, [0], [s], { lastOnly: true, hiddenOut: out });
+        const logits = this.model.mtpForward(k, prev, toks, this.mtpCache, [0], [s], { lastOnly: true, hiddenOut: out });
+        if (!Array.isArray(toks)) toks.release();
         prev.release();
         prev = out;
-        const [q] = await this.distributions(logits);
-        qs.push(q!);
-        drafts.push(drawFrom(q!, this.uniform(round, 2 * k)));
+        await take(k, logits);
       }
     } finally {
       prev.release();
     }
+  }
+
+  /** Sampled drafts: module k's distribution q_k at row L-1 and its draw, fed to module k+1. */
+  private async sampledDrafts(D: number, round: number): Promise<{ drafts: number[]; qs: TokenDistribution[] }> {
+    const drafts: number[] = [];
+    const qs: TokenDistribution[] = [];
+    await this.chainModules(
+      D,
+      (k, s, rows) => {
+        const known = [...this.tokens, ...drafts];
+        return [Array.from({ length: rows }, (_, i) => known[s + i + k + 1]!)];
+      },
+      async (k, logits) => {
+        const [q] = await this.distributions(logits);
+        qs.push(q!);
+        drafts.push(drawFrom(q!, this.uniform(round, 2 * k)));
+      },
+    );
     return { drafts, qs };
   }
 
@@ -276,32 +294,25 @@ export class SpeculativeDecoder {
    * D drafts from modules 0..D-1 over rows s..L-1 (see the class comment), u32 [D] on the GPU: module
    * k's argmax at row L-1, which module k+1 reads as its token there.
    */
-  private draft(D: number): Tensor {
-    const { gpu, H, L } = this;
-    const s = Math.min(...this.final.slice(0, D));
-    const rows = L - s;
+  private async draft(D: number): Promise<Tensor> {
+    const gpu = this.gpu;
     const drafts = gpu.empty([D], 'u32', 'mtp.drafts');
-    let prev = gpu.empty([rows, H], 'f32', 'mtp.hidden');
-    gpu.copy(this.hist, prev, s * H * 4, 0, rows * H * 4);
-    try {
-      for (let k = 0; k < D; k++) {
+    await this.chainModules(
+      D,
+      (k, s, rows) => {
         // row i reads token s+i+k+1: known up to tokens[L], drafts (already on the GPU) past it
         const known = Array.from({ length: rows }, (_, i) => this.tokens[s + i + k + 1] ?? 0);
         const toks = gpu.upload(Uint32Array.from(known), [rows], 'u32', 'mtp.tokens');
         const fromDrafts = Math.min(k, rows); // the last k rows read drafts 0..k-1
         if (fromDrafts > 0) gpu.copy(drafts, toks, (k - fromDrafts) * 4, (rows - fromDrafts) * 4, fromDrafts * 4);
-        const out = gpu.empty([rows, H], 'f32', 'mtp.hidden');
-        const logits = this.model.mtpForward(k, prev, toks, this.mtpCache, [0], [s], { lastOnly: true, hiddenOut: out });
-        toks.release();
-        prev.release();
-        prev = out;
+        return toks;
+      },
+      (k, logits) => {
         const id = this.argmaxRows(logits);
         gpu.copy(id, drafts, 0, k * 4, 4);
         id.release();
-      }
-    } finally {
-      prev.release();
-    }
+      },
+    );
     return drafts;
   }
 

@@ -23,10 +23,10 @@ import { expectedWeights } from '../model/config.js';
  *                        xFinal, nFinal [R,H], rstdFinal [R], logits [R,V] (the dlogits overwrite them),
  *                        lossRows [R], k, v [R,Hkv·D]; backward scratch dres, dtmp, dn [R,H],
  *                        dact, dgate, dup [R,I], dattn, dq [R,Hq·D], dk, dv [R,Hkv·D],
- *                        with qk-norm dqRaw [R,Hq·D], dkRaw [R,Hkv·D]; lossMat [1+K, R]
+ *                        with qk-norm dqRaw [R,Hq·D], dkRaw [R,Hkv·D]
  *                  per MTP module (K = num_nextn_predict_layers): its block's per-layer buffers,
  *                        tokens, targets (u32 [R]), e, en, hn, xOut, hOut, dh, dhNext [R,H],
- *                        rstdE, rstdH, rstdOut, lossRows [R]; and once dFromMtp [R,H]
+ *                        rstdE, rstdH, rstdOut, lossRows [R]; and once dFromMtp [R,H], lossMat [1+K, R]
  *   rope         the cos and sin tables [max(max_position_embeddings, T), D/2]
  *
  * Big vocabularies (`opts.maxBindingBytes`, the device's maxStorageBufferBindingSize, as
@@ -139,8 +139,8 @@ export function trainingMemoryFloor(config: ModelConfig, B: number, T: number, o
     act('mtp: e, en, hn, xOut, hOut, dh, dhNext (per module)', R * H, 7 * K);
     act('mtp: rstdE, rstdH, rstdOut, lossRows (per module)', R, 4 * K);
     act('dFromMtp', R * H);
+    act('lossMat', (1 + K) * R);
   }
-  act('lossMat', (1 + K) * R);
   // once per plan
   act('tokens, targets, positions', R, 3);
   act('slots, starts', B, 2);

@@ -171,8 +171,8 @@ interface Plan {
   lossRows: Tensor; // [R]
   /** MTP modules (empty without them) */
   mtp: MtpActs[];
-  /** [1 + K, R]: the loss rows of the main head and of each module, summed by one matmul */
-  lossMat: Tensor;
+  /** with MTP modules, [1 + K, R]: the loss rows of the main head and of each module, summed by one matmul */
+  lossMat?: Tensor;
   /** [R, H] gradient of nFinal from module 0's hidden input */
   dFromMtp?: Tensor;
   /** the loss head's row block (R when the head runs in one piece) */
@@ -361,11 +361,16 @@ export class TrainableModel {
       for (let k = K - 1; k >= 0; k--) this.mtpBackward(p, k, K, (opts.gradScale * lambda) / K, frozen);
     }
     this.lossHead(p, p.nFinal, p.targets, p.lossRows, p.dn, opts.gradScale, frozen ? 'none' : 'full');
-    gpu.copy(p.lossRows, p.lossMat, 0, 0, R * 4);
-    for (let k = 0; k < K; k++) gpu.copy(p.mtp[k]!.lossRows, p.lossMat, 0, (k + 1) * R * 4, R * 4);
+    // the loss sums: [main] from lossRows itself, or [main, modules...] gathered into lossMat
+    let rowsMat = p.lossRows.reshape([1, R]);
+    if (K > 0) {
+      gpu.copy(p.lossRows, p.lossMat!, 0, 0, R * 4);
+      for (let k = 0; k < K; k++) gpu.copy(p.mtp[k]!.lossRows, p.lossMat!, 0, (k + 1) * R * 4, R * 4);
+      rowsMat = viewOf(p.lossMat!, [1 + K, R]);
+    }
     const loss = gpu.empty([1 + this.mtp.length], 'f32', 'loss');
     if (K < this.mtp.length) gpu.fill(loss, 0);
-    matmul(gpu, viewOf(p.lossMat, [1 + K, R]), p.ones.reshape([R, 1]), {}, viewOf(loss, [1 + K, 1]));
+    matmul(gpu, rowsMat, p.ones.reshape([R, 1]), {}, viewOf(loss, [1 + K, 1]));
     if (!frozen) {
       if (K > 0) addInPlace(gpu, p.dn, p.dFromMtp!);
       this.trunkBackward(p);
@@ -845,7 +850,7 @@ export class TrainableModel {
         dh: e([R, H], `mtp${k}.dh`),
         dhNext: e([R, H], `mtp${k}.dhNext`),
       })),
-      lossMat: e([1 + c.num_nextn_predict_layers, R], 'lossMat'),
+      lossMat: c.num_nextn_predict_layers > 0 ? e([1 + c.num_nextn_predict_layers, R], 'lossMat') : undefined,
       dFromMtp: c.num_nextn_predict_layers > 0 ? e([R, H], 'dFromMtp') : undefined,
       headRows,
       head: headRows < R ? { h: e([headRows, H], 'head.h'), targets: e([headRows], 'head.targets', 'u32'), loss: e([headRows], 'head.loss'), dn: e([headRows, H], 'head.dn'), ignore: e([headRows], 'head.ignore', 'u32') } : undefined,
