@@ -12,8 +12,14 @@ cd "$(dirname "$0")/.."
 say() { printf 'setup: %s\n' "$*"; }
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 
-say "installing npm dependencies"
-if [ -f package-lock.json ]; then npm ci --no-audit --no-fund || npm install --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+say "installing npm dependencies (npm ci: exactly the versions in package-lock.json)"
+# No fallback to `npm install`: that would re-resolve versions and rewrite the lock, so a fresh install
+# would run code the project never tested. A lock out of step with package.json is an error to fix
+# (run `npm install` once, review and commit package-lock.json).
+if ! npm ci --no-audit --no-fund; then
+  say "npm ci failed: if it says package.json and package-lock.json are out of sync, run 'npm install' and commit the updated lock"
+  exit 1
+fi
 
 say "building"
 npm run --silent build

@@ -5,8 +5,9 @@ import { formatBytes } from '../format.js';
 /**
  * The msgpack subset ponder's own binary files use (weights files and checkpoints): a streaming
  * reader that validates structure without reading tensor payloads, and the encoders both writers share.
- * msgpackr is used elsewhere for convenience; these files need a reader that can check a multi-GiB file
- * before allocating anything, which means skipping `bin` payloads instead of materialising them.
+ * These files need a reader that can check a multi-GiB file before allocating anything, which means
+ * skipping `bin` payloads instead of materialising them; msgpackr (a dev dependency) decodes whole
+ * buffers, so it serves only the tests, as an independent decoder of what these writers produce.
  */
 
 /** A msgpack bin value left on disk: `length` bytes at absolute `offset` of the file. */
