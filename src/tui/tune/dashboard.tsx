@@ -213,11 +213,11 @@ function Legend({ state }: { state: TuneViewState }) {
 
 /**
  * Chart rows that keep the whole frame within the terminal's rows (one row spare). The frame is:
- * header, status, a blank, then [stages + blank + progress (2) + numbers (2)] beside (wide) or above
+ * header, status, a blank, then [stages + blank + progress (2) + numbers (2, 3 with other metrics)] beside (wide) or above
  * (narrow) [chart title + chart], a blank, eval, sample, log lines, legend.
  */
 export function chartHeight(state: TuneViewState, rows: number, wide: boolean): number {
-  const left = 1 + state.stages.length + 1 + 2 + 2;
+  const left = 1 + state.stages.length + 1 + 2 + 2 + (state.last && extraMetrics(state.last).length > 0 ? 1 : 0);
   const below = 1 + 1 + (state.sample ? 1 : 0) + state.log.length + 1;
   const budget = rows - 1 - 3 - below;
   const h = wide ? budget - 1 : budget - left - 1;
