@@ -156,8 +156,9 @@ export function evalColumns(r: RunReport): string[] {
   return cols.sort((a, b) => (a === 'accuracy' ? -1 : b === 'accuracy' ? 1 : 0));
 }
 
+/** Eval figures are rates (accuracy, pass@k, maj@k, acceptance): four decimals, as nanochat's card. */
 function fmtFigure(v: number | undefined): string {
-  return v === undefined ? '-' : Number.isInteger(v) ? String(v) : v.toFixed(4);
+  return v === undefined ? '-' : v.toFixed(4);
 }
 
 function fmtDuration(s: number): string {

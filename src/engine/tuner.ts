@@ -86,6 +86,11 @@ export const INIT_DOMAIN = 0x696e6974;
 /** Eval problems are drawn with seed + this, away from the training problems' seed. */
 export const EVAL_SEED_OFFSET = 1_000_003;
 export const FINAL_DIR = 'final';
+/**
+ * Fields of metrics.jsonl lines that the shell writes itself (step, eval and run lines): a runner's
+ * metric named like one would overwrite it, or make its step line read as another kind of line.
+ */
+export const SHELL_METRIC_FIELDS: ReadonlySet<string> = new Set(['stage', 'step', 'stage_name', 'global_step', 'lr', 'grad_norm', 'skipped', 'tokens_per_s', 'gpu_mem_bytes', 'time_s', 'run', 'eval_task', 'eval_n']);
 const INIT_STD = 0.02;
 
 /**
@@ -276,12 +281,10 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
       const factory = runners[stage.kind];
       if (!factory) throw new PonderError('BAD_INPUT', `stage "${stage.name}": no runner for stage kind "${stage.kind}" (known: ${Object.keys(runners).join(', ')})`);
       const resumedHere = ckpt !== undefined && si === ckpt.stage && fromStep > 0;
-      runner?.dispose();
-      runner = undefined;
       runner = await factory({ gpu, model, tok, recipe, stage, stageIndex: si, runDir: run.dir, resume: resumedHere ? ckpt!.data_cursor : undefined, signal: opts.signal });
       const stageRunner = runner;
       opt?.dispose();
-      opt = undefined;
+      opt = undefined; // not disposed twice (finally) if building the next one throws
       opt = adamwFor(gpu, runner.params(), stage);
       if (resumedHere) {
         const o = ckpt!.optimizer;
@@ -321,6 +324,7 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
         const ts = performance.now();
         const r = await stageRunner.step(k, opt, lr);
         const stepMs = performance.now() - ts;
+        for (const name of Object.keys(r.metrics)) if (SHELL_METRIC_FIELDS.has(name)) throw new Error(`stage "${stage.name}" (${stage.kind}): its runner reports a metric named "${name}", a field the shell writes itself`);
         const done = k + 1;
         const global = stageOffsets[si]! + done;
         const tokensPerS = r.tokens / (stepMs / 1000);

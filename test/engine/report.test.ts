@@ -61,13 +61,13 @@ describe('report card', () => {
     assert.equal(rows.length, 2 + 2, 'header, rule, a row per stage');
     for (const [i, name, kind, steps] of [[0, 'pre', 'pretrain', '12'], [1, 'chat', 'sft', '4']] as const) {
       const e = lastOf(i);
-      assert.deepEqual(rows[2 + i], [name, kind, steps, `arithmetic @ step ${e.step}`, String(e.n), Number.isInteger(e.accuracy) ? String(e.accuracy) : e.accuracy.toFixed(4)]);
+      assert.deepEqual(rows[2 + i], [name, kind, steps, `arithmetic @ step ${e.step}`, String(e.n), e.accuracy.toFixed(4)]);
     }
     assert.deepEqual(evals.map((e) => `${e.stage}:${e.step}`), ['0:8', '0:12', '1:4']);
 
     const final = tableRows(md, 'Final held-out scores');
     const acc = lastOf(1).accuracy;
-    assert.deepEqual(final.slice(2), [['accuracy', Number.isInteger(acc) ? String(acc) : acc.toFixed(4)]]);
+    assert.deepEqual(final.slice(2), [['accuracy', acc.toFixed(4)]]);
     assert.match(md, /Stage chat, step 4: arithmetic, 2 problems\./);
 
     const start = events[0]!;

@@ -145,6 +145,27 @@ describe('the Tuner as a shell over stage runners', () => {
     assert.deepEqual(built, [{ stage: 0, resume: undefined }, { stage: 0, resume: { draws: 6 } }]);
     assert.deepEqual(rest.filter((e) => e.type === 'step' && e.stage === 0).map((e) => e.type === 'step' && e.metrics.draws), [7, 8, 9, 10, 11, 12]);
     assertSameBits(finalWeights('plain'), finalWeights('resumed'), 'toy stage stopped and resumed vs uninterrupted');
+    // the run's clock goes on across the resume: time_s never falls, and the run line ends it
+    const lines = metricLines('resumed');
+    const times = lines.filter((l) => 'loss' in l).map((l) => l.time_s as number);
+    assert.deepEqual(times, [...times].sort((a, b) => a - b));
+    const run = lines.at(-1)!;
+    assert.equal(run.run, 'done');
+    assert.ok((run.elapsed_s as number) >= times.at(-1)!);
+  });
+
+  it('a runner metric named like a field the shell writes is refused', async () => {
+    const clash: RunnerFactory = async (ctx) => {
+      const inner = await toyRunner(ctx);
+      return { ...inner, step: async (k, opt, lr) => ({ ...(await inner.step(k, opt, lr)), metrics: { loss: 1, lr: 2 } }) };
+    };
+    const gpu = await testGpu();
+    await assert.rejects(
+      async () => {
+        for await (const _ of runTuner(gpu, toyRecipe('clash'), { runners: { toy: clash } })) void _;
+      },
+      /runner reports a metric named "lr"/,
+    );
   });
 
   it('a kind without a runner is one clear error', async () => {

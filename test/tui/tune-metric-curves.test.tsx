@@ -10,7 +10,8 @@ import { stepEvent } from './tune-fixtures.js';
 /**
  * Step metrics beyond the loss (what a stage's runner reports, e.g. GRPO's reward and kl): the plain
  * line prints them compactly, the reducer keeps a bounded curve per metric name, and the dashboard
- * charts the stage's headline metric (else `reward`) beside the loss curve.
+ * charts the stage's headline metric (else `reward`) beside the loss curve. (Also: the finished
+ * dashboard names the report card.)
  */
 afterEach(() => cleanup());
 
@@ -63,5 +64,10 @@ describe('step metrics beyond the loss', () => {
     assert.match(f, /2\.000 ┤[\u2800-\u28ff]+/, 'the reward axis: max 2.0');
     const plain = run([START, stageEvent(), stepEvent(0, 1, 2000, 1, 2000), stepEvent(0, 2, 2000, 2, 2000)]);
     assert.doesNotMatch(render(<TuneDashboardView state={plain} columns={120} rows={40} />).lastFrame()!, /reward/);
+  });
+
+  it('the finished dashboard names the report card', () => {
+    const state = run([START, stageEvent(), ...rlSteps(2), { type: 'done', final_dir: '/runs/rl/final', report: '/runs/rl/report.md', steps: 2000, elapsed_s: 3 }]);
+    assert.match(render(<TuneDashboardView state={state} columns={120} rows={40} />).lastFrame()!, /done: model saved to \/runs\/rl\/final; report card \/runs\/rl\/report\.md/);
   });
 });

@@ -53,7 +53,7 @@ export type StepMetrics = { loss: number } & Record<string, number>;
 export interface StepReport {
   /**
    * metrics.jsonl and the step event carry these as they are, so names follow TRL where TRL has one:
-   * loss, mtp_loss, reward, kl, ...
+   * loss, mtp_loss, reward, kl, ... (never a field the shell writes: SHELL_METRIC_FIELDS in tuner.ts)
    */
   metrics: StepMetrics;
   /** global gradient norm before clipping (read back from the optimizer step) */

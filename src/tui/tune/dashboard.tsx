@@ -189,7 +189,7 @@ function Log({ log }: { log: LogLine[] }) {
 /** The status line: what the run is doing or waiting for, or how it ended. */
 function Status({ state }: { state: TuneViewState }) {
   const f = state.finished;
-  if (f?.kind === 'done') return <Text color="green">done: model saved to {f.finalDir}</Text>;
+  if (f?.kind === 'done') return <Text color="green">done: model saved to {f.finalDir}{f.report ? `; report card ${f.report}` : ''}</Text>;
   if (f?.kind === 'interrupted') return <Text color="yellow">stopped after step {f.step}; checkpoint {f.checkpoint}</Text>;
   const p = state.pending;
   const parts: string[] = [];

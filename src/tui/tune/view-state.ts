@@ -86,7 +86,7 @@ export interface TuneViewState {
   paused: boolean;
   /** requests waiting for their answer */
   pending: Partial<Record<KeyRequest, true>>;
-  finished?: { kind: 'done'; finalDir: string; elapsedS: number } | { kind: 'interrupted'; step: number; checkpoint: string };
+  finished?: { kind: 'done'; finalDir: string; elapsedS: number; report?: string } | { kind: 'interrupted'; step: number; checkpoint: string };
 }
 
 export const initialTuneView: TuneViewState = {
@@ -238,7 +238,7 @@ export function reduceTuneView(s: TuneViewState, a: TuneViewAction): TuneViewSta
         pending: {},
         stages: s.stages.map((st) => ({ ...st, done: st.steps, status: 'done' })),
         globalStep: s.totalSteps,
-        finished: { kind: 'done', finalDir: a.final_dir, elapsedS: a.elapsed_s },
+        finished: { kind: 'done', finalDir: a.final_dir, elapsedS: a.elapsed_s, ...(a.report ? { report: a.report } : {}) },
       };
   }
 }
