@@ -40,6 +40,8 @@ export interface TuneStageEvent {
   /** micro-batches per optimizer step */
   grad_accum: number;
   seq_len: number;
+  /** the metric the stage's runner names for the views to chart next to the loss (e.g. reward) */
+  headline?: string;
 }
 
 export interface TuneStepEvent {
@@ -51,10 +53,15 @@ export interface TuneStepEvent {
   total: number;
   global_step: number;
   total_steps: number;
-  /** mean cross-entropy over the batch's valid targets */
+  /** what the step minimises (pretrain / SFT: mean cross-entropy over the batch's valid targets) */
   loss: number;
   /** stages that train MTP modules: their mean loss per target token */
   mtp_loss?: number;
+  /**
+   * every metric the stage's runner reports for the step, `loss` included, by TRL's names where TRL
+   * has one (loss, mtp_loss, reward, kl, ...); metrics.jsonl's step line holds the same
+   */
+  metrics: Record<string, number>;
   lr: number;
   /** global gradient norm before clipping */
   grad_norm: number;
@@ -66,6 +73,8 @@ export interface TuneStepEvent {
   gpu_mem_bytes: number;
   step_ms: number;
   elapsed_s: number;
+  /** per-step extras a runner shows (e.g. its latest completions) */
+  detail?: Record<string, unknown>;
 }
 
 export interface TuneEvalEvent {
@@ -141,6 +150,8 @@ export interface TuneInterruptedEvent {
 export interface TuneDoneEvent {
   type: 'done';
   final_dir: string;
+  /** the run's report card, <output>/report.md (runTuner always writes one) */
+  report?: string;
   /** optimizer steps over all stages */
   steps: number;
   elapsed_s: number;

@@ -1,16 +1,17 @@
 /**
- * The Tuner: runs a recipe's stages (pretrain, SFT) on the GPU and reports progress as a stream of
- * typed events (tuner-events.ts). It wires the training pieces together and owns no numerics:
+ * The Tuner: the shell that runs a recipe's stages on the GPU and reports progress as a stream of
+ * typed events (tuner-events.ts). Each stage kind is a runner of its own (engine/stages/: the
+ * interface in types.ts, the kind -> runner registry in index.ts); the shell drives any runner the
+ * same way and never asks which kind it runs. It owns no numerics:
  *
  *   model init   scratch: normal(0, 0.02) weights, ones for norms, zeros for biases, drawn from
  *                Philox(recipe seed) per tensor, so the same seed gives the same bits; or the weights
  *                of a model directory (loadAnyModel).
- *   per stage    examples (loadStageExamples) -> tokenized -> seeded shuffled batches (batchIterator)
- *                -> per optimizer step: zeroGrads, `grad_accum` micro-batches of batch_size rows through
- *                TrainableModel.step (which adds into the grads; gradScale = 1 / the valid targets of
- *                all the step's micro-batches, so the summed gradient is the mean over the effective
- *                batch), AdamW.step(lr from the schedule at the step within the stage). The losses and
- *                the (norm, skipped) pair are read back each step for metrics.jsonl and the step event.
+ *   per stage    runner = STAGE_RUNNERS[kind](ctx) (with its saved state when resuming mid-stage), a
+ *                fresh AdamW over runner.params() with the stage's optimizer settings, then per
+ *                optimizer step: runner.step(k, opt, lr from the schedule at the step within the stage),
+ *                which does everything up to and including opt.step(lr) and reports the step's metrics
+ *                (loss, and whatever else its kind measures) for metrics.jsonl and the step event.
  *   evaluation   every `eval.every` steps and at the end of a stage: greedy generation on n problems
  *                of the eval task with a Transformer built from the current weights; accuracy =
  *                verified answers / n. Evaluation reads the weights only, so it never changes the
@@ -20,22 +21,24 @@
  *                next control call without running anything. Evaluation and checkpoints only read
  *                state, so controls never change the trajectory.
  *   checkpoints  every `checkpoint_every` steps (counted over the whole recipe), at the end of each
- *                stage, when asked and when stopped early: weights, AdamW m/v/applied-step count, the stage's data
- *                cursor, stage index, global step, recipe hash and seed.
+ *                stage, when asked and when stopped early: weights, AdamW m/v/applied-step count, the
+ *                runner's state() (as `data_cursor`: for pretrain/SFT the batch cursor), stage index,
+ *                global step, recipe hash and seed.
  *   final        <output>/final: a ponder model directory (byte tokenizer, or the init model's tokenizer
- *                files copied) usable with `ponder generate --model <output>/final`.
+ *                files copied) usable with `ponder generate --model <output>/final`; then a `run` line
+ *                in metrics.jsonl (wall time, adapter, parameters) and <output>/report.md, the report
+ *                card (engine/report.ts), both rebuilt by `ponder report` from the run directory alone.
  *
  * Resume exactness: everything the trajectory depends on is either a pure function of the recipe
  * (data, shuffle order given the epoch, the lr at a step) or in the checkpoint (weights, optimizer
- * moments and applied-step count, the data cursor, the step). The kernels are deterministic (no float
- * atomics), so a resumed run's final weights are bit-identical to an uninterrupted run's.
+ * moments and applied-step count, the runner's state, the step). The kernels are deterministic (no
+ * float atomics), so a resumed run's final weights are bit-identical to an uninterrupted run's.
  *
  * A stage's optimizer starts fresh (its own settings and zero moments); a checkpoint at the end of a
  * stage therefore resumes into the next stage with a new optimizer, as the uninterrupted run does.
  */
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { batchIterator, IGNORE_INDEX, loadStageExamples, padId, tokenizeExamples, type Batch, type BatchCursor } from '../data/batches.js';
 import { ByteTokenizer } from '../data/byte-tokenizer.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { PonderError } from '../errors.js';
@@ -46,12 +49,15 @@ import { configToJson, expectedWeights, isMtpWeight, withoutMtp, type ModelConfi
 import { Transformer } from '../model/transformer.js';
 import type { EvalSpec, LoadedRecipe, RecipeStage } from '../recipe/load.js';
 import { drawU32 } from '../sample/rng.js';
+import { adapterName } from '../gpu/device.js';
 import { loadLatestCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointTensor, type Json } from '../train/checkpoint.js';
 import { AdamW } from '../train/optimizer.js';
-import { createRunDir, MetricsWriter } from '../train/run-dir.js';
+import { createRunDir, MetricsWriter, writeFileAtomic } from '../train/run-dir.js';
 import { learningRate } from '../train/schedule.js';
 import { TrainableModel } from '../train/trainable.js';
 import { evaluateTask } from './evaluate.js';
+import { formatReport, lastRunTime, readRunReport, REPORT_FILE } from './report.js';
+import { STAGE_RUNNERS, type RunnerFactory, type StageRunner } from './stages/index.js';
 import type { TunerControl } from './tuner-control.js';
 import type { StopReason, TuneEvent } from './tuner-events.js';
 
@@ -71,6 +77,8 @@ export interface TunerOptions {
   stopAfterStep?: number;
   /** override the eval problem count cap (default: the recipe's n) */
   maxEvalProblems?: number;
+  /** runners by stage kind, over (and beside) the built-in STAGE_RUNNERS (tests, experiments) */
+  runners?: Record<string, RunnerFactory>;
 }
 
 /** Philox counter word 3 for weight init (ASCII "init"). */
@@ -78,6 +86,11 @@ export const INIT_DOMAIN = 0x696e6974;
 /** Eval problems are drawn with seed + this, away from the training problems' seed. */
 export const EVAL_SEED_OFFSET = 1_000_003;
 export const FINAL_DIR = 'final';
+/**
+ * Fields of metrics.jsonl lines that the shell writes itself (step, eval and run lines): a runner's
+ * metric named like one would overwrite it, or make its step line read as another kind of line.
+ */
+export const SHELL_METRIC_FIELDS: ReadonlySet<string> = new Set(['stage', 'step', 'stage_name', 'global_step', 'lr', 'grad_norm', 'skipped', 'tokens_per_s', 'gpu_mem_bytes', 'time_s', 'run', 'eval_task', 'eval_n']);
 const INIT_STD = 0.02;
 
 /**
@@ -162,27 +175,10 @@ async function readCheckpointState(gpu: Gpu, model: TrainableModel, opt: AdamW):
   return { tensors, m, v, step };
 }
 
-/**
- * The stage's optimizer over what it trains: the trunk (the MTP modules are left alone unless the
- * stage has mtp:), trunk and modules, or the modules alone (mtp.freeze_trunk).
- */
-function adamwFor(gpu: Gpu, model: TrainableModel, stage: RecipeStage): AdamW {
+/** The stage's optimizer over the runner's params, with the stage's settings and zero moments. */
+function adamwFor(gpu: Gpu, params: ReturnType<StageRunner['params']>, stage: RecipeStage): AdamW {
   const o = stage.optimizer;
-  const params = model.params().filter((p) => (stage.mtp ? !stage.mtp.freeze_trunk || isMtpWeight(p.name) : !isMtpWeight(p.name)));
   return new AdamW(gpu, params, { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay, gradClip: o.grad_clip });
-}
-
-/**
- * The MTP modules' mean loss per target token: module k's summed loss over its own target count
- * (targets[t+k+1] of each row that are not ignored), averaged over the modules.
- */
-function mtpMeanLoss(sums: number[], micro: Batch[], B: number, T: number): number {
-  const means = sums.map((sum, k) => {
-    let n = 0;
-    for (const b of micro) for (let r = 0; r < B; r++) for (let t = k + 1; t < T; t++) if (b.targets[r * T + t] !== IGNORE_INDEX) n++;
-    return n > 0 ? sum / n : 0;
-  });
-  return means.length > 0 ? means.reduce((a, x) => a + x, 0) / means.length : 0;
 }
 
 /** Runs (or resumes) a recipe, yielding events; see the header comment. */
@@ -248,6 +244,8 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
   const model = TrainableModel.create(gpu, config, weights);
   weights = new Map(); // the CPU copies are not needed any more
   let opt: AdamW | undefined;
+  let runner: StageRunner | undefined;
+  const runners: Record<string, RunnerFactory> = { ...STAGE_RUNNERS, ...opts.runners };
   try {
     const parameters = model.params().reduce((a, p) => a + p.value.size, 0);
     let firstStage = 0;
@@ -261,6 +259,9 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
       }
     }
     const metrics = new MetricsWriter(run, ckpt ? { stage: ckpt.stage, step: ckpt.step - stageOffsets[ckpt.stage]! } : undefined);
+    // wall time over sessions: a resumed run goes on from the time of the last line it keeps
+    const priorS = ckpt ? lastRunTime(run.metricsPath) : 0;
+    const runTime = () => priorS + elapsed();
     yield {
       type: 'start',
       output: run.dir,
@@ -276,22 +277,21 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
     for (let si = firstStage; si < recipe.stages.length; si++) {
       const stage = recipe.stages[si]!;
       const fromStep = si === firstStage ? firstStep : 0;
-      yield { type: 'stage', index: si, name: stage.name, kind: stage.kind, steps: stage.steps, from_step: fromStep, batch_size: stage.batch_size, grad_accum: stage.grad_accum, seq_len: stage.seq_len };
 
-      const examples = tokenizeExamples(tok, loadStageExamples(stage.data, stage.kind, recipe.seed));
-      const B = stage.batch_size;
-      const A = stage.grad_accum;
-      const T = stage.seq_len;
+      const factory = runners[stage.kind];
+      if (!factory) throw new PonderError('BAD_INPUT', `stage "${stage.name}": no runner for stage kind "${stage.kind}" (known: ${Object.keys(runners).join(', ')})`);
       const resumedHere = ckpt !== undefined && si === ckpt.stage && fromStep > 0;
-      const cursor = resumedHere ? (ckpt!.data_cursor as unknown as BatchCursor) : undefined;
-      const batches = batchIterator(examples, { B, T, seed: recipe.seed + si, padId: padId(tok) }, cursor);
+      runner = await factory({ gpu, model, tok, recipe, stage, stageIndex: si, runDir: run.dir, resume: resumedHere ? ckpt!.data_cursor : undefined, signal: opts.signal });
+      const stageRunner = runner;
       opt?.dispose();
-      opt = adamwFor(gpu, model, stage);
+      opt = undefined; // not disposed twice (finally) if building the next one throws
+      opt = adamwFor(gpu, runner.params(), stage);
       if (resumedHere) {
         const o = ckpt!.optimizer;
         opt.loadState({ m: o.m.map((t) => t.data as Float32Array), v: o.v.map((t) => t.data as Float32Array), step: o.step });
       }
       ckpt = undefined; // free the host copies
+      yield { type: 'stage', index: si, name: stage.name, kind: stage.kind, steps: stage.steps, from_step: fromStep, batch_size: stage.batch_size, grad_accum: stage.grad_accum, seq_len: stage.seq_len, ...(runner.headline ? { headline: runner.headline } : {}) };
 
       const save = async (k: number): Promise<TuneEvent> => {
         const st = await readCheckpointState(gpu, model, opt!);
@@ -300,7 +300,7 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
           tensors: st.tensors,
           optimizer: { m: st.m, v: st.v, step: st.step },
           rng: [recipe.seed],
-          data_cursor: { ...batches.cursor },
+          data_cursor: stageRunner.state(),
           stage: si,
           step: stageOffsets[si]! + k,
           recipe_hash: hash,
@@ -320,37 +320,16 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
       };
 
       for (let k = fromStep; k < stage.steps; k++) {
-        const ts = performance.now();
-        // gradient accumulation: all micro-batches are drawn first, because the scale that makes the
-        // summed gradient the mean over the whole step (1 / valid targets of every micro-batch) must be
-        // known before the first backward. The cursor then sits after the last one, as a checkpoint needs.
-        const micro: Batch[] = [];
-        for (let a = 0; a < A; a++) micro.push(batches.nextBatch());
-        const valid = micro.reduce((sum, b) => sum + b.validTargets, 0);
-        const gradScale = valid > 0 ? 1 / valid : 0;
-        model.zeroGrads();
-        const mtpOpts = stage.mtp ? { mtpWeight: stage.mtp.weight, freezeTrunk: stage.mtp.freeze_trunk } : {};
-        const lossTs = micro.map((b) => model.step(b.inputs, b.targets, B, T, { gradScale, ...mtpOpts }));
         const lr = learningRate(k, { lr: stage.optimizer.lr, warmup: stage.optimizer.warmup, total: stage.steps, schedule: stage.optimizer.schedule });
-        const res = opt.step(lr);
-        let lossSum = 0;
-        const mtpSums: number[] = [];
-        for (const t of lossTs) {
-          const sums = await gpu.readF32(t);
-          lossSum += sums[0]!;
-          for (let k = 1; k < sums.length; k++) mtpSums[k - 1] = (mtpSums[k - 1] ?? 0) + sums[k]!;
-          t.release();
-        }
-        const mtpLoss = stage.mtp ? mtpMeanLoss(mtpSums, micro, B, T) : undefined;
-        const [norm, skipped] = await gpu.readF32(res);
-        res.release();
+        const ts = performance.now();
+        const r = await stageRunner.step(k, opt, lr);
         const stepMs = performance.now() - ts;
+        for (const name of Object.keys(r.metrics)) if (SHELL_METRIC_FIELDS.has(name)) throw new Error(`stage "${stage.name}" (${stage.kind}): its runner reports a metric named "${name}", a field the shell writes itself`);
         const done = k + 1;
         const global = stageOffsets[si]! + done;
-        const loss = valid > 0 ? lossSum / valid : 0;
-        const tokensPerS = (A * B * T) / (stepMs / 1000);
+        const tokensPerS = r.tokens / (stepMs / 1000);
         const memBytes = gpu.pool.bytesLive;
-        metrics.append({ stage: si, step: done, stage_name: stage.name, global_step: global, loss, ...(mtpLoss !== undefined ? { mtp_loss: mtpLoss } : {}), lr, grad_norm: norm!, skipped: skipped !== 0, tokens_per_s: tokensPerS, gpu_mem_bytes: memBytes, time_s: elapsed() });
+        metrics.append({ stage: si, step: done, stage_name: stage.name, global_step: global, ...r.metrics, lr, grad_norm: r.grad_norm, skipped: r.skipped, tokens_per_s: tokensPerS, gpu_mem_bytes: memBytes, time_s: runTime() });
         yield {
           type: 'step',
           stage: si,
@@ -359,15 +338,17 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
           total: stage.steps,
           global_step: global,
           total_steps: totalSteps,
-          loss,
-          ...(mtpLoss !== undefined ? { mtp_loss: mtpLoss } : {}),
+          loss: r.metrics.loss,
+          ...(r.metrics.mtp_loss !== undefined ? { mtp_loss: r.metrics.mtp_loss } : {}),
+          metrics: { ...r.metrics },
           lr,
-          grad_norm: norm!,
-          skipped: skipped !== 0,
+          grad_norm: r.grad_norm,
+          skipped: r.skipped,
           tokens_per_s: tokensPerS,
           gpu_mem_bytes: memBytes,
           step_ms: stepMs,
           elapsed_s: elapsed(),
+          ...(r.detail ? { detail: r.detail } : {}),
         };
 
         const ev = stage.eval;
@@ -425,6 +406,8 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
           return;
         }
       }
+      runner.dispose();
+      runner = undefined;
     }
 
     const finalDir = join(run.dir, FINAL_DIR);
@@ -434,8 +417,15 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
       { config, weights: await model.toWeights(), tokenizerFrom, generationConfigFrom: recipe.model.dir, card: { source: `trained with ponder tune from ${recipe.file} (recipe ${hash.slice(0, 12)})` } },
       { overwrite: true },
     );
-    yield { type: 'done', final_dir: finalDir, steps: totalSteps, elapsed_s: elapsed() };
+    // the report card: a `run` line closes metrics.jsonl (what the report needs beyond the recipe and
+    // the eval lines), then report.md is built from the run directory alone, as `ponder report` does
+    const last = recipe.stages.length - 1;
+    metrics.append({ stage: last, step: recipe.stages[last]!.steps, run: 'done', elapsed_s: runTime(), adapter: adapterName(gpu.info), parameters });
+    const reportPath = join(run.dir, REPORT_FILE);
+    writeFileAtomic(reportPath, formatReport(readRunReport(run.dir)));
+    yield { type: 'done', final_dir: finalDir, report: reportPath, steps: totalSteps, elapsed_s: elapsed() };
   } finally {
+    runner?.dispose();
     opt?.dispose();
     model.dispose();
   }

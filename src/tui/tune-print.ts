@@ -11,7 +11,8 @@ import { formatBytes as fmtBytes } from '../format.js';
  *
  *   [sft] step 12/200  loss 2.3412  lr 3.00e-3  gnorm 0.812  1234 tok/s  mem 12.3 MiB  eta 0:41
  *
- * A stage that trains MTP modules adds their mean loss after the loss ("mtp 2.9120").
+ * A stage that trains MTP modules adds their mean loss after the loss ("mtp 2.9120"); any other metric
+ * the stage's runner reports follows as "name value" ("reward 0.6250  kl 0.0123").
  */
 export interface PlainPrinterOptions {
   /** minimum time between two progress lines (default 2000 ms) */
@@ -34,6 +35,14 @@ export function fmtLoss(v: number): string {
   return Number.isFinite(v) ? v.toFixed(4) : String(v);
 }
 
+/** A step metric other than the loss: 4 significant digits, exponent form for tiny or huge values. */
+export function fmtMetric(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 1e-3 && a < 1e5 ? String(Number(v.toPrecision(4))) : v.toExponential(2);
+}
+
 export function fmtLr(v: number): string {
   return v === 0 ? '0' : v.toExponential(2);
 }
@@ -44,6 +53,9 @@ export function formatStepLine(e: TuneStepEvent, etaS: number): string {
     `[${e.stage_name}] step ${e.step}/${e.total}`,
     `loss ${fmtLoss(e.loss)}`,
     ...(e.mtp_loss !== undefined ? [`mtp ${fmtLoss(e.mtp_loss)}`] : []),
+    ...Object.entries(e.metrics ?? {})
+      .filter(([k]) => k !== 'loss' && k !== 'mtp_loss')
+      .map(([k, v]) => `${k} ${fmtMetric(v)}`),
     `lr ${fmtLr(e.lr)}`,
     `gnorm ${Number.isFinite(e.grad_norm) ? e.grad_norm.toFixed(3) : String(e.grad_norm)}${e.skipped ? ' (skipped)' : ''}`,
     `${Math.round(e.tokens_per_s)} tok/s`,
@@ -103,6 +115,7 @@ export function createPlainPrinter(write: (line: string) => void, opts: PlainPri
         break;
       case 'done':
         write(`done: ${e.steps} steps in ${formatDuration(e.elapsed_s)}; model saved to ${e.final_dir}`);
+        if (e.report) write(`report: ${e.report}`);
         break;
     }
   };

@@ -2,6 +2,7 @@ import type { TuneStepEvent } from '../../src/engine/tuner-events.js';
 
 /** A step event for the dashboard tests: loss falls 0.1 per global step unless overridden. */
 export function stepEvent(stage: number, step: number, total: number, global: number, totalSteps: number, over: Partial<TuneStepEvent> = {}): TuneStepEvent {
+  const loss = over.loss ?? 5 - global * 0.1;
   return {
     type: 'step',
     stage,
@@ -10,7 +11,8 @@ export function stepEvent(stage: number, step: number, total: number, global: nu
     total,
     global_step: global,
     total_steps: totalSteps,
-    loss: 5 - global * 0.1,
+    loss,
+    metrics: { loss },
     lr: 1e-3,
     grad_norm: 0.5,
     skipped: false,

@@ -4,16 +4,17 @@ import type { TuneControls } from '../../engine/tuner-control.js';
 import type { TuneEvent } from '../../engine/tuner-events.js';
 import { formatBytes } from '../../format.js';
 import { progressBar } from '../bench-table.js';
-import { fmtLoss, fmtLr, formatDuration } from '../tune-print.js';
+import { fmtLoss, fmtLr, fmtMetric, formatDuration } from '../tune-print.js';
 import { brailleChart } from './braille-chart.js';
 import { useEventStream } from '../use-event-stream.js';
 import { useTerminalSize } from '../use-terminal-size.js';
-import { etaSeconds, initialTuneView, reduceTuneView, wantsPause, type LogLine, type TuneViewAction, type TuneViewState, type ViewStage } from './view-state.js';
+import { chartedMetric, etaSeconds, initialTuneView, reduceTuneView, wantsPause, type LogLine, type TuneViewAction, type TuneViewState, type ViewStage } from './view-state.js';
 
 /**
  * The live `ponder tune` dashboard on a terminal. It draws the same TuneEvent stream the plain and
  * JSON printers print, through one reducer (view-state.ts): stages with their status, a progress bar
- * with ETA, the loss curve (braille), lr / grad norm / tokens per second / GPU memory, the latest
+ * with ETA, the loss curve (braille) and beside it the stage's headline metric when it has one
+ * (e.g. GRPO's reward; view-state.ts chartedMetric), lr / grad norm / tokens per second / GPU memory, the latest
  * evaluations and sample, recent checkpoints and warnings, and the keys:
  *
  *   p pause / resume   s checkpoint now   e evaluate now   q checkpoint and quit
@@ -74,6 +75,13 @@ function Progress({ state, width }: { state: TuneViewState; width: number }) {
   );
 }
 
+/** The step's metrics beyond loss and mtp_loss (shown on their own line), as "name value". */
+function extraMetrics(l: TuneViewState['last'] & object): string[] {
+  return Object.entries(l.metrics ?? {})
+    .filter(([k]) => k !== 'loss' && k !== 'mtp_loss')
+    .map(([k, v]) => `${k} ${fmtMetric(v)}`);
+}
+
 function Numbers({ state }: { state: TuneViewState }) {
   const l = state.last;
   if (!l) return <Text dimColor>waiting for the first step…</Text>;
@@ -85,6 +93,7 @@ function Numbers({ state }: { state: TuneViewState }) {
         {l.mtp_loss !== undefined ? <Text>   mtp {fmtLoss(l.mtp_loss)}</Text> : null}   lr {fmtLr(l.lr)}   gnorm {gnorm}
         {l.skipped ? <Text color="red"> (skipped)</Text> : null}
       </Text>
+      {extraMetrics(l).length > 0 ? <Text wrap="truncate-end">{extraMetrics(l).join('   ')}</Text> : null}
       <Text>
         {Math.round(l.tokens_per_s).toLocaleString('en-US')} tok/s   {Math.round(l.step_ms)} ms/step   GPU mem {formatBytes(l.gpu_mem_bytes)}
       </Text>
@@ -92,11 +101,12 @@ function Numbers({ state }: { state: TuneViewState }) {
   );
 }
 
-function LossChart({ state, width, height }: { state: TuneViewState; width: number; height: number }) {
+/** One metric's braille chart: title, y labels (max on top, min at the bottom), the curve. */
+function MetricChart({ name, points, stride, width, height, color }: { name: string; points: number[]; stride: number; width: number; height: number; color: string }) {
   const chartW = Math.max(8, width - Y_LABEL_WIDTH - 1);
-  const chart = brailleChart(state.losses, chartW, height);
-  const perPoint = state.lossStride * chart.valuesPerColumn;
-  const title = perPoint > 1 ? `loss (each dot column: mean of ${perPoint % 1 === 0 ? perPoint : perPoint.toFixed(1)} steps)` : 'loss (one dot column per step)';
+  const chart = brailleChart(points, chartW, height);
+  const perPoint = stride * chart.valuesPerColumn;
+  const title = perPoint > 1 ? `${name} (each dot column: mean of ${perPoint % 1 === 0 ? perPoint : perPoint.toFixed(1)} steps)` : `${name} (one dot column per step)`;
   const label = (i: number) => {
     if (chart.min === undefined || chart.max === undefined) return '';
     if (i === 0) return chart.max.toFixed(3);
@@ -111,9 +121,28 @@ function LossChart({ state, width, height }: { state: TuneViewState; width: numb
       {chart.rows.map((row, i) => (
         <Text key={i}>
           <Text dimColor>{label(i).padStart(Y_LABEL_WIDTH - 1)} ┤</Text>
-          <Text color="cyan">{row}</Text>
+          <Text color={color}>{row}</Text>
         </Text>
       ))}
+    </Box>
+  );
+}
+
+/** The loss curve, and the headline metric's curve beside it (each half the width) when there is one. */
+function Charts({ state, width, height }: { state: TuneViewState; width: number; height: number }) {
+  const loss = <MetricChart name="loss" points={state.losses} stride={state.lossStride} width={width} height={height} color="cyan" />;
+  const other = chartedMetric(state);
+  if (other === undefined) return loss;
+  const half = Math.floor((width - 2) / 2);
+  const c = state.curves[other]!;
+  return (
+    <Box>
+      <Box width={half}>
+        <MetricChart name="loss" points={state.losses} stride={state.lossStride} width={half} height={height} color="cyan" />
+      </Box>
+      <Box marginLeft={2} width={width - half - 2}>
+        <MetricChart name={other} points={c.points} stride={c.stride} width={width - half - 2} height={height} color="magenta" />
+      </Box>
     </Box>
   );
 }
@@ -160,7 +189,7 @@ function Log({ log }: { log: LogLine[] }) {
 /** The status line: what the run is doing or waiting for, or how it ended. */
 function Status({ state }: { state: TuneViewState }) {
   const f = state.finished;
-  if (f?.kind === 'done') return <Text color="green">done: model saved to {f.finalDir}</Text>;
+  if (f?.kind === 'done') return <Text color="green">done: model saved to {f.finalDir}{f.report ? `; report card ${f.report}` : ''}</Text>;
   if (f?.kind === 'interrupted') return <Text color="yellow">stopped after step {f.step}; checkpoint {f.checkpoint}</Text>;
   const p = state.pending;
   const parts: string[] = [];
@@ -184,11 +213,11 @@ function Legend({ state }: { state: TuneViewState }) {
 
 /**
  * Chart rows that keep the whole frame within the terminal's rows (one row spare). The frame is:
- * header, status, a blank, then [stages + blank + progress (2) + numbers (2)] beside (wide) or above
+ * header, status, a blank, then [stages + blank + progress (2) + numbers (2, 3 with other metrics)] beside (wide) or above
  * (narrow) [chart title + chart], a blank, eval, sample, log lines, legend.
  */
 export function chartHeight(state: TuneViewState, rows: number, wide: boolean): number {
-  const left = 1 + state.stages.length + 1 + 2 + 2;
+  const left = 1 + state.stages.length + 1 + 2 + 2 + (state.last && extraMetrics(state.last).length > 0 ? 1 : 0);
   const below = 1 + 1 + (state.sample ? 1 : 0) + state.log.length + 1;
   const budget = rows - 1 - 3 - below;
   const h = wide ? budget - 1 : budget - left - 1;
@@ -224,13 +253,13 @@ export function TuneDashboardView({ state, columns, rows }: { state: TuneViewSta
         <Box marginTop={1}>
           {left(LEFT_WIDTH)}
           <Box marginLeft={2} flexGrow={1}>
-            <LossChart state={state} width={columns - LEFT_WIDTH - 2} height={height} />
+            <Charts state={state} width={columns - LEFT_WIDTH - 2} height={height} />
           </Box>
         </Box>
       ) : (
         <Box marginTop={1} flexDirection="column">
           {left(columns)}
-          <LossChart state={state} width={columns} height={height} />
+          <Charts state={state} width={columns} height={height} />
         </Box>
       )}
       <Box marginTop={1} flexDirection="column">

@@ -11,11 +11,16 @@ import type { StageKind } from '../../recipe/schema.js';
  * - loss curve: one point per optimizer step until MAX_LOSS_POINTS; past that, neighbouring points are
  *   merged pairwise (means) and each new point is the mean of `lossStride` steps, so memory stays
  *   bounded on long runs while the x axis stays uniform.
+ * - other step metrics (mtp_loss, reward, kl, ... whatever the stage's runner reports): a curve per
+ *   metric name, built the same way but capped at MAX_METRIC_POINTS. The dashboard charts one of them
+ *   next to the loss: the stage's headline metric (named by its runner in the stage event), else
+ *   `reward` when the steps report one (chartedMetric).
  * - requests: a key press marks its request pending ("pausing after this step…") until the event that
  *   answers it arrives.
  */
 export const ETA_WINDOW = 20;
 export const MAX_LOSS_POINTS = 2048;
+export const MAX_METRIC_POINTS = 512;
 export const LOG_LINES = 4;
 export const EVALS_KEPT = 3;
 
@@ -45,6 +50,13 @@ export interface KeyAction {
 
 export type TuneViewAction = TuneEvent | KeyAction;
 
+/** A bounded history of one metric: points, steps per point, and the point being built. */
+export interface MetricCurve {
+  points: number[];
+  stride: number;
+  pending: { sum: number; n: number };
+}
+
 export interface TuneViewState {
   output?: string;
   parameters?: number;
@@ -63,6 +75,10 @@ export interface TuneViewState {
   lossStride: number;
   /** steps summed into the point being built (when lossStride > 1) */
   pendingLoss: { sum: number; n: number };
+  /** the other step metrics by name (see MetricCurve) */
+  curves: Record<string, MetricCurve>;
+  /** the running stage's headline metric (its runner names it), charted next to the loss */
+  headline?: string;
   recentStepMs: number[];
   evals: TuneEvalEvent[];
   sample?: { step: number; prompt: string; text: string };
@@ -70,7 +86,7 @@ export interface TuneViewState {
   paused: boolean;
   /** requests waiting for their answer */
   pending: Partial<Record<KeyRequest, true>>;
-  finished?: { kind: 'done'; finalDir: string; elapsedS: number } | { kind: 'interrupted'; step: number; checkpoint: string };
+  finished?: { kind: 'done'; finalDir: string; elapsedS: number; report?: string } | { kind: 'interrupted'; step: number; checkpoint: string };
 }
 
 export const initialTuneView: TuneViewState = {
@@ -80,6 +96,7 @@ export const initialTuneView: TuneViewState = {
   losses: [],
   lossStride: 1,
   pendingLoss: { sum: 0, n: 0 },
+  curves: {},
   recentStepMs: [],
   evals: [],
   log: [],
@@ -109,20 +126,45 @@ function without(pending: TuneViewState['pending'], ...keys: KeyRequest[]): Tune
   return p;
 }
 
+/**
+ * Appends one value to a curve of at most `max` points: values are averaged `stride` at a time, and
+ * when the curve is full neighbouring points are merged pairwise and the stride doubles.
+ */
+export function pushPoint(c: MetricCurve, value: number, max: number): MetricCurve {
+  const sum = c.pending.sum + value;
+  const n = c.pending.n + 1;
+  if (n < c.stride) return { points: c.points, stride: c.stride, pending: { sum, n } };
+  let points = [...c.points, sum / n];
+  let stride = c.stride;
+  if (points.length >= max) {
+    const merged: number[] = [];
+    for (let i = 0; i + 1 < points.length; i += 2) merged.push((points[i]! + points[i + 1]!) / 2);
+    points = merged;
+    stride *= 2;
+  }
+  return { points, stride, pending: { sum: 0, n: 0 } };
+}
+
 /** Appends one step's loss, merging points pairwise when the curve is full. */
 function addLoss(s: TuneViewState, loss: number): Pick<TuneViewState, 'losses' | 'lossStride' | 'pendingLoss'> {
-  let { losses, lossStride } = s;
-  const sum = s.pendingLoss.sum + loss;
-  const n = s.pendingLoss.n + 1;
-  if (n < lossStride) return { losses, lossStride, pendingLoss: { sum, n } };
-  losses = [...losses, sum / n];
-  if (losses.length >= MAX_LOSS_POINTS) {
-    const merged: number[] = [];
-    for (let i = 0; i + 1 < losses.length; i += 2) merged.push((losses[i]! + losses[i + 1]!) / 2);
-    losses = merged;
-    lossStride *= 2;
+  const c = pushPoint({ points: s.losses, stride: s.lossStride, pending: s.pendingLoss }, loss, MAX_LOSS_POINTS);
+  return { losses: c.points, lossStride: c.stride, pendingLoss: c.pending };
+}
+
+/** Appends each step metric but the loss (which has its own curve) to its curve. */
+function addMetrics(curves: Record<string, MetricCurve>, metrics: Record<string, number> | undefined): Record<string, MetricCurve> {
+  const next = { ...curves };
+  for (const [name, v] of Object.entries(metrics ?? {})) {
+    if (name === 'loss' || !Number.isFinite(v)) continue;
+    next[name] = pushPoint(next[name] ?? { points: [], stride: 1, pending: { sum: 0, n: 0 } }, v, MAX_METRIC_POINTS);
   }
-  return { losses, lossStride, pendingLoss: { sum: 0, n: 0 } };
+  return next;
+}
+
+/** The metric charted next to the loss: the stage's headline, else `reward`, when it has points. */
+export function chartedMetric(s: TuneViewState): string | undefined {
+  for (const name of [s.headline, 'reward']) if (name !== undefined && name !== 'loss' && (s.curves[name]?.points.length ?? 0) > 0) return name;
+  return undefined;
 }
 
 function setStage(stages: ViewStage[], i: number, patch: Partial<ViewStage>): ViewStage[] {
@@ -159,7 +201,7 @@ export function reduceTuneView(s: TuneViewState, a: TuneViewAction): TuneViewSta
     }
     case 'stage': {
       const stages = s.stages.map((st, j): ViewStage => (j < a.index ? { ...st, done: st.steps, status: 'done' } : j === a.index ? { ...st, done: a.from_step, status: 'running' } : st));
-      return { ...s, stages, current: a.index, batch: { size: a.batch_size, accum: a.grad_accum, seqLen: a.seq_len } };
+      return { ...s, stages, current: a.index, batch: { size: a.batch_size, accum: a.grad_accum, seqLen: a.seq_len }, headline: a.headline };
     }
     case 'step':
       return {
@@ -170,6 +212,7 @@ export function reduceTuneView(s: TuneViewState, a: TuneViewAction): TuneViewSta
         totalSteps: a.total_steps,
         last: a,
         ...addLoss(s, a.loss),
+        curves: addMetrics(s.curves, a.metrics),
         recentStepMs: [...s.recentStepMs, a.step_ms].slice(-ETA_WINDOW),
       };
     case 'eval':
@@ -195,7 +238,7 @@ export function reduceTuneView(s: TuneViewState, a: TuneViewAction): TuneViewSta
         pending: {},
         stages: s.stages.map((st) => ({ ...st, done: st.steps, status: 'done' })),
         globalStep: s.totalSteps,
-        finished: { kind: 'done', finalDir: a.final_dir, elapsedS: a.elapsed_s },
+        finished: { kind: 'done', finalDir: a.final_dir, elapsedS: a.elapsed_s, ...(a.report ? { report: a.report } : {}) },
       };
   }
 }

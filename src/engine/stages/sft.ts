@@ -1,0 +1,81 @@
+/**
+ * The runner for `pretrain` and `sft` stages: next-token cross-entropy on the stage's examples
+ * (pretraining: raw text, every token a target; SFT: chat-formatted, only the answer tokens are).
+ *
+ *   data       examples (loadStageExamples) -> tokenized -> seeded shuffled batches (batchIterator,
+ *              seed = recipe seed + stage index); state() is the batch cursor, so a resumed stage
+ *              draws the batches the uninterrupted one would.
+ *   one step   zeroGrads, `grad_accum` micro-batches of batch_size rows through TrainableModel.step
+ *              (which adds into the grads; gradScale = 1 / the valid targets of all the step's
+ *              micro-batches, so the summed gradient is the mean over the effective batch), then
+ *              AdamW.step(lr). The losses and the (norm, skipped) pair are read back for the report.
+ *   params     the trunk (MTP modules are left alone unless the stage has mtp:), trunk and modules, or
+ *              the modules alone (mtp.freeze_trunk).
+ *   metrics    loss: mean cross-entropy per valid target; mtp_loss (stages with mtp:): the modules'
+ *              mean loss per target token.
+ */
+import { batchIterator, IGNORE_INDEX, loadStageExamples, padId, tokenizeExamples, type Batch, type BatchCursor } from '../../data/batches.js';
+import { isMtpWeight } from '../../model/config.js';
+import type { Json } from '../../train/checkpoint.js';
+import type { RunnerFactory, StageRunner, StepReport } from './types.js';
+
+/**
+ * The MTP modules' mean loss per target token: module k's summed loss over its own target count
+ * (targets[t+k+1] of each row that are not ignored), averaged over the modules.
+ */
+function mtpMeanLoss(sums: number[], micro: Batch[], B: number, T: number): number {
+  const means = sums.map((sum, k) => {
+    let n = 0;
+    for (const b of micro) for (let r = 0; r < B; r++) for (let t = k + 1; t < T; t++) if (b.targets[r * T + t] !== IGNORE_INDEX) n++;
+    return n > 0 ? sum / n : 0;
+  });
+  return means.length > 0 ? means.reduce((a, x) => a + x, 0) / means.length : 0;
+}
+
+export const createSftRunner: RunnerFactory = ({ gpu, model, tok, recipe, stage, stageIndex, resume }): StageRunner => {
+  const examples = tokenizeExamples(tok, loadStageExamples(stage.data, stage.kind, recipe.seed));
+  const B = stage.batch_size;
+  const A = stage.grad_accum;
+  const T = stage.seq_len;
+  const batches = batchIterator(examples, { B, T, seed: recipe.seed + stageIndex, padId: padId(tok) }, resume as unknown as BatchCursor | undefined);
+  const mtp = stage.mtp;
+  const mtpOpts = mtp ? { mtpWeight: mtp.weight, freezeTrunk: mtp.freeze_trunk } : {};
+
+  return {
+    params: () => model.params().filter((p) => (mtp ? !mtp.freeze_trunk || isMtpWeight(p.name) : !isMtpWeight(p.name))),
+
+    async step(_k, opt, lr): Promise<StepReport> {
+      // gradient accumulation: all micro-batches are drawn first, because the scale that makes the
+      // summed gradient the mean over the whole step (1 / valid targets of every micro-batch) must be
+      // known before the first backward. The cursor then sits after the last one, as a checkpoint needs.
+      const micro: Batch[] = [];
+      for (let a = 0; a < A; a++) micro.push(batches.nextBatch());
+      const valid = micro.reduce((sum, b) => sum + b.validTargets, 0);
+      const gradScale = valid > 0 ? 1 / valid : 0;
+      model.zeroGrads();
+      const lossTs = micro.map((b) => model.step(b.inputs, b.targets, B, T, { gradScale, ...mtpOpts }));
+      const res = opt.step(lr);
+      let lossSum = 0;
+      const mtpSums: number[] = [];
+      for (const t of lossTs) {
+        const sums = await gpu.readF32(t);
+        lossSum += sums[0]!;
+        for (let k = 1; k < sums.length; k++) mtpSums[k - 1] = (mtpSums[k - 1] ?? 0) + sums[k]!;
+        t.release();
+      }
+      const [norm, skipped] = await gpu.readF32(res);
+      res.release();
+      const loss = valid > 0 ? lossSum / valid : 0;
+      return {
+        metrics: { loss, ...(mtp ? { mtp_loss: mtpMeanLoss(mtpSums, micro, B, T) } : {}) },
+        grad_norm: norm!,
+        skipped: skipped !== 0,
+        tokens: A * B * T,
+      };
+    },
+
+    state: () => ({ ...batches.cursor }) as unknown as Json,
+
+    dispose() {},
+  };
+};
