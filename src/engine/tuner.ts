@@ -278,7 +278,7 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
       const fromStep = si === firstStage ? firstStep : 0;
       yield { type: 'stage', index: si, name: stage.name, kind: stage.kind, steps: stage.steps, from_step: fromStep, batch_size: stage.batch_size, grad_accum: stage.grad_accum, seq_len: stage.seq_len };
 
-      const examples = tokenizeExamples(tok, loadStageExamples(stage.data, stage.kind, recipe.seed));
+      const examples = tokenizeExamples(tok, loadStageExamples(stage.data, stage.kind as 'pretrain' | 'sft', recipe.seed));
       const B = stage.batch_size;
       const A = stage.grad_accum;
       const T = stage.seq_len;
