@@ -27,10 +27,14 @@ import { configToJson, parseModelConfig, type ModelConfig } from '../model/confi
 import {
   crossFieldIssues,
   type ArithmeticOpName,
+  type GRPO_LOSSES,
+  type REWARD_SCALES,
+  type TemperatureSettingRaw,
   RecipeSchema,
   type OptimizerSettings,
   type StageMtp,
   type RawModelConfig,
+  type RawGrpoStage,
   type RawRecipe,
   type RecipeIssue,
   type StageKind,
@@ -70,12 +74,32 @@ export interface EvalSpec {
   ops?: ArithmeticOpName[];
 }
 
+/** A grpo stage's settings (schema.ts GrpoStageSchema, defaults filled). */
+export interface GrpoSettings {
+  group_size: number;
+  max_new_tokens: number;
+  temperature: TemperatureSettingRaw;
+  top_p: number;
+  loss: (typeof GRPO_LOSSES)[number];
+  clip: { low: number; high: number };
+  kl_coef: number;
+  scale_rewards: (typeof REWARD_SCALES)[number];
+  iterations: number;
+  mask_truncated: boolean;
+  overlong?: { max: number; buffer: number };
+  rewards: { name: string; weight: number }[];
+  dynamic_sampling?: { max_draws: number };
+  easy_pool?: { rate: number };
+  micro_batch?: number;
+  think?: boolean;
+}
+
 export interface RecipeStage {
   name: string;
   kind: StageKind;
   data: StageData;
   steps: number;
-  /** sequences per micro-batch */
+  /** sequences per micro-batch (grpo: prompts per optimizer step) */
   batch_size: number;
   /** micro-batches per optimizer step (gradient accumulation; 1 = none) */
   grad_accum: number;
@@ -84,6 +108,8 @@ export interface RecipeStage {
   eval?: EvalSpec;
   /** trains the MTP modules too (or only them, with freeze_trunk) */
   mtp?: StageMtp;
+  /** kind grpo only */
+  grpo?: GrpoSettings;
 }
 
 export interface RecipeModel {
@@ -188,6 +214,13 @@ function describeIssue(issue: core.$ZodIssue): RecipeIssue {
       return { path: [...path, issue.keys[0]!], message: `unknown key${issue.keys.length > 1 ? ` (also: ${issue.keys.slice(1).join(', ')})` : ''}`, atKey: true };
     }
     case 'invalid_union': {
+      const disc = issue as unknown as { note?: string; options?: unknown[] };
+      if (disc.note === 'No matching discriminator' && path[path.length - 1] === 'kind') {
+        const known = (disc.options ?? []).map(String).join(', ');
+        const kind = input && typeof input === 'object' ? (input as Record<string, unknown>).kind : undefined;
+        if (kind === undefined) return { path, message: `required, but missing (one of: ${known})` };
+        return { path, message: `unknown stage kind ${shown(kind)} (known: ${known})` };
+      }
       // `data` is a path string or a task mapping. When the value has one option's type (a mapping),
       // that option's own complaint (paths relative to the union) is the useful one.
       const matching = issue.errors.filter((branch) => !branch.some((b) => b.path.length === 0 && b.code === 'invalid_type'));
@@ -388,6 +421,9 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
 
   // stages: context length, data files, eval defaults
   const stages: RecipeStage[] = r.stages.map((s, i) => {
+    // (grpo joins StageSchema's union with its runner; until then this branch is not reached)
+    const grpoRaw = (s as { kind: string }).kind === 'grpo' ? (s as unknown as RawGrpoStage) : undefined;
+    if (grpoRaw) return grpoStage(grpoRaw, i, model.config, report);
     if (s.seq_len > model.config.max_position_embeddings) {
       throw report({ path: ['stages', i, 'seq_len'], message: `must be <= the model's max_position_embeddings (${model.config.max_position_embeddings}) (got ${s.seq_len})` });
     }
@@ -435,6 +471,32 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
     stages,
   };
   return { recipe, hash: recipeHash(recipe, outputWritten) };
+}
+
+/** A grpo stage resolved: its settings apart, seq_len the context (its longest possible row). */
+function grpoStage(s: RawGrpoStage, i: number, config: ModelConfig, report: (issue: RecipeIssue) => PonderError): RecipeStage {
+  const { name, kind, data, steps, batch_size, optimizer, eval: rawEval, ...settings } = s;
+  const ctx = config.max_position_embeddings;
+  if (settings.max_new_tokens >= ctx) {
+    throw report({ path: ['stages', i, 'max_new_tokens'], message: `must leave room for the prompt in the model's context of ${ctx} tokens (got ${settings.max_new_tokens})` });
+  }
+  if (settings.overlong && settings.overlong.buffer >= settings.overlong.max) {
+    throw report({ path: ['stages', i, 'overlong', 'buffer'], message: `must be below overlong.max (${settings.overlong.max}) (got ${settings.overlong.buffer})` });
+  }
+  if (settings.micro_batch !== undefined && (batch_size * settings.group_size) % settings.micro_batch !== 0) {
+    throw report({ path: ['stages', i, 'micro_batch'], message: `must divide batch_size x group_size (${batch_size * settings.group_size}) (got ${settings.micro_batch})` });
+  }
+  const sameTaskG = rawEval && data.task === rawEval.task ? data : undefined;
+  const evG: EvalSpec | undefined = rawEval && {
+    task: rawEval.task,
+    n: rawEval.n,
+    every: rawEval.every ?? steps,
+    digits: rawEval.digits ?? sameTaskG?.digits ?? 1,
+    cot: rawEval.cot ?? sameTaskG?.cot ?? false,
+    ...((rawEval.ops ?? sameTaskG?.ops) ? { ops: rawEval.ops ?? sameTaskG?.ops } : {}),
+  };
+  // seq_len: the longest sequence the stage can train on (prompt + completion within the context)
+  return { name, kind: kind as StageKind, data: { type: 'task', ...data }, steps, batch_size, grad_accum: 1, seq_len: ctx, optimizer, eval: evG, grpo: settings };
 }
 
 /**

@@ -4,7 +4,7 @@
  * `ponder tune --check` prints it; the trainer walks it. Pure arithmetic: no files, no GPU.
  */
 import { expectedWeights, type ModelConfig } from '../model/config.js';
-import type { EvalSpec, Recipe, StageData } from './load.js';
+import type { EvalSpec, GrpoSettings, Recipe, StageData } from './load.js';
 import type { OptimizerSettings, StageKind } from './schema.js';
 
 export interface PlannedStage {
@@ -29,6 +29,8 @@ export interface PlannedStage {
   eval?: EvalSpec;
   /** optimizer steps (stage-local, 1-based) after which an evaluation runs; always includes the last */
   eval_steps: number[];
+  /** kind grpo: its settings */
+  grpo?: GrpoSettings;
 }
 
 export interface RecipePlan {
@@ -58,8 +60,9 @@ export function configParameterCount(c: ModelConfig): number {
 export function planRecipe(recipe: Recipe): RecipePlan {
   let step = 0;
   const stages = recipe.stages.map((s, index): PlannedStage => {
-    const effectiveBatch = s.batch_size * s.grad_accum;
-    const tokensPerStep = effectiveBatch * s.seq_len;
+    // grpo: batch_size prompts x group_size completions; tokens counted as the completion budget (a bound)
+    const effectiveBatch = s.grpo ? s.batch_size * s.grpo.group_size : s.batch_size * s.grad_accum;
+    const tokensPerStep = effectiveBatch * (s.grpo ? s.grpo.max_new_tokens : s.seq_len);
     const evalSteps: number[] = [];
     if (s.eval) {
       for (let k = s.eval.every; k < s.steps; k += s.eval.every) evalSteps.push(k);
@@ -81,6 +84,7 @@ export function planRecipe(recipe: Recipe): RecipePlan {
       optimizer: s.optimizer,
       eval: s.eval,
       eval_steps: evalSteps,
+      ...(s.grpo ? { grpo: s.grpo } : {}),
     };
     step += s.steps;
     return planned;
@@ -130,6 +134,18 @@ export function formatPlan(plan: RecipePlan, recipePath: string, hash: string): 
   for (const s of plan.stages) {
     const o = s.optimizer;
     const ev = s.eval ? `; eval ${s.eval.task} n=${s.eval.n} every ${s.eval.every}` : '';
+    if (s.grpo) {
+      const g = s.grpo;
+      const t = typeof g.temperature === 'number' ? `${g.temperature}` : `${g.temperature.from}->${g.temperature.to} over ${g.temperature.steps} steps`;
+      const extras = [g.kl_coef > 0 ? `kl ${g.kl_coef}` : '', g.iterations > 1 ? `iterations ${g.iterations}` : '', g.dynamic_sampling ? `dynamic sampling (${g.dynamic_sampling.max_draws} draws)` : '', g.easy_pool ? `easy pool ${g.easy_pool.rate}` : '']
+        .filter(Boolean)
+        .join(', ');
+      lines.push(
+        `stage ${s.index + 1} ${s.name} (grpo): ${dataText(s.data)}; ${s.steps} steps x ${s.batch_size} prompts x ${g.group_size} samples, <= ${g.max_new_tokens} new tokens, T ${t}; ` +
+          `loss ${g.loss} clip ${g.clip.low}/${g.clip.high} scale ${g.scale_rewards}; rewards ${g.rewards.map((r) => `${r.name}x${r.weight}`).join(' + ')}${extras ? `; ${extras}` : ''}; lr ${o.lr} ${o.schedule} warmup ${o.warmup}${ev}`,
+      );
+      continue;
+    }
     // with accumulation: "4x24 x 2 micro-batches (effective batch 8)"
     const batch = s.grad_accum > 1 ? `${s.batch_size}x${s.seq_len} x ${s.grad_accum} micro-batches (effective batch ${s.effective_batch})` : `${s.batch_size}x${s.seq_len}`;
     lines.push(

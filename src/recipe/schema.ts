@@ -12,8 +12,13 @@
 import * as z from 'zod';
 import { MAX_MTP_LAYERS, SUPPORTED_ARCHITECTURES } from '../model/config.js';
 
-/** Stage kinds this build knows; dpo, grpo, ... join with the RL work. */
+/** Stage kinds this build knows; each has a runner in src/engine/stages/. */
 export const STAGE_KINDS = ['pretrain', 'sft'] as const;
+/** Kinds that train on fixed token sequences (seq_len, grad_accum, mtp apply). */
+export const SEQUENCE_KINDS = ['pretrain', 'sft'] as const;
+/** GRPO's ways of averaging token losses (TRL's loss_type names; posttraining.md §1.3). */
+export const GRPO_LOSSES = ['grpo', 'dr_grpo', 'dapo'] as const;
+export const REWARD_SCALES = ['group', 'batch', 'none'] as const;
 export type StageKind = (typeof STAGE_KINDS)[number];
 
 /** Built-in generated data sets. */
@@ -81,10 +86,12 @@ export const StageMtpSchema = z.strictObject({
   freeze_trunk: z.boolean().default(false),
 });
 
-export const StageSchema = z.strictObject({
-  /** unique within the recipe; names the stage's checkpoints, so letters, digits, '-', '_' and '.' */
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "-" and "_" only, starting with a letter or digit'),
-  kind: z.enum(STAGE_KINDS),
+/** unique within the recipe; names the stage's checkpoints, so letters, digits, '-', '_' and '.' */
+const StageName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "-" and "_" only, starting with a letter or digit');
+
+export const SequenceStageSchema = z.strictObject({
+  name: StageName,
+  kind: z.enum(SEQUENCE_KINDS),
   data: DataSchema,
   /** optimizer steps */
   steps: posInt(),
@@ -101,6 +108,64 @@ export const StageSchema = z.strictObject({
   eval: EvalSchema.optional(),
   mtp: StageMtpSchema.optional(),
 });
+
+/** `temperature: 1.0`, or an anneal `{from: 1.0, to: 0.6, steps: 20}` (held at `to` afterwards). */
+export const TemperatureSchema = z.union([
+  z.number().min(0),
+  z.strictObject({ from: z.number().min(0), to: z.number().min(0), steps: posInt() }),
+]);
+
+/** `rewards: [{name: accuracy, weight: 1}, {name: format, weight: 0.1}]`: summed with their weights. */
+export const RewardSchema = z.strictObject({ name: z.string().min(1), weight: z.number().default(1) });
+
+/**
+ * GRPO (posttraining.md §1, §3): per step, batch_size prompts x group_size completions sampled from
+ * the current weights, rewarded, advantages within each group, one optimizer step on the clipped
+ * policy-ratio objective. Defaults follow TRL's GRPOConfig (loss dapo, clip 0.2/0.28 with DAPO's
+ * clip-higher, no KL, group scaling, one iteration) except where docs/recipes.md says otherwise.
+ */
+export const GrpoStageSchema = z.strictObject({
+  name: StageName,
+  kind: z.literal('grpo'),
+  /** the prompts and their verifier: a task mapping (task: jsonl with data: FILE for your own) */
+  data: TaskDataSchema,
+  steps: posInt(),
+  /** prompts per optimizer step (each sampled group_size times) */
+  batch_size: posInt(),
+  /** G: completions per prompt (TRL num_generations) */
+  group_size: z.int().min(2).default(8),
+  /** most tokens per completion (TRL max_completion_length) */
+  max_new_tokens: posInt().default(128),
+  temperature: TemperatureSchema.default(1.0),
+  top_p: z.number().gt(0).max(1).default(1.0),
+  /** how token losses are averaged: grpo (per sequence), dr_grpo (constant), dapo (per token of the step) */
+  loss: z.enum(GRPO_LOSSES).default('dapo'),
+  /** the ratio's clip range [1 - low, 1 + high] (DAPO's clip-higher: high > low) */
+  clip: z.strictObject({ low: z.number().gt(0).lt(1).default(0.2), high: z.number().gt(0).default(0.28) }).default({ low: 0.2, high: 0.28 }),
+  /** β of the k3 KL estimator against the stage's starting weights (0: no reference is held) */
+  kl_coef: z.number().min(0).default(0),
+  scale_rewards: z.enum(REWARD_SCALES).default('group'),
+  /** μ: optimizer steps on each batch of samples (the ratio is then against the sampling policy) */
+  iterations: posInt().default(1),
+  /** completions cut by max_new_tokens carry no loss (DAPO's overlong filtering) */
+  mask_truncated: z.boolean().default(false),
+  /** DAPO's soft overlong penalty, added to the reward: 0 up to max - buffer tokens, then down to -1 at max */
+  overlong: z.strictObject({ max: posInt(), buffer: posInt() }).optional(),
+  rewards: z.array(RewardSchema).min(1).default([{ name: 'accuracy', weight: 1 }]),
+  /** drop groups whose rewards are all equal and draw more prompts, up to max_draws rounds per step */
+  dynamic_sampling: z.strictObject({ max_draws: posInt().default(4) }).optional(),
+  /** MiMo's easy pool: always-solved problems leave the main draw and come back at `rate` */
+  easy_pool: z.strictObject({ rate: z.number().min(0).max(1).default(0.1) }).optional(),
+  /** completions per forward/backward (default: all of the step's at once) */
+  micro_batch: posInt().optional(),
+  /** chat models: ask for a reasoning block (default: the template's default) */
+  think: z.boolean().optional(),
+  optimizer: OptimizerSchema,
+  eval: EvalSchema.optional(),
+});
+
+// grpo joins the union with its runner (src/engine/stages/grpo.ts)
+export const StageSchema = z.discriminatedUnion('kind', [SequenceStageSchema]);
 
 /** A from-scratch model's shape, in HF config.json names. */
 export const ModelConfigSchema = z.strictObject({
@@ -146,6 +211,8 @@ export const RecipeSchema = z.strictObject({
 /** The recipe as written, with the schema's defaults filled in (before paths and the model are resolved). */
 export type RawRecipe = z.output<typeof RecipeSchema>;
 export type RawStage = z.output<typeof StageSchema>;
+export type RawGrpoStage = z.output<typeof GrpoStageSchema>;
+export type TemperatureSettingRaw = z.output<typeof TemperatureSchema>;
 export type RawModelConfig = z.output<typeof ModelConfigSchema>;
 export type TaskData = z.output<typeof TaskDataSchema>;
 export type OptimizerSettings = z.output<typeof OptimizerSchema>;

@@ -49,7 +49,7 @@ const BROKEN: [string, string, RegExp][] = [
   ['missing-data-file.yaml', 'stages[0].data', /^no such file "data\/no-such-file\.jsonl" \(looked at .*test\/fixtures\/recipes\/data\/no-such-file\.jsonl; paths are relative to the recipe's directory\)$/],
   ['heads-not-divide.yaml', 'model.config.num_attention_heads', /^must divide hidden_size \(64\) \(got 6\)/],
   ['kv-heads-not-multiple.yaml', 'model.config.num_key_value_heads', /^num_attention_heads \(4\) must be a multiple of num_key_value_heads \(got 3\)$/],
-  ['unknown-kind.yaml', 'stages[0].kind', /^unknown stage kind "dpo" \(known: pretrain, sft\)$/],
+  ['unknown-kind.yaml', 'stages[0].kind', /^unknown stage kind "ppo" \(known: pretrain, sft[^)]*\)$/],
   ['duplicate-stage-names.yaml', 'stages[1].name', /^duplicate stage name "sft" \(also stages\[0\]\.name\)$/],
   ['init-missing.yaml', 'model.init', /^no such directory "\.\/no-such-model" \(looked at .*no-such-model; paths are relative to the recipe's directory\)$/],
   ['missing-optimizer.yaml', 'stages[0].optimizer', /^required, but missing/],
