@@ -100,6 +100,17 @@ describe('ponder eval', () => {
     assert.doesNotMatch(r.stdout, /[\u2800-\u28ff]/, 'no braille when piped');
   });
 
+  it('--curve on a terminal: braille charts of pass@j and maj@j instead of the table', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(['eval', '--model', model, '--n', '2', '--samples', '2', '--max-tokens', '4', '--curve'], 'ponder', { out: (l) => out.push(l), err: (l) => err.push(l), isTTY: true });
+    assert.equal(code, 0, err.join('\n'));
+    const text = out.join('\n');
+    assert.match(text, /\npass@j\n[\s\S]*\nmaj@j\n/);
+    assert.match(text, /[\u2800-\u28ff]{20}/);
+    assert.doesNotMatch(text, /samples +pass@j +maj@j/);
+  });
+
   it('greedy plain output says so and gives the accuracy with its interval', () => {
     const r = runPonder(['eval', '--model', model, '--n', '2', '--digits', '1', '--max-tokens', '4']);
     assert.equal(r.code, 0, r.stderr);
