@@ -1,41 +1,71 @@
 /**
- * Evaluation on a verifiable task: generate `n` problems with a seed, let the model answer each one
- * greedily, extract the answer from its text and verify it exactly (tasks/types.ts). One function for
- * the Tuner's periodic evals and for `ponder eval`, so a figure from either means the same thing.
+ * Evaluation on a verifiable task with test-time scaling: generate `n` problems with a seed, draw `k`
+ * answers to each (engine/sample-batch.ts: all problems' samples in one batched run), extract each
+ * answer from its text and verify it exactly (tasks/types.ts), then reduce the verdicts to the figures
+ * of engine/eval-metrics.ts: accuracy (greedy, or the mean over samples: avg@k) with a Wilson 95%
+ * interval over problems, unbiased pass@k, maj@k (self-consistency) and best-of-N with the verifier,
+ * and on request the curve of maj@j and pass@j over j = 1, 2, 4, … k. One function for the Tuner's
+ * periodic evals and for `ponder eval`, so a figure from either means the same thing.
+ *
+ * Sampling: temperature defaults to 0 (greedy) with one sample and to 1.0 with several — the
+ * distribution the model was trained on, untempered, which is what pass@k and majority voting are
+ * defined over; the caller may set it (and top-p). The sampling seed is the problem seed, and problem i
+ * draws from RNG stream i, so its samples do not depend on n. Greedy decoding makes the score a pure
+ * function of (weights, task options, seed). With `mtp` (greedy, one sample only) each problem is
+ * answered by `generate` with the model's MTP modules drafting: the same answers, fewer trunk passes,
+ * and the summary reports how many drafts were accepted.
  *
  * Prompts: chat models (SFT) see the problem as a user turn in their chat format (with thinking on or
- * off when the tokenizer knows the switch); pretrained models see "prompt\n" as raw text. Greedy
- * decoding (temperature 0) makes the score a pure function of (weights, task options, seed).
+ * off when the tokenizer knows the switch); pretrained models see "prompt\n" as raw text.
  */
 import { encodeMessages } from '../data/prompt.js';
 import type { Tokenizer } from '../data/tokenizer.js';
+import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { Transformer } from '../model/transformer.js';
-import { taskByName } from '../tasks/types.js';
+import { ARITHMETIC_OPS } from '../tasks/arithmetic.js';
+import { taskByName, type Problem, type TaskOptions, type VerifiableTask } from '../tasks/types.js';
+import { meanAccuracy, meanBestOfNVerifier, meanMajAtK, meanPassAtK, scalingCurve, wilsonInterval, type CurvePoint } from './eval-metrics.js';
 import { generate } from './generate.js';
+import { sampleBatch, type BatchCompletion } from './sample-batch.js';
+
+/** A task's options as given (a recipe's values or the command line's strings), before validation. */
+export type RawTaskOptions = Record<string, unknown>;
 
 export interface TaskEvalOptions {
   task: string;
   n: number;
-  /** problems are drawn with this seed */
+  /** problems are drawn with this seed (and samples with it, problem i from stream i) */
   seed: number;
-  digits?: number;
-  /** the task's chain-of-thought setting (also sets the default answer budget) */
-  cot?: boolean;
-  /** arithmetic: operations to draw from */
-  ops?: readonly string[];
+  /** the task's options (today: digits, ops, cot), resolved by resolveTaskOptions */
+  taskOptions?: RawTaskOptions;
+  /** answers drawn per problem (default 1) */
+  samples?: number;
+  /** default 0 with one sample, else 1.0 */
+  temperature?: number;
+  topP?: number;
   /** chat format (an SFT model) or raw "prompt\n" (a pretrained one) */
   chat: boolean;
   /** chat only: ask for a reasoning block or not (undefined: the template's default) */
   think?: boolean;
   /** most tokens per answer; default 256 with cot or a chat model's reasoning, else 24 */
   maxTokens?: number;
-  /**
-   * decode with the model's MTP modules drafting (same greedy answers, fewer trunk passes); the
-   * summary then reports how many drafts were accepted
-   */
+  /** greedy, one sample: decode with the model's MTP modules drafting (same answers) */
   mtp?: boolean;
+  /** also compute the test-time-scaling curve */
+  curve?: boolean;
   signal?: AbortSignal;
+  /** answers finished so far, of all n · samples */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface TaskEvalSample {
+  /** the model's text */
+  text: string;
+  /** what the task's extractor read from the text */
+  predicted?: string;
+  correct: boolean;
+  finish: BatchCompletion['finish'];
 }
 
 /** One answered problem. */
@@ -43,20 +73,34 @@ export interface TaskEvalItem {
   index: number;
   prompt: string;
   answer: string;
-  /** the model's text */
-  text: string;
-  /** what the task's extractor read from the text */
-  predicted?: string;
-  correct: boolean;
+  samples: TaskEvalSample[];
 }
 
 export interface TaskEvalSummary {
   task: string;
+  /** problems answered (fewer than asked only when interrupted) */
   n: number;
-  correct: number;
+  /** samples per problem */
+  samples: number;
+  temperature: number;
+  /** greedy accuracy (one greedy sample) or avg@k: the mean over problems of correct / samples */
   accuracy: number;
+  /** Wilson 95% interval of the accuracy over problems */
+  ci95: [lo: number, hi: number];
+  /** unbiased pass@k with k = samples */
+  pass_at_k: number;
+  /** majority vote over the samples' answers */
+  maj_at_k: number;
+  /** best-of-N with the task's exact verifier: any correct among the N samples (pass@N, plug-in) */
+  best_of_n: number;
+  curve?: CurvePoint[];
   /** with mtp: drafts made and accepted over all answers */
   mtp?: { drafted: number; accepted: number; acceptance: number };
+}
+
+export interface TaskEvalResult {
+  items: TaskEvalItem[];
+  summary: TaskEvalSummary;
 }
 
 /** The prompt ids for one problem. */
@@ -66,36 +110,116 @@ export function taskPromptIds(tok: Tokenizer, prompt: string, chat: boolean, thi
 }
 
 /**
- * Answers the problems one by one, yielding each; returns the summary. Stops early (with the items so
- * far counted) when the signal aborts.
+ * Validates a task's options for `where` (e.g. "--option" or a recipe path) into today's TaskOptions:
+ * digits (integer), ops (list or comma-separated string of + - *), cot (boolean or true/false).
+ * Task-specific handling lives here and in problemsFor only, so a task registry with its own option
+ * specs can replace both.
  */
-export async function* evaluateTask(gpu: Gpu, model: Transformer, tok: Tokenizer, opts: TaskEvalOptions): AsyncGenerator<TaskEvalItem, TaskEvalSummary> {
-  const task = taskByName(opts.task);
-  const problems = task.generate(opts.n, opts.seed, { digits: opts.digits, cot: opts.cot, ops: opts.ops });
-  const ctx = model.config.max_position_embeddings;
-  const budget = opts.maxTokens ?? (opts.cot || (opts.chat && opts.think !== false) ? 256 : 24);
-  let correct = 0;
-  let answered = 0;
+export function resolveTaskOptions(taskName: string, raw: RawTaskOptions, where: string): TaskOptions {
+  taskByName(taskName);
+  const out: TaskOptions = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (value === undefined) continue;
+    const bad = (rule: string) => new PonderError('BAD_INPUT', `${where}: ${taskName} option ${key} must be ${rule}, got ${JSON.stringify(value)}`);
+    if (key === 'digits') {
+      const d = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+      if (typeof d !== 'number' || !Number.isInteger(d) || d < 1 || d > 9) throw bad('an integer from 1 to 9');
+      out.digits = d;
+    } else if (key === 'ops') {
+      const ops = typeof value === 'string' ? value.split(/[\s,]+/).filter((s) => s !== '') : value;
+      if (!Array.isArray(ops) || ops.length === 0 || ops.some((o) => !(ARITHMETIC_OPS as readonly unknown[]).includes(o))) throw bad(`a non-empty list of ${ARITHMETIC_OPS.join(' ')}`);
+      out.ops = [...new Set(ops as string[])];
+    } else if (key === 'cot') {
+      const b = value === 'true' ? true : value === 'false' ? false : value;
+      if (typeof b !== 'boolean') throw bad('true or false');
+      out.cot = b;
+    } else throw new PonderError('BAD_INPUT', `${where}: ${taskName} has no option "${key}" (its options: digits, ops, cot)`);
+  }
+  return out;
+}
+
+/** The task and its `n` problems for (seed, options): the one place evaluation meets the task registry. */
+export function problemsFor(taskName: string, n: number, seed: number, options: RawTaskOptions): { task: VerifiableTask; problems: Problem[]; options: TaskOptions } {
+  const task = taskByName(taskName);
+  const resolved = resolveTaskOptions(taskName, options, 'eval');
+  return { task, problems: task.generate(n, seed, resolved), options: resolved };
+}
+
+/**
+ * Answers every problem `samples` times and scores them. When the signal aborts, the problems whose
+ * samples all finished are scored and the rest left out (summary.n says how many were).
+ */
+export async function evaluateTask(gpu: Gpu, model: Transformer, tok: Tokenizer, opts: TaskEvalOptions): Promise<TaskEvalResult> {
+  const k = opts.samples ?? 1;
+  if (!Number.isInteger(k) || k < 1) throw new PonderError('BAD_INPUT', `eval: samples must be an integer >= 1, got ${k}`);
+  const temperature = opts.temperature ?? (k === 1 ? 0 : 1);
+  if (opts.mtp && (k > 1 || temperature !== 0)) throw new PonderError('BAD_INPUT', 'eval: MTP drafting applies to greedy evaluation with one sample');
+  const { task, problems, options } = problemsFor(opts.task, opts.n, opts.seed, opts.taskOptions ?? {});
+  const budget = opts.maxTokens ?? (options.cot || (opts.chat && opts.think !== false) ? 256 : 24);
+  const prompts = problems.map((p) => taskPromptIds(tok, p.prompt, opts.chat, opts.think));
+
   const drafts = { drafted: 0, accepted: 0 };
+  const completions = opts.mtp
+    ? await draftedGreedy(gpu, model, tok, prompts, budget, drafts, opts)
+    : await sampleBatch(gpu, model, tok, prompts, { samples: k, maxTokens: budget, temperature, topP: opts.topP, seed: opts.seed, signal: opts.signal, onProgress: opts.onProgress });
+
+  const items: TaskEvalItem[] = [];
   for (const [index, p] of problems.entries()) {
+    const rows = completions.slice(index * k, (index + 1) * k);
+    if (rows.length < k || rows.some((c) => c.finish === 'aborted')) continue;
+    const samples = rows.map((c): TaskEvalSample => {
+      const predicted = task.extractAnswer(c.text);
+      return { text: c.text, predicted, correct: task.verify(p, predicted), finish: c.finish };
+    });
+    items.push({ index, prompt: p.prompt, answer: p.answer, samples });
+  }
+  return { items, summary: summarize(opts.task, items, k, temperature, opts.curve === true, opts.mtp ? drafts : undefined) };
+}
+
+/** The figures of a set of answered problems (each with `k` samples). */
+export function summarize(taskName: string, items: readonly TaskEvalItem[], k: number, temperature: number, curve: boolean, drafts?: { drafted: number; accepted: number }): TaskEvalSummary {
+  const scored = items.map((i) => i.samples);
+  const accuracy = meanAccuracy(scored);
+  return {
+    task: taskName,
+    n: items.length,
+    samples: k,
+    temperature,
+    accuracy,
+    ci95: wilsonInterval(accuracy, items.length),
+    pass_at_k: meanPassAtK(scored, k),
+    maj_at_k: meanMajAtK(scored, k),
+    best_of_n: meanBestOfNVerifier(scored, k),
+    ...(curve ? { curve: scalingCurve(scored, k) } : {}),
+    ...(drafts ? { mtp: { ...drafts, acceptance: drafts.drafted > 0 ? drafts.accepted / drafts.drafted : 0 } } : {}),
+  };
+}
+
+/** Greedy answers one problem at a time with MTP drafting (generate's speculative path), counting drafts. */
+async function draftedGreedy(
+  gpu: Gpu,
+  model: Transformer,
+  tok: Tokenizer,
+  prompts: number[][],
+  maxTokens: number,
+  drafts: { drafted: number; accepted: number },
+  opts: TaskEvalOptions,
+): Promise<BatchCompletion[]> {
+  const ctx = model.config.max_position_embeddings;
+  const out: BatchCompletion[] = [];
+  for (const [prompt, ids] of prompts.entries()) {
     if (opts.signal?.aborted) break;
-    const ids = taskPromptIds(tok, p.prompt, opts.chat, opts.think);
-    const maxTokens = Math.min(budget, ctx - ids.length - 1);
-    let text = '';
-    if (maxTokens >= 1) {
-      for await (const ev of generate(gpu, model, tok, ids, { maxTokens, temperature: 0, signal: opts.signal, mtp: opts.mtp || undefined })) {
+    let done: BatchCompletion = { prompt, sample: 0, ids: [], text: '', finish: 'context' };
+    if (ids.length < ctx) {
+      for await (const ev of generate(gpu, model, tok, ids, { maxTokens, temperature: 0, signal: opts.signal, mtp: true })) {
         if (ev.type !== 'done') continue;
-        text = ev.text;
+        done = { prompt, sample: 0, ids: ev.ids, text: ev.text, finish: ev.stats.stop_reason };
         drafts.drafted += ev.stats.mtp?.drafted ?? 0;
         drafts.accepted += ev.stats.mtp?.accepted ?? 0;
       }
     }
-    const predicted = task.extractAnswer(text);
-    const ok = task.verify(p, predicted);
-    if (ok) correct++;
-    answered++;
-    yield { index, prompt: p.prompt, answer: p.answer, text, predicted, correct: ok };
+    out.push(done);
+    opts.onProgress?.(out.length, prompts.length);
   }
-  const mtp = opts.mtp ? { ...drafts, acceptance: drafts.drafted > 0 ? drafts.accepted / drafts.drafted : 0 } : undefined;
-  return { task: opts.task, n: answered, correct, accuracy: answered > 0 ? correct / answered : 0, ...(mtp ? { mtp } : {}) };
+  return out;
 }

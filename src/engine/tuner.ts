@@ -136,25 +136,21 @@ interface EvalResult {
  */
 async function evaluate(gpu: Gpu, model: TrainableModel, tok: Tokenizer, spec: EvalSpec, kind: RecipeStage['kind'], seed: number, n: number, signal?: AbortSignal): Promise<EvalResult> {
   const tf = Transformer.load(gpu, model.config, await model.toWeights());
-  let sample: EvalResult['sample'];
   try {
-    const run = evaluateTask(gpu, tf, tok, {
+    const { items, summary } = await evaluateTask(gpu, tf, tok, {
       task: spec.task,
       n,
       seed: seed + EVAL_SEED_OFFSET,
-      digits: spec.digits,
-      cot: spec.cot,
-      ops: spec.ops,
+      taskOptions: { digits: spec.digits, cot: spec.cot, ops: spec.ops },
       chat: kind === 'sft',
       maxTokens: spec.cot ? 256 : 24,
       mtp: model.config.num_nextn_predict_layers > 0,
       signal,
     });
-    for (;;) {
-      const r = await run.next();
-      if (r.done) return { correct: r.value.correct, n: r.value.n, sample, ...(r.value.mtp ? { mtpAcceptance: r.value.mtp.acceptance } : {}) };
-      sample ??= { prompt: r.value.prompt, text: r.value.text };
-    }
+    const correct = items.filter((i) => i.samples[0]!.correct).length;
+    const first = items[0];
+    const sample = first ? { prompt: first.prompt, text: first.samples[0]!.text } : undefined;
+    return { correct, n: summary.n, sample, ...(summary.mtp ? { mtpAcceptance: summary.mtp.acceptance } : {}) };
   } finally {
     tf.dispose();
   }

@@ -1,108 +1,197 @@
+import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { evaluateTask, type TaskEvalItem, type TaskEvalSummary } from '../../engine/evaluate.js';
+import { majorityVote } from '../../engine/eval-metrics.js';
+import { evaluateTask, resolveTaskOptions, type RawTaskOptions, type TaskEvalItem } from '../../engine/evaluate.js';
 import { openModel } from '../../engine/open-model.js';
-import { PonderError } from '../../errors.js';
+import { isPonderError, PonderError } from '../../errors.js';
 import { Gpu } from '../../gpu/gpu.js';
 import { knownTaskNames } from '../../tasks/types.js';
+import { EVAL_VOTES, formatCurveChart, formatCurveTable, formatEvalSummary, formatItemLine, headline, type EvalVote } from '../../tui/eval-print.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
 import type { CliIO } from '../io.js';
 import { usageError } from '../output.js';
-import { parseIntFlag } from '../parse.js';
+import { parseIntFlag, parseNumberFlag } from '../parse.js';
 
 interface EvalFlags {
   model: string;
   task: string;
+  data?: string;
   n: string;
-  digits: string;
+  digits?: string;
   ops?: string;
   cot?: boolean;
+  option: string[];
   seed: string;
+  samples: string;
+  temperature?: string;
+  topP?: string;
+  vote: string;
   raw?: boolean;
   think?: string;
   maxTokens?: string;
   show?: boolean;
+  curve?: boolean;
   json?: boolean;
+  dump?: string;
   mtp?: boolean;
   adapter?: string;
   backend?: string;
 }
 
-const OPS = ['+', '-', '*'];
+const collect = (value: string, previous: string[]) => [...previous, value];
 
-function parseOps(text: string | undefined): string[] | undefined {
-  if (text === undefined) return undefined;
-  const ops = text.split(/[\s,]+/).filter((s) => s !== '');
-  const bad = ops.find((o) => !OPS.includes(o));
-  if (ops.length === 0 || bad !== undefined) throw usageError(`--ops takes a comma-separated list of ${OPS.join(' ')} (got "${text}")`);
-  return [...new Set(ops)];
+/**
+ * The task's options from the flags: --digits, --ops, --cot, --data and every --option key=value, as
+ * raw values the task validates (engine/evaluate.ts resolveTaskOptions); a key given twice is an error.
+ */
+function rawTaskOptions(flags: EvalFlags): RawTaskOptions {
+  const raw: RawTaskOptions = {};
+  const put = (key: string, value: unknown, flag: string) => {
+    if (Object.hasOwn(raw, key)) throw usageError(`the task option "${key}" is given twice (${flag})`);
+    raw[key] = value;
+  };
+  if (flags.digits !== undefined) put('digits', flags.digits, '--digits');
+  if (flags.ops !== undefined) put('ops', flags.ops, '--ops');
+  if (flags.cot) put('cot', true, '--cot');
+  if (flags.data !== undefined) put('data', flags.data, '--data');
+  for (const o of flags.option) {
+    const eq = o.indexOf('=');
+    if (eq <= 0) throw usageError(`--option takes key=value (got "${o}")`);
+    put(o.slice(0, eq).trim(), o.slice(eq + 1), `--option ${o}`);
+  }
+  return raw;
+}
+
+/** Where --dump goes, checked before any work: not a directory, in a directory that exists. */
+function dumpPath(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  const path = resolve(file);
+  if (existsSync(path) && statSync(path).isDirectory()) throw usageError(`--dump ${file} is a directory; give a file name`);
+  if (!existsSync(dirname(path)) || !statSync(dirname(path)).isDirectory()) throw usageError(`--dump ${file}: the directory ${dirname(path)} does not exist`);
+  return path;
+}
+
+/** One JSON line per problem (prompt, answer, every sample's text, answer and verdict), written tmp + rename. */
+function writeDump(path: string, items: readonly TaskEvalItem[]): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, items.map((i) => JSON.stringify(i) + '\n').join(''));
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new PonderError('BAD_INPUT', `--dump: cannot write ${path}: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 /**
- * `ponder eval`: a model's exact-match accuracy on a verifiable task (greedy answers to n generated
- * problems; engine/evaluate.ts, the same scoring the Tuner's evals use). Prints one summary line, or
- * with --json one object; --show adds each problem (a line each, or a JSON object each).
+ * `ponder eval`: a model on a verifiable task (engine/evaluate.ts, the same scoring the Tuner's evals
+ * use): k answers to each of n generated problems, checked exactly, reduced to accuracy with a Wilson
+ * interval, pass@k, maj@k and best-of-N (engine/eval-metrics.ts). Prints one line per figure
+ * (tui/eval-print.ts), or with --json one object; --show adds each problem, --curve the
+ * test-time-scaling curve, --dump every sample to a JSONL file from which each figure can be recomputed.
  */
 export function registerEval(program: Command, io: CliIO): void {
   addGpuOptions(
     program
       .command('eval')
-      .description("score a model on a verifiable task: greedy answers to N generated problems, checked exactly")
+      .description('score a model on a verifiable task: k answers to each of N generated problems, checked exactly (accuracy, pass@k, maj@k, best-of-N)')
       .option('-m, --model <model>', 'ponder model directory, a name under models/, or an HF directory', 'default')
       .option('--task <name>', `the task (${knownTaskNames().join(', ')})`, 'arithmetic')
+      .option('--data <file>', 'the task\'s data file (the jsonl task)')
       .option('-n, --n <count>', 'how many problems', '100')
-      .option('--digits <d>', 'arithmetic: digits per operand', '1')
+      .option('--digits <d>', 'arithmetic: digits per operand (default 1)')
       .option('--ops <list>', 'arithmetic: operations to draw from, e.g. "+,-" (default all: + - *)')
       .option('--cot', 'the task asks for worked steps (a longer answer budget)')
-      .option('--seed <n>', 'problems are drawn with this seed', '0')
+      .option('--option <key=value>', 'any other task option (repeatable)', collect, [])
+      .option('--seed <n>', 'problems (and samples) are drawn with this seed', '0')
+      .option('-k, --samples <k>', 'answers sampled per problem', '1')
+      .option('-t, --temperature <t>', 'sampling temperature (default 0, greedy, with one sample; 1 with several)')
+      .option('--top-p <p>', 'nucleus sampling: keep the most likely tokens up to this probability (0 < p <= 1)')
+      .option('--vote <majority|best>', 'the headline figure: majority vote (maj@k) or best-of-N with the verifier', 'majority')
       .option('--raw', 'prompt with raw text ("problem\\n") instead of the chat format (pretrained models)')
       .option('--think <on|off>', 'chat format: ask for a reasoning block or not (default: the template\'s)')
       .option('--max-tokens <n>', 'most tokens per answer (default 256 with --cot or reasoning, else 24)')
-      .option('--show', 'also print each problem, the model\'s answer and whether it is right')
-      .option('--mtp', "answer with the model's MTP modules drafting (same answers) and report how many drafts were accepted")
+      .option('--show', 'also print each problem, the answers and whether it is solved')
+      .option('--curve', 'the test-time-scaling curve: maj@j and pass@j for j = 1, 2, 4, ... k (a chart in a terminal, else a table)')
+      .option('--dump <file>', 'write every problem and sample (text, answer, verdict) as JSON lines to this file')
+      .option('--mtp', "greedy, one sample: answer with the model's MTP modules drafting (same answers) and report how many drafts were accepted")
       .option('--json', 'a JSON object for the summary (and one per problem with --show)'),
   ).action(async (flags: EvalFlags) => {
     const n = parseIntFlag('--n', flags.n, 1)!;
-    const digits = parseIntFlag('--digits', flags.digits, 1)!;
     const seed = parseIntFlag('--seed', flags.seed, 0)!;
+    const samples = parseIntFlag('--samples', flags.samples, 1)!;
+    const temperature = parseNumberFlag('--temperature', flags.temperature, 0, 100);
+    const topP = parseNumberFlag('--top-p', flags.topP, 0, 1);
+    if (topP === 0) throw usageError('--top-p must be above 0 (1 keeps every token)');
     const maxTokens = parseIntFlag('--max-tokens', flags.maxTokens, 1);
-    const ops = parseOps(flags.ops);
+    if (!(EVAL_VOTES as readonly string[]).includes(flags.vote)) throw usageError(`--vote takes ${EVAL_VOTES.join(' or ')} (got "${flags.vote}")`);
+    const vote = flags.vote as EvalVote;
     if (!knownTaskNames().includes(flags.task)) throw usageError(`unknown task "${flags.task}" (known: ${knownTaskNames().join(', ')})`);
+    const rawOptions = rawTaskOptions(flags);
+    let options;
+    try {
+      options = resolveTaskOptions(flags.task, rawOptions, 'ponder eval');
+    } catch (e) {
+      throw isPonderError(e) ? usageError(e.message) : e;
+    }
     if (flags.think !== undefined && flags.think !== 'on' && flags.think !== 'off') throw usageError(`--think takes on or off (got "${flags.think}")`);
     if (flags.raw && flags.think !== undefined) throw usageError('--think applies to the chat format; drop --raw or --think');
+    if (flags.mtp && (samples > 1 || (temperature ?? 0) > 0)) throw usageError('--mtp drafts greedy answers: use it with one sample and temperature 0');
     const think = flags.think === undefined ? undefined : flags.think === 'on';
+    const dump = dumpPath(flags.dump);
 
     const gpu = await Gpu.open(deviceOptions(flags));
     const abort = new AbortController();
     const onSigint = () => abort.abort();
     process.once('SIGINT', onSigint);
-    const progress = !flags.json && process.stderr.isTTY;
+    const progress = Boolean(process.stderr.isTTY);
     try {
       const { model, tokenizer } = await openModel(gpu, flags.model);
       if (flags.mtp && model.mtpDepth === 0) throw usageError(`${flags.model} has no MTP layers (num_nextn_predict_layers is 0): drop --mtp`);
-      const run = evaluateTask(gpu, model, tokenizer, { task: flags.task, n, seed, digits, cot: flags.cot, ops, chat: !flags.raw, think, maxTokens, mtp: flags.mtp, signal: abort.signal });
-      let summary: TaskEvalSummary;
-      let correct = 0;
-      for (;;) {
-        const r = await run.next();
-        if (r.done) {
-          summary = r.value;
-          break;
-        }
-        const item: TaskEvalItem = r.value;
-        if (item.correct) correct++;
-        if (flags.show) {
-          if (flags.json) io.out(JSON.stringify(item));
-          else io.out(`${item.correct ? 'ok  ' : 'FAIL'} ${item.prompt}  expected ${item.answer}, got ${item.predicted ?? '(none)'}`);
-        } else if (progress) process.stderr.write(`\r${item.index + 1}/${n} answered, ${correct} correct`);
-      }
-      if (progress && !flags.show) process.stderr.write('\r\x1b[K');
+      const { items, summary } = await evaluateTask(gpu, model, tokenizer, {
+        task: flags.task,
+        n,
+        seed,
+        taskOptions: rawOptions,
+        samples,
+        temperature,
+        topP,
+        chat: !flags.raw,
+        think,
+        maxTokens,
+        mtp: flags.mtp,
+        curve: flags.curve,
+        signal: abort.signal,
+        onProgress: progress ? (done, total) => process.stderr.write(`\r${done}/${total} answers`) : undefined,
+      });
+      if (progress) process.stderr.write('\r\x1b[K');
       model.dispose();
-      if (abort.signal.aborted) throw new PonderError('INTERRUPTED', `evaluation interrupted after ${summary.n} of ${n} problems (${summary.correct} correct)`);
-      const what = [`digits ${digits}`, ops ? `ops ${ops.join(' ')}` : undefined, `seed ${seed}`, flags.raw ? 'raw prompts' : think === undefined ? undefined : `think ${flags.think}`].filter(Boolean).join(', ');
-      if (flags.json) io.out(JSON.stringify({ model: flags.model, ...summary, digits, ops: ops ?? OPS, seed, chat: !flags.raw, think: think ?? null }));
-      else {
-        const drafts = summary.mtp ? `; MTP drafts accepted ${summary.mtp.accepted}/${summary.mtp.drafted} (${(100 * summary.mtp.acceptance).toFixed(1)}%)` : '';
-        io.out(`${summary.task} (${what}): ${summary.correct}/${summary.n} correct (${(100 * summary.accuracy).toFixed(1)}%)${drafts}`);
+      if (dump) writeDump(dump, items);
+      if (abort.signal.aborted) throw new PonderError('INTERRUPTED', `evaluation interrupted: ${summary.n} of ${n} problems answered`);
+
+      if (flags.show) {
+        for (const item of items) {
+          if (flags.json) io.out(JSON.stringify(item));
+          else {
+            const maj = majorityVote(item.samples);
+            const solved = vote === 'majority' ? maj !== undefined && item.samples[maj.first]!.correct : item.samples.some((s) => s.correct);
+            io.out(formatItemLine(item, vote, maj?.answer, solved));
+          }
+        }
+      }
+      const head = headline(summary, vote);
+      if (flags.json) {
+        io.out(JSON.stringify({ model: flags.model, ...summary, vote, score: head.value, score_ci95: head.ci95, seed, task_options: options, top_p: topP ?? null, chat: !flags.raw, think: think ?? null }));
+        return;
+      }
+      const what = [...Object.entries(options).map(([key, v]) => `${key} ${Array.isArray(v) ? v.join(' ') : String(v)}`), `seed ${seed}`, flags.raw ? 'raw prompts' : think === undefined ? undefined : `think ${flags.think}`]
+        .filter(Boolean)
+        .join(', ');
+      for (const line of formatEvalSummary(summary, vote, what)) io.out(line);
+      if (summary.curve) {
+        const width = Math.min(60, (process.stdout.columns ?? 80) - 12);
+        for (const line of io.isTTY ? formatCurveChart(summary.curve, width) : formatCurveTable(summary.curve)) io.out(line);
       }
     } finally {
       process.off('SIGINT', onSigint);
