@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PonderError } from '../../src/errors.js';
-import { ADVANTAGE_EPS, advantages, grpoLoss, rewardMetrics, type GrpoInputs, type GrpoLossType, type GrpoSettings } from '../../src/train/objectives/grpo.js';
+import { ADVANTAGE_EPS, advantages, grpoLoss, grpoObjective, rewardMetrics, type GrpoInputs, type GrpoLossType, type GrpoSettings } from '../../src/train/objectives/grpo.js';
 import { rng, testSeed } from '../helpers/random.js';
 
 const isBadInput = (re: RegExp) => (e: unknown) => e instanceof PonderError && e.code === 'BAD_INPUT' && re.test(e.message);
@@ -33,8 +33,9 @@ function batch(seed: number, settings: GrpoSettings): GrpoInputs & { refLogp: Fl
         continue;
       }
       mask[k] = 1;
+      // every run of 5 tokens has ρ below, inside and above the clip range (jittered, off the edges)
       let rho: number;
-      do rho = Math.exp((r() - 0.5) * 1.4);
+      do rho = [0.55, 0.9, 1, 1.1, 1.5][t % 5] * Math.exp((r() - 0.5) * 0.1);
       while (Math.abs(rho - lo) < 1e-3 || Math.abs(rho - hi) < 1e-3);
       oldLogp[k] = logp[k] - Math.log(rho);
       refLogp[k] = logp[k] + (r() - 0.5);
@@ -143,6 +144,19 @@ describe('grpoLoss values and metrics', () => {
     assert.equal(res.weights[0], 0);
     // token 1: ρ = 1 surrogate gradient A·ρ, KL term frozen by the clamp of ref − logp = 501
     assert.ok(Math.abs(res.weights[1] - -1 / 2) < 1e-12, `weight ${res.weights[1]}`);
+  });
+
+  it('grpoObjective (ragged rows) equals grpoLoss on the same tokens packed with a mask', () => {
+    const settings: GrpoSettings = { loss: 'grpo', clip: { low: 0.2, high: 0.28 }, klCoef: 0.03 };
+    const b = batch(testSeed + 9, settings);
+    const cut = (v: ArrayLike<number>) => Array.from({ length: b.rows }, (_, i) => Array.from({ length: b.T }, (_, t) => i * b.T + t).filter((k) => b.mask[k] === 1).map((k) => v[k]));
+    const entropy = Float64Array.from(b.logp, (_, k) => k * 0.01);
+    const flat = grpoLoss({ ...b, entropy, numSequences: 9 }, settings);
+    const ragged = grpoObjective({ ...settings, logp: cut(b.logp), old: cut(b.oldLogp), ref: cut(b.refLogp), entropy: cut(entropy), advantages: b.advantages, numSequences: 9 });
+    assert.ok(Math.abs(ragged.loss - flat.loss) < 1e-12, `loss ${ragged.loss} vs ${flat.loss}`);
+    assert.deepEqual(ragged.weights, cut(flat.weights));
+    assert.deepEqual(ragged.metrics, flat.metrics);
+    assert.throws(() => grpoObjective({ ...settings, logp: [[-1, -2]], old: [[-1]], advantages: [1] }), isBadInput(/old row 0 has 1 tokens, logp has 2/));
   });
 
   it('refuses non-finite log-probs on active tokens and inconsistent inputs', () => {

@@ -257,3 +257,43 @@ export function grpoLoss(x: GrpoInputs, s: GrpoSettings): GrpoResult {
   if (x.entropy) metrics.entropy = per(ent);
   return { loss, weights, metrics };
 }
+
+/** grpoLoss's inputs as ragged rows: per completion, the values of its completion tokens only. */
+export interface GrpoRowInputs extends GrpoSettings {
+  /** per completion: current log-probs of its completion tokens */
+  logp: readonly (readonly number[])[];
+  /** per completion, same lengths as logp; absent: = logp (ratio 1) */
+  old?: readonly (readonly number[])[];
+  ref?: readonly (readonly number[])[];
+  entropy?: readonly (readonly number[])[];
+  advantages: ArrayLike<number>;
+  numItems?: number;
+  numSequences?: number;
+}
+
+/**
+ * grpoLoss over ragged rows (what a runner holds after cutting each completion out of its training
+ * row): packs them into [rows, max length] with a mask, and returns the weights cut back per row.
+ */
+export function grpoObjective(x: GrpoRowInputs): { loss: number; weights: number[][]; metrics: Record<string, number> } {
+  const rows = x.logp.length;
+  if (rows < 1) bad('grpoObjective', 'no completions');
+  const T = Math.max(1, ...x.logp.map((r) => r.length));
+  const pack = (name: string, v: readonly (readonly number[])[] | undefined): Float64Array | undefined => {
+    if (!v) return undefined;
+    if (v.length !== rows) bad('grpoObjective', `${name} has ${v.length} rows for ${rows} completions`);
+    const out = new Float64Array(rows * T);
+    v.forEach((r, i) => {
+      if (r.length !== x.logp[i].length) bad('grpoObjective', `${name} row ${i} has ${r.length} tokens, logp has ${x.logp[i].length}`);
+      out.set(r, i * T);
+    });
+    return out;
+  };
+  const mask = new Float64Array(rows * T);
+  x.logp.forEach((r, i) => mask.fill(1, i * T, i * T + r.length));
+  const res = grpoLoss(
+    { rows, T, advantages: x.advantages, mask, logp: pack('logp', x.logp)!, oldLogp: pack('old', x.old), refLogp: pack('ref', x.ref), entropy: pack('entropy', x.entropy), numItems: x.numItems, numSequences: x.numSequences },
+    { loss: x.loss, clip: x.clip, klCoef: x.klCoef, maxCompletionLength: x.maxCompletionLength },
+  );
+  return { loss: res.loss, weights: x.logp.map((r, i) => Array.from(res.weights.subarray(i * T, i * T + r.length))), metrics: res.metrics };
+}
