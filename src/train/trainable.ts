@@ -71,6 +71,11 @@ import { decaysByName, type Param } from './optimizer.js';
  * alone on a frozen trunk). A module's input_proj [H, 2H] is two Params, `<name>#hidden` and
  * `<name>#token` (its column halves, as the inference model splits it); toWeights joins them.
  * step()'s loss tensor holds 1 + K sums: the main loss, then each module's.
+ *
+ * Objectives other than cross-entropy (GRPO, DPO: train/objectives/) are per-token weights:
+ * forwardLogprobs() runs the forward and the token log-prob/entropy kernel over its logits (left
+ * intact), the caller computes w = −∂L/∂logp on the CPU, and backwardWeighted(w) writes
+ * dlogits = w/T · (softmax(logits/T) − onehot) in place and runs backward(). One-piece head only.
  */
 
 export interface TrainableOptions {
