@@ -10,6 +10,8 @@ import { matmul } from '../ops/matmul.js';
 import { rmsnorm, rmsnormBackward } from '../ops/rmsnorm.js';
 import { rope, ropeBackward, ropeTables, type RopeTables } from '../ops/rope.js';
 import { swiglu, swigluBackward } from '../ops/swiglu.js';
+import { tokenLogprobs } from '../ops/token-logprobs.js';
+import { weightedCrossEntropy } from '../ops/weighted-cross-entropy.js';
 import { checkWeights, expectedWeights, mtpPrefix, type ModelConfig, type Weights } from '../model/config.js';
 import { splitColumns } from '../model/gpu-weights.js';
 import { decaysByName, type Param } from './optimizer.js';
@@ -69,6 +71,11 @@ import { decaysByName, type Param } from './optimizer.js';
  * alone on a frozen trunk). A module's input_proj [H, 2H] is two Params, `<name>#hidden` and
  * `<name>#token` (its column halves, as the inference model splits it); toWeights joins them.
  * step()'s loss tensor holds 1 + K sums: the main loss, then each module's.
+ *
+ * Objectives other than cross-entropy (GRPO, DPO: train/objectives/) are per-token weights:
+ * forwardLogprobs() runs the forward and the token log-prob/entropy kernel over its logits (left
+ * intact), the caller computes w = −∂L/∂logp on the CPU, and backwardWeighted(w) writes
+ * dlogits = w/T · (softmax(logits/T) − onehot) in place and runs backward(). One-piece head only.
  */
 
 export interface TrainableOptions {
@@ -76,6 +83,11 @@ export interface TrainableOptions {
   maxTableRows?: number;
   /** most bytes of logits computed at once; default: one storage binding */
   maxLogitsBytes?: number;
+}
+
+export interface LogprobOptions {
+  /** T > 0: log-probs, entropies and their gradients are of softmax(logits / T). Default 1. */
+  temperature?: number;
 }
 
 export interface StepOptions {
@@ -225,6 +237,11 @@ export class TrainableModel {
   private last?: { plan: Plan; inputs: number[] };
   private rope: RopeTables;
   private disposed = false;
+  /**
+   * The forward forwardLogprobs ran (the `last` object it produced, so any later forward/step makes
+   * it stale) and its temperature; cleared once backwardWeighted has turned its logits into dlogits.
+   */
+  private logprobsOf?: { last: { plan: Plan; inputs: number[] }; temperature: number };
 
   private constructor(
     private readonly gpu: Gpu,
@@ -435,6 +452,66 @@ export class TrainableModel {
       this.headChunksBackward(p.logits, p.nFinal, p.dn, p.headScratch!);
     }
     this.trunkBackward(p);
+  }
+
+  /**
+   * The training forward (activations kept), its logits, and per token the log-prob of its target
+   * and the entropy of softmax(logits / T) (ops/token-logprobs.ts): what RL and preference objectives
+   * are functions of. Returns fresh f32 [B·T] tensors the caller reads and releases; IGNORE_INDEX
+   * targets give 0 and 0. The logits stay in place for backwardWeighted. The head must be one piece
+   * (the B·T logits one storage binding), else DEVICE_LIMIT. MTP modules are not run (RL freezes them).
+   */
+  forwardLogprobs(inputs: number[], targets: number[], B: number, T: number, opts: LogprobOptions = {}): { logp: Tensor; entropy: Tensor } {
+    this.live();
+    const temperature = opts.temperature ?? 1;
+    this.checkLogprobInputs(inputs, targets, B, T, temperature);
+    const logits = this.forward(inputs, B, T);
+    const last = this.last!;
+    this.gpu.write(last.plan.targets, Uint32Array.from(targets));
+    const out = tokenLogprobs(this.gpu, logits, last.plan.targets, { temperature });
+    this.logprobsOf = { last, temperature };
+    return out;
+  }
+
+  /**
+   * Backward of Σ_t weights[t] · (−logp_t) through the forwardLogprobs just run: the weighted
+   * cross-entropy writes dlogits = w/T · (softmax(logits/T) − onehot) over its logits
+   * (ops/weighted-cross-entropy.ts), then the lm_head and trunk backward of backward(). An objective
+   * L(logp) passes weights = −∂L/∂logp (what train/objectives/ compute), so the gradients are ∂L/∂θ;
+   * they ACCUMULATE (+=) like step()'s. Once per forwardLogprobs. Weights on IGNORE_INDEX rows are
+   * not used; every weight must be finite (a NaN would poison every gradient).
+   */
+  backwardWeighted(weights: Float32Array, opts: LogprobOptions = {}): void {
+    this.live();
+    const bad = (m: string): never => {
+      throw new PonderError('BAD_INPUT', `TrainableModel.backwardWeighted: ${m}`);
+    };
+    const f = this.logprobsOf;
+    if (!f || f.last !== this.last) bad('no forwardLogprobs to differentiate (call it first; a forward or step since then replaced its activations, and each forwardLogprobs is differentiated once)');
+    const p = f!.last.plan;
+    const R = p.B * p.T;
+    if (weights.length !== R) bad(`${weights.length} weights for B*T = ${p.B}*${p.T}`);
+    const i = weights.findIndex((x) => !Number.isFinite(x));
+    if (i >= 0) bad(`weight ${i} is ${weights[i]}; weights must be finite`);
+    if (opts.temperature !== undefined && opts.temperature !== f!.temperature) bad(`temperature ${opts.temperature} differs from forwardLogprobs' ${f!.temperature}`);
+    const w = this.gpu.upload(weights, [R], 'f32', 'backwardWeighted.weights');
+    weightedCrossEntropy(this.gpu, p.logits, p.targets, w, { temperature: f!.temperature, loss: p.lossRows });
+    w.release();
+    this.logprobsOf = undefined;
+    this.backward();
+  }
+
+  private checkLogprobInputs(inputs: number[], targets: number[], B: number, T: number, temperature: number): void {
+    this.checkInputs(inputs, B, T);
+    const bad = (m: string): never => {
+      throw new PonderError('BAD_INPUT', `TrainableModel.forwardLogprobs: ${m}`);
+    };
+    if (!Number.isFinite(temperature) || temperature <= 0) bad(`temperature must be a finite number > 0, got ${temperature}`);
+    if (targets.length !== B * T) bad(`${targets.length} targets for B*T = ${B}*${T}`);
+    const V = this.config.vocab_size;
+    targets.forEach((id, k) => {
+      if (id !== IGNORE_INDEX && (!Number.isInteger(id) || id < 0 || id >= V)) bad(`target ${k} is ${id}, outside the vocabulary 0..${V - 1} (IGNORE_INDEX = no log-prob)`);
+    });
   }
 
   /** From p.dn = d loss / d nFinal down through the blocks to the embedding's grads. */
