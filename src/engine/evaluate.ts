@@ -11,7 +11,7 @@ import { encodeMessages } from '../data/prompt.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { Transformer } from '../model/transformer.js';
-import { taskByName } from '../tasks/types.js';
+import { taskByName } from '../tasks/index.js';
 import { generate } from './generate.js';
 
 export interface TaskEvalOptions {

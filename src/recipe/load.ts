@@ -24,9 +24,9 @@ import { isPonderError, PonderError } from '../errors.js';
 import { resolveModel, type ModelKind } from '../io/resolve-model.js';
 import { readConfigJson } from '../io/model-dir.js';
 import { configToJson, parseModelConfig, type ModelConfig } from '../model/config.js';
+import { taskByName, TaskOptionError, type TaskOptions } from '../tasks/index.js';
 import {
   crossFieldIssues,
-  type ArithmeticOpName,
   RecipeSchema,
   type OptimizerSettings,
   type StageMtp,
@@ -37,15 +37,36 @@ import {
   type TaskName,
 } from './schema.js';
 
-/** A generated data set, defaults filled. */
-export interface TaskDataSpec {
+/**
+ * The task options of a data set or eval, as written and validated by the task's parseOptions (its
+ * defaults are NOT filled in, so a recipe that does not write an option keeps its hash when a task's
+ * default changes... and means the task's current default). Path options are absolute here.
+ */
+export interface WrittenTaskOptions {
+  /** arithmetic: largest operand size (absent: the task's default level) */
+  digits?: number;
+  /** arithmetic: operations to draw from (absent: all) */
+  ops?: string[];
+  /** any other option of the task (countdown's numbers, jsonl's data, ...) */
+  [option: string]: unknown;
+}
+
+/** A generated data set: task, n, cot, and the task's options as written (WrittenTaskOptions). */
+export interface TaskDataSpec extends WrittenTaskOptions {
   type: 'task';
   task: TaskName;
   n: number;
-  digits: number;
   cot: boolean;
-  /** arithmetic operations (absent: all) */
-  ops?: ArithmeticOpName[];
+}
+
+/** Keys of a TaskDataSpec / EvalSpec that are not task options. */
+const SPEC_KEYS = new Set(['type', 'task', 'n', 'cot', 'every']);
+
+/** The options to hand the task (its generate / parseOptions): cot and the written task options. */
+export function taskOptionsOf(spec: TaskDataSpec | EvalSpec): TaskOptions {
+  const out: TaskOptions = { cot: spec.cot };
+  for (const [k, v] of Object.entries(spec)) if (!SPEC_KEYS.has(k) && v !== undefined) out[k] = v;
+  return out;
 }
 
 /** A data file on disk. */
@@ -59,15 +80,12 @@ export interface FileDataSpec {
 
 export type StageData = TaskDataSpec | FileDataSpec;
 
-export interface EvalSpec {
+export interface EvalSpec extends WrittenTaskOptions {
   task: TaskName;
   n: number;
   /** optimizer steps between evaluations (the stage's steps when only at the end) */
   every: number;
-  digits: number;
   cot: boolean;
-  /** arithmetic operations (absent: all) */
-  ops?: ArithmeticOpName[];
 }
 
 export interface RecipeStage {
@@ -386,6 +404,47 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
     model = { init: spec, source: kind, dir: resolve(dir), config: { ...config, num_nextn_predict_layers: want }, tokenizer: config.ponder?.tokenizer === 'bytes' ? 'bytes' : 'model', ...(own === 0 && want > 0 ? { freshMtp: true } : {}) };
   }
 
+  /**
+   * A data set's or eval's task options, validated by the task's parseOptions (errors name the field
+   * and its line) and kept as written (normalised: "+,-" becomes a list), path options resolved
+   * against the recipe's directory and checked to be files.
+   */
+  const taskOptions = (taskName: string, written: Record<string, unknown>, at: Path): WrittenTaskOptions => {
+    const task = taskByName(taskName);
+    let parsed: TaskOptions;
+    try {
+      parsed = task.parseOptions(written, task.name);
+    } catch (e) {
+      if (e instanceof TaskOptionError) {
+        const unknown = !task.options.some((o) => o.name === e.option);
+        const path = e.index !== undefined ? [...at, e.option, e.index] : Object.hasOwn(written, e.option) ? [...at, e.option] : at;
+        throw report({ path, message: e.message, atKey: unknown && Object.hasOwn(written, e.option) });
+      }
+      throw e;
+    }
+    const out: WrittenTaskOptions = {};
+    for (const key of Object.keys(written)) {
+      if (written[key] === undefined) continue;
+      let v = parsed[key];
+      if (task.options.find((o) => o.name === key)?.kind === 'path' && typeof v === 'string') {
+        const abs = resolve(recipeDir, v);
+        let st;
+        try {
+          st = statSync(abs);
+        } catch {
+          throw report({ path: [...at, key], message: `no such file ${JSON.stringify(v)} (looked at ${abs}; paths are relative to the recipe's directory)` });
+        }
+        if (!st.isFile()) throw report({ path: [...at, key], message: `${JSON.stringify(v)} is not a file (${abs})` });
+        pathsWritten.set(abs, v);
+        v = abs;
+      }
+      out[key] = v;
+    }
+    return out;
+  };
+  /** absolute path -> as written, so the hash sees task path options as written */
+  const pathsWritten = new Map<string, string>();
+
   // stages: context length, data files, eval defaults
   const stages: RecipeStage[] = r.stages.map((s, i) => {
     if (s.seq_len > model.config.max_position_embeddings) {
@@ -407,18 +466,18 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
       if (!st.isFile()) throw report({ path: ['stages', i, 'data'], message: `${JSON.stringify(s.data)} is not a file (${abs})` });
       data = { type: 'file', path: abs, written: s.data };
     } else {
-      data = { type: 'task', ...s.data };
+      const { task, n, cot, ...written } = s.data;
+      data = { type: 'task', task, n, cot, ...taskOptions(task, written, ['stages', i, 'data']) };
     }
-    const sameTask = data.type === 'task' && s.eval && data.task === s.eval.task ? data : undefined;
-    const ev: EvalSpec | undefined = s.eval && {
-      task: s.eval.task,
-      n: s.eval.n,
-      every: s.eval.every ?? s.steps,
-      digits: s.eval.digits ?? sameTask?.digits ?? 1,
-      cot: s.eval.cot ?? sameTask?.cot ?? false,
-      // only present when set, so recipes without it keep their hash
-      ...((s.eval.ops ?? sameTask?.ops) ? { ops: s.eval.ops ?? sameTask?.ops } : {}),
-    };
+    let ev: EvalSpec | undefined;
+    if (s.eval) {
+      const { task, n, every, cot, ...written } = s.eval;
+      const sameTask = data.type === 'task' && data.task === task ? data : undefined;
+      // the stage data's options when it is the same task, overridden by what the eval writes
+      const inherited: Record<string, unknown> = sameTask ? taskOptionsOf(sameTask) : {};
+      delete inherited.cot;
+      ev = { task, n, every: every ?? s.steps, cot: cot ?? sameTask?.cot ?? false, ...inherited, ...taskOptions(task, written, ['stages', i, 'eval']) };
+    }
     if (s.mtp && model.config.num_nextn_predict_layers === 0) {
       throw report({ path: ['stages', i, 'mtp'], message: 'the model has no MTP layers to train: set model.mtp_layers (e.g. 1)', atKey: true });
     }
@@ -434,7 +493,7 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
     checkpoint_every: r.checkpoint_every,
     stages,
   };
-  return { recipe, hash: recipeHash(recipe, outputWritten) };
+  return { recipe, hash: recipeHash(recipe, outputWritten, pathsWritten) };
 }
 
 /**
@@ -443,13 +502,15 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
  * written, so moving the checkout (or running from another directory) keeps the hash. grad_accum
  * enters only when it is not 1, so recipes (and runs) from before the field existed keep their hash.
  */
-function recipeHash(r: Recipe, outputWritten: string): string {
+function recipeHash(r: Recipe, outputWritten: string, pathsWritten: ReadonlyMap<string, string>): string {
+  const asWritten = <T extends object | undefined>(spec: T): T =>
+    spec && (Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, typeof v === 'string' ? (pathsWritten.get(v) ?? v) : v])) as T);
   const canonical = {
     model: { init: r.model.init, config: configToJson(r.model.config), tokenizer: r.model.tokenizer, fresh_mtp: r.model.freshMtp },
     output: outputWritten,
     seed: r.seed,
     checkpoint_every: r.checkpoint_every,
-    stages: r.stages.map((s) => ({ ...s, grad_accum: s.grad_accum === 1 ? undefined : s.grad_accum, data: s.data.type === 'file' ? { type: 'file', path: s.data.written } : s.data })),
+    stages: r.stages.map((s) => ({ ...s, grad_accum: s.grad_accum === 1 ? undefined : s.grad_accum, data: s.data.type === 'file' ? { type: 'file', path: s.data.written } : asWritten(s.data), eval: asWritten(s.eval) })),
   };
   return createHash('sha256').update(canonicalJson(canonical)).digest('hex');
 }

@@ -3,7 +3,7 @@ import { evaluateTask, type TaskEvalItem, type TaskEvalSummary } from '../../eng
 import { openModel } from '../../engine/open-model.js';
 import { PonderError } from '../../errors.js';
 import { Gpu } from '../../gpu/gpu.js';
-import { knownTaskNames } from '../../tasks/types.js';
+import { knownTaskNames } from '../../tasks/index.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
 import type { CliIO } from '../io.js';
 import { usageError } from '../output.js';
