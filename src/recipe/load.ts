@@ -416,9 +416,14 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
       parsed = task.parseOptions(written, task.name);
     } catch (e) {
       if (e instanceof TaskOptionError) {
-        const unknown = !task.options.some((o) => o.name === e.option);
         const path = e.index !== undefined ? [...at, e.option, e.index] : Object.hasOwn(written, e.option) ? [...at, e.option] : at;
-        throw report({ path, message: e.message, atKey: unknown && Object.hasOwn(written, e.option) });
+        if (!task.options.some((o) => o.name === e.option) && Object.hasOwn(written, e.option)) {
+          // a misspelt key: name everything the mapping may hold, not only the task's options
+          const own = ['cot', ...task.options.map((o) => o.name)].sort().join(', ');
+          const fixed = at[at.length - 1] === 'eval' ? 'task, n, every' : 'task, n';
+          throw report({ path, message: `unknown key (${fixed}, and ${task.name}'s options: ${own})`, atKey: true });
+        }
+        throw report({ path, message: e.message });
       }
       throw e;
     }

@@ -14,27 +14,37 @@ export function answerPart(text: string): string {
   return text.includes('<think>') ? '' : text;
 }
 
-const ANSWER_RE = /answer\s*:\s*([+-]?\d+)/gi;
-const INT_RE = /(?<!\d)-?\d+/g;
+/** An integer as models write it: optional sign, digits, optionally grouped in thousands ("1,234"). */
+const INT = String.raw`[+-]?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)`;
+const ANSWER_RE = new RegExp(String.raw`answer\s*:\s*\**\s*(${INT})`, 'gi');
+const BOXED_RE = new RegExp(String.raw`\\boxed\{\s*(${INT})\s*\}`, 'g');
+const HASH_RE = new RegExp(String.raw`####\s*(${INT})`, 'g');
+const LAST_INT_RE = /(?<!\d)-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)/g;
+
+function lastOf(re: RegExp, text: string): string | undefined {
+  let last: string | undefined;
+  for (const m of text.matchAll(re)) last = m[1] ?? m[0];
+  return last;
+}
 
 function lastIntIn(text: string): string | undefined {
-  let last: string | undefined;
-  for (const m of text.matchAll(ANSWER_RE)) last = m[1];
-  if (last === undefined) for (const m of text.matchAll(INT_RE)) last = m[0];
-  return last === undefined ? undefined : BigInt(last).toString(); // BigInt('-0') is 0n: "0"
+  const found = lastOf(ANSWER_RE, text) ?? lastOf(BOXED_RE, text) ?? lastOf(HASH_RE, text) ?? lastOf(LAST_INT_RE, text);
+  return found === undefined ? undefined : BigInt(found.replace(/,/g, '')).toString(); // BigInt('-0') is 0n: "0"
 }
 
 /**
- * The integer answer: the last `Answer: <int>`, else the last integer, in the answer part; if that
- * has none, in the whole text (a model that answered inside its reasoning is still scored on it; the
- * format reward is where an unclosed think block costs). Canonical (no leading zeros, "-0" -> "0").
+ * The integer answer, in priority order: the last `Answer: <int>`, the last `\boxed{<int>}`, the last
+ * `#### <int>`, else the last integer; thousands commas allowed ("Answer: 1,234"). Looked for in the
+ * answer part; if that has none, in the whole text (a model that answered inside its reasoning is
+ * still scored on it; the format reward is where an unclosed think block costs). Canonical (no
+ * leading zeros, no commas, "-0" -> "0").
  */
 export function extractIntAnswer(text: string): string | undefined {
   return lastIntIn(answerPart(text)) ?? lastIntIn(text);
 }
 
-const FINAL_ANSWER_LINE = /(?:^|\n)[ \t]*Answer:[ \t]*[+-]?\d+[ \t]*\.?\s*$/;
-const BARE_INT = /^\s*[+-]?\d+\s*$/;
+const FINAL_ANSWER_LINE = new RegExp(String.raw`(?:^|\n)[ \t]*Answer:[ \t]*${INT}[ \t]*\.?\s*$`);
+const BARE_INT = new RegExp(String.raw`^\s*${INT}\s*$`);
 
 /**
  * The integer-answer format: the answer part ends with the line `Answer: <int>` (nothing but

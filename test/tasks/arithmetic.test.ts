@@ -151,6 +151,21 @@ describe('arithmetic: extract and verify', () => {
     assert.equal(task.extractAnswer(''), undefined);
   });
 
+  it('reads real-looking model outputs', () => {
+    const table: [string, string | undefined][] = [
+      ['<think>\n7 + 5 = 12, write 2, carry 1\nAnswer: 12?\n</think>\nAnswer: 132', '132'],
+      ['<think>\nthe sum is 130\n</think>\n\nThe sum is 132.', '132'],
+      ['7 * 8 = 56\n56 + 1178 = 1234\nAnswer: 1,234\nLet me know if you need more help!', '1234'],
+      ['Answer: 42 (I double-checked it 3 times)', '42'],
+      ['So the result is \\boxed{42}, checked 2 ways.', '42'],
+      ['#### 7\nthat took 2 minutes', '7'],
+      ['<think>\nI need 47 + 85\n</think>\nI am not sure.', '85'],
+      ['<think>\nunclosed reasoning 12', '12'],
+      ['I do not know.', undefined],
+    ];
+    for (const [text, want] of table) assert.equal(task.extractAnswer(text), want, text);
+  });
+
   it('compares integers exactly', () => {
     const p = problem(47, '+', 85);
     assert.ok(task.verify(p, '132'));
