@@ -38,9 +38,10 @@ import {
 } from './schema.js';
 
 /**
- * The task options of a data set or eval, as written and validated by the task's parseOptions (its
- * defaults are NOT filled in, so a recipe that does not write an option keeps its hash when a task's
- * default changes... and means the task's current default). Path options are absolute here.
+ * The task options of a data set or eval: only those the recipe writes, validated and normalised by
+ * the task's parseOptions. The task's defaults are not filled in here (the task fills them when it
+ * generates), so a recipe's hash does not change when an option it does not use is added to a task.
+ * Path options (jsonl's data) are absolute here and enter the hash as written.
  */
 export interface WrittenTaskOptions {
   /** arithmetic: largest operand size (absent: the task's default level) */
@@ -404,6 +405,8 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
     model = { init: spec, source: kind, dir: resolve(dir), config: { ...config, num_nextn_predict_layers: want }, tokenizer: config.ponder?.tokenizer === 'bytes' ? 'bytes' : 'model', ...(own === 0 && want > 0 ? { freshMtp: true } : {}) };
   }
 
+  /** absolute path -> as written, so the hash sees task path options as written */
+  const pathsWritten = new Map<string, string>();
   /**
    * A data set's or eval's task options, validated by the task's parseOptions (errors name the field
    * and its line) and kept as written (normalised: "+,-" becomes a list), path options resolved
@@ -447,8 +450,6 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
     }
     return out;
   };
-  /** absolute path -> as written, so the hash sees task path options as written */
-  const pathsWritten = new Map<string, string>();
 
   // stages: context length, data files, eval defaults
   const stages: RecipeStage[] = r.stages.map((s, i) => {
@@ -503,9 +504,9 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
 
 /**
  * The hash covers what decides a run: the model (init as written and its full config), seed,
- * checkpoint cadence, output as written and every stage with its defaults filled. Paths enter as
- * written, so moving the checkout (or running from another directory) keeps the hash. grad_accum
- * enters only when it is not 1, so recipes (and runs) from before the field existed keep their hash.
+ * checkpoint cadence, output as written and every stage with its defaults filled. Paths (data files
+ * and task path options such as jsonl's data) enter as written, so moving the checkout (or running
+ * from another directory) keeps the hash. grad_accum enters only when it is not 1, so recipes (and runs) from before the field existed keep their hash.
  */
 function recipeHash(r: Recipe, outputWritten: string, pathsWritten: ReadonlyMap<string, string>): string {
   const asWritten = <T extends object | undefined>(spec: T): T =>

@@ -84,12 +84,13 @@ function combine(l: Node, op: string, r: Node, value: bigint): Node {
 
 /**
  * The moves from a pair: [left, op, right, value] with a positive integer value (subtraction larger
- * minus smaller, + and * larger first; division only when exact and by more than 1, since dividing by 1 changes nothing).
+ * minus smaller, + and * larger first; division only when exact and by more than 1, since dividing
+ * by 1 changes nothing).
  */
 function moves<T>(a: T, b: T, val: (x: T) => bigint): [T, string, T, bigint][] {
   const x = val(a);
   const y = val(b);
-  // + and * with the larger operand first: "20 * 4 = 80", as one would write it
+  // "20 * 4 = 80", as one would write it
   const [hi, lo] = x >= y ? [a, b] : [b, a];
   const out: [T, string, T, bigint][] = [
     [hi, '+', lo, x + y],

@@ -1,11 +1,11 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PonderError } from '../../src/errors.js';
-import { jsonlTask as task, normaliseAnswer, readJsonlProblems } from '../../src/tasks/jsonl.js';
+import { jsonlTask as task, MAX_JSONL_BYTES, normaliseAnswer, readJsonlProblems } from '../../src/tasks/jsonl.js';
 import type { Problem } from '../../src/tasks/types.js';
 import { testSeed } from '../helpers/random.js';
 
@@ -50,6 +50,13 @@ describe('jsonl: reading the file', () => {
     for (const [name, content, re] of cases) throwsBadInput(() => readJsonlProblems(file(name, content)), re);
     throwsBadInput(() => readJsonlProblems(dir), /: is a directory, not a \.jsonl file$/);
     assert.throws(() => readJsonlProblems(join(dir, 'missing.jsonl')), (e: unknown) => e instanceof PonderError && e.code === 'NOT_FOUND' && /missing\.jsonl: no such file/.test(e.message));
+  });
+
+  it('refuses a file over the size limit before reading it', () => {
+    const big = file('big.jsonl', '');
+    truncateSync(big, MAX_JSONL_BYTES + 1); // sparse: no disk used
+    throwsBadInput(() => readJsonlProblems(big), /big\.jsonl: \d+ bytes, more than the 256 MiB/);
+    rmSync(big);
   });
 
   it('refuses a FIFO without opening it (it would block)', () => {
