@@ -506,7 +506,8 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
  * The hash covers what decides a run: the model (init as written and its full config), seed,
  * checkpoint cadence, output as written and every stage with its defaults filled. Paths (data files
  * and task path options such as jsonl's data) enter as written, so moving the checkout (or running
- * from another directory) keeps the hash. grad_accum enters only when it is not 1, so recipes (and runs) from before the field existed keep their hash.
+ * from another directory) keeps the hash. grad_accum enters only when it is not 1, so recipes (and
+ * runs) from before the field existed keep their hash.
  */
 function recipeHash(r: Recipe, outputWritten: string, pathsWritten: ReadonlyMap<string, string>): string {
   const asWritten = <T extends object | undefined>(spec: T): T =>

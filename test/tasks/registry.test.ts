@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { PonderError } from '../../src/errors.js';
 import { arithmeticTask } from '../../src/tasks/arithmetic.js';
 import { countdownTask } from '../../src/tasks/countdown.js';
-import { knownTaskNames, taskByName } from '../../src/tasks/index.js';
+import { formatTaskList, knownTaskNames, taskByName } from '../../src/tasks/index.js';
 import { jsonlTask } from '../../src/tasks/jsonl.js';
 import { linearTask } from '../../src/tasks/linear.js';
 
@@ -35,5 +35,17 @@ describe('task registry', () => {
       assert.equal(t.parseOptions({ ...raw, cot: true }).cot, true, name);
       throwsBadInput(() => t.parseOptions({ ...raw, bogus: 1 }), new RegExp(`^${name}: unknown option "bogus" \\(known: [a-z_, ]*cot`));
     }
+  });
+
+  it('lists every task with its options for --help', () => {
+    const lines = formatTaskList();
+    for (const name of knownTaskNames()) {
+      const at = lines.indexOf(`${name}: ${taskByName(name).describe}`);
+      assert.ok(at >= 0, name);
+      for (const o of taskByName(name).options) assert.ok(lines.some((l, i) => i > at && l.startsWith(`  ${o.name} (`)), `${name}.${o.name}`);
+    }
+    assert.ok(lines.includes('  digits (integer 1..9): largest operand size (default: 3 for + and -, 2 for *)'));
+    assert.ok(lines.includes('  ops (list of + - *; default + - *): operations to draw from, e.g. "+,-" (default all: + - *)'));
+    assert.ok(lines.some((l) => /^ {2}data \(path; required\)/.test(l)));
   });
 });
