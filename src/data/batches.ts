@@ -22,10 +22,10 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { TextDecoder } from 'node:util';
 import { PonderError } from '../errors.js';
-import type { TaskDataSpec, StageData } from '../recipe/load.js';
+import type { StageData, WrittenTaskOptions } from '../recipe/load.js';
 import { drawU32 } from '../sample/rng.js';
 import type { Problem, VerifiableTask } from '../tasks/types.js';
-import { taskByName } from '../tasks/types.js';
+import { taskByName } from '../tasks/index.js';
 import { ByteTokenizer } from './byte-tokenizer.js';
 import { HfTokenizer } from './hf-tokenizer.js';
 import { readJsonl, type Example, type ExampleKind, type SftMessage } from './jsonl.js';
@@ -327,6 +327,9 @@ export function iteratorFrom(examples: readonly TokenizedExample[], opts: BatchO
 // ---------------------------------------------------------------------------------------------------
 // stage data -> examples
 
+/** A generated data set: a recipe's TaskDataSpec (with or without its `type`). */
+export type TaskDataInput = WrittenTaskOptions & { type?: 'task'; task: string; n: number; cot: boolean };
+
 /** Problems as examples: SFT = user prompt + assistant target; pretrain = "prompt\ntarget". */
 export function taskExamples(task: VerifiableTask, problems: readonly Problem[], opts: { kind: ExampleKind; cot: boolean }): Example[] {
   return problems.map((p) => {
@@ -337,9 +340,12 @@ export function taskExamples(task: VerifiableTask, problems: readonly Problem[],
   });
 }
 
-export function generateTaskExamples(spec: Omit<TaskDataSpec, 'type'>, kind: ExampleKind, seed: number): Example[] {
-  const task = taskByName(spec.task);
-  return taskExamples(task, task.generate(spec.n, seed, { digits: spec.digits, cot: spec.cot, ops: spec.ops }), { kind, cot: spec.cot });
+/** `spec.n` problems of any registered task, with the spec's task options (prompt -> user turn, target(p, {cot}) -> assistant turn). */
+export function generateTaskExamples(spec: TaskDataInput, kind: ExampleKind, seed: number): Example[] {
+  // everything but the bookkeeping keys is the task's options (cot included)
+  const { type: _type, task: name, n, ...options } = spec;
+  const task = taskByName(name);
+  return taskExamples(task, task.generate(n, seed, options), { kind, cot: spec.cot });
 }
 
 /** A plain-text pretraining file: one document per paragraph (blank-line separated). */

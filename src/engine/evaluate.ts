@@ -23,8 +23,8 @@ import type { Tokenizer } from '../data/tokenizer.js';
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { Transformer } from '../model/transformer.js';
-import { ARITHMETIC_OPS } from '../tasks/arithmetic.js';
-import { taskByName, type Problem, type TaskOptions, type VerifiableTask } from '../tasks/types.js';
+import { taskByName } from '../tasks/index.js';
+import type { Problem, TaskOptions, VerifiableTask } from '../tasks/types.js';
 import { meanAccuracy, meanBestOfNVerifier, meanMajAtK, meanPassAtK, scalingCurve, wilsonInterval, type CurvePoint } from './eval-metrics.js';
 import { generate } from './generate.js';
 import { sampleBatch, type BatchCompletion } from './sample-batch.js';
@@ -37,7 +37,7 @@ export interface TaskEvalOptions {
   n: number;
   /** problems are drawn with this seed (and samples with it, problem i from stream i) */
   seed: number;
-  /** the task's options (today: digits, ops, cot), resolved by resolveTaskOptions */
+  /** the task's options (any the task declares, and cot), resolved by the task's parseOptions */
   taskOptions?: RawTaskOptions;
   /** answers drawn per problem (default 1) */
   samples?: number;
@@ -110,32 +110,13 @@ export function taskPromptIds(tok: Tokenizer, prompt: string, chat: boolean, thi
 }
 
 /**
- * Validates a task's options for `where` (e.g. "--option" or a recipe path) into today's TaskOptions:
- * digits (integer), ops (list or comma-separated string of + - *), cot (boolean or true/false).
- * Task-specific handling lives here and in problemsFor only, so a task registry with its own option
- * specs can replace both.
+ * Validates a task's options for `where` (e.g. "--option" or a recipe path) with the task's own
+ * parseOptions (tasks/options.ts: numeric strings, "+,-" lists and true/false are accepted), which
+ * fills the task's defaults. Throws one PonderError naming the option.
  */
 export function resolveTaskOptions(taskName: string, raw: RawTaskOptions, where: string): TaskOptions {
-  taskByName(taskName);
-  const out: TaskOptions = {};
-  for (const [key, value] of Object.entries(raw)) {
-    if (value === undefined) continue;
-    const bad = (rule: string) => new PonderError('BAD_INPUT', `${where}: ${taskName} option ${key} must be ${rule}, got ${JSON.stringify(value)}`);
-    if (key === 'digits') {
-      const d = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-      if (typeof d !== 'number' || !Number.isInteger(d) || d < 1 || d > 9) throw bad('an integer from 1 to 9');
-      out.digits = d;
-    } else if (key === 'ops') {
-      const ops = typeof value === 'string' ? value.split(/[\s,]+/).filter((s) => s !== '') : value;
-      if (!Array.isArray(ops) || ops.length === 0 || ops.some((o) => !(ARITHMETIC_OPS as readonly unknown[]).includes(o))) throw bad(`a non-empty list of ${ARITHMETIC_OPS.join(' ')}`);
-      out.ops = [...new Set(ops as string[])];
-    } else if (key === 'cot') {
-      const b = value === 'true' ? true : value === 'false' ? false : value;
-      if (typeof b !== 'boolean') throw bad('true or false');
-      out.cot = b;
-    } else throw new PonderError('BAD_INPUT', `${where}: ${taskName} has no option "${key}" (its options: digits, ops, cot)`);
-  }
-  return out;
+  const defined = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
+  return taskByName(taskName).parseOptions(defined, where);
 }
 
 /** The task and its `n` problems for (seed, options): the one place evaluation meets the task registry. */

@@ -87,6 +87,10 @@ export interface TuneEvalEvent {
   correct: number;
   /** a model with MTP modules: accepted ÷ drafted drafts while answering (greedy answers are unchanged) */
   mtp_acceptance?: number;
+  /** an eval with samples > 1: answers per problem, unbiased pass@k and majority vote maj@k */
+  samples?: number;
+  'pass@k'?: number;
+  'maj@k'?: number;
 }
 
 export interface TuneSampleEvent {

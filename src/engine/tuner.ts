@@ -47,7 +47,7 @@ import { saveModelDir } from '../io/model-dir.js';
 import { loadAnyModel } from '../io/resolve-model.js';
 import { configToJson, expectedWeights, isMtpWeight, withoutMtp, type ModelConfig, type Weights } from '../model/config.js';
 import { Transformer } from '../model/transformer.js';
-import type { EvalSpec, LoadedRecipe, RecipeStage } from '../recipe/load.js';
+import { taskOptionsOf, type EvalSpec, type LoadedRecipe, type RecipeStage } from '../recipe/load.js';
 import { drawU32 } from '../sample/rng.js';
 import { adapterName } from '../gpu/device.js';
 import { loadLatestCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointTensor, type Json } from '../train/checkpoint.js';
@@ -125,6 +125,8 @@ export function initScratchWeights(config: ModelConfig, seed: number): Weights {
 interface EvalResult {
   correct: number;
   n: number;
+  /** with samples > 1: the test-time-scaling figures (metrics.jsonl names) */
+  sampled?: { samples: number; 'pass@k': number; 'maj@k': number };
   sample?: { prompt: string; text: string };
   /** with MTP modules: accepted ÷ drafted drafts over the eval's answers */
   mtpAcceptance?: number;
@@ -141,16 +143,21 @@ async function evaluate(gpu: Gpu, model: TrainableModel, tok: Tokenizer, spec: E
       task: spec.task,
       n,
       seed: seed + EVAL_SEED_OFFSET,
-      taskOptions: { digits: spec.digits, cot: spec.cot, ops: spec.ops },
+      taskOptions: taskOptionsOf(spec),
+      samples: spec.samples,
+      temperature: spec.temperature,
       chat: kind === 'sft',
-      maxTokens: spec.cot ? 256 : 24,
-      mtp: model.config.num_nextn_predict_layers > 0,
+      maxTokens: spec.max_tokens ?? (spec.cot ? 256 : 64),
+      // MTP drafting applies to greedy answers (the same text, fewer trunk passes)
+      mtp: model.config.num_nextn_predict_layers > 0 && (spec.samples ?? 1) === 1 && (spec.temperature ?? 0) === 0,
       signal,
     });
-    const correct = items.filter((i) => i.samples[0]!.correct).length;
+    // correct answers: greedy, or the mean over samples (avg@k) times n
+    const correct = summary.accuracy * summary.n;
+    const sampled = summary.samples > 1 ? { samples: summary.samples, 'pass@k': summary.pass_at_k, 'maj@k': summary.maj_at_k } : undefined;
     const first = items[0];
     const sample = first ? { prompt: first.prompt, text: first.samples[0]!.text } : undefined;
-    return { correct, n: summary.n, sample, ...(summary.mtp ? { mtpAcceptance: summary.mtp.acceptance } : {}) };
+    return { correct, n: summary.n, sample, ...(sampled ? { sampled } : {}), ...(summary.mtp ? { mtpAcceptance: summary.mtp.acceptance } : {}) };
   } finally {
     tf.dispose();
   }
@@ -309,9 +316,9 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
         const n = Math.min(spec.n, opts.maxEvalProblems ?? spec.n);
         const r = await evaluate(gpu, model, tok, spec, stage.kind, recipe.seed, n, opts.signal);
         const accuracy = r.n > 0 ? r.correct / r.n : 0;
-        const acc = r.mtpAcceptance !== undefined ? { mtp_acceptance: r.mtpAcceptance } : {};
+        const acc = { ...(r.mtpAcceptance !== undefined ? { mtp_acceptance: r.mtpAcceptance } : {}), ...(r.sampled ?? {}) };
         metrics.append({ stage: si, step: at, eval_task: spec.task, accuracy, eval_n: r.n, ...acc });
-        yield { type: 'eval', stage: si, step: at, task: spec.task, accuracy, n: r.n, correct: r.correct, ...acc };
+        yield { type: 'eval', stage: si, step: at, task: spec.task, accuracy, n: r.n, correct: Math.round(r.correct), ...acc };
         if (r.sample) yield { type: 'sample', stage: si, step: at, prompt: r.sample.prompt, text: r.sample.text };
       };
 

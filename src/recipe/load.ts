@@ -24,9 +24,9 @@ import { isPonderError, PonderError } from '../errors.js';
 import { resolveModel, type ModelKind } from '../io/resolve-model.js';
 import { readConfigJson } from '../io/model-dir.js';
 import { configToJson, parseModelConfig, type ModelConfig } from '../model/config.js';
+import { taskByName, TaskOptionError, type TaskOptions } from '../tasks/index.js';
 import {
   crossFieldIssues,
-  type ArithmeticOpName,
   type GRPO_LOSSES,
   type REWARD_SCALES,
   type TemperatureSettingRaw,
@@ -35,21 +35,44 @@ import {
   type StageMtp,
   type RawModelConfig,
   type RawGrpoStage,
+  type RawStage,
   type RawRecipe,
   type RecipeIssue,
   type StageKind,
   type TaskName,
 } from './schema.js';
 
-/** A generated data set, defaults filled. */
-export interface TaskDataSpec {
+/**
+ * The task options of a data set or eval: only those the recipe writes, validated and normalised by
+ * the task's parseOptions. The task's defaults are not filled in here (the task fills them when it
+ * generates), so a recipe's hash does not change when an option it does not use is added to a task.
+ * Path options (jsonl's data) are absolute here and enter the hash as written.
+ */
+export interface WrittenTaskOptions {
+  /** arithmetic: largest operand size (absent: the task's default level) */
+  digits?: number;
+  /** arithmetic: operations to draw from (absent: all) */
+  ops?: string[];
+  /** any other option of the task (countdown's numbers, jsonl's data, ...) */
+  [option: string]: unknown;
+}
+
+/** A generated data set: task, n, cot, and the task's options as written (WrittenTaskOptions). */
+export interface TaskDataSpec extends WrittenTaskOptions {
   type: 'task';
   task: TaskName;
   n: number;
-  digits: number;
   cot: boolean;
-  /** arithmetic operations (absent: all) */
-  ops?: ArithmeticOpName[];
+}
+
+/** Keys of a TaskDataSpec / EvalSpec that are not task options. */
+const SPEC_KEYS = new Set(['type', 'task', 'n', 'cot', 'every', 'samples', 'temperature', 'max_tokens']);
+
+/** The options to hand the task (its generate / parseOptions): cot and the written task options. */
+export function taskOptionsOf(spec: TaskDataSpec | EvalSpec): TaskOptions {
+  const out: TaskOptions = { cot: spec.cot };
+  for (const [k, v] of Object.entries(spec)) if (!SPEC_KEYS.has(k) && v !== undefined) out[k] = v;
+  return out;
 }
 
 /** A data file on disk. */
@@ -63,15 +86,16 @@ export interface FileDataSpec {
 
 export type StageData = TaskDataSpec | FileDataSpec;
 
-export interface EvalSpec {
+export interface EvalSpec extends WrittenTaskOptions {
   task: TaskName;
   n: number;
   /** optimizer steps between evaluations (the stage's steps when only at the end) */
   every: number;
-  digits: number;
   cot: boolean;
-  /** arithmetic operations (absent: all) */
-  ops?: ArithmeticOpName[];
+  /** answers sampled per problem (absent: one, greedy) */
+  samples?: number;
+  temperature?: number;
+  max_tokens?: number;
 }
 
 /** A grpo stage's settings (schema.ts GrpoStageSchema, defaults filled). */
@@ -419,11 +443,74 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
     model = { init: spec, source: kind, dir: resolve(dir), config: { ...config, num_nextn_predict_layers: want }, tokenizer: config.ponder?.tokenizer === 'bytes' ? 'bytes' : 'model', ...(own === 0 && want > 0 ? { freshMtp: true } : {}) };
   }
 
+  /** absolute path -> as written, so the hash sees task path options as written */
+  const pathsWritten = new Map<string, string>();
+  /**
+   * A data set's or eval's task options, validated by the task's parseOptions (errors name the field
+   * and its line) and kept as written (normalised: "+,-" becomes a list), path options resolved
+   * against the recipe's directory and checked to be files.
+   */
+  const taskOptions = (taskName: string, written: Record<string, unknown>, at: Path): WrittenTaskOptions => {
+    const task = taskByName(taskName);
+    let parsed: TaskOptions;
+    try {
+      parsed = task.parseOptions(written, task.name);
+    } catch (e) {
+      if (e instanceof TaskOptionError) {
+        const path = e.index !== undefined ? [...at, e.option, e.index] : Object.hasOwn(written, e.option) ? [...at, e.option] : at;
+        if (!task.options.some((o) => o.name === e.option) && Object.hasOwn(written, e.option)) {
+          // a misspelt key: name everything the mapping may hold, not only the task's options
+          const own = ['cot', ...task.options.map((o) => o.name)].sort().join(', ');
+          const fixed = at[at.length - 1] === 'eval' ? 'task, n, every' : 'task, n';
+          throw report({ path, message: `unknown key (${fixed}, and ${task.name}'s options: ${own})`, atKey: true });
+        }
+        throw report({ path, message: e.message });
+      }
+      throw e;
+    }
+    const out: WrittenTaskOptions = {};
+    for (const key of Object.keys(written)) {
+      if (written[key] === undefined) continue;
+      let v = parsed[key];
+      if (task.options.find((o) => o.name === key)?.kind === 'path' && typeof v === 'string') {
+        const abs = resolve(recipeDir, v);
+        let st;
+        try {
+          st = statSync(abs);
+        } catch {
+          throw report({ path: [...at, key], message: `no such file ${JSON.stringify(v)} (looked at ${abs}; paths are relative to the recipe's directory)` });
+        }
+        if (!st.isFile()) throw report({ path: [...at, key], message: `${JSON.stringify(v)} is not a file (${abs})` });
+        pathsWritten.set(abs, v);
+        v = abs;
+      }
+      out[key] = v;
+    }
+    return out;
+  };
+
+  // stages: context length, data files, eval defaults
+  /** A stage's eval: the stage data's task options when it is the same task, overridden by what the eval writes. */
+  const resolveEval = (raw: RawStage['eval'], data: StageData, steps: number, i: number): EvalSpec | undefined => {
+    if (!raw) return undefined;
+    const { task, n, every, cot, samples, temperature, max_tokens, ...written } = raw;
+    const sameTask = data.type === 'task' && data.task === task ? data : undefined;
+    const inherited: Record<string, unknown> = sameTask ? taskOptionsOf(sameTask) : {};
+    delete inherited.cot;
+    // sampling settings only when written, so recipes without them keep their hash
+    const sampling = { ...(samples !== undefined ? { samples } : {}), ...(temperature !== undefined ? { temperature } : {}), ...(max_tokens !== undefined ? { max_tokens } : {}) };
+    return { task, n, every: every ?? steps, cot: cot ?? sameTask?.cot ?? false, ...sampling, ...inherited, ...taskOptions(task, written, ['stages', i, 'eval']) };
+  };
+
   // stages: context length, data files, eval defaults
   const stages: RecipeStage[] = r.stages.map((s, i) => {
     // (grpo joins StageSchema's union with its runner; until then this branch is not reached)
     const grpoRaw = (s as { kind: string }).kind === 'grpo' ? (s as unknown as RawGrpoStage) : undefined;
-    if (grpoRaw) return grpoStage(grpoRaw, i, model.config, report);
+    if (grpoRaw) {
+      const { task, n, cot, ...written } = grpoRaw.data;
+      const data: TaskDataSpec = { type: 'task', task, n, cot, ...taskOptions(task, written, ['stages', i, 'data']) };
+      return grpoStage(grpoRaw, i, model.config, report, data, resolveEval(grpoRaw.eval, data, grpoRaw.steps, i));
+    }
     if (s.seq_len > model.config.max_position_embeddings) {
       throw report({ path: ['stages', i, 'seq_len'], message: `must be <= the model's max_position_embeddings (${model.config.max_position_embeddings}) (got ${s.seq_len})` });
     }
@@ -443,18 +530,10 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
       if (!st.isFile()) throw report({ path: ['stages', i, 'data'], message: `${JSON.stringify(s.data)} is not a file (${abs})` });
       data = { type: 'file', path: abs, written: s.data };
     } else {
-      data = { type: 'task', ...s.data };
+      const { task, n, cot, ...written } = s.data;
+      data = { type: 'task', task, n, cot, ...taskOptions(task, written, ['stages', i, 'data']) };
     }
-    const sameTask = data.type === 'task' && s.eval && data.task === s.eval.task ? data : undefined;
-    const ev: EvalSpec | undefined = s.eval && {
-      task: s.eval.task,
-      n: s.eval.n,
-      every: s.eval.every ?? s.steps,
-      digits: s.eval.digits ?? sameTask?.digits ?? 1,
-      cot: s.eval.cot ?? sameTask?.cot ?? false,
-      // only present when set, so recipes without it keep their hash
-      ...((s.eval.ops ?? sameTask?.ops) ? { ops: s.eval.ops ?? sameTask?.ops } : {}),
-    };
+    const ev = resolveEval(s.eval, data, s.steps, i);
     if (s.mtp && model.config.num_nextn_predict_layers === 0) {
       throw report({ path: ['stages', i, 'mtp'], message: 'the model has no MTP layers to train: set model.mtp_layers (e.g. 1)', atKey: true });
     }
@@ -470,12 +549,12 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
     checkpoint_every: r.checkpoint_every,
     stages,
   };
-  return { recipe, hash: recipeHash(recipe, outputWritten) };
+  return { recipe, hash: recipeHash(recipe, outputWritten, pathsWritten) };
 }
 
 /** A grpo stage resolved: its settings apart, seq_len the context (its longest possible row). */
-function grpoStage(s: RawGrpoStage, i: number, config: ModelConfig, report: (issue: RecipeIssue) => PonderError): RecipeStage {
-  const { name, kind, data, steps, batch_size, optimizer, eval: rawEval, ...settings } = s;
+function grpoStage(s: RawGrpoStage, i: number, config: ModelConfig, report: (issue: RecipeIssue) => PonderError, data: TaskDataSpec, ev?: EvalSpec): RecipeStage {
+  const { name, kind, steps, batch_size, optimizer, data: _data, eval: _eval, ...settings } = s;
   const ctx = config.max_position_embeddings;
   if (settings.max_new_tokens >= ctx) {
     throw report({ path: ['stages', i, 'max_new_tokens'], message: `must leave room for the prompt in the model's context of ${ctx} tokens (got ${settings.max_new_tokens})` });
@@ -486,32 +565,26 @@ function grpoStage(s: RawGrpoStage, i: number, config: ModelConfig, report: (iss
   if (settings.micro_batch !== undefined && (batch_size * settings.group_size) % settings.micro_batch !== 0) {
     throw report({ path: ['stages', i, 'micro_batch'], message: `must divide batch_size x group_size (${batch_size * settings.group_size}) (got ${settings.micro_batch})` });
   }
-  const sameTaskG = rawEval && data.task === rawEval.task ? data : undefined;
-  const evG: EvalSpec | undefined = rawEval && {
-    task: rawEval.task,
-    n: rawEval.n,
-    every: rawEval.every ?? steps,
-    digits: rawEval.digits ?? sameTaskG?.digits ?? 1,
-    cot: rawEval.cot ?? sameTaskG?.cot ?? false,
-    ...((rawEval.ops ?? sameTaskG?.ops) ? { ops: rawEval.ops ?? sameTaskG?.ops } : {}),
-  };
   // seq_len: the longest sequence the stage can train on (prompt + completion within the context)
-  return { name, kind: kind as StageKind, data: { type: 'task', ...data }, steps, batch_size, grad_accum: 1, seq_len: ctx, optimizer, eval: evG, grpo: settings };
+  return { name, kind: kind as StageKind, data, steps, batch_size, grad_accum: 1, seq_len: ctx, optimizer, eval: ev, grpo: settings };
 }
 
 /**
  * The hash covers what decides a run: the model (init as written and its full config), seed,
- * checkpoint cadence, output as written and every stage with its defaults filled. Paths enter as
- * written, so moving the checkout (or running from another directory) keeps the hash. grad_accum
- * enters only when it is not 1, so recipes (and runs) from before the field existed keep their hash.
+ * checkpoint cadence, output as written and every stage with its defaults filled. Paths (data files
+ * and task path options such as jsonl's data) enter as written, so moving the checkout (or running
+ * from another directory) keeps the hash. grad_accum enters only when it is not 1, so recipes (and
+ * runs) from before the field existed keep their hash.
  */
-function recipeHash(r: Recipe, outputWritten: string): string {
+function recipeHash(r: Recipe, outputWritten: string, pathsWritten: ReadonlyMap<string, string>): string {
+  const asWritten = <T extends object | undefined>(spec: T): T =>
+    spec && (Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, typeof v === 'string' ? (pathsWritten.get(v) ?? v) : v])) as T);
   const canonical = {
     model: { init: r.model.init, config: configToJson(r.model.config), tokenizer: r.model.tokenizer, fresh_mtp: r.model.freshMtp },
     output: outputWritten,
     seed: r.seed,
     checkpoint_every: r.checkpoint_every,
-    stages: r.stages.map((s) => ({ ...s, grad_accum: s.grad_accum === 1 ? undefined : s.grad_accum, data: s.data.type === 'file' ? { type: 'file', path: s.data.written } : s.data })),
+    stages: r.stages.map((s) => ({ ...s, grad_accum: s.grad_accum === 1 ? undefined : s.grad_accum, data: s.data.type === 'file' ? { type: 'file', path: s.data.written } : asWritten(s.data), eval: asWritten(s.eval) })),
   };
   return createHash('sha256').update(canonicalJson(canonical)).digest('hex');
 }

@@ -117,7 +117,10 @@ export function fmtCount(n: number): string {
 
 function dataText(d: StageData): string {
   if (d.type === 'file') return d.written;
-  return `${d.task} n=${d.n} digits=${d.digits}${d.cot ? ' cot' : ''}`;
+  const opts = Object.entries(d)
+    .filter(([k, v]) => !['type', 'task', 'n', 'cot'].includes(k) && v !== undefined)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`);
+  return [`${d.task} n=${d.n}`, ...opts, ...(d.cot ? ['cot'] : [])].join(' ');
 }
 
 /** The short human summary `ponder tune --check` prints (one line per fact, one per stage). */

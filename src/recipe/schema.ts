@@ -11,6 +11,7 @@
  */
 import * as z from 'zod';
 import { MAX_MTP_LAYERS, SUPPORTED_ARCHITECTURES } from '../model/config.js';
+import { knownTaskNames } from '../tasks/index.js';
 
 /** Stage kinds this build knows; each has a runner in src/engine/stages/. */
 export const STAGE_KINDS = ['pretrain', 'sft'] as const;
@@ -21,31 +22,27 @@ export const GRPO_LOSSES = ['grpo', 'dr_grpo', 'dapo'] as const;
 export const REWARD_SCALES = ['group', 'batch', 'none'] as const;
 export type StageKind = (typeof STAGE_KINDS)[number];
 
-/** Built-in generated data sets. */
-export const KNOWN_TASKS = ['arithmetic'] as const;
-export type TaskName = (typeof KNOWN_TASKS)[number];
+/** The registered verifiable tasks (tasks/index.ts): recipe `data: {task: ...}` and `eval: {task: ...}` names. */
+export const KNOWN_TASKS = knownTaskNames() as [string, ...string[]];
+export type TaskName = string;
 
 export const LR_SCHEDULES = ['constant', 'cosine', 'linear'] as const;
-
-/** Arithmetic operations a task may draw from (default: all). */
-export const ARITHMETIC_OP_NAMES = ['+', '-', '*'] as const;
-export type ArithmeticOpName = (typeof ARITHMETIC_OP_NAMES)[number];
-const OpsSchema = z.array(z.enum(ARITHMETIC_OP_NAMES)).min(1);
 
 const posInt = () => z.int().min(1);
 const nonNegInt = () => z.int().min(0);
 
-/** `{task: arithmetic, n: 3000, digits: 1, cot: false}`: a generated data set. */
-export const TaskDataSchema = z.strictObject({
+/**
+ * `{task: arithmetic, n: 3000, digits: 1, cot: false}`: a generated data set. The keys besides task,
+ * n and cot are the task's own options (digits, ops, numbers, data, ...): their names, types and
+ * ranges are the task's to declare, so load.ts checks them with the task's parseOptions (naming the
+ * field and its line) rather than this schema.
+ */
+export const TaskDataSchema = z.looseObject({
   task: z.enum(KNOWN_TASKS),
   /** number of examples generated (with the recipe's seed) */
   n: posInt(),
-  /** operand size for arithmetic */
-  digits: z.int().min(1).max(9).default(1),
   /** write out the intermediate steps before the answer */
   cot: z.boolean().default(false),
-  /** arithmetic: which operations to draw from (default all: + - *) */
-  ops: OpsSchema.optional(),
 });
 
 /** A stage's data: a generated task, or a path (relative to the recipe's directory) to a .jsonl file. */
@@ -65,16 +62,20 @@ export const OptimizerSchema = z.strictObject({
   eps: z.number().gt(0).default(1e-8),
 });
 
-export const EvalSchema = z.strictObject({
+/** `{task: arithmetic, n: 200, every: 50, ...task options}`; task options default to the stage data's when it is the same task. */
+export const EvalSchema = z.looseObject({
   task: z.enum(KNOWN_TASKS),
   n: posInt().default(200),
   /** evaluate every N optimizer steps (and always at the end of the stage); default: only at the end */
   every: posInt().optional(),
   /** default: the stage data's, when it is the same task */
-  digits: z.int().min(1).max(9).optional(),
   cot: z.boolean().optional(),
-  /** arithmetic operations; default: the stage data's, when it is the same task, else all */
-  ops: OpsSchema.optional(),
+  /** answers sampled per problem (default 1: greedy); with k > 1 the eval also reports pass@k and maj@k */
+  samples: posInt().optional(),
+  /** sampling temperature (default 0 with one sample, 1 with several) */
+  temperature: z.number().min(0).optional(),
+  /** most tokens per answer (default 256 with cot, else 64) */
+  max_tokens: posInt().optional(),
 });
 
 /**

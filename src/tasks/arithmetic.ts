@@ -1,32 +1,53 @@
 /**
- * The arithmetic task: `a + b`, `a - b` and `a * b` with operands of exactly `digits` digits (1..9),
- * drawn uniformly, so carries and borrows occur at their natural rate (with 3 digits about 5 in 6
- * additions carry at least once). Subtraction puts the larger operand first: answers are never
- * negative, which keeps the column-subtraction steps the same shape for every problem.
+ * The arithmetic task: `a + b`, `a - b` and `a * b`, with the working written digit by digit.
  *
- * Randomness is Philox (src/sample/rng.ts) keyed by the seed, with counter (block, 0, problem index,
- * TASK_DOMAIN): problem i is a pure function of (seed, i, digits, ops), independent of n and of the
- * platform. Values are BigInt because 9-digit products (< 10^18) exceed 2^53.
+ * Operand sizes. Option `digits` = D, the largest operand size (1..9). For each problem: the op is
+ * drawn uniformly from `ops`; one operand (first or second, evenly) has exactly D digits; the other's
+ * size is drawn uniformly in 1..D; each operand is then uniform among the numbers of its size (0
+ * counts as a 1-digit number, so D = 1 means both operands uniform in 0..9, as before). Values are
+ * uniform within a size, so carries and borrows occur at their natural rate. Subtraction puts the
+ * larger operand first: answers are never negative, which keeps the column steps the same shape.
+ *
+ * Default level (no `digits`): + and - use D = 3, * uses D = 2 (3-digit sums and differences,
+ * 2-digit by 2-digit products); an explicit `digits` applies to every op.
+ *
+ * Randomness: stream.ts (problem i is a pure function of (seed, i, digits, ops)). Values are BigInt
+ * because 9-digit products (< 10^18) exceed 2^53.
  *
  * Gold chain of thought (short: tiny byte-level models pay per character):
  *   addition       column by column from the right, "7 + 5 + 1 = 13, write 3, carry 1"
  *   subtraction    column by column, "5 - 7 < 0, borrow: 15 - 7 = 8" / "8 - 1 - 4 = 3"
  *   multiplication one partial product per digit of b, "47 * 80 = 3760", then their sum
  * and always a last line "Answer: N".
+ *
+ * Step checker: the k-th line of the model's working that claims something (has "=" or "<", or is a
+ * "write"/"negative" line; the Answer line is not a step) must be the k-th line of the gold working
+ * for this problem (spaces collapsed): that checks each column's digits, sum, carry and borrow, each
+ * partial product and the partial sum line, not just that the line is true arithmetic.
  */
 import { PonderError } from '../errors.js';
-import { drawU32 } from '../sample/rng.js';
-import type { Problem, TaskOptions, VerifiableTask } from './types.js';
+import { CANONICAL_INT, endsWithAnswerLine, extractIntAnswer, sameInteger, workingLines } from './answer-text.js';
+import { checkCount, parseTaskOptions, TaskOptionError } from './options.js';
+import { U32Stream } from './stream.js';
+import type { Problem, StepCheck, TaskOptions, TaskOptionSpec, VerifiableTask } from './types.js';
+
+export { TASK_DOMAIN } from './stream.js';
 
 export type ArithmeticOp = '+' | '-' | '*';
 export const ARITHMETIC_OPS: readonly ArithmeticOp[] = ['+', '-', '*'];
 export const MIN_DIGITS = 1;
 export const MAX_DIGITS = 9;
+/** The default level's largest operand size per op (no `digits` given). */
+export const DEFAULT_DIGITS: Readonly<Record<ArithmeticOp, number>> = { '+': 3, '-': 3, '*': 2 };
 
-/** Philox counter word 3 for task generation (ASCII "task"): never shares draws with the sampler's domains. */
-export const TASK_DOMAIN = 0x7461736b;
+export const ARITHMETIC_OPTIONS: readonly TaskOptionSpec[] = [
+  { name: 'digits', kind: 'int', min: MIN_DIGITS, max: MAX_DIGITS, help: 'largest operand size (default: 3 for + and -, 2 for *)' },
+  { name: 'ops', kind: 'list', choices: ARITHMETIC_OPS, default: [...ARITHMETIC_OPS], help: 'operations to draw from, e.g. "+,-" (default all: + - *)' },
+];
 
 export interface ArithmeticOptions extends TaskOptions {
+  /** largest operand size; absent: the default level */
+  digits?: number;
   /** which operations to draw from (uniformly); default all three */
   ops?: readonly ArithmeticOp[];
 }
@@ -37,37 +58,13 @@ export interface ParsedArithmetic {
   b: bigint;
 }
 
-/** Successive uniform u32s of one problem's Philox stream. */
-class U32Stream {
-  private block = 0;
-  private buf: Uint32Array = new Uint32Array(0);
-  private pos = 0;
-  constructor(
-    private readonly seed: number,
-    private readonly stream: number,
-  ) {}
-
-  next(): number {
-    if (this.pos >= this.buf.length) {
-      this.buf = drawU32(this.seed, this.stream, 0, this.block++, TASK_DOMAIN);
-      this.pos = 0;
-    }
-    return this.buf[this.pos++]!;
-  }
-
-  /** Uniform integer in [0, range) by rejection (no modulo bias); range <= 2^32. */
-  below(range: number): number {
-    const limit = Math.floor(4294967296 / range) * range;
-    for (;;) {
-      const x = this.next();
-      if (x < limit) return x % range;
-    }
-  }
+function parseOptions(raw: Record<string, unknown>, where = 'arithmetic'): ArithmeticOptions {
+  return parseTaskOptions(ARITHMETIC_OPTIONS, raw, where) as ArithmeticOptions;
 }
 
 function checkDigits(digits: unknown): number {
   if (typeof digits !== 'number' || !Number.isInteger(digits) || digits < MIN_DIGITS || digits > MAX_DIGITS) {
-    throw new PonderError('BAD_INPUT', `arithmetic: digits must be an integer from ${MIN_DIGITS} to ${MAX_DIGITS} (got ${String(digits)})`);
+    throw new TaskOptionError('digits', `arithmetic: digits must be an integer from ${MIN_DIGITS} to ${MAX_DIGITS} (got ${String(digits)})`);
   }
   return digits;
 }
@@ -173,28 +170,29 @@ function solve(p: ParsedArithmetic): string[] {
   return [`${a} < ${b}, so compute -(${b} - ${a})`, ...subSteps(b, a)];
 }
 
-const ANSWER_RE = /answer\s*:\s*([+-]?\d+)/gi;
-const INT_RE = /(?<!\d)-?\d+/g;
-const CANONICAL_INT = /^[+-]?\d+$/;
-
 function canonical(int: string): string {
   return BigInt(int).toString(); // BigInt('-0') is 0n: "0"
 }
 
-function generate(n: number, seed: number, opts: ArithmeticOptions = {}): Problem[] {
-  if (!Number.isInteger(n) || n < 0) throw new PonderError('BAD_INPUT', `arithmetic: n must be a non-negative integer (got ${n})`);
-  const digits = checkDigits(opts.digits ?? 1);
+/** A uniform operand with exactly `size` digits. */
+function drawOperand(r: U32Stream, size: number): bigint {
+  const [lo, hi] = operandRange(size);
+  return BigInt(lo + r.below(hi - lo + 1));
+}
+
+function generate(n: number, seed: number, raw: ArithmeticOptions = {}): Problem[] {
+  checkCount(n, 'arithmetic');
+  const opts = parseOptions(raw);
   const ops = opts.ops ?? ARITHMETIC_OPS;
-  if (ops.length === 0 || ops.some((o) => !ARITHMETIC_OPS.includes(o))) {
-    throw new PonderError('BAD_INPUT', `arithmetic: ops must be a non-empty list of ${ARITHMETIC_OPS.join(' ')} (got ${JSON.stringify(ops)})`);
-  }
-  const [lo, hi] = operandRange(digits);
   const out: Problem[] = [];
   for (let i = 0; i < n; i++) {
     const r = new U32Stream(seed, i);
     const op = ops[r.below(ops.length)]!;
-    let a = BigInt(lo + r.below(hi - lo + 1));
-    let b = BigInt(lo + r.below(hi - lo + 1));
+    const D = opts.digits ?? DEFAULT_DIGITS[op];
+    const longFirst = r.below(2) === 0;
+    const otherSize = 1 + r.below(D);
+    let a = drawOperand(r, longFirst ? D : otherSize);
+    let b = drawOperand(r, longFirst ? otherSize : D);
     if (op === '-' && a < b) [a, b] = [b, a];
     out.push({ id: `arithmetic-${seed}-${i}`, prompt: formatPrompt(a, op, b), answer: evaluate({ a, op, b }).toString() });
   }
@@ -210,29 +208,49 @@ function goldCot(p: Problem): string {
   return [...solve(parsed), `Answer: ${value}`].join('\n');
 }
 
+/** A line of working in the form the step checker compares (spaces collapsed, × and − read as * and -). */
+function stepForm(line: string): string {
+  return line.replace(/×/g, '*').replace(/−/g, '-').replace(/\s+/g, ' ').trim().toLowerCase();
+}
+
+/** The lines of a model's working that claim something (see the header); the Answer line is not a step. */
+export function claimLines(text: string): string[] {
+  return workingLines(text)
+    .map(stepForm)
+    .filter((l) => !/^answer\s*:/.test(l) && (l.includes('=') || l.includes('<') || l.startsWith('write') || l.startsWith('negative')));
+}
+
+function checkSteps(p: Problem, text: string): StepCheck {
+  const gold = solve(parsePrompt(p.prompt)).map(stepForm);
+  const lines = claimLines(text);
+  let correct = 0;
+  let firstWrong: number | undefined;
+  lines.forEach((l, k) => {
+    if (l === gold[k]) correct++;
+    else firstWrong ??= k;
+  });
+  return { steps: lines.length, correct, ...(firstWrong !== undefined ? { firstWrong } : {}) };
+}
+
 export interface ArithmeticTask extends VerifiableTask {
+  parseOptions(raw: Record<string, unknown>, where?: string): ArithmeticOptions;
   generate(n: number, seed: number, opts?: ArithmeticOptions): Problem[];
+  checkSteps(p: Problem, text: string): StepCheck;
 }
 
 export const arithmeticTask: ArithmeticTask = {
   name: 'arithmetic',
+  describe: 'a + b, a - b, a * b with column working (digits: largest operand size; default 3-digit + and -, 2-digit *)',
+  options: ARITHMETIC_OPTIONS,
+  parseOptions,
   generate,
   goldCot,
   target(p: Problem, opts: { cot?: boolean } = {}): string {
     return opts.cot ? goldCot(p) : canonical(p.answer.trim());
   },
-  /** The last `Answer: <int>`, else the last integer in the text, canonicalised; undefined if none. */
-  extractAnswer(text: string): string | undefined {
-    let last: string | undefined;
-    for (const m of text.matchAll(ANSWER_RE)) last = m[1];
-    if (last === undefined) for (const m of text.matchAll(INT_RE)) last = m[0];
-    return last === undefined ? undefined : canonical(last);
-  },
-  verify(p: Problem, answer: string | undefined): boolean {
-    if (answer === undefined) return false;
-    const s = answer.trim();
-    const gold = p.answer.trim();
-    if (!CANONICAL_INT.test(s) || !CANONICAL_INT.test(gold)) return false;
-    return BigInt(s) === BigInt(gold);
-  },
+  /** The last `Answer: <int>`, else the last integer (after `</think>` when present), canonicalised; undefined if none. */
+  extractAnswer: extractIntAnswer,
+  verify: (p: Problem, answer: string | undefined): boolean => sameInteger(answer, p.answer),
+  formatOk: endsWithAnswerLine,
+  checkSteps,
 };

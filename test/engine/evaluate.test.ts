@@ -99,13 +99,14 @@ describe('task options', () => {
   it('take a recipe\'s typed values or the command line\'s strings alike', () => {
     assert.deepEqual(resolveTaskOptions('arithmetic', { digits: '2', ops: '+,-,+', cot: 'true' }, 'x'), { digits: 2, ops: ['+', '-'], cot: true });
     assert.deepEqual(resolveTaskOptions('arithmetic', { digits: 3, ops: ['*'], cot: false }, 'x'), { digits: 3, ops: ['*'], cot: false });
+    assert.deepEqual(resolveTaskOptions('arithmetic', {}, 'x'), { cot: false, ops: ['+', '-', '*'] }, "the task's defaults (its default level: no digits)");
     assert.deepEqual(problemsFor('arithmetic', 4, 2, { digits: '2' }).problems, arithmeticTask.generate(4, 2, { digits: 2 }));
   });
   for (const [raw, pattern] of [
-    [{ digits: 'two' }, /x: arithmetic option digits must be an integer from 1 to 9/],
-    [{ ops: '+,/' }, /option ops must be a non-empty list of \+ - \*/],
-    [{ cot: 'yes' }, /option cot must be true or false/],
-    [{ data: 'f.jsonl' }, /arithmetic has no option "data"/],
+    [{ digits: 'two' }, /x: digits must be an integer from 1 to 9/],
+    [{ ops: '+,/' }, /x: ops must be a non-empty list of \+ - \*/],
+    [{ cot: 'maybe' }, /x: cot must be true or false/],
+    [{ data: 'f.jsonl' }, /x: unknown option "data"/],
   ] as [Record<string, unknown>, RegExp][]) {
     it(`${JSON.stringify(raw)}: one clear error`, () => {
       assert.throws(() => resolveTaskOptions('arithmetic', raw, 'x'), (e: unknown) => e instanceof PonderError && pattern.test(e.message));

@@ -89,7 +89,7 @@ describe('loadRecipe: broken recipes fail with one line naming the file, line an
     assert.match(loadError('', () => parseRecipe('- a\n- b\n', 'list.yaml')).message, /^list\.yaml:1: the recipe must be a mapping/);
     const base = readFileSync(join(FIXTURES, 'negative-lr.yaml'), 'utf8').replace('lr: -1', 'lr: 1.0e-3');
     const task = loadError('', () => parseRecipe(base.replace('task: arithmetic, n: 100', 'task: poetry, n: 100'), join(FIXTURES, 't.yaml')));
-    assert.match(task.message, /t\.yaml:17: stages\[0\]\.data\.task: unknown task "poetry" \(known: arithmetic\)$/);
+    assert.match(task.message, /t\.yaml:17: stages\[0\]\.data\.task: unknown task "poetry" \(known: arithmetic, countdown, jsonl, linear\)$/);
     const noStages = loadError('', () => parseRecipe('model: {init: scratch}\nstages: []\n', 's.yaml'));
     assert.match(noStages.message, /^s\.yaml:2: stages: must have at least 1 item \(got 0\)$/);
     const missing = loadError('', () => loadRecipe(join(FIXTURES, 'no-such-recipe.yaml')));

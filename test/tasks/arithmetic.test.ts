@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ARITHMETIC_OPS, arithmeticTask as task, operandRange, parsePrompt, type ArithmeticOp } from '../../src/tasks/arithmetic.js';
-import { knownTaskNames, taskByName, type Problem } from '../../src/tasks/types.js';
+import { ARITHMETIC_OPS, arithmeticTask as task, DEFAULT_DIGITS, operandRange, parsePrompt, type ArithmeticOp } from '../../src/tasks/arithmetic.js';
+import type { Problem } from '../../src/tasks/types.js';
 import { PonderError } from '../../src/errors.js';
 import { testSeed } from '../helpers/random.js';
 
@@ -27,18 +27,24 @@ describe('arithmetic: generator', () => {
     assert.deepEqual(task.generate(0, seed), []);
   });
 
-  it('draws operands with exactly `digits` digits, all three ops, subtraction never negative', () => {
+  it('draws operands of 1..D digits with at least one of exactly D, all three ops, subtraction never negative', () => {
+    const size = (x: bigint) => x.toString().length;
     for (let d = 1; d <= 9; d++) {
       const [lo, hi] = operandRange(d);
       const ops = new Set<string>();
-      for (const p of task.generate(150, seed, { digits: d })) {
+      const otherSizes = new Set<number>();
+      for (const p of task.generate(300, seed, { digits: d })) {
         const { a, op, b } = parsePrompt(p.prompt);
         ops.add(op);
-        for (const x of [a, b]) assert.ok(x >= BigInt(lo) && x <= BigInt(hi), `${p.prompt}: operand ${x} outside ${d} digits`);
+        for (const x of [a, b]) assert.ok(x >= 0n && x <= BigInt(hi), `${p.prompt}: operand ${x} over ${d} digits`);
+        assert.ok([a, b].some((x) => x >= BigInt(lo)), `${p.prompt}: no operand of exactly ${d} digits`);
+        otherSizes.add(Math.min(size(a), size(b)));
         if (op === '-') assert.ok(a >= b, p.prompt);
         assert.ok(BigInt(p.answer) >= 0n, p.prompt);
       }
       assert.deepEqual([...ops].sort(), [...ARITHMETIC_OPS].sort(), `digits ${d}`);
+      // the shorter operand takes every size 1..D (300 draws: each size has probability >= 1/18)
+      if (d <= 6) assert.deepEqual([...otherSizes].sort(), Array.from({ length: d }, (_, k) => k + 1), `digits ${d}`);
     }
     assert.deepEqual(operandRange(1), [0, 9]);
     assert.deepEqual(operandRange(3), [100, 999]);
@@ -50,11 +56,39 @@ describe('arithmetic: generator', () => {
     }
   });
 
+  it('default level: 3-digit + and -, 2-digit * (the largest operand has exactly that many digits)', () => {
+    const seen = new Set<string>();
+    for (const p of task.generate(400, seed)) {
+      const { a, op, b } = parsePrompt(p.prompt);
+      const D = DEFAULT_DIGITS[op];
+      assert.equal(Math.max(a.toString().length, b.toString().length), D, p.prompt);
+      seen.add(op);
+    }
+    assert.equal(seen.size, 3);
+    assert.deepEqual(DEFAULT_DIGITS, { '+': 3, '-': 3, '*': 2 });
+  });
+
   it('rejects digits outside 1..9, bad n and bad ops', () => {
     for (const d of [0, 10, 1.5, -1, NaN]) throwsBadInput(() => task.generate(3, seed, { digits: d }), /digits must be an integer from 1 to 9/);
     throwsBadInput(() => task.generate(-1, seed), /n must be/);
     throwsBadInput(() => task.generate(2, seed, { ops: [] }), /ops/);
     throwsBadInput(() => task.generate(2, seed, { ops: ['/' as ArithmeticOp] }), /ops/);
+  });
+
+  it('parses options from strings and lists, fills defaults, names bad and unknown options', () => {
+    assert.deepEqual(task.parseOptions({}), { cot: false, ops: ['+', '-', '*'] });
+    assert.deepEqual(task.parseOptions({ digits: '4', ops: '+,-', cot: 'true' }), { cot: true, digits: 4, ops: ['+', '-'] });
+    assert.deepEqual(task.parseOptions({ ops: ['*', '*'] }).ops, ['*']);
+    const parsed = task.parseOptions({ digits: 2, ops: '-' });
+    assert.deepEqual(task.parseOptions(parsed), parsed, 'idempotent');
+    assert.deepEqual(task.parseOptions({ digits: undefined }), task.parseOptions({}));
+    throwsBadInput(() => task.parseOptions({ digits: 12 }), /^arithmetic: digits must be an integer from 1 to 9 \(got 12\)$/);
+    throwsBadInput(() => task.parseOptions({ digits: '3x' }), /^arithmetic: digits must be an integer from 1 to 9 \(got "3x"\)$/);
+    throwsBadInput(() => task.parseOptions({ digit: 3 }), /^arithmetic: unknown option "digit" \(known: cot, digits, ops\)$/);
+    throwsBadInput(() => task.parseOptions({ ops: '+,/' }), /^arithmetic: ops must be a non-empty list of \+ - \* .*"\/" is not allowed/);
+    throwsBadInput(() => task.parseOptions({ ops: '' }), /ops must be a non-empty list/);
+    throwsBadInput(() => task.parseOptions({ cot: 'maybe' }), /^arithmetic: cot must be true or false \(got "maybe"\)$/);
+    throwsBadInput(() => task.parseOptions({ digits: 12 }, 'stages[0].data'), /^stages\[0\]\.data: digits/);
   });
 
   it('exercises carries and borrows', () => {
@@ -85,8 +119,8 @@ describe('arithmetic: gold chain of thought', () => {
   });
 
   it(`round trip: verify(extractAnswer(goldCot(p))) for every generated problem (seed ${seed})`, () => {
-    for (let d = 1; d <= 9; d++) {
-      for (const p of task.generate(200, seed + d, { digits: d })) {
+    for (let d = 0; d <= 9; d++) {
+      for (const p of task.generate(200, seed + d, d === 0 ? {} : { digits: d })) {
         const cot = task.goldCot(p);
         assert.ok(cot.endsWith(`\nAnswer: ${p.answer}`), cot);
         assert.equal(task.extractAnswer(cot), p.answer);
@@ -117,6 +151,21 @@ describe('arithmetic: extract and verify', () => {
     assert.equal(task.extractAnswer(''), undefined);
   });
 
+  it('reads real-looking model outputs', () => {
+    const table: [string, string | undefined][] = [
+      ['<think>\n7 + 5 = 12, write 2, carry 1\nAnswer: 12?\n</think>\nAnswer: 132', '132'],
+      ['<think>\nthe sum is 130\n</think>\n\nThe sum is 132.', '132'],
+      ['7 * 8 = 56\n56 + 1178 = 1234\nAnswer: 1,234\nLet me know if you need more help!', '1234'],
+      ['Answer: 42 (I double-checked it 3 times)', '42'],
+      ['So the result is \\boxed{42}, checked 2 ways.', '42'],
+      ['#### 7\nthat took 2 minutes', '7'],
+      ['<think>\nI need 47 + 85\n</think>\nI am not sure.', '85'],
+      ['<think>\nunclosed reasoning 12', '12'],
+      ['I do not know.', undefined],
+    ];
+    for (const [text, want] of table) assert.equal(task.extractAnswer(text), want, text);
+  });
+
   it('compares integers exactly', () => {
     const p = problem(47, '+', 85);
     assert.ok(task.verify(p, '132'));
@@ -129,11 +178,45 @@ describe('arithmetic: extract and verify', () => {
   });
 });
 
-describe('taskByName', () => {
-  it('finds arithmetic and names the known tasks otherwise', () => {
-    assert.equal(taskByName('arithmetic'), task);
-    assert.deepEqual(knownTaskNames(), ['arithmetic']);
-    throwsBadInput(() => taskByName('algebra'), /unknown task "algebra" \(known tasks: arithmetic\)/);
-    throwsBadInput(() => taskByName('toString'), /unknown task/);
+describe('arithmetic: format and step checker', () => {
+  it('formatOk: the answer part ends in "Answer: N" (or is the bare integer of the short target)', () => {
+    const p = problem(47, '+', 85);
+    assert.ok(task.formatOk(task.goldCot(p)));
+    assert.ok(task.formatOk(task.target(p)));
+    assert.ok(task.formatOk('<think>\n7 + 5 = 12\n</think>\nAnswer: 132\n'));
+    assert.ok(task.formatOk('working\nAnswer: -5.'));
+    for (const bad of ['', 'Answer: 132 because', 'The answer is 132', '<think>Answer: 132', '<think>x</think>\nI think 132?', 'Answer: 132\nthanks']) assert.equal(task.formatOk(bad), false, bad);
+  });
+
+  it('the untouched gold working has no wrong line; every line counts (not the Answer line)', () => {
+    for (const p of task.generate(300, seed, { digits: 4 })) {
+      const cot = task.goldCot(p);
+      const lines = cot.split('\n');
+      const r = task.checkSteps(p, cot);
+      assert.deepEqual(r, { steps: lines.length - 1, correct: lines.length - 1 }, cot);
+      assert.deepEqual(task.checkSteps(p, `<think>\n${cot.replace(/\n/g, '\n  ')}\n</think>`), r, 'think tags and indentation');
+    }
+  });
+
+  it('finds a planted error: firstWrong is the corrupted line (digits, carries, partial products, the sum line)', () => {
+    for (const p of task.generate(200, seed + 7, { digits: 3 })) {
+      const lines = task.goldCot(p).split('\n');
+      const steps = lines.length - 1;
+      for (let k = 0; k < steps; k++) {
+        // change the last digit of the line (a column's result, a partial product or the sum)
+        const bad = lines.slice();
+        bad[k] = bad[k]!.replace(/(\d)(?!.*\d)/, (dg) => String((Number(dg) + 1) % 10));
+        const r = task.checkSteps(p, bad.join('\n'));
+        assert.equal(r.firstWrong, k, `${p.prompt} line ${k}: ${bad[k]}`);
+        assert.equal(r.correct, steps - 1);
+        assert.equal(r.steps, steps);
+      }
+    }
+    // a wrong carry with a right digit, and a line too many
+    const p = problem(47, '+', 85);
+    assert.deepEqual(task.checkSteps(p, '7 + 5 = 12, write 2\n4 + 8 = 12, write 2, carry 1\nwrite 1\nAnswer: 122'), { steps: 3, correct: 1, firstWrong: 0 }, 'the carry was dropped; the write 1 line is right');
+    assert.deepEqual(task.checkSteps(p, `${task.goldCot(p)}\n1 + 1 = 2`), { steps: 4, correct: 3, firstWrong: 3 });
+    assert.deepEqual(task.checkSteps(p, 'Answer: 132'), { steps: 0, correct: 0 });
+    assert.deepEqual(task.checkSteps(p, 'Let me add these numbers.\nAnswer: 132'), { steps: 0, correct: 0 }, 'chatter is not a claim');
   });
 });

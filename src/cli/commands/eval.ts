@@ -6,7 +6,7 @@ import { evaluateTask, resolveTaskOptions, type RawTaskOptions, type TaskEvalIte
 import { openModel } from '../../engine/open-model.js';
 import { isPonderError, PonderError } from '../../errors.js';
 import { Gpu } from '../../gpu/gpu.js';
-import { knownTaskNames } from '../../tasks/types.js';
+import { formatTaskList, knownTaskNames } from '../../tasks/index.js';
 import { EVAL_VOTES, formatCurveChart, formatCurveTable, formatEvalSummary, formatItemLine, headline, type EvalVote } from '../../tui/eval-print.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
 import type { CliIO } from '../io.js';
@@ -22,6 +22,7 @@ interface EvalFlags {
   ops?: string;
   cot?: boolean;
   option: string[];
+  listTasks?: boolean;
   seed: string;
   samples: string;
   temperature?: string;
@@ -97,10 +98,11 @@ export function registerEval(program: Command, io: CliIO): void {
       .command('eval')
       .description('score a model on a verifiable task: k answers to each of N generated problems, checked exactly (accuracy, pass@k, maj@k, best-of-N)')
       .option('-m, --model <model>', 'ponder model directory, a name under models/, or an HF directory', 'default')
-      .option('--task <name>', `the task (${knownTaskNames().join(', ')})`, 'arithmetic')
+      .option('--task <name>', `the task (${knownTaskNames().join(', ')}; --list-tasks describes them)`, 'arithmetic')
+      .option('--list-tasks', 'list the tasks and their options, then exit')
       .option('--data <file>', 'the task\'s data file (the jsonl task)')
       .option('-n, --n <count>', 'how many problems', '100')
-      .option('--digits <d>', 'arithmetic: digits per operand (default 1)')
+      .option('--digits <d>', 'arithmetic: digits of the larger operand (default: 3 for + and -, 2 for *)')
       .option('--ops <list>', 'arithmetic: operations to draw from, e.g. "+,-" (default all: + - *)')
       .option('--cot', 'the task asks for worked steps (a longer answer budget)')
       .option('--option <key=value>', 'any other task option (repeatable)', collect, [])
@@ -118,6 +120,10 @@ export function registerEval(program: Command, io: CliIO): void {
       .option('--mtp', "greedy, one sample: answer with the model's MTP modules drafting (same answers) and report how many drafts were accepted")
       .option('--json', 'a JSON object for the summary (and one per problem with --show)'),
   ).action(async (flags: EvalFlags) => {
+    if (flags.listTasks) {
+      for (const line of formatTaskList()) io.out(line);
+      return;
+    }
     const n = parseIntFlag('--n', flags.n, 1)!;
     const seed = parseIntFlag('--seed', flags.seed, 0)!;
     const samples = parseIntFlag('--samples', flags.samples, 1)!;
@@ -185,7 +191,7 @@ export function registerEval(program: Command, io: CliIO): void {
         io.out(JSON.stringify({ model: flags.model, ...summary, vote, score: head.value, score_ci95: head.ci95, seed, task_options: options, top_p: topP ?? null, chat: !flags.raw, think: think ?? null }));
         return;
       }
-      const what = [...Object.entries(options).map(([key, v]) => `${key} ${Array.isArray(v) ? v.join(' ') : String(v)}`), `seed ${seed}`, flags.raw ? 'raw prompts' : think === undefined ? undefined : `think ${flags.think}`]
+      const what = [...Object.entries(options).filter(([key]) => Object.hasOwn(rawOptions, key)).map(([key, v]) => `${key} ${Array.isArray(v) ? v.join(' ') : String(v)}`), `seed ${seed}`, flags.raw ? 'raw prompts' : think === undefined ? undefined : `think ${flags.think}`]
         .filter(Boolean)
         .join(', ');
       for (const line of formatEvalSummary(summary, vote, what)) io.out(line);
