@@ -31,10 +31,10 @@ import { resolveSampling, sample, type SamplingOptions } from '../sample/sampler
  * batching: the batch stays full while rows are pending, in as many waves as it takes).
  *
  * Batch shape: the forward runs exactly the live rows (compacted, no padding), so B shrinks in the
- * tail of a run. Each new B is a new activation plan (Transformer keeps the 8 most recent); on
- * lavapipe a plan costs ~20 buffer acquisitions from the pool (no Dawn allocation once warm) and a
- * 4-byte-per-row upload, a small fraction of one decode step, so padding to bucket sizes (which
- * computes the padding rows) was not worth it; docs/architecture.md "Batched sampling" has numbers.
+ * tail of a run. Each new B is a new activation plan (Transformer keeps the 8 most recent): 16
+ * buffers from the pool (no Dawn allocation once warm) and one small upload, which measured as noise
+ * next to a decode step, while padding to bucket sizes computes the padding rows; so no padding
+ * (docs/architecture.md "Batched sampling" has the numbers).
  *
  * Randomness: sample j of a prompt with RNG stream s draws with Philox stream
  *     stream(s, j) = s + j · 2^22          (s < 2^22, j < 2^10: fits a u32)
