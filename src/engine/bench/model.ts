@@ -434,13 +434,21 @@ function syntheticPrompt(n: number, V: number, variant = 0): number[] {
   return Array.from({ length: n }, (_, i) => (i * 7919 + variant * 104729) % V);
 }
 
+/** One batched-sampling case: the sampleBatch call's ms and tokens/s, and completions/s both ways. */
+interface BatchedSamplingRun {
+  batchedMs: number;
+  tokensPerS: number;
+  batchedCps: number;
+  sequentialCps: number;
+}
+
 /**
  * `prompts` × `samples` completions of `tokens` tokens: once by sampleBatch, once by generate one
  * completion at a time; each way warmed up untimed first. A byte tokenizer without stop ids, so every
  * completion runs its whole budget and both ways make the same number of tokens (random-weight
  * vocabularies need not match it: ids outside it decode to U+FFFD, which costs the same).
  */
-async function batchedSamplingRun(gpu: Gpu, model: Transformer, prompts: number[][], samples: number, tokens: number): Promise<{ batchedMs: number; tokensPerS: number; batchedCps: number; sequentialCps: number }> {
+async function batchedSamplingRun(gpu: Gpu, model: Transformer, prompts: number[][], samples: number, tokens: number): Promise<BatchedSamplingRun> {
   const tok: Tokenizer = Object.create(new ByteTokenizer(), { eosIds: { value: [] } });
   const opts = { temperature: 1, seed: 1, samples, maxTokens: tokens };
   await sampleBatch(gpu, model, tok, prompts, { ...opts, maxTokens: 2 });
