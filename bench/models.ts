@@ -17,6 +17,9 @@ import { parseModelConfig } from '../src/model/config.js';
  * accepted: these rows show what drafting costs per round, the floor a trained MTP module must beat.
  * The bundled default model (the tiny shape with trained weights and a trained MTP module) shows what
  * drafting gains: it decodes its own answer to a chat question, plainly and with MTP.
+ *
+ * The tiny shape also samples 8 prompts × 8 completions in one sampleBatch call against the same 64
+ * completions made one at a time ("tg16 8x8 sampled"): what batched sampling gains for evals and RL.
  */
 export interface ModelBenchShape {
   name: string;
@@ -26,6 +29,8 @@ export interface ModelBenchShape {
   prompt?: string;
   /** per batch size: prompt tokens per sequence and timed decode steps */
   runs: { batch: number; promptTokens: number; decodeTokens: number }[];
+  /** batched sampling (sampleBatch vs generate one at a time): prompts × samples completions of decodeTokens */
+  sampled?: { prompts: number; samples: number; promptTokens: number; decodeTokens: number }[];
 }
 
 export function modelBenchShapes(): ModelBenchShape[] {
@@ -49,6 +54,7 @@ export function modelBenchShapes(): ModelBenchShape[] {
         { batch: 1, promptTokens: 64, decodeTokens: 32 },
         { batch: 32, promptTokens: 64, decodeTokens: 16 },
       ],
+      sampled: [{ prompts: 8, samples: 8, promptTokens: 32, decodeTokens: 16 }],
     },
     {
       name: 'qwen2.5-0.5b-shape',
@@ -75,6 +81,6 @@ export function allModelCases(): ModelBenchCase[] {
     return s.runs.flatMap((r): ModelBenchCase[] => [
       ...tests.map((test) => ({ ...base, test, ...r })),
       ...(r.batch === 1 && s.config.num_nextn_predict_layers > 0 ? [{ ...base, test: 'tg' as const, ...r, mtp: s.config.num_nextn_predict_layers }] : []),
-    ]);
+    ]).concat((s.sampled ?? []).map((b): ModelBenchCase => ({ ...base, test: 'tg', batch: b.prompts, samples: b.samples, promptTokens: b.promptTokens, decodeTokens: b.decodeTokens })));
   });
 }

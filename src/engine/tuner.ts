@@ -137,7 +137,8 @@ interface EvalResult {
  * current weights: SFT stages see the chat format, pretraining stages raw text.
  */
 async function evaluate(gpu: Gpu, model: TrainableModel, tok: Tokenizer, spec: EvalSpec, kind: RecipeStage['kind'], seed: number, n: number, signal?: AbortSignal): Promise<EvalResult> {
-  const tf = Transformer.load(gpu, model.config, await model.toWeights());
+  // a view of the training weights: no copy through the CPU
+  const tf = Transformer.fromGpuWeights(gpu, model.config, model.inferenceWeights(), { owned: false });
   try {
     const { items, summary } = await evaluateTask(gpu, tf, tok, {
       task: spec.task,

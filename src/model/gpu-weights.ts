@@ -1,7 +1,8 @@
+import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
-import type { Tensor } from '../gpu/tensor.js';
+import { shapeString, type Tensor } from '../gpu/tensor.js';
 import { maxTableRows, uploadTable, type EmbeddingTable } from '../ops/embedding.js';
-import { checkWeights, mtpPrefix, type ModelConfig, type Weights } from './config.js';
+import { checkWeights, expectedWeights, mtpPrefix, type ModelConfig, type Weights } from './config.js';
 
 /**
  * A model's weights on the GPU, one f32 tensor per HF tensor, in HF's [out, in] Linear layout (the
@@ -113,6 +114,71 @@ export function uploadWeights(gpu: Gpu, config: ModelConfig, weights: Weights, o
     });
   }
   return { embed, layers, norm, lmHead, mtp };
+}
+
+/**
+ * Checks weights already on the GPU (e.g. views of a TrainableModel's Params) against `config`: every
+ * tensor f32 with the shape expectedWeights gives its HF name (input_proj as two [hidden, hidden]
+ * halves, a chunked table's chunks `hidden` wide with `vocab` rows in all), optional ones (biases,
+ * qk-norms) present exactly when the config has them. PonderError('BAD_INPUT') names the tensor.
+ */
+export function checkGpuWeights(config: ModelConfig, w: GpuWeights, where = 'GPU weights'): void {
+  const want = expectedWeights(config);
+  const bad = (m: string): never => {
+    throw new PonderError('BAD_INPUT', `${where}: ${m}`);
+  };
+  const tensor = (name: string, t: Tensor | undefined, shape = want.get(name)): void => {
+    if (!shape) {
+      if (t) bad(`tensor "${name}" is given but the config has none`);
+      return;
+    }
+    if (!t) return bad(`missing tensor "${name}" (expected shape ${shapeString(shape)})`);
+    if (t.dtype !== 'f32' || t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      bad(`tensor "${name}" is ${t.dtype}${shapeString(t.shape)}, but the config needs f32${shapeString(shape)}`);
+    }
+  };
+  const table = (name: string, t: EmbeddingTable): void => {
+    const chunks = tableChunks(t);
+    const rows = chunks.reduce((a, c) => a + (c.shape[0] ?? 0), 0);
+    for (const [i, c] of chunks.entries()) {
+      if (c.dtype !== 'f32' || c.shape.length !== 2 || c.shape[1] !== config.hidden_size) bad(`"${name}" chunk ${i} is ${c.dtype}${shapeString(c.shape)}, expected f32 [rows x ${config.hidden_size}]`);
+    }
+    if (rows !== config.vocab_size) bad(`"${name}" has ${rows} rows in its chunks, the config's vocabulary is ${config.vocab_size}`);
+  };
+  const block = (p: string, l: LayerWeights | undefined): void => {
+    if (!l) return bad(`missing block "${p}"`);
+    const a = `${p}.self_attn`;
+    tensor(`${p}.input_layernorm.weight`, l.inputNorm);
+    tensor(`${a}.q_proj.weight`, l.q);
+    tensor(`${a}.k_proj.weight`, l.k);
+    tensor(`${a}.v_proj.weight`, l.v);
+    tensor(`${a}.q_proj.bias`, l.qBias);
+    tensor(`${a}.k_proj.bias`, l.kBias);
+    tensor(`${a}.v_proj.bias`, l.vBias);
+    tensor(`${a}.q_norm.weight`, l.qNorm);
+    tensor(`${a}.k_norm.weight`, l.kNorm);
+    tensor(`${a}.o_proj.weight`, l.o);
+    tensor(`${p}.post_attention_layernorm.weight`, l.postNorm);
+    tensor(`${p}.mlp.gate_proj.weight`, l.gate);
+    tensor(`${p}.mlp.up_proj.weight`, l.up);
+    tensor(`${p}.mlp.down_proj.weight`, l.down);
+  };
+  table('model.embed_tokens.weight', w.embed);
+  table(config.tie_word_embeddings ? 'model.embed_tokens.weight (tied lm_head)' : 'lm_head.weight', w.lmHead);
+  if (w.layers.length !== config.num_hidden_layers) bad(`${w.layers.length} layers, the config has ${config.num_hidden_layers}`);
+  w.layers.forEach((l, i) => block(`model.layers.${i}`, l));
+  tensor('model.norm.weight', w.norm);
+  if (w.mtp.length !== config.num_nextn_predict_layers) bad(`${w.mtp.length} MTP modules, the config has ${config.num_nextn_predict_layers}`);
+  const H = config.hidden_size;
+  w.mtp.forEach((m, k) => {
+    const p = mtpPrefix(k);
+    tensor(`${p}.token_layernorm.weight`, m.tokenNorm);
+    tensor(`${p}.hidden_layernorm.weight`, m.hiddenNorm);
+    tensor(`${p}.input_proj.weight (hidden half)`, m.projHidden, [H, H]);
+    tensor(`${p}.input_proj.weight (token half)`, m.projToken, [H, H]);
+    block(p, m.block);
+    tensor(`${p}.final_layernorm.weight`, m.finalNorm);
+  });
 }
 
 /** W [rows, 2·cols] → (W[:, :cols], W[:, cols:]), each [rows, cols]. */

@@ -1,6 +1,7 @@
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
+import { kvCopy, type SlotCopy } from '../ops/kv-copy.js';
 import type { ModelConfig } from './config.js';
 
 /**
@@ -8,6 +9,8 @@ import type { ModelConfig } from './config.js';
  * src/ops/attention.ts reads): S independent sequences ("slots"), L positions each. A slot holds
  * whatever was last written to it; the caller tracks how many positions of each slot are valid and
  * passes that as `starts` to the next forward. Memory: 2 · layers · S · Hkv · L · D · 4 bytes.
+ * `copySlots` duplicates cached prefixes between slots on the GPU (a prompt prefilled once, then
+ * decoded by several sequences).
  */
 export class KvCache {
   readonly k: Tensor[] = [];
@@ -15,7 +18,7 @@ export class KvCache {
   private disposed = false;
 
   constructor(
-    gpu: Gpu,
+    private readonly gpu: Gpu,
     config: ModelConfig,
     readonly slots: number,
     readonly maxPositions: number,
@@ -31,6 +34,15 @@ export class KvCache {
       this.k.push(gpu.empty(shape, 'f32', `kv.k${i}`));
       this.v.push(gpu.empty(shape, 'f32', `kv.v${i}`));
     }
+  }
+
+  /**
+   * Records, in every layer, the copy of positions 0..positions-1 of slot `from` into slot `to` (K and
+   * V). No slot may be both a copy's destination and another copy's source or destination.
+   */
+  copySlots(copies: readonly SlotCopy[]): void {
+    if (this.disposed) throw new PonderError('BAD_INPUT', 'KV cache: copySlots after dispose');
+    kvCopy(this.gpu, this.k, this.v, copies);
   }
 
   get layers(): number {

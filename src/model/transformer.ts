@@ -8,7 +8,7 @@ import { rmsnorm } from '../ops/rmsnorm.js';
 import { rope, ropeTables, type RopeTables } from '../ops/rope.js';
 import { swiglu } from '../ops/swiglu.js';
 import type { ModelConfig, Weights } from './config.js';
-import { releaseWeights, tableChunks, uploadWeights, type GpuWeights, type LayerWeights, type MtpWeights, type UploadOptions } from './gpu-weights.js';
+import { checkGpuWeights, releaseWeights, tableChunks, uploadWeights, type GpuWeights, type LayerWeights, type MtpWeights, type UploadOptions } from './gpu-weights.js';
 import { KvCache } from './kv-cache.js';
 
 /**
@@ -55,6 +55,16 @@ export interface ForwardOptions {
   hiddenOut?: Tensor;
 }
 
+export interface GpuWeightsOptions {
+  /**
+   * Whether the model owns the weights: false for views of tensors someone else keeps (a
+   * TrainableModel's Params): dispose() then leaves them alone, and their owner must outlive the model.
+   */
+  owned: boolean;
+  /** as LoadOptions.maxLogitsBindingBytes */
+  maxLogitsBindingBytes?: number;
+}
+
 /** Activation buffers for one (B, T). Row-major; `rows` = B·T. */
 interface Plan {
   B: number;
@@ -93,6 +103,8 @@ export class Transformer {
     readonly config: ModelConfig,
     private readonly w: GpuWeights,
     private readonly maxLogitsBinding: number,
+    /** dispose() releases the weights only when the model owns them */
+    private readonly ownsWeights: boolean,
   ) {
     this.rope = this.buildRope(config.max_position_embeddings);
   }
@@ -100,7 +112,20 @@ export class Transformer {
   /** Checks the weights against the config (PonderError naming a missing / mis-shaped tensor), then uploads them. */
   static load(gpu: Gpu, config: ModelConfig, weights: Weights, opts: LoadOptions = {}): Transformer {
     const maxBinding = Math.min(opts.maxLogitsBindingBytes ?? Infinity, gpu.limits.maxStorageBufferBindingSize);
-    return new Transformer(gpu, config, uploadWeights(gpu, config, weights, opts), maxBinding);
+    return new Transformer(gpu, config, uploadWeights(gpu, config, weights, opts), maxBinding, true);
+  }
+
+  /**
+   * A model over weights already on the GPU, checked against the config (PonderError naming a missing
+   * or mis-shaped tensor). Nothing is copied: every forward records reads of these very tensors, so
+   * when their owner updates them in place (an optimizer step on a TrainableModel's Params, see
+   * TrainableModel.inferenceWeights) the next forward computes with the new values. With
+   * `owned: false`, dispose() releases only the model's own buffers (plans, RoPE tables).
+   */
+  static fromGpuWeights(gpu: Gpu, config: ModelConfig, weights: GpuWeights, opts: GpuWeightsOptions): Transformer {
+    checkGpuWeights(config, weights, 'Transformer.fromGpuWeights');
+    const maxBinding = Math.min(opts.maxLogitsBindingBytes ?? Infinity, gpu.limits.maxStorageBufferBindingSize);
+    return new Transformer(gpu, config, weights, maxBinding, opts.owned);
   }
 
   createCache(slots: number, maxPositions = this.config.max_position_embeddings): KvCache {
@@ -160,7 +185,7 @@ export class Transformer {
     this.plans.clear();
     this.rope.cos.release();
     this.rope.sin.release();
-    releaseWeights(this.w);
+    if (this.ownsWeights) releaseWeights(this.w);
   }
 
   // ------------------------------------------------------------------ blocks

@@ -13,7 +13,7 @@ import { swiglu, swigluBackward } from '../ops/swiglu.js';
 import { tokenLogprobs } from '../ops/token-logprobs.js';
 import { weightedCrossEntropy } from '../ops/weighted-cross-entropy.js';
 import { checkWeights, expectedWeights, mtpPrefix, type ModelConfig, type Weights } from '../model/config.js';
-import { splitColumns } from '../model/gpu-weights.js';
+import { splitColumns, type GpuWeights, type LayerWeights } from '../model/gpu-weights.js';
 import { decaysByName, type Param } from './optimizer.js';
 
 /**
@@ -687,6 +687,48 @@ export class TrainableModel {
     if (!frozen) {
       embeddingBackward(gpu, this.mtpTokens[k]!, p.dtmp, tableGrads(this.embed), { accumulate: true });
     }
+  }
+
+  /**
+   * The master weights in the inference model's GpuWeights shape (src/model/gpu-weights.ts), as views
+   * of the Params' value tensors, nothing copied: chunked tables as arrays of their chunks, a tied
+   * lm_head the embedding itself, each MTP input_proj as its halves projHidden / projToken. For
+   * `Transformer.fromGpuWeights(gpu, config, w, { owned: false })`: the optimizer updates these
+   * tensors in place, so that model always computes with the current weights. Valid until dispose().
+   */
+  inferenceWeights(): GpuWeights {
+    this.live();
+    const block = (l: LayerParams): LayerWeights => ({
+      inputNorm: l.inputNorm.value,
+      q: l.q.value,
+      k: l.k.value,
+      v: l.v.value,
+      qBias: l.qBias?.value,
+      kBias: l.kBias?.value,
+      vBias: l.vBias?.value,
+      qNorm: l.qNorm?.value,
+      kNorm: l.kNorm?.value,
+      o: l.o.value,
+      postNorm: l.postNorm.value,
+      gate: l.gate.value,
+      up: l.up.value,
+      down: l.down.value,
+    });
+    const embed = tableValues(this.embed);
+    return {
+      embed,
+      layers: this.layers.map(block),
+      norm: this.norm.value,
+      lmHead: this.lmHead === this.embed ? embed : tableValues(this.lmHead),
+      mtp: this.mtp.map((m) => ({
+        tokenNorm: m.tokenNorm.value,
+        hiddenNorm: m.hiddenNorm.value,
+        projHidden: m.projHidden.value,
+        projToken: m.projToken.value,
+        block: block(m.block),
+        finalNorm: m.finalNorm.value,
+      })),
+    };
   }
 
   /** Reads the master weights back (HF names; a tied lm_head is not a separate tensor). */

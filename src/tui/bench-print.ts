@@ -82,6 +82,17 @@ export function modelPeerNotes(r: BenchResult): string {
     .join('; ');
 }
 
+/**
+ * What a model row says after its cells: a batched-sampling row its completions per second both ways
+ * and the speedup, then any peer notes (modelPeerNotes).
+ */
+export function modelRowNotes(r: BenchResult): string {
+  if (suiteOf(r) !== 'model') return '';
+  const m = model(r);
+  const sampled = m.speedup === undefined ? '' : `${formatNumber(m.completions_per_s!)} completions/s batched vs ${formatNumber(m.sequential_completions_per_s!)} one at a time (${formatRatio(m.speedup)})`;
+  return [sampled, modelPeerNotes(r)].filter((s) => s).join('; ');
+}
+
 /** The peer names whose columns a suite's table shows (--peers): matmul peers on kernels, model peers on model. */
 export function peersOf(suite: BenchSuite, opts: { peers?: readonly string[]; modelPeers?: readonly string[] }): readonly string[] {
   return (suite === 'kernels' ? opts.peers : suite === 'model' ? opts.modelPeers : undefined) ?? [];
@@ -187,7 +198,7 @@ export function printBenchPlain(event: BenchEvent, write: (line: string) => void
       const r = event.result;
       const cols = suiteColumns(suiteOf(r), peersOf(suiteOf(r), opts));
       const cells = cols.map((c) => ({ text: c.value(r), width: c.width, align: c.align }));
-      const notes = modelPeerNotes(r);
+      const notes = modelRowNotes(r);
       const tail = notes ? `  ${notes}` : '';
       if (!base) {
         write(line(cells) + tail);

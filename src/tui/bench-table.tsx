@@ -4,7 +4,7 @@ import { describeCeilings, type BenchCeilings } from '../engine/bench/ceilings.j
 import { compareMarker, compareRuns, compareSummary, formatRatio, type Baseline, type CompareRow } from '../engine/bench/compare.js';
 import type { BenchEvent } from '../engine/bench/runner.js';
 import { suiteOf, type BenchResult, type BenchSuite } from '../engine/bench/types.js';
-import { describeBaseline, formatNumber, modelPeerNotes, peersOf, suiteColumns, type BenchColumn } from './bench-print.js';
+import { describeBaseline, formatNumber, modelRowNotes, peersOf, suiteColumns, type BenchColumn } from './bench-print.js';
 import { useEventStream } from './use-event-stream.js';
 
 /**
@@ -112,7 +112,7 @@ function Row({ row, columns, compare }: { row: BenchViewRow; columns: BenchColum
   const c = row.compare;
   const color = c?.status === 'regression' ? 'red' : c?.status === 'faster' ? 'green' : undefined;
   const marker = c ? compareMarker(c.status) : '';
-  const notes = modelPeerNotes(r);
+  const notes = modelRowNotes(r);
   const line = (
     <Box>
       {columns.map((col, i) => (

@@ -9,6 +9,10 @@ import { loadAnyModel, resolveModel } from '../../io/resolve-model.js';
 import { writeSafetensors } from '../../io/safetensors.js';
 import { configToJson, expectedWeights, isMtpWeight, withoutMtp } from '../../model/config.js';
 import { argmax } from '../../ops/argmax.js';
+import { ByteTokenizer } from '../../data/byte-tokenizer.js';
+import type { Tokenizer } from '../../data/tokenizer.js';
+import { generate } from '../generate.js';
+import { sampleBatch } from '../sample-batch.js';
 import { SpeculativeDecoder } from '../speculative.js';
 import type { KvCache } from '../../model/kv-cache.js';
 import { Transformer } from '../../model/transformer.js';
@@ -39,6 +43,13 @@ import type { ModelBenchResult, ModelPeer, ModelPeerFigure, ModelPeerRun } from 
  *       almost nothing right, so on them the row measures the drafting overhead (acceptance ~0); a
  *       model whose MTP modules were trained with its trunk is what shows the gain.
  *
+ *   tg … PxK sampled  batched sampling (src/engine/sample-batch.ts): P prompts × K completions of N
+ *       tokens each (temperature 1, no stop ids: every completion runs its full budget) made by one
+ *       sampleBatch call, against the same P·K completions made one at a time by `generate` in a
+ *       loop. ms = the whole sampleBatch call; tokens/s = its P·K·N tokens ÷ that time; the roofline
+ *       is that of a P·K-row decode step; `completions_per_s` both ways and `speedup` (batched ÷ one
+ *       at a time). Each way is warmed up untimed first (2 tokens).
+ *
  * Weight bytes (and the roofline) count the trunk: plain decoding never reads the MTP modules.
  *
  * A case may name real weights instead (`model`, a --model spec such as the bundled `default`, and a
@@ -66,6 +77,8 @@ export interface ModelBenchCase {
   decodeTokens: number;
   /** tg only: draft with this many MTP modules (self-speculative decoding, batch 1) */
   mtp?: number;
+  /** tg only: batched sampling of `batch` prompts × `samples` completions each (see the header) */
+  samples?: number;
   /** real weights: a --model spec (e.g. "default"); `config` must be its config */
   model?: string;
   /** with `model`: the chat message whose encoding is the prompt (its length replaces promptTokens) */
@@ -73,7 +86,8 @@ export interface ModelBenchCase {
 }
 
 /** "pp64 B1", "tg2 B32": what is measured and at which batch size (stable across runs for --compare). */
-export function modelCaseShape(c: Pick<ModelBenchCase, 'test' | 'batch' | 'promptTokens' | 'decodeTokens' | 'mtp'>): string {
+export function modelCaseShape(c: Pick<ModelBenchCase, 'test' | 'batch' | 'promptTokens' | 'decodeTokens' | 'mtp' | 'samples'>): string {
+  if (c.samples) return `tg${c.decodeTokens} ${c.batch}x${c.samples} sampled`;
   return `${c.test}${c.test === 'pp' ? c.promptTokens : c.decodeTokens} B${c.batch}${c.mtp ? ` mtp${c.mtp}` : ''}`;
 }
 
@@ -176,10 +190,11 @@ async function* runModels(gpu: Gpu, selected: ModelBenchCase[], adapter: string,
     try {
       for (const batch of [...new Set(ofModel.map((c) => c.batch))]) {
         const pp = ofModel.find((c) => c.batch === batch && c.test === 'pp');
-        const tg = ofModel.find((c) => c.batch === batch && c.test === 'tg' && !c.mtp);
+        const tg = ofModel.find((c) => c.batch === batch && c.test === 'tg' && !c.mtp && !c.samples);
         const drafting = ofModel.filter((c) => c.batch === batch && c.test === 'tg' && c.mtp);
+        const sampled = ofModel.filter((c) => c.batch === batch && c.samples);
         // a real-weights case decodes after its encoded chat prompt (plain decode times the same length)
-        const promptTokens = prompt?.length ?? (pp ?? tg ?? drafting[0])!.promptTokens;
+        const promptTokens = prompt?.length ?? (pp ?? tg ?? drafting[0] ?? sampled[0])!.promptTokens;
         const gbps = copyGbps!;
         const base = { name, batch, params, weight_bytes: params * 4, copy_gbps: gbps, adapter };
         let cache: { cache: KvCache; prefillMs: number } | undefined;
@@ -235,6 +250,24 @@ async function* runModels(gpu: Gpu, selected: ModelBenchCase[], adapter: string,
             const run = await speculativeRun(gpu, model, prompt ?? syntheticPrompt(c.promptTokens, model.config.vocab_size), c.decodeTokens, c.mtp!);
             const roofline = (gbps * 1e9) / (params * 4);
             const result: ModelBenchResult = { suite: 'model', ...base, shape, test: 'tg', ms_median: median(run.roundMs), tokens_per_s: run.tokensPerS, roofline_tokens_per_s: roofline, pct_of_roofline: (100 * run.tokensPerS) / roofline, mtp: c.mtp, acceptance: run.acceptance };
+            yield { type: 'result', index: index++, result };
+          } catch (e) {
+            yield { type: 'error', index: index++, name, shape, suite: 'model', message: oneLine(e) };
+          }
+        }
+        for (const c of sampled) {
+          if (opts.signal?.aborted) break;
+          const shape = modelCaseShape(c);
+          yield { type: 'case', index, name, shape, suite: 'model' };
+          try {
+            const V = model.config.vocab_size;
+            const prompts = Array.from({ length: batch }, (_, p) => prompt ?? syntheticPrompt(c.promptTokens, V, p));
+            const run = await batchedSamplingRun(gpu, model, prompts, c.samples!, c.decodeTokens);
+            const roofline = (batch * c.samples! * gbps * 1e9) / (params * 4);
+            const result: ModelBenchResult = {
+              suite: 'model', ...base, shape, test: 'tg', ms_median: run.batchedMs, tokens_per_s: run.tokensPerS, roofline_tokens_per_s: roofline, pct_of_roofline: (100 * run.tokensPerS) / roofline,
+              samples: c.samples, completions_per_s: run.batchedCps, sequential_completions_per_s: run.sequentialCps, speedup: run.batchedCps / run.sequentialCps,
+            };
             yield { type: 'result', index: index++, result };
           } catch (e) {
             yield { type: 'error', index: index++, name, shape, suite: 'model', message: oneLine(e) };
@@ -396,9 +429,42 @@ async function speculativeRun(gpu: Gpu, model: Transformer, prompt: number[], to
   }
 }
 
-/** A fixed pseudo-random prompt for random-weight models. */
-function syntheticPrompt(n: number, V: number): number[] {
-  return Array.from({ length: n }, (_, i) => (i * 7919) % V);
+/** A fixed pseudo-random prompt for random-weight models (`variant` k gives the k-th of several). */
+function syntheticPrompt(n: number, V: number, variant = 0): number[] {
+  return Array.from({ length: n }, (_, i) => (i * 7919 + variant * 104729) % V);
+}
+
+/** One batched-sampling case: the sampleBatch call's ms and tokens/s, and completions/s both ways. */
+interface BatchedSamplingRun {
+  batchedMs: number;
+  tokensPerS: number;
+  batchedCps: number;
+  sequentialCps: number;
+}
+
+/**
+ * `prompts` × `samples` completions of `tokens` tokens: once by sampleBatch, once by generate one
+ * completion at a time; each way warmed up untimed first. A byte tokenizer without stop ids, so every
+ * completion runs its whole budget and both ways make the same number of tokens (random-weight
+ * vocabularies need not match it: ids outside it decode to U+FFFD, which costs the same).
+ */
+async function batchedSamplingRun(gpu: Gpu, model: Transformer, prompts: number[][], samples: number, tokens: number): Promise<BatchedSamplingRun> {
+  const tok: Tokenizer = Object.create(new ByteTokenizer(), { eosIds: { value: [] } });
+  const opts = { temperature: 1, seed: 1, samples, maxTokens: tokens };
+  await sampleBatch(gpu, model, tok, prompts, { ...opts, maxTokens: 2 });
+  let t0 = performance.now();
+  const out = await sampleBatch(gpu, model, tok, prompts, opts);
+  const batchedMs = performance.now() - t0;
+  const made = out.reduce((a, c) => a + c.ids.length, 0);
+  const one = async (ids: number[], seed: number, maxTokens: number) => {
+    for await (const ev of generate(gpu, model, tok, ids, { temperature: 1, seed, maxTokens })) void ev;
+  };
+  await one(prompts[0]!, 0, 2);
+  t0 = performance.now();
+  for (const ids of prompts) for (let j = 0; j < samples; j++) await one(ids, j, tokens);
+  const sequentialMs = performance.now() - t0;
+  const n = prompts.length * samples;
+  return { batchedMs, tokensPerS: made / (batchedMs / 1000), batchedCps: n / (batchedMs / 1000), sequentialCps: n / (sequentialMs / 1000) };
 }
 
 function median(xs: number[]): number {

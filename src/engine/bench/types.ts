@@ -108,6 +108,14 @@ export interface ModelBenchResult {
   acceptance?: number;
   /** with --peers, on batch-1 prefill and plain decode rows: each peer's figure for the same model and prompt */
   peers?: ModelPeerFigure[];
+  /** batched-sampling rows ("tg… PxK sampled", batch = P prompts): completions per prompt */
+  samples?: number;
+  /** batched-sampling rows: completions per second of one sampleBatch call */
+  completions_per_s?: number;
+  /** batched-sampling rows: completions per second made one at a time by generate */
+  sequential_completions_per_s?: number;
+  /** batched-sampling rows: completions_per_s ÷ sequential_completions_per_s */
+  speedup?: number;
 }
 
 /** A model row's figure for one peer (see --peers): the same test of the same weights and prompt. */
