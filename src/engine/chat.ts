@@ -19,6 +19,13 @@ import { openModel } from './open-model.js';
  * how many. The conversation then really forgets them, so the next prompt is the same one the user saw
  * being answered.
  *
+ * Turns and the conversation: an answer belongs to the conversation it was asked in. `reset` and
+ * `load` start a new one (they stop the answer being generated); that answer then ends with a `done`
+ * event marked `discarded` and is never added to the new conversation, and neither is its user
+ * message. `switchModel` keeps the conversation: it stops the answer (kept, as stopped) and waits for
+ * it to end before freeing the old model. `save` writes only finished turns (never a user message
+ * still being answered) and refuses a conversation without a user turn.
+ *
  * The session talks to the model through a `ChatBackend` (encode + generate), so its logic is tested
  * without a GPU; `ChatSession.open` builds the real backend from a `--model` spec.
  */
@@ -57,7 +64,8 @@ export type ChatEvent =
   | { type: 'notice'; text: string }
   | { type: 'start'; promptTokens: number }
   | { type: 'token'; text: string }
-  | { type: 'done'; text: string; stats: GenerateStats };
+  /** discarded: the conversation was reset (or replaced) while this answer streamed; it was not kept */
+  | { type: 'done'; text: string; stats: GenerateStats; discarded?: boolean };
 
 /** What a chat view needs from a session. `ChatSession` is one; tests pass a fake. */
 export interface ChatSessionLike {
@@ -68,13 +76,20 @@ export interface ChatSessionLike {
   readonly contextUsed: number;
   readonly lastStats: GenerateStats | undefined;
   readonly busy: boolean;
-  /** Adds `text` as a user message and streams the answer; the answer is added when done (also when stopped). */
+  /**
+   * Adds `text` as a user message and streams the answer; the answer is added when done (also when
+   * stopped), unless the conversation was reset meanwhile (then `done` has `discarded: true`).
+   */
   send(text: string): AsyncGenerator<ChatEvent>;
   /** Stops the answer being generated (no-op when idle). */
   stop(): void;
+  /** Starts an empty conversation; an answer being generated is stopped and discarded. */
   reset(): void;
   setSettings(patch: Partial<ChatSettings>): void;
-  /** Appends the conversation as one JSONL line; returns the number of messages written. */
+  /**
+   * Appends the finished turns of the conversation as one JSONL line (never a turn still being
+   * answered); returns the number of messages written. Throws when there is no user turn to save.
+   */
   save(file: string): number;
   /** Replaces the conversation with the last JSONL line of `file`; returns the number of messages read. */
   load(file: string): number;
@@ -101,6 +116,10 @@ export class ChatSession implements ChatSessionLike {
   private readonly openBackend?: BackendOpener;
   private history: ChatMessage[] = [];
   private current: AbortController | undefined;
+  /** resolves when the answer being generated has ended (undefined when idle) */
+  private currentEnded: Promise<void> | undefined;
+  /** bumped by reset/load/switchModel: a turn asked in an older conversation is not recorded */
+  private conversationId = 0;
   settings: ChatSettings;
   contextUsed = 0;
   lastStats: GenerateStats | undefined;
@@ -134,6 +153,7 @@ export class ChatSession implements ChatSessionLike {
 
   reset(): void {
     this.stop();
+    this.conversationId++;
     this.history = [];
     this.contextUsed = 0;
     this.lastStats = undefined;
@@ -148,6 +168,10 @@ export class ChatSession implements ChatSessionLike {
     if (text.trim() === '') throw new PonderError('BAD_INPUT', 'the message is empty');
     const abort = new AbortController();
     this.current = abort;
+    let ended!: () => void;
+    this.currentEnded = new Promise<void>((r) => (ended = r));
+    const conversation = this.conversationId;
+    const stillOurs = () => this.conversationId === conversation;
     this.history.push({ role: 'user', content: text });
     try {
       const fitted = this.fitContext();
@@ -169,6 +193,8 @@ export class ChatSession implements ChatSessionLike {
           if (piece === '') continue;
           answer += piece;
           yield { type: 'token', text: piece };
+        } else if (!stillOurs()) {
+          yield { type: 'done', text: answer, stats: ev.stats, discarded: true };
         } else {
           this.history.push({ role: 'assistant', content: answer });
           this.contextUsed = ids.length + ev.ids.length;
@@ -179,16 +205,21 @@ export class ChatSession implements ChatSessionLike {
     } catch (e) {
       // a failed turn leaves no half conversation behind: drop the unanswered user message
       const last = this.history[this.history.length - 1];
-      if (last?.role === 'user' && last.content === text) this.history.pop();
+      if (stillOurs() && last?.role === 'user' && last.content === text) this.history.pop();
       throw e;
     } finally {
       this.current = undefined;
+      this.currentEnded = undefined;
+      ended();
     }
   }
 
   save(file: string): number {
-    const messages = this.conversation();
-    if (this.history.length === 0) throw new PonderError('BAD_INPUT', 'nothing to save: the conversation is empty');
+    // a turn still being answered is not saved: its user message would go without its answer
+    const finished = this.busy ? this.history.slice(0, this.history.length - 1) : this.history;
+    if (!finished.some((m) => m.role === 'user')) throw new PonderError('BAD_INPUT', 'nothing to save: the conversation has no finished turn');
+    const sys = this.settings.system;
+    const messages = sys ? [{ role: 'system', content: sys }, ...finished] : [...finished];
     mkdirSync(dirname(file), { recursive: true });
     appendFileSync(file, JSON.stringify({ messages }) + '\n');
     return messages.length;
@@ -214,6 +245,7 @@ export class ChatSession implements ChatSessionLike {
       throw new PonderError('BAD_INPUT', `${file}:${lines.length}: expected {"messages":[{"role":..., "content":...}, ...]}`);
     }
     this.stop();
+    this.conversationId++;
     const system = messages[0]?.role === 'system' ? (messages[0].content as string) : undefined;
     this.history = (system !== undefined ? messages.slice(1) : messages).map((m) => ({ role: m.role as string, content: m.content as string }));
     this.settings = { ...this.settings, system };
@@ -223,8 +255,11 @@ export class ChatSession implements ChatSessionLike {
 
   async switchModel(spec: string): Promise<void> {
     if (!this.openBackend) throw new PonderError('BAD_INPUT', 'this session cannot open other models');
-    this.stop();
     const next = await this.openBackend(spec);
+    // the answer being generated still runs on the old model: stop it (it is kept, as stopped) and let
+    // it end before the old model is freed
+    this.stop();
+    await this.currentEnded;
     this.backend.dispose();
     this.backend = next;
     this.contextUsed = 0;

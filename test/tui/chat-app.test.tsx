@@ -124,7 +124,8 @@ describe('chat app', () => {
   it('/save, /load, /reset, /model, /stats and /help', async () => {
     const t = await setup();
     await t.type('/save conv.jsonl\r');
-    await t.until('saved', (f) => f.includes('saved 0 messages to conv.jsonl'));
+    await t.until('nothing to save', (f) => f.includes('/save: nothing to save'));
+    assert.equal(t.session.saved.length, 0);
     await t.type('/load conv.jsonl\r');
     await t.until('loaded', (f) => f.includes('loaded question') && f.includes('loaded answer'));
     await t.type('/reset\r');
@@ -135,6 +136,57 @@ describe('chat app', () => {
     await t.until('stats', (f) => f.includes('no answer yet'));
     await t.type('/help\r');
     await t.until('help', (f) => f.includes('/max-tokens N') && f.includes('Ctrl-T'));
+  });
+
+  it('/reset while an answer streams: the answer stops, nothing of it stays, the next turn starts clean', async () => {
+    const t = await setup();
+    await t.type('first question\r');
+    t.session.token('partial answ');
+    await t.until('streaming', (f) => f.includes('partial answ') && f.includes('generating'));
+    await t.type('queued message\r');
+    await t.until('queued', (f) => f.includes('1 queued'));
+    await t.type('/reset\r');
+    await t.until('reset', (f) => f.includes('new conversation') && !f.includes('generating'));
+    assert.ok(!t.frame().includes('partial answ') && !t.frame().includes('first question'), t.frame());
+    assert.deepEqual(t.session.messages, [], 'a reset conversation is empty');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(t.session.sent, ['first question'], 'the queued message belonged to the old conversation');
+    await t.type('second question\r');
+    await t.until('second sent', () => t.session.sent.length === 2);
+    t.session.token('fresh');
+    t.session.finish();
+    await t.until('second answer', (f) => f.includes('fresh') && !f.includes('generating'));
+    assert.deepEqual(t.session.messages, [
+      { role: 'user', content: 'second question' },
+      { role: 'assistant', content: 'fresh' },
+    ]);
+    assert.ok(!t.frame().includes('partial answ'));
+    await t.type('/save out.jsonl\r');
+    await t.until('saved', (f) => f.includes('saved 2 messages'));
+    assert.deepEqual(t.session.saved, [t.session.messages]);
+  });
+
+  it('/save and /model typed while an answer streams wait for it; /temp acts at once', async () => {
+    const t = await setup();
+    await t.type('hello\r');
+    t.session.token('hi the');
+    await t.until('streaming', (f) => f.includes('hi the'));
+    await t.type('/save conv.jsonl\r');
+    await t.type('/model other\r');
+    await t.type('/temp 0.3\r');
+    await t.until('temp now', () => t.session.settings.temperature === 0.3);
+    await t.until('two queued', (f) => f.includes('2 queued'));
+    assert.equal(t.session.saved.length, 0);
+    assert.equal(t.session.info.model, 'fake-model');
+    t.session.token('re');
+    t.session.finish();
+    await t.until('saved after the answer', (f) => f.includes('saved 2 messages to conv.jsonl') && f.includes('model other loaded'));
+    assert.deepEqual(t.session.saved, [
+      [
+        { role: 'user', content: 'hello' },
+        { role: 'assistant', content: 'hi there' },
+      ],
+    ]);
   });
 
   it('slash-command hints and Tab completion; ↑ recalls history', async () => {

@@ -4,7 +4,8 @@ import type { GenerateStats } from '../../src/engine/generate.js';
 
 /**
  * A ChatSession stand-in for view tests (no GPU): the test decides when each token arrives with
- * `token(text)` and ends the answer with `finish()`; `stop()` ends it as 'aborted', like the engine.
+ * `token(text)` and ends the answer with `finish()`; `stop()` ends it as 'aborted', like the engine;
+ * `reset()` / `load()` during an answer discard it, as ChatSession does.
  */
 export class FakeSession implements ChatSessionLike {
   info: ChatInfo = { model: 'fake-model', adapter: 'fake adapter', contextLimit: 128, mtpLayers: 0 };
@@ -20,6 +21,7 @@ export class FakeSession implements ChatSessionLike {
   private wake: (() => void) | undefined;
   private ended = false;
   private aborted = false;
+  private conversationId = 0;
 
   token(text: string): void {
     this.pending.push({ type: 'token', text });
@@ -36,6 +38,7 @@ export class FakeSession implements ChatSessionLike {
 
   async *send(text: string): AsyncGenerator<ChatEvent> {
     this.sent.push(text);
+    const conversation = this.conversationId;
     this.messages.push({ role: 'user', content: text });
     this.busy = true;
     this.ended = false;
@@ -61,6 +64,10 @@ export class FakeSession implements ChatSessionLike {
         tokens_per_s: 42,
         stop_reason: this.aborted ? 'aborted' : 'stop',
       };
+      if (conversation !== this.conversationId) {
+        yield { type: 'done', text: answer, stats, discarded: true };
+        return;
+      }
       this.messages.push({ role: 'assistant', content: answer });
       this.lastStats = stats;
       this.contextUsed = 10 + answer.length;
@@ -75,17 +82,26 @@ export class FakeSession implements ChatSessionLike {
     this.wake?.();
   }
   reset(): void {
+    if (this.busy) this.stop();
+    this.conversationId++;
     this.messages = [];
     this.contextUsed = 0;
   }
   setSettings(patch: Partial<ChatSettings>): void {
     this.settings = { ...this.settings, ...patch };
   }
+  /** what each save wrote (like ChatSession: finished turns only, and never without a user turn) */
+  saved: ChatMessage[][] = [];
   save(file: string): number {
+    const finished = this.busy ? this.messages.slice(0, -1) : this.messages;
+    if (!finished.some((m) => m.role === 'user')) throw new Error('nothing to save: the conversation has no finished turn');
     this.savedTo.push(file);
-    return this.messages.length;
+    this.saved.push(finished.map((m) => ({ ...m })));
+    return finished.length;
   }
   load(_file: string): number {
+    if (this.busy) this.stop();
+    this.conversationId++;
     this.messages = [
       { role: 'user', content: 'loaded question' },
       { role: 'assistant', content: 'loaded answer' },

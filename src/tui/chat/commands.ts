@@ -39,6 +39,21 @@ export interface CommandResult {
   reloaded?: boolean;
 }
 
+/**
+ * When a command typed during an answer acts: `now` (settings, /stats, /help: they never touch the
+ * conversation), `after-answer` (/save, /model: queued like a message, so /save gets the whole turn
+ * and /model never frees the model under a running answer), or `discard-answer` (/reset, /load: the
+ * answer is stopped and dropped with everything queued, so nothing of it reaches the new conversation).
+ */
+export type CommandTiming = 'now' | 'after-answer' | 'discard-answer';
+
+export function commandTiming(line: string): CommandTiming {
+  const name = line.trim().split(/\s+/, 1)[0]!.toLowerCase();
+  if (name === '/reset' || name === '/load') return 'discard-answer';
+  if (name === '/save' || name === '/model') return 'after-answer';
+  return 'now';
+}
+
 /** Commands whose name starts with what was typed (for the hint line and Tab). */
 export function completions(typed: string): SlashCommand[] {
   if (!typed.startsWith('/') || typed.includes(' ')) return [];

@@ -1,11 +1,13 @@
 import { useCallback, useRef, useState } from 'react';
 import type { ChatSessionLike } from '../../engine/chat.js';
-import { runSlashCommand } from './commands.js';
+import { commandTiming, runSlashCommand } from './commands.js';
 
 /**
  * The chat view's state: the lines on screen (messages and notices), the answer being streamed, and
  * the actions the keys and the input call. The session owns the conversation; this hook only mirrors
- * it for drawing. Messages typed while an answer streams wait in a queue and are sent in order.
+ * it for drawing. Messages typed while an answer streams wait in a queue and are sent in order;
+ * so do /save and /model (see `commandTiming`). /reset and /load act at once: the answer is stopped,
+ * the queue emptied, and nothing more of that turn is drawn (the session does not keep it either).
  */
 export interface Entry {
   id: number;
@@ -48,6 +50,8 @@ export function useChat(session: ChatSessionLike, onExit: () => void): ChatState
   const [queued, setQueued] = useState(0);
   const queue = useRef<string[]>([]);
   const running = useRef(false);
+  // bumped when the conversation is replaced (/reset, /load): a turn from an older one draws nothing more
+  const conversation = useRef(0);
 
   const add = useCallback((role: Entry['role'], text: string, stopped?: boolean) => {
     setEntries((e) => [...e, { id: nextId++, role, text, stopped }]);
@@ -56,10 +60,13 @@ export function useChat(session: ChatSessionLike, onExit: () => void): ChatState
   const runTurn = useCallback(
     async (text: string): Promise<void> => {
       running.current = true;
+      const mine = conversation.current;
+      const current = () => conversation.current === mine;
       add('user', text);
       setLive({ text: '', tokens: 0 });
       try {
         for await (const ev of session.send(text)) {
+          if (!current()) continue; // the conversation was replaced: let the turn end unseen
           if (ev.type === 'notice') add('notice', ev.text);
           else if (ev.type === 'token') {
             const now = performance.now();
@@ -72,47 +79,68 @@ export function useChat(session: ChatSessionLike, onExit: () => void): ChatState
             });
           } else if (ev.type === 'done') {
             setLive(undefined);
-            add('assistant', ev.text, ev.stats.stop_reason === 'aborted');
+            if (!ev.discarded) add('assistant', ev.text, ev.stats.stop_reason === 'aborted');
           }
         }
       } catch (e) {
         setLive(undefined);
-        add('error', e instanceof Error ? e.message.split('\n')[0]! : String(e));
+        if (current()) add('error', e instanceof Error ? e.message.split('\n')[0]! : String(e));
       } finally {
-        setLive(undefined);
+        if (current()) setLive(undefined);
         running.current = false;
         setVersion((v) => v + 1);
       }
-      const next = queue.current.shift();
-      setQueued(queue.current.length);
-      if (next !== undefined) await runTurn(next);
+      await drain();
     },
+    // drain (below) is a plain function: it only calls the stable callbacks command and runTurn
     [session, add],
   );
+
+  const command = useCallback(
+    async (line: string): Promise<void> => {
+      const r = await runSlashCommand(session, line);
+      if (r.exit) {
+        onExit();
+        return;
+      }
+      if (r.reloaded) {
+        // the session stopped (and will discard) the answer; the queue belonged to the old conversation
+        conversation.current++;
+        queue.current = [];
+        setQueued(0);
+        setLive(undefined);
+        setEntries(entriesFrom(session));
+      }
+      if (r.notice) add(r.error ? 'error' : 'notice', r.notice);
+      setVersion((v) => v + 1);
+    },
+    [session, onExit, add],
+  );
+
+  // runs what waited for the answer, in order: commands until the next message, then that message's turn
+  async function drain(): Promise<void> {
+    for (;;) {
+      const next = queue.current.shift();
+      setQueued(queue.current.length);
+      if (next === undefined) return;
+      if (next.trimStart().startsWith('/')) await command(next);
+      else return runTurn(next);
+    }
+  }
 
   const submit = useCallback(
     (line: string) => {
       if (line.trim() === '') return;
-      if (line.trimStart().startsWith('/')) {
-        void runSlashCommand(session, line).then((r) => {
-          if (r.exit) {
-            onExit();
-            return;
-          }
-          if (r.reloaded) setEntries(entriesFrom(session));
-          if (r.notice) add(r.error ? 'error' : 'notice', r.notice);
-          setVersion((v) => v + 1);
-        });
-        return;
-      }
-      if (running.current) {
+      const isCommand = line.trimStart().startsWith('/');
+      if (running.current && (!isCommand || commandTiming(line) === 'after-answer')) {
         queue.current.push(line);
         setQueued(queue.current.length);
         return;
       }
-      void runTurn(line);
+      if (isCommand) void command(line);
+      else void runTurn(line);
     },
-    [session, onExit, add, runTurn],
+    [command, runTurn],
   );
 
   const stop = useCallback(() => {
