@@ -4,6 +4,9 @@ import type { ChatMessage } from '../data/chat-template.js';
 import { encodeMessages } from '../data/prompt.js';
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
+import { readModelCard, type ModelCardSummary } from '../io/model-card.js';
+import { resolveModel } from '../io/resolve-model.js';
+import { answerBudget, cutMark, defaultMaxTokens, type CutMark } from './answer-budget.js';
 import { generate, type GenerateEvent, type GenerateOptions, type GenerateStats } from './generate.js';
 import { openModel } from './open-model.js';
 
@@ -37,7 +40,8 @@ export interface ChatSettings {
   topP?: number;
   topK?: number;
   minP?: number;
-  maxTokens: number;
+  /** longest answer in tokens; unset: the default rule (half the context, at most 512; answer-budget.ts) */
+  maxTokens?: number;
   seed: number;
   /** ask the chat template for a reasoning block (Qwen3's enable_thinking) */
   think: boolean;
@@ -47,7 +51,7 @@ export interface ChatSettings {
 
 // mtp is on: it only acts for a model with MTP layers, and then changes nothing but speed (greedy
 // answers are the same text, sampled ones have the same distribution)
-export const DEFAULT_CHAT_SETTINGS: ChatSettings = { temperature: 0.7, maxTokens: 512, seed: 0, think: true, mtp: true };
+export const DEFAULT_CHAT_SETTINGS: ChatSettings = { temperature: 0.7, seed: 0, think: true, mtp: true };
 
 export interface ChatInfo {
   /** the --model spec the session was opened with */
@@ -58,14 +62,18 @@ export interface ChatInfo {
   contextLimit: number;
   /** the model's MTP modules (0: none, so /mtp has nothing to draft with) */
   mtpLayers: number;
+  /** what the model is for and a prompt to try, from its card (README.md) */
+  card?: ModelCardSummary;
 }
 
 export type ChatEvent =
   | { type: 'notice'; text: string }
-  | { type: 'start'; promptTokens: number }
+  /** budget: the most new tokens this answer may have (min(max tokens, context − prompt)) */
+  | { type: 'start'; promptTokens: number; budget: number }
   | { type: 'token'; text: string }
   /** discarded: the conversation was reset (or replaced) while this answer streamed; it was not kept */
-  | { type: 'done'; text: string; stats: GenerateStats; discarded?: boolean };
+  /** cut: the answer hit its budget (max tokens, or the end of the context) instead of ending by itself */
+  | { type: 'done'; text: string; stats: GenerateStats; discarded?: boolean; cut?: CutMark };
 
 /** What a chat view needs from a session. `ChatSession` is one; tests pass a fake. */
 export interface ChatSessionLike {
@@ -75,6 +83,10 @@ export interface ChatSessionLike {
   /** tokens of the last prompt plus its answer (0 before the first answer) */
   readonly contextUsed: number;
   readonly lastStats: GenerateStats | undefined;
+  /** milliseconds from sending the last message to its answer's first token (prompt encoding and prefill) */
+  readonly lastTimeToFirstTokenMs: number | undefined;
+  /** the answer limit in force: settings.maxTokens, else the default rule for this model's context */
+  readonly maxTokens: number;
   readonly busy: boolean;
   /**
    * Adds `text` as a user message and streams the answer; the answer is added when done (also when
@@ -123,6 +135,7 @@ export class ChatSession implements ChatSessionLike {
   settings: ChatSettings;
   contextUsed = 0;
   lastStats: GenerateStats | undefined;
+  lastTimeToFirstTokenMs: number | undefined;
 
   constructor(backend: ChatBackend, opts: { settings?: Partial<ChatSettings>; openBackend?: BackendOpener } = {}) {
     this.backend = backend;
@@ -157,6 +170,12 @@ export class ChatSession implements ChatSessionLike {
     this.history = [];
     this.contextUsed = 0;
     this.lastStats = undefined;
+    this.lastTimeToFirstTokenMs = undefined;
+  }
+
+  /** The answer limit in force: --max-tokens / /max-tokens, else the default rule for this model's context. */
+  get maxTokens(): number {
+    return this.settings.maxTokens ?? defaultMaxTokens(this.info.contextLimit);
   }
 
   stop(): void {
@@ -172,6 +191,8 @@ export class ChatSession implements ChatSessionLike {
     this.currentEnded = new Promise<void>((r) => (ended = r));
     const conversation = this.conversationId;
     const stillOurs = () => this.conversationId === conversation;
+    const sentAt = performance.now();
+    let firstTokenMs: number | undefined;
     this.history.push({ role: 'user', content: text });
     try {
       const fitted = this.fitContext();
@@ -179,16 +200,19 @@ export class ChatSession implements ChatSessionLike {
         yield { type: 'notice', text: `context full: dropped the oldest ${fitted.dropped} message${fitted.dropped > 1 ? 's' : ''} (limit ${this.info.contextLimit} tokens)` };
       }
       const ids = fitted.ids;
-      yield { type: 'start', promptTokens: ids.length };
+      const maxTokens = this.maxTokens;
+      yield { type: 'start', promptTokens: ids.length, budget: answerBudget(maxTokens, this.info.contextLimit, ids.length) };
       // A template that opens the reasoning block itself (DeepSeek-R1 style) leaves the answer inside it.
       let answer = this.opensThinking(ids) ? '<think>' : '';
       if (answer) yield { type: 'token', text: answer };
       const s = this.settings;
       // MTP drafting needs MTP layers; otherwise answers decode plainly
       const mtp = s.mtp && this.info.mtpLayers > 0 ? true : undefined;
-      const opts: GenerateOptions = { maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, topK: s.topK, minP: s.minP, seed: s.seed, signal: abort.signal, mtp };
+      // generate caps the answer at the context's end itself (and then reports stop_reason 'context')
+      const opts: GenerateOptions = { maxTokens, temperature: s.temperature, topP: s.topP, topK: s.topK, minP: s.minP, seed: s.seed, signal: abort.signal, mtp };
       for await (const ev of this.backend.generate(ids, opts)) {
         if (ev.type === 'token') {
+          firstTokenMs ??= performance.now() - sentAt;
           const piece = this.withThinkTags(ev.id, ev.text);
           if (piece === '') continue;
           answer += piece;
@@ -199,7 +223,8 @@ export class ChatSession implements ChatSessionLike {
           this.history.push({ role: 'assistant', content: answer });
           this.contextUsed = ids.length + ev.ids.length;
           this.lastStats = ev.stats;
-          yield { type: 'done', text: answer, stats: ev.stats };
+          this.lastTimeToFirstTokenMs = firstTokenMs;
+          yield { type: 'done', text: answer, stats: ev.stats, cut: cutMark(ev.stats.stop_reason) };
         }
       }
     } catch (e) {
@@ -284,7 +309,7 @@ export class ChatSession implements ChatSessionLike {
    */
   private fitContext(): { ids: number[]; dropped: number } {
     const limit = this.info.contextLimit;
-    const reserve = Math.max(1, Math.min(this.settings.maxTokens, Math.floor(limit / 2)));
+    const reserve = Math.max(1, Math.min(this.maxTokens, Math.floor(limit / 2)));
     let dropped = 0;
     for (;;) {
       const ids = this.backend.encode(this.conversation(), { enableThinking: this.settings.think });
@@ -321,7 +346,8 @@ export class ChatSession implements ChatSessionLike {
 /** The real backend: a model opened on `gpu` with its tokenizer and chat template. */
 export async function openModelBackend(gpu: Gpu, spec: string): Promise<ChatBackend> {
   const { model, tokenizer, config, sampling } = await openModel(gpu, spec);
-  const info: ChatInfo = { model: spec, adapter: adapterName(gpu), contextLimit: config.max_position_embeddings, mtpLayers: config.num_nextn_predict_layers };
+  const card = readModelCard(resolveModel(spec).dir);
+  const info: ChatInfo = { model: spec, adapter: adapterName(gpu), contextLimit: config.max_position_embeddings, mtpLayers: config.num_nextn_predict_layers, card };
   return {
     info,
     thinkIds: { open: tokenizer.specialTokens.think, close: tokenizer.specialTokens.end_think },

@@ -18,7 +18,7 @@ before(() => (root = mkdtempSync(join(tmpdir(), 'ponder-chat-session-'))));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 /** One token per character of every message (plus 2 per message for the role markers). */
-function scriptedBackend(reply: string[], opts: { contextLimit?: number; delayMs?: number; mtpLayers?: number } = {}): ChatBackend & { prompts: ChatMessage[][]; options: GenerateOptions[] } {
+function scriptedBackend(reply: string[], opts: { contextLimit?: number; delayMs?: number; mtpLayers?: number; stopReason?: 'stop' | 'length' | 'context' } = {}): ChatBackend & { prompts: ChatMessage[][]; options: GenerateOptions[] } {
   const prompts: ChatMessage[][] = [];
   const options: GenerateOptions[] = [];
   return {
@@ -34,7 +34,7 @@ function scriptedBackend(reply: string[], opts: { contextLimit?: number; delayMs
       options.push(o);
       const out: number[] = [];
       let text = '';
-      let reason: 'stop' | 'aborted' = 'stop';
+      let reason: 'stop' | 'length' | 'context' | 'aborted' = opts.stopReason ?? 'stop';
       for (const piece of reply) {
         if (o.signal?.aborted) {
           reason = 'aborted';
@@ -220,6 +220,35 @@ describe('ChatSession', () => {
     assert.deepEqual(log, ['old answer ended', 'old disposed']);
     assert.equal(s.messages.length, 2);
     assert.equal(s.messages[0]!.content, 'go');
+  });
+
+  it('the answer budget: max tokens (default: half the context, at most 512) and never past the context; a cut answer is marked', async () => {
+    const small = scriptedBackend(['ok'], { contextLimit: 100 });
+    const s = new ChatSession(small);
+    const start = (await collect(s.send('hi'))).find((e) => e.type === 'start') as { promptTokens: number; budget: number };
+    assert.equal(small.options[0]!.maxTokens, 50, 'default: half the context');
+    assert.equal(start.budget, Math.min(50, 100 - start.promptTokens));
+    const big = scriptedBackend(['ok'], { contextLimit: 4096 });
+    await collect(new ChatSession(big).send('hi'));
+    assert.equal(big.options[0]!.maxTokens, 512, 'default: at most 512');
+    const tight = scriptedBackend(['ok'], { contextLimit: 100 });
+    const t = new ChatSession(tight, { settings: { maxTokens: 1000 } });
+    const ev = await collect(t.send('x'.repeat(60)));
+    const st = ev.find((e) => e.type === 'start') as { promptTokens: number; budget: number };
+    assert.equal(st.budget, 100 - st.promptTokens, 'never more than the context left');
+    for (const [reason, mark] of [['length', '[max tokens]'], ['context', '[context full]'], ['stop', undefined]] as const) {
+      const done = (await collect(new ChatSession(scriptedBackend(['a'], { stopReason: reason })).send('q'))).at(-1) as { cut?: string };
+      assert.equal(done.cut, mark, reason);
+    }
+  });
+
+  it('measures the time to the first token of the last answer', async () => {
+    const s = new ChatSession(scriptedBackend(['a', 'b'], { delayMs: 2 }));
+    assert.equal(s.lastTimeToFirstTokenMs, undefined);
+    await collect(s.send('q'));
+    assert.ok(typeof s.lastTimeToFirstTokenMs === 'number' && s.lastTimeToFirstTokenMs >= 0);
+    s.reset();
+    assert.equal(s.lastTimeToFirstTokenMs, undefined);
   });
 
   it('sanitize strips control characters and escape sequences, keeps newlines', () => {

@@ -1,5 +1,6 @@
 import type { ChatMessage } from '../../src/data/chat-template.js';
 import { DEFAULT_CHAT_SETTINGS, type ChatEvent, type ChatInfo, type ChatSessionLike, type ChatSettings } from '../../src/engine/chat.js';
+import { cutMark } from '../../src/engine/answer-budget.js';
 import type { GenerateStats } from '../../src/engine/generate.js';
 
 /**
@@ -13,6 +14,7 @@ export class FakeSession implements ChatSessionLike {
   messages: ChatMessage[] = [];
   contextUsed = 0;
   lastStats: GenerateStats | undefined;
+  lastTimeToFirstTokenMs: number | undefined;
   busy = false;
   sent: string[] = [];
   stopCalls = 0;
@@ -20,6 +22,7 @@ export class FakeSession implements ChatSessionLike {
   private pending: ChatEvent[] = [];
   private wake: (() => void) | undefined;
   private ended = false;
+  private endReason: GenerateStats['stop_reason'] = 'stop';
   private aborted = false;
   private conversationId = 0;
 
@@ -31,8 +34,10 @@ export class FakeSession implements ChatSessionLike {
     this.pending.push({ type: 'notice', text });
     this.wake?.();
   }
-  finish(): void {
+  /** ends the answer; 'length' / 'context' mark it cut, as the engine's budget does */
+  finish(reason: 'stop' | 'length' | 'context' = 'stop'): void {
     this.ended = true;
+    this.endReason = reason;
     this.wake?.();
   }
 
@@ -42,10 +47,11 @@ export class FakeSession implements ChatSessionLike {
     this.messages.push({ role: 'user', content: text });
     this.busy = true;
     this.ended = false;
+    this.endReason = 'stop';
     this.aborted = false;
     let answer = '';
     try {
-      yield { type: 'start', promptTokens: 10 };
+      yield { type: 'start', promptTokens: 10, budget: Math.min(this.maxTokens, this.info.contextLimit - 10) };
       for (;;) {
         while (this.pending.length > 0) {
           const ev = this.pending.shift()!;
@@ -62,7 +68,7 @@ export class FakeSession implements ChatSessionLike {
         decode_ms: 1,
         prefill_tokens_per_s: 1000,
         tokens_per_s: 42,
-        stop_reason: this.aborted ? 'aborted' : 'stop',
+        stop_reason: this.aborted ? 'aborted' : this.endReason,
       };
       if (conversation !== this.conversationId) {
         yield { type: 'done', text: answer, stats, discarded: true };
@@ -70,11 +76,15 @@ export class FakeSession implements ChatSessionLike {
       }
       this.messages.push({ role: 'assistant', content: answer });
       this.lastStats = stats;
+      this.lastTimeToFirstTokenMs = 12;
       this.contextUsed = 10 + answer.length;
-      yield { type: 'done', text: answer, stats };
+      yield { type: 'done', text: answer, stats, cut: cutMark(stats.stop_reason) };
     } finally {
       this.busy = false;
     }
+  }
+  get maxTokens(): number {
+    return this.settings.maxTokens ?? 64;
   }
   stop(): void {
     this.stopCalls++;

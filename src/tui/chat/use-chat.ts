@@ -1,25 +1,35 @@
 import { useCallback, useRef, useState } from 'react';
+import type { CutMark } from '../../engine/answer-budget.js';
 import type { ChatSessionLike } from '../../engine/chat.js';
 import { commandTiming, runSlashCommand } from './commands.js';
 
 /**
- * The chat view's state: the lines on screen (messages and notices), the answer being streamed, and
- * the actions the keys and the input call. The session owns the conversation; this hook only mirrors
- * it for drawing. Messages typed while an answer streams wait in a queue and are sent in order;
- * so do /save and /model (see `commandTiming`). /reset and /load act at once: the answer is stopped,
- * the queue emptied, and nothing more of that turn is drawn (the session does not keep it either).
+ * The chat view's state: the lines printed so far (messages and notices), the answer being streamed,
+ * and the actions the keys and the input call. The session owns the conversation; this hook only
+ * mirrors it for drawing.
+ *
+ * The lines only ever grow: the app prints them once into the terminal's scrollback (Ink `<Static>`),
+ * so /reset and /load add a marker and the new conversation instead of redrawing the screen.
+ *
+ * Messages typed while an answer streams wait in a queue and are sent in order; so do /save and /model
+ * (see `commandTiming`). /reset and /load act at once: the answer is stopped, the queue emptied, and
+ * nothing more of that turn is drawn (the session does not keep it either).
  */
 export interface Entry {
   id: number;
-  role: 'user' | 'assistant' | 'system' | 'notice' | 'error';
+  role: 'welcome' | 'user' | 'assistant' | 'system' | 'notice' | 'error';
   text: string;
   /** the answer was stopped by the user */
   stopped?: boolean;
+  /** the answer hit its token budget */
+  cut?: CutMark;
 }
 
 export interface LiveAnswer {
   text: string;
   tokens: number;
+  /** tokens of the prompt this answer follows (for the live context count) */
+  promptTokens: number;
   firstTokenAt?: number;
   tokensPerSec?: number;
 }
@@ -44,7 +54,7 @@ function entriesFrom(session: ChatSessionLike): Entry[] {
 }
 
 export function useChat(session: ChatSessionLike, onExit: () => void): ChatState {
-  const [entries, setEntries] = useState<Entry[]>(() => entriesFrom(session));
+  const [entries, setEntries] = useState<Entry[]>(() => [{ id: nextId++, role: 'welcome', text: '' }, ...entriesFrom(session)]);
   const [live, setLive] = useState<LiveAnswer | undefined>(undefined);
   const [version, setVersion] = useState(0);
   const [queued, setQueued] = useState(0);
@@ -53,8 +63,8 @@ export function useChat(session: ChatSessionLike, onExit: () => void): ChatState
   // bumped when the conversation is replaced (/reset, /load): a turn from an older one draws nothing more
   const conversation = useRef(0);
 
-  const add = useCallback((role: Entry['role'], text: string, stopped?: boolean) => {
-    setEntries((e) => [...e, { id: nextId++, role, text, stopped }]);
+  const add = useCallback((role: Entry['role'], text: string, extra: Pick<Entry, 'stopped' | 'cut'> = {}) => {
+    setEntries((e) => [...e, { id: nextId++, role, text, ...extra }]);
   }, []);
 
   const runTurn = useCallback(
@@ -63,23 +73,24 @@ export function useChat(session: ChatSessionLike, onExit: () => void): ChatState
       const mine = conversation.current;
       const current = () => conversation.current === mine;
       add('user', text);
-      setLive({ text: '', tokens: 0 });
+      setLive({ text: '', tokens: 0, promptTokens: session.contextUsed });
       try {
         for await (const ev of session.send(text)) {
           if (!current()) continue; // the conversation was replaced: let the turn end unseen
           if (ev.type === 'notice') add('notice', ev.text);
+          else if (ev.type === 'start') setLive((l) => ({ ...(l ?? { text: '', tokens: 0 }), promptTokens: ev.promptTokens }));
           else if (ev.type === 'token') {
             const now = performance.now();
             setLive((l) => {
-              const prev = l ?? { text: '', tokens: 0 };
+              const prev = l ?? { text: '', tokens: 0, promptTokens: 0 };
               const first = prev.firstTokenAt ?? now;
               const tokens = prev.tokens + 1;
               const tokensPerSec = tokens > 1 && now > first ? ((tokens - 1) * 1000) / (now - first) : undefined;
-              return { text: prev.text + ev.text, tokens, firstTokenAt: first, tokensPerSec };
+              return { ...prev, text: prev.text + ev.text, tokens, firstTokenAt: first, tokensPerSec };
             });
           } else if (ev.type === 'done') {
             setLive(undefined);
-            if (!ev.discarded) add('assistant', ev.text, ev.stats.stop_reason === 'aborted');
+            if (!ev.discarded) add('assistant', ev.text, { stopped: ev.stats.stop_reason === 'aborted', cut: ev.cut });
           }
         }
       } catch (e) {
@@ -109,9 +120,9 @@ export function useChat(session: ChatSessionLike, onExit: () => void): ChatState
         queue.current = [];
         setQueued(0);
         setLive(undefined);
-        setEntries(entriesFrom(session));
-      }
-      if (r.notice) add(r.error ? 'error' : 'notice', r.notice);
+        const loaded = entriesFrom(session);
+        setEntries((e) => [...e, { id: nextId++, role: 'notice', text: r.notice ?? 'new conversation' }, ...loaded]);
+      } else if (r.notice) add(r.error ? 'error' : 'notice', r.notice);
       setVersion((v) => v + 1);
     },
     [session, onExit, add],
