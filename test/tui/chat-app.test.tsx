@@ -370,6 +370,17 @@ describe('chat app', () => {
     assert.equal(t.session.sent.length, 0);
   });
 
+  it('a line longer than the input shows the part around the cursor', async () => {
+    const t = await setup();
+    const long = 'start-' + 'x'.repeat(150) + '-end';
+    await t.type(long);
+    await t.until('end visible', (f) => f.includes('-end') && !f.includes('start-'));
+    await t.type('\u001b[H'); // Home
+    await t.until('start visible', (f) => f.includes('start-') && !f.includes('-end'));
+    const inputLines = t.frame().split('\n').filter((l) => l.startsWith('│'));
+    assert.equal(inputLines.length, 1, 'one row');
+  });
+
   it('input history comes from and goes to the given store (persistent across sessions in the CLI)', async () => {
     const saved: string[] = [];
     const history: InputHistory = { entries: ['from last time'], add: (l) => saved.push(l) };

@@ -118,6 +118,13 @@ export function Input({ onSubmit, width, history }: { onSubmit: (line: string) =
   }
   const first = Math.max(0, Math.min(row - MAX_ROWS + 1, lines.length - MAX_ROWS));
   const shown = lines.slice(first, first + MAX_ROWS);
+  // each row is one terminal line: a longer line shows the window around the cursor (the border, the
+  // padding and the "› " prefix take 6 columns, the cursor one more at the end)
+  const room = Math.max(4, width - 7);
+  const windowOf = (l: string, c: number) => {
+    const start = l.length <= room ? 0 : Math.max(0, Math.min(c - Math.floor(room / 2), l.length - room + 1));
+    return { start, text: l.slice(start, start + room) };
+  };
   return (
     <Box flexDirection="column" width={width} flexShrink={0}>
       <Box borderStyle="round" borderColor="gray" paddingX={1} flexDirection="column">
@@ -126,19 +133,22 @@ export function Input({ onSubmit, width, history }: { onSubmit: (line: string) =
           const r = first + i;
           const prefix = r === 0 ? <Text color="green">› </Text> : <Text>{'  '}</Text>;
           if (r !== row) {
+            const w = windowOf(l, l.length);
             return (
-              <Text key={r} wrap="truncate-start">
+              <Text key={r} wrap="truncate-end">
                 {prefix}
-                {l === '' ? ' ' : l}
+                {w.text === '' ? ' ' : w.text}
               </Text>
             );
           }
+          const w = windowOf(l, col);
+          const c = col - w.start;
           return (
-            <Text key={r} wrap="truncate-start">
+            <Text key={r} wrap="truncate-end">
               {prefix}
-              {l.slice(0, col)}
-              <Text inverse>{l[col] ?? ' '}</Text>
-              {l.slice(col + 1)}
+              {w.text.slice(0, c)}
+              <Text inverse>{w.text[c] ?? ' '}</Text>
+              {w.text.slice(c + 1)}
             </Text>
           );
         })}
