@@ -196,3 +196,66 @@ export class ByteTokenizer implements Tokenizer {
     return REPLACEMENT_CHAR; // outside the vocabulary (e.g. a padded output layer): never throw while decoding
   }
 }
+
+/**
+ * The byte tokenizer as Hugging Face tokenizer files, for `ponder export`: a `tokenizer.json` that
+ * @huggingface/tokenizers (and transformers' fast tokenizers) load and that gives the same ids, and a
+ * `tokenizer_config.json` with the chat template and the bos/eos/pad tokens.
+ *
+ * How the ids come out the same: HF's ByteLevel pre-tokenizer writes every byte of the text as one
+ * printable character (GPT-2's byte-to-unicode table: the printable Latin-1 bytes stand for
+ * themselves, the other 68 bytes are mapped to U+0100 upwards, in byte order); a BPE model whose
+ * vocabulary is exactly those 256 characters, each with its byte's id, and which has no merges, turns
+ * each of them back into one token: id = byte, as here. The special strings are added tokens with ids
+ * 256..262, all `special: true`; `<|bos|>` is prepended by a TemplateProcessing post-processor when
+ * special tokens are added (as `encode(text, { addSpecialTokens: true })` does here). The ByteLevel
+ * decoder maps the characters back to bytes.
+ *
+ * One difference stays: HF tokenizers match added tokens in any text they are asked to parse, while
+ * `encodeChat` takes structure only from ids (a `<think>` inside a user message stays bytes here). A
+ * conversation rendered with the chat template and encoded with special tokens parsed gives the same
+ * ids as `encodeChat` unless a message's content itself contains one of the special strings.
+ */
+export function byteTokenizerHfFiles(): { tokenizer: Record<string, unknown>; tokenizerConfig: Record<string, unknown> } {
+  const vocab: Record<string, number> = {};
+  const chars = byteLevelChars();
+  for (let b = 0; b < 256; b++) vocab[chars[b]!] = b;
+  const added = BYTE_SPECIAL_STRINGS.map((content, i) => ({ id: 256 + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+  const tokenizer = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '<|bos|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [{ SpecialToken: { id: '<|bos|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      special_tokens: { '<|bos|>': { id: '<|bos|>', ids: [BYTE_SPECIAL_TOKENS.bos], tokens: ['<|bos|>'] } },
+    },
+    decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: [] },
+  };
+  const tokenizerConfig = {
+    tokenizer_class: 'PreTrainedTokenizerFast',
+    bos_token: '<|bos|>',
+    eos_token: '<|eos|>',
+    pad_token: '<|pad|>',
+    add_bos_token: false,
+    clean_up_tokenization_spaces: false,
+    model_max_length: 1_000_000,
+    added_tokens_decoder: Object.fromEntries(added.map(({ id, ...t }) => [String(id), t])),
+    chat_template: BYTE_CHAT_TEMPLATE,
+  };
+  return { tokenizer, tokenizerConfig };
+}
+
+/** GPT-2's byte-to-unicode table: printable bytes stand for themselves, the rest map to U+0100.. in order. */
+function byteLevelChars(): string[] {
+  const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+  const out: string[] = [];
+  let next = 0;
+  for (let b = 0; b < 256; b++) out.push(String.fromCodePoint(printable(b) ? b : 256 + next++));
+  return out;
+}

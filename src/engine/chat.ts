@@ -4,6 +4,9 @@ import type { ChatMessage } from '../data/chat-template.js';
 import { encodeMessages } from '../data/prompt.js';
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
+import { readModelCard, type ModelCardSummary } from '../io/model-card.js';
+import { resolveModel } from '../io/resolve-model.js';
+import { answerBudget, cutMark, defaultMaxTokens, type CutMark } from './answer-budget.js';
 import { generate, type GenerateEvent, type GenerateOptions, type GenerateStats } from './generate.js';
 import { openModel } from './open-model.js';
 
@@ -19,6 +22,13 @@ import { openModel } from './open-model.js';
  * how many. The conversation then really forgets them, so the next prompt is the same one the user saw
  * being answered.
  *
+ * Turns and the conversation: an answer belongs to the conversation it was asked in. `reset` and
+ * `load` start a new one (they stop the answer being generated); that answer then ends with a `done`
+ * event marked `discarded` and is never added to the new conversation, and neither is its user
+ * message. `switchModel` keeps the conversation: it stops the answer (kept, as stopped) and waits for
+ * it to end before freeing the old model. `save` writes only finished turns (never a user message
+ * still being answered) and refuses a conversation without a user turn.
+ *
  * The session talks to the model through a `ChatBackend` (encode + generate), so its logic is tested
  * without a GPU; `ChatSession.open` builds the real backend from a `--model` spec.
  */
@@ -30,7 +40,8 @@ export interface ChatSettings {
   topP?: number;
   topK?: number;
   minP?: number;
-  maxTokens: number;
+  /** longest answer in tokens; unset: the default rule (half the context, at most 512; answer-budget.ts) */
+  maxTokens?: number;
   seed: number;
   /** ask the chat template for a reasoning block (Qwen3's enable_thinking) */
   think: boolean;
@@ -40,7 +51,7 @@ export interface ChatSettings {
 
 // mtp is on: it only acts for a model with MTP layers, and then changes nothing but speed (greedy
 // answers are the same text, sampled ones have the same distribution)
-export const DEFAULT_CHAT_SETTINGS: ChatSettings = { temperature: 0.7, maxTokens: 512, seed: 0, think: true, mtp: true };
+export const DEFAULT_CHAT_SETTINGS: ChatSettings = { temperature: 0.7, seed: 0, think: true, mtp: true };
 
 export interface ChatInfo {
   /** the --model spec the session was opened with */
@@ -51,13 +62,18 @@ export interface ChatInfo {
   contextLimit: number;
   /** the model's MTP modules (0: none, so /mtp has nothing to draft with) */
   mtpLayers: number;
+  /** what the model is for and a prompt to try, from its card (README.md) */
+  card?: ModelCardSummary;
 }
 
 export type ChatEvent =
   | { type: 'notice'; text: string }
-  | { type: 'start'; promptTokens: number }
+  /** budget: the most new tokens this answer may have (min(max tokens, context − prompt)) */
+  | { type: 'start'; promptTokens: number; budget: number }
   | { type: 'token'; text: string }
-  | { type: 'done'; text: string; stats: GenerateStats };
+  /** discarded: the conversation was reset (or replaced) while this answer streamed; it was not kept */
+  /** cut: the answer hit its budget (max tokens, or the end of the context) instead of ending by itself */
+  | { type: 'done'; text: string; stats: GenerateStats; discarded?: boolean; cut?: CutMark };
 
 /** What a chat view needs from a session. `ChatSession` is one; tests pass a fake. */
 export interface ChatSessionLike {
@@ -67,14 +83,25 @@ export interface ChatSessionLike {
   /** tokens of the last prompt plus its answer (0 before the first answer) */
   readonly contextUsed: number;
   readonly lastStats: GenerateStats | undefined;
+  /** milliseconds from sending the last message to its answer's first token (prompt encoding and prefill) */
+  readonly lastTimeToFirstTokenMs: number | undefined;
+  /** the answer limit in force: settings.maxTokens, else the default rule for this model's context */
+  readonly maxTokens: number;
   readonly busy: boolean;
-  /** Adds `text` as a user message and streams the answer; the answer is added when done (also when stopped). */
+  /**
+   * Adds `text` as a user message and streams the answer; the answer is added when done (also when
+   * stopped), unless the conversation was reset meanwhile (then `done` has `discarded: true`).
+   */
   send(text: string): AsyncGenerator<ChatEvent>;
   /** Stops the answer being generated (no-op when idle). */
   stop(): void;
+  /** Starts an empty conversation; an answer being generated is stopped and discarded. */
   reset(): void;
   setSettings(patch: Partial<ChatSettings>): void;
-  /** Appends the conversation as one JSONL line; returns the number of messages written. */
+  /**
+   * Appends the finished turns of the conversation as one JSONL line (never a turn still being
+   * answered); returns the number of messages written. Throws when there is no user turn to save.
+   */
   save(file: string): number;
   /** Replaces the conversation with the last JSONL line of `file`; returns the number of messages read. */
   load(file: string): number;
@@ -101,9 +128,14 @@ export class ChatSession implements ChatSessionLike {
   private readonly openBackend?: BackendOpener;
   private history: ChatMessage[] = [];
   private current: AbortController | undefined;
+  /** resolves when the answer being generated has ended (undefined when idle) */
+  private currentEnded: Promise<void> | undefined;
+  /** bumped by reset/load/switchModel: a turn asked in an older conversation is not recorded */
+  private conversationId = 0;
   settings: ChatSettings;
   contextUsed = 0;
   lastStats: GenerateStats | undefined;
+  lastTimeToFirstTokenMs: number | undefined;
 
   constructor(backend: ChatBackend, opts: { settings?: Partial<ChatSettings>; openBackend?: BackendOpener } = {}) {
     this.backend = backend;
@@ -134,9 +166,16 @@ export class ChatSession implements ChatSessionLike {
 
   reset(): void {
     this.stop();
+    this.conversationId++;
     this.history = [];
     this.contextUsed = 0;
     this.lastStats = undefined;
+    this.lastTimeToFirstTokenMs = undefined;
+  }
+
+  /** The answer limit in force: --max-tokens / /max-tokens, else the default rule for this model's context. */
+  get maxTokens(): number {
+    return this.settings.maxTokens ?? defaultMaxTokens(this.info.contextLimit);
   }
 
   stop(): void {
@@ -148,6 +187,12 @@ export class ChatSession implements ChatSessionLike {
     if (text.trim() === '') throw new PonderError('BAD_INPUT', 'the message is empty');
     const abort = new AbortController();
     this.current = abort;
+    let ended!: () => void;
+    this.currentEnded = new Promise<void>((r) => (ended = r));
+    const conversation = this.conversationId;
+    const stillOurs = () => this.conversationId === conversation;
+    const sentAt = performance.now();
+    let firstTokenMs: number | undefined;
     this.history.push({ role: 'user', content: text });
     try {
       const fitted = this.fitContext();
@@ -155,40 +200,51 @@ export class ChatSession implements ChatSessionLike {
         yield { type: 'notice', text: `context full: dropped the oldest ${fitted.dropped} message${fitted.dropped > 1 ? 's' : ''} (limit ${this.info.contextLimit} tokens)` };
       }
       const ids = fitted.ids;
-      yield { type: 'start', promptTokens: ids.length };
+      const maxTokens = this.maxTokens;
+      yield { type: 'start', promptTokens: ids.length, budget: answerBudget(maxTokens, this.info.contextLimit, ids.length) };
       // A template that opens the reasoning block itself (DeepSeek-R1 style) leaves the answer inside it.
       let answer = this.opensThinking(ids) ? '<think>' : '';
       if (answer) yield { type: 'token', text: answer };
       const s = this.settings;
       // MTP drafting needs MTP layers; otherwise answers decode plainly
       const mtp = s.mtp && this.info.mtpLayers > 0 ? true : undefined;
-      const opts: GenerateOptions = { maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, topK: s.topK, minP: s.minP, seed: s.seed, signal: abort.signal, mtp };
+      // generate caps the answer at the context's end itself (and then reports stop_reason 'context')
+      const opts: GenerateOptions = { maxTokens, temperature: s.temperature, topP: s.topP, topK: s.topK, minP: s.minP, seed: s.seed, signal: abort.signal, mtp };
       for await (const ev of this.backend.generate(ids, opts)) {
         if (ev.type === 'token') {
+          firstTokenMs ??= performance.now() - sentAt;
           const piece = this.withThinkTags(ev.id, ev.text);
           if (piece === '') continue;
           answer += piece;
           yield { type: 'token', text: piece };
+        } else if (!stillOurs()) {
+          yield { type: 'done', text: answer, stats: ev.stats, discarded: true };
         } else {
           this.history.push({ role: 'assistant', content: answer });
           this.contextUsed = ids.length + ev.ids.length;
           this.lastStats = ev.stats;
-          yield { type: 'done', text: answer, stats: ev.stats };
+          this.lastTimeToFirstTokenMs = firstTokenMs;
+          yield { type: 'done', text: answer, stats: ev.stats, cut: cutMark(ev.stats.stop_reason) };
         }
       }
     } catch (e) {
       // a failed turn leaves no half conversation behind: drop the unanswered user message
       const last = this.history[this.history.length - 1];
-      if (last?.role === 'user' && last.content === text) this.history.pop();
+      if (stillOurs() && last?.role === 'user' && last.content === text) this.history.pop();
       throw e;
     } finally {
       this.current = undefined;
+      this.currentEnded = undefined;
+      ended();
     }
   }
 
   save(file: string): number {
-    const messages = this.conversation();
-    if (this.history.length === 0) throw new PonderError('BAD_INPUT', 'nothing to save: the conversation is empty');
+    // a turn still being answered is not saved: its user message would go without its answer
+    const finished = this.busy ? this.history.slice(0, this.history.length - 1) : this.history;
+    if (!finished.some((m) => m.role === 'user')) throw new PonderError('BAD_INPUT', 'nothing to save: the conversation has no finished turn');
+    const sys = this.settings.system;
+    const messages = sys ? [{ role: 'system', content: sys }, ...finished] : [...finished];
     mkdirSync(dirname(file), { recursive: true });
     appendFileSync(file, JSON.stringify({ messages }) + '\n');
     return messages.length;
@@ -214,6 +270,7 @@ export class ChatSession implements ChatSessionLike {
       throw new PonderError('BAD_INPUT', `${file}:${lines.length}: expected {"messages":[{"role":..., "content":...}, ...]}`);
     }
     this.stop();
+    this.conversationId++;
     const system = messages[0]?.role === 'system' ? (messages[0].content as string) : undefined;
     this.history = (system !== undefined ? messages.slice(1) : messages).map((m) => ({ role: m.role as string, content: m.content as string }));
     this.settings = { ...this.settings, system };
@@ -223,8 +280,11 @@ export class ChatSession implements ChatSessionLike {
 
   async switchModel(spec: string): Promise<void> {
     if (!this.openBackend) throw new PonderError('BAD_INPUT', 'this session cannot open other models');
-    this.stop();
     const next = await this.openBackend(spec);
+    // the answer being generated still runs on the old model: stop it (it is kept, as stopped) and let
+    // it end before the old model is freed
+    this.stop();
+    await this.currentEnded;
     this.backend.dispose();
     this.backend = next;
     this.contextUsed = 0;
@@ -249,7 +309,7 @@ export class ChatSession implements ChatSessionLike {
    */
   private fitContext(): { ids: number[]; dropped: number } {
     const limit = this.info.contextLimit;
-    const reserve = Math.max(1, Math.min(this.settings.maxTokens, Math.floor(limit / 2)));
+    const reserve = Math.max(1, Math.min(this.maxTokens, Math.floor(limit / 2)));
     let dropped = 0;
     for (;;) {
       const ids = this.backend.encode(this.conversation(), { enableThinking: this.settings.think });
@@ -286,7 +346,8 @@ export class ChatSession implements ChatSessionLike {
 /** The real backend: a model opened on `gpu` with its tokenizer and chat template. */
 export async function openModelBackend(gpu: Gpu, spec: string): Promise<ChatBackend> {
   const { model, tokenizer, config, sampling } = await openModel(gpu, spec);
-  const info: ChatInfo = { model: spec, adapter: adapterName(gpu), contextLimit: config.max_position_embeddings, mtpLayers: config.num_nextn_predict_layers };
+  const card = readModelCard(resolveModel(spec).dir);
+  const info: ChatInfo = { model: spec, adapter: adapterName(gpu), contextLimit: config.max_position_embeddings, mtpLayers: config.num_nextn_predict_layers, card };
   return {
     info,
     thinkIds: { open: tokenizer.specialTokens.think, close: tokenizer.specialTokens.end_think },

@@ -102,7 +102,7 @@ export function importHfModel(hfDir: string, outDir: string, opts: ImportOptions
   const out: ModelConfig = { ...config, ponder: { ...config.ponder, tokenizer: hasTokenizer ? 'hf' : 'bytes' } };
   saveModelDir(
     outDir,
-    { config: out, weights, tokenizerFrom: hasTokenizer ? hfDir : undefined, card: { source: `imported from Hugging Face directory ${hfDir}`, notes, ...opts.card } },
+    { config: out, weights, tokenizerFrom: hasTokenizer ? hfDir : undefined, generationConfigFrom: hfDir, card: { source: `imported from Hugging Face directory ${hfDir}`, notes, ...opts.card } },
     opts,
   );
   return { config: out, notes, outDir };

@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,20 @@ describe('ponder chat, headless', () => {
     assert.equal(plain.stdout, j.text + '\n', 'streamed text is the answer, then a newline');
   });
 
+  it('--json splits reasoning from content; --think/--no-think and --mtp/--no-mtp are accepted; a bad --mtp is a usage error', () => {
+    const r = runPonder(['chat', '--model', model, '--prompt', 'hi', ...GREEDY, '--json', '--think', '--no-mtp']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(typeof j.content, 'string');
+    assert.equal(j.content, j.reasoning === undefined ? j.text : j.content);
+    const noMtp = runPonder(['chat', '--model', model, '--prompt', 'hi', '--mtp']);
+    assert.equal(noMtp.code, 2);
+    assert.match(noMtp.stderrLines[0] ?? '', /has no MTP layers/);
+    const bad = runPonder(['chat', '--model', model, '--prompt', 'hi', '--mtp=zero']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderrLines[0] ?? '', /--mtp must be an integer/);
+  });
+
   it('a missing model is one NOT_FOUND line before anything else; an empty prompt is a usage error', () => {
     const r = runPonder(['chat', '--model', join(root, 'nothing-here'), '--prompt', 'hi']);
     assert.equal(r.code, 1);
@@ -74,7 +88,9 @@ describe('ponder chat in a terminal (tmux)', () => {
     const bin = fileURLToPath(new URL('../../../bin/ponder.js', import.meta.url));
     // Ink renders only a final frame when it sees CI / CONTINUOUS_INTEGRATION (as CI runs set); this is
     // a real terminal session, so the app runs without them.
-    const argv = ['env', '-u', 'CI', '-u', 'CONTINUOUS_INTEGRATION', process.execPath, bin, 'chat', '--model', model, ...GREEDY];
+    // the input history goes to a temporary state directory, never the user's
+    const state = join(root, 'state');
+    const argv = ['env', '-u', 'CI', '-u', 'CONTINUOUS_INTEGRATION', `PONDER_STATE_DIR=${state}`, process.execPath, bin, 'chat', '--model', model, ...GREEDY];
     const cmd = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
     tmux('-f', '/dev/null', 'new-session', '-d', '-s', 'chat', '-x', '100', '-y', '30', cmd);
     const screen = () => tmux('capture-pane', '-p', '-t', 'chat');
@@ -93,7 +109,7 @@ describe('ponder chat in a terminal (tmux)', () => {
       }
     };
     try {
-      await until('the app', (s) => s.includes('Chatting with') && s.includes('ctx 0/128'));
+      await until('the app', (s) => s.includes('ponder chat ·') && s.includes('ctx 0/128'));
       tmux('send-keys', '-t', 'chat', '-l', 'what is two plus two?');
       await until('the typed question', (s) => s.includes('what is two plus two?'));
       tmux('send-keys', '-t', 'chat', 'Enter');
@@ -108,6 +124,7 @@ describe('ponder chat in a terminal (tmux)', () => {
       }
       tmux('send-keys', '-t', 'chat', 'C-d');
       await until('the app to exit', () => spawnSync('tmux', ['-L', socket, 'has-session', '-t', 'chat']).status !== 0, 20_000);
+      assert.deepEqual(readFileSync(join(state, 'history'), 'utf8'), JSON.stringify('what is two plus two?') + '\n', 'the input history persists');
     } finally {
       spawnSync('tmux', ['-L', socket, 'kill-server']);
     }

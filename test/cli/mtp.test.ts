@@ -37,9 +37,10 @@ describe('MTP from the command line', () => {
     assert.equal(runPonder(['import', join(root, 'exported'), '--out', b]).code, 0);
 
     const base = ['generate', '--prompt', 'hello there', '--max-tokens', '16', '--json', '--temperature', '0'];
-    const plain = runPonder([...base, '--model', a, '--temperature', '0']);
+    const plain = runPonder([...base, '--model', a, '--no-mtp']);
     assert.equal(plain.code, 0, plain.stderr);
     for (const [model, flag] of [
+      [a, '--temperature=0'], // the default: on for a model with MTP layers
       [a, '--mtp'],
       [b, '--mtp'],
       [a, '--mtp=1'],

@@ -1,6 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Tokenizer as HfLibTokenizer } from '@huggingface/tokenizers';
+import { BYTE_SPECIAL_TOKENS, ByteTokenizer } from '../../src/data/byte-tokenizer.js';
+import { loadHfTokenizer } from '../../src/data/hf-tokenizer.js';
+import { encodeMessages } from '../../src/data/prompt.js';
+import { readSamplingDefaults } from '../../src/io/generation-config.js';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PonderError } from '../../src/errors.js';
@@ -67,14 +72,74 @@ describe('HF export', () => {
     }
   }
 
-  it('a byte-tokenizer model exports without tokenizer files, with a note', () => {
+  it('a byte-tokenizer model exports an HF tokenizer.json that @huggingface/tokenizers loads and that gives the same ids', async () => {
     const config = tinyConfig('qwen3', { num_hidden_layers: 1 });
     const pdir = fresh('model');
     saveModelDir(pdir, { config, weights: randomWeights(config, 3) });
     const out = fresh('export');
     const r = exportHfModel(pdir, out);
-    assert.match(r.notes.join(), /byte tokenizer/);
-    assert.deepEqual(readdirSync(out).sort(), ['config.json', 'model.safetensors']);
+    assert.deepEqual(r.notes, []);
+    assert.deepEqual(readdirSync(out).sort(), ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    const lib = new HfLibTokenizer(JSON.parse(readFileSync(join(out, 'tokenizer.json'), 'utf8')), JSON.parse(readFileSync(join(out, 'tokenizer_config.json'), 'utf8')));
+    const bytes = new ByteTokenizer();
+    const strings = [
+      'What is 47 + 38?',
+      'héllo wörld — 日本語 🎉 ñ',
+      '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n4+5\n</think>\n9<|eos|>',
+      ' \t two  spaces\r\n\u0000\u007f\u00ad end',
+      '<|pad|><|bos|></think><think',
+    ];
+    for (const text of strings) {
+      const want = bytes.encode(text, { parseSpecialTokens: true });
+      assert.deepEqual(lib.encode(text, { add_special_tokens: false }).ids, want, JSON.stringify(text));
+      assert.deepEqual(lib.encode(text).ids, bytes.encode(text, { parseSpecialTokens: true, addSpecialTokens: true }), `with <|bos|>: ${JSON.stringify(text)}`);
+      assert.equal(lib.decode(want, { skip_special_tokens: false }), text);
+    }
+    // ponder reading the exported directory as an HF tokenizer: same ids, same chat prompt, same stops
+    const hf = await loadHfTokenizer(out);
+    const conversation = [
+      { role: 'system', content: 'be brief' },
+      { role: 'user', content: 'What is 4 + 5? é' },
+    ];
+    for (const enableThinking of [true, false]) {
+      assert.deepEqual(encodeMessages(hf, conversation, { enableThinking }), encodeMessages(bytes, conversation, { enableThinking }));
+    }
+    for (const text of strings) assert.deepEqual(hf.encode(text), bytes.encode(text), JSON.stringify(text));
+    assert.deepEqual([...hf.eosIds].sort(), [...bytes.eosIds].sort());
+    assert.equal(hf.specialTokens.think, BYTE_SPECIAL_TOKENS.think);
+    assert.equal(hf.specialTokens.end_think, BYTE_SPECIAL_TOKENS.end_think);
+  });
+
+  it('generation_config.json goes along (byte and HF tokenizers) and survives export → import', () => {
+    const config = tinyConfig('llama', { num_hidden_layers: 1 });
+    const pdir = fresh('model');
+    saveModelDir(pdir, { config, weights: randomWeights(config, 4) });
+    writeFileSync(join(pdir, 'generation_config.json'), JSON.stringify({ do_sample: false, top_k: 7 }));
+    const out = fresh('export');
+    exportHfModel(pdir, out);
+    const gen = JSON.parse(readFileSync(join(out, 'generation_config.json'), 'utf8'));
+    assert.equal(gen.do_sample, false);
+    assert.equal(gen.top_k, 7);
+    assert.deepEqual(gen.eos_token_id, [BYTE_SPECIAL_TOKENS.eos, BYTE_SPECIAL_TOKENS.im_end]);
+    const back = fresh('back');
+    importHfModel(out, back);
+    assert.deepEqual(readSamplingDefaults(back), { temperature: 0, topK: 7 });
+    // an HF-tokenizer model: its file is copied as it is
+    const again = fresh('again');
+    exportHfModel(back, again);
+    assert.deepEqual(JSON.parse(readFileSync(join(again, 'generation_config.json'), 'utf8')), gen);
+    // an HF directory without a tokenizer still brings its generation config in
+    const bare = writeHfModel(fresh('bare'), config, randomWeights(config, 5), { dtype: 'F32' });
+    for (const f of readdirSync(bare)) if (f.startsWith('tokenizer')) rmSync(join(bare, f));
+    writeFileSync(join(bare, 'generation_config.json'), JSON.stringify({ temperature: 0.3 }));
+    const imported = fresh('imported');
+    importHfModel(bare, imported);
+    assert.deepEqual(readSamplingDefaults(imported), { temperature: 0.3 });
+    // a malformed file: one clear error, nothing written
+    writeFileSync(join(pdir, 'generation_config.json'), JSON.stringify({ temperature: 'hot' }));
+    const refused = fresh('refused');
+    assert.throws(() => exportHfModel(pdir, refused), isPonder('BAD_INPUT', 'temperature'));
+    assert.equal(existsSync(refused), false);
   });
 
   it('bad input: missing model → NOT_FOUND; --out exists refused; nothing written on failure', () => {

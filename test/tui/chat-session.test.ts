@@ -18,7 +18,7 @@ before(() => (root = mkdtempSync(join(tmpdir(), 'ponder-chat-session-'))));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 /** One token per character of every message (plus 2 per message for the role markers). */
-function scriptedBackend(reply: string[], opts: { contextLimit?: number; delayMs?: number; mtpLayers?: number } = {}): ChatBackend & { prompts: ChatMessage[][]; options: GenerateOptions[] } {
+function scriptedBackend(reply: string[], opts: { contextLimit?: number; delayMs?: number; mtpLayers?: number; stopReason?: 'stop' | 'length' | 'context' } = {}): ChatBackend & { prompts: ChatMessage[][]; options: GenerateOptions[] } {
   const prompts: ChatMessage[][] = [];
   const options: GenerateOptions[] = [];
   return {
@@ -34,7 +34,7 @@ function scriptedBackend(reply: string[], opts: { contextLimit?: number; delayMs
       options.push(o);
       const out: number[] = [];
       let text = '';
-      let reason: 'stop' | 'aborted' = 'stop';
+      let reason: 'stop' | 'length' | 'context' | 'aborted' = opts.stopReason ?? 'stop';
       for (const piece of reply) {
         if (o.signal?.aborted) {
           reason = 'aborted';
@@ -153,7 +153,102 @@ describe('ChatSession', () => {
     assert.throws(() => t.load(bad), /expected \{"messages"/);
     assert.throws(() => t.load(join(root, 'missing.jsonl')), /cannot read/);
     t.reset();
-    assert.throws(() => t.save(join(root, 'x.jsonl')), /empty/);
+    assert.throws(() => t.save(join(root, 'x.jsonl')), /nothing to save/);
+  });
+
+  it('reset() while an answer streams discards it: the new conversation is empty and cannot be saved', async () => {
+    const s = new ChatSession(scriptedBackend(['a', 'b', 'c', 'd', 'e', 'f'], { delayMs: 5 }));
+    const events: ChatEvent[] = [];
+    for await (const ev of s.send('go')) {
+      events.push(ev);
+      if (ev.type === 'token' && ev.text === 'b') s.reset();
+    }
+    const done = events[events.length - 1]!;
+    assert.equal(done.type, 'done');
+    assert.equal((done as { discarded?: boolean }).discarded, true);
+    assert.deepEqual(s.messages, []);
+    assert.equal(s.contextUsed, 0);
+    assert.equal(s.busy, false);
+    assert.throws(() => s.save(join(root, 'never.jsonl')), /nothing to save/);
+    // the next turn is the only one in the conversation
+    const next = new ChatSession(scriptedBackend(['ok']));
+    await collect(next.send('first'));
+    for await (const ev of next.send('second')) if (ev.type === 'start') next.reset();
+    assert.deepEqual(next.messages, []);
+  });
+
+  it('load() while an answer streams discards it; the loaded conversation is all there is', async () => {
+    const file = join(root, 'load-during.jsonl');
+    writeFileSync(file, JSON.stringify({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }] }) + '\n');
+    const s = new ChatSession(scriptedBackend(['x', 'y', 'z'], { delayMs: 5 }));
+    for await (const ev of s.send('go')) if (ev.type === 'token') s.load(file);
+    assert.deepEqual(s.messages, [
+      { role: 'user', content: 'q' },
+      { role: 'assistant', content: 'a' },
+    ]);
+  });
+
+  it('save() during an answer writes the finished turns only; a lone user message is never saved', async () => {
+    const s = new ChatSession(scriptedBackend(['fine'], { delayMs: 5 }));
+    const file = join(root, 'during.jsonl');
+    for await (const ev of s.send('lonely')) if (ev.type === 'start') assert.throws(() => s.save(file), /nothing to save/);
+    for await (const ev of s.send('again')) if (ev.type === 'start') assert.equal(s.save(file), 2);
+    const records = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(records, [
+      {
+        messages: [
+          { role: 'user', content: 'lonely' },
+          { role: 'assistant', content: 'fine' },
+        ],
+      },
+    ]);
+  });
+
+  it('switchModel() during an answer stops it, keeps it, and frees the old model only after it ended', async () => {
+    const log: string[] = [];
+    const old = scriptedBackend(['a', 'b', 'c', 'd'], { delayMs: 5 });
+    old.dispose = () => log.push('old disposed');
+    const oldGenerate = old.generate.bind(old);
+    old.generate = async function* (ids, o) {
+      yield* oldGenerate(ids, o);
+      log.push('old answer ended');
+    };
+    const s = new ChatSession(old, { openBackend: async () => scriptedBackend(['new']) });
+    let switching: Promise<void> | undefined;
+    for await (const ev of s.send('go')) if (ev.type === 'token' && !switching) switching = s.switchModel('other');
+    await switching;
+    assert.deepEqual(log, ['old answer ended', 'old disposed']);
+    assert.equal(s.messages.length, 2);
+    assert.equal(s.messages[0]!.content, 'go');
+  });
+
+  it('the answer budget: max tokens (default: half the context, at most 512) and never past the context; a cut answer is marked', async () => {
+    const small = scriptedBackend(['ok'], { contextLimit: 100 });
+    const s = new ChatSession(small);
+    const start = (await collect(s.send('hi'))).find((e) => e.type === 'start') as { promptTokens: number; budget: number };
+    assert.equal(small.options[0]!.maxTokens, 50, 'default: half the context');
+    assert.equal(start.budget, Math.min(50, 100 - start.promptTokens));
+    const big = scriptedBackend(['ok'], { contextLimit: 4096 });
+    await collect(new ChatSession(big).send('hi'));
+    assert.equal(big.options[0]!.maxTokens, 512, 'default: at most 512');
+    const tight = scriptedBackend(['ok'], { contextLimit: 100 });
+    const t = new ChatSession(tight, { settings: { maxTokens: 1000 } });
+    const ev = await collect(t.send('x'.repeat(60)));
+    const st = ev.find((e) => e.type === 'start') as { promptTokens: number; budget: number };
+    assert.equal(st.budget, 100 - st.promptTokens, 'never more than the context left');
+    for (const [reason, mark] of [['length', '[max tokens]'], ['context', '[context full]'], ['stop', undefined]] as const) {
+      const done = (await collect(new ChatSession(scriptedBackend(['a'], { stopReason: reason })).send('q'))).at(-1) as { cut?: string };
+      assert.equal(done.cut, mark, reason);
+    }
+  });
+
+  it('measures the time to the first token of the last answer', async () => {
+    const s = new ChatSession(scriptedBackend(['a', 'b'], { delayMs: 2 }));
+    assert.equal(s.lastTimeToFirstTokenMs, undefined);
+    await collect(s.send('q'));
+    assert.ok(typeof s.lastTimeToFirstTokenMs === 'number' && s.lastTimeToFirstTokenMs >= 0);
+    s.reset();
+    assert.equal(s.lastTimeToFirstTokenMs, undefined);
   });
 
   it('sanitize strips control characters and escape sequences, keeps newlines', () => {

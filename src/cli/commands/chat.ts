@@ -4,9 +4,12 @@ import { createElement } from 'react';
 import { ChatSession, type ChatSettings } from '../../engine/chat.js';
 import { Gpu } from '../../gpu/gpu.js';
 import { App } from '../../tui/chat/app.js';
+import { fileHistory, historyFile } from '../../tui/chat/input-history.js';
+import { splitReasoning } from '../../tui/chat/text.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
 import type { CliIO } from '../io.js';
 import { usageError } from '../output.js';
+import { resolveMtpFlag, type MtpFlag } from '../mtp-flag.js';
 import { parseIntFlag, parseNumberFlag } from '../parse.js';
 import { readStdin } from '../stdin.js';
 
@@ -18,7 +21,7 @@ import { readStdin } from '../stdin.js';
 interface ChatFlags {
   model: string;
   prompt?: string;
-  maxTokens: string;
+  maxTokens?: string;
   temperature: string;
   topK?: string;
   topP?: string;
@@ -26,10 +29,14 @@ interface ChatFlags {
   seed: string;
   system?: string;
   think: boolean;
+  mtp?: MtpFlag;
   json?: boolean;
   adapter?: string;
   backend?: string;
 }
+
+const BRACKETED_PASTE_ON = '\u001b[?2004h';
+const BRACKETED_PASTE_OFF = '\u001b[?2004l';
 
 export function registerChat(program: Command, io: CliIO): void {
   addGpuOptions(
@@ -38,18 +45,21 @@ export function registerChat(program: Command, io: CliIO): void {
       .description('chat with a model (headless with --prompt or when not on a terminal)')
       .option('-m, --model <model>', 'ponder model directory, a name under models/, or an HF directory', 'default')
       .option('-p, --prompt <text>', 'answer this one message to stdout and exit (stdin is read when piped)')
-      .option('-n, --max-tokens <n>', 'at most this many tokens per answer', '512')
+      .option('-n, --max-tokens <n>', 'at most this many tokens per answer (default: half the context, at most 512; never past the context)')
       .option('-t, --temperature <t>', "sampling temperature; 0 is greedy (default: the model's generation_config.json, else 0.7)")
       .option('--top-k <k>', 'sample from the k most likely tokens')
       .option('--top-p <p>', 'nucleus sampling: smallest set with probability >= p')
       .option('--min-p <p>', 'drop tokens less likely than p x the most likely one')
       .option('--seed <n>', 'random seed', '0')
       .option('--system <text>', 'a system message')
+      .option('--think', 'ask the chat template for a reasoning block (default)')
       .option('--no-think', 'ask the chat template for no reasoning block')
-      .option('--json', 'headless: print one JSON object {text, stats} instead of streaming'),
+      .option('--mtp [n]', "draft with the model's MTP modules and verify several tokens per pass (default: on when the model has MTP layers)")
+      .option('--no-mtp', 'decode without MTP drafting')
+      .option('--json', 'headless: print one JSON object {text, reasoning, content, stats} instead of streaming'),
   ).action(async (flags: ChatFlags) => {
     const settings: Partial<ChatSettings> = {
-      maxTokens: parseIntFlag('--max-tokens', flags.maxTokens, 1)!,
+      maxTokens: parseIntFlag('--max-tokens', flags.maxTokens, 1),
       temperature: parseNumberFlag('--temperature', flags.temperature, 0, 100),
       topK: parseIntFlag('--top-k', flags.topK, 0),
       topP: parseNumberFlag('--top-p', flags.topP, 1e-9, 1),
@@ -58,6 +68,7 @@ export function registerChat(program: Command, io: CliIO): void {
       system: flags.system,
       think: flags.think,
     };
+    if (typeof flags.mtp === 'string') parseIntFlag('--mtp', flags.mtp, 1); // a bad value is a usage error before the GPU opens
     const headless = flags.prompt !== undefined || !process.stdin.isTTY || !io.isTTY;
     let prompt = flags.prompt;
     if (headless && prompt === undefined) {
@@ -70,10 +81,21 @@ export function registerChat(program: Command, io: CliIO): void {
     let session: ChatSession | undefined;
     try {
       session = await ChatSession.open(gpu, flags.model, settings);
+      // the chat drafts with all modules or none: --mtp N is checked like generate's, then means on
+      session.setSettings({ mtp: resolveMtpFlag(flags.mtp, session.info.mtpLayers, flags.model) !== undefined });
       if (headless) await answerOnce(session, prompt!, io, Boolean(flags.json));
       else {
-        const ui = render(createElement(App, { session }), { exitOnCtrlC: false });
-        await ui.waitUntilExit();
+        // bracketed paste: the terminal marks pasted text, so a pasted block stays one message
+        process.stdout.write(BRACKETED_PASTE_ON);
+        const restore = () => process.stdout.write(BRACKETED_PASTE_OFF);
+        process.once('exit', restore);
+        try {
+          const ui = render(createElement(App, { session, history: fileHistory(historyFile()) }), { exitOnCtrlC: false });
+          await ui.waitUntilExit();
+        } finally {
+          process.off('exit', restore);
+          restore();
+        }
       }
     } finally {
       session?.dispose();
@@ -90,8 +112,13 @@ async function answerOnce(session: ChatSession, prompt: string, io: CliIO, json:
       if (ev.type === 'notice') io.err(`ponder: ${ev.text}`);
       else if (ev.type === 'token' && !json) process.stdout.write(ev.text);
       else if (ev.type === 'done') {
-        if (json) io.out(JSON.stringify({ text: ev.text, stats: ev.stats }));
-        else io.out('');
+        if (json) {
+          const { reasoning, answer } = splitReasoning(ev.text);
+          io.out(JSON.stringify({ text: ev.text, reasoning, content: answer, stats: ev.stats, ...(ev.cut ? { cut: ev.cut } : {}) }));
+        } else {
+          io.out('');
+          if (ev.cut) io.err(`ponder: ${ev.cut} the answer was cut after ${ev.stats.new_tokens} tokens`);
+        }
       }
     }
   } finally {

@@ -1,23 +1,35 @@
 import { useCallback, useRef, useState } from 'react';
+import type { CutMark } from '../../engine/answer-budget.js';
 import type { ChatSessionLike } from '../../engine/chat.js';
-import { runSlashCommand } from './commands.js';
+import { commandTiming, runSlashCommand } from './commands.js';
 
 /**
- * The chat view's state: the lines on screen (messages and notices), the answer being streamed, and
- * the actions the keys and the input call. The session owns the conversation; this hook only mirrors
- * it for drawing. Messages typed while an answer streams wait in a queue and are sent in order.
+ * The chat view's state: the lines printed so far (messages and notices), the answer being streamed,
+ * and the actions the keys and the input call. The session owns the conversation; this hook only
+ * mirrors it for drawing.
+ *
+ * The lines only ever grow: the app prints them once into the terminal's scrollback (Ink `<Static>`),
+ * so /reset and /load add a marker and the new conversation instead of redrawing the screen.
+ *
+ * Messages typed while an answer streams wait in a queue and are sent in order; so do /save and /model
+ * (see `commandTiming`). /reset and /load act at once: the answer is stopped, the queue emptied, and
+ * nothing more of that turn is drawn (the session does not keep it either).
  */
 export interface Entry {
   id: number;
-  role: 'user' | 'assistant' | 'system' | 'notice' | 'error';
+  role: 'welcome' | 'user' | 'assistant' | 'system' | 'notice' | 'error';
   text: string;
   /** the answer was stopped by the user */
   stopped?: boolean;
+  /** the answer hit its token budget */
+  cut?: CutMark;
 }
 
 export interface LiveAnswer {
   text: string;
   tokens: number;
+  /** tokens of the prompt this answer follows (for the live context count) */
+  promptTokens: number;
   firstTokenAt?: number;
   tokensPerSec?: number;
 }
@@ -42,77 +54,104 @@ function entriesFrom(session: ChatSessionLike): Entry[] {
 }
 
 export function useChat(session: ChatSessionLike, onExit: () => void): ChatState {
-  const [entries, setEntries] = useState<Entry[]>(() => entriesFrom(session));
+  const [entries, setEntries] = useState<Entry[]>(() => [{ id: nextId++, role: 'welcome', text: '' }, ...entriesFrom(session)]);
   const [live, setLive] = useState<LiveAnswer | undefined>(undefined);
   const [version, setVersion] = useState(0);
   const [queued, setQueued] = useState(0);
   const queue = useRef<string[]>([]);
   const running = useRef(false);
+  // bumped when the conversation is replaced (/reset, /load): a turn from an older one draws nothing more
+  const conversation = useRef(0);
 
-  const add = useCallback((role: Entry['role'], text: string, stopped?: boolean) => {
-    setEntries((e) => [...e, { id: nextId++, role, text, stopped }]);
+  const add = useCallback((role: Entry['role'], text: string, extra: Pick<Entry, 'stopped' | 'cut'> = {}) => {
+    setEntries((e) => [...e, { id: nextId++, role, text, ...extra }]);
   }, []);
 
   const runTurn = useCallback(
     async (text: string): Promise<void> => {
       running.current = true;
+      const mine = conversation.current;
+      const current = () => conversation.current === mine;
       add('user', text);
-      setLive({ text: '', tokens: 0 });
+      setLive({ text: '', tokens: 0, promptTokens: session.contextUsed });
       try {
         for await (const ev of session.send(text)) {
+          if (!current()) continue; // the conversation was replaced: let the turn end unseen
           if (ev.type === 'notice') add('notice', ev.text);
+          else if (ev.type === 'start') setLive((l) => ({ ...(l ?? { text: '', tokens: 0 }), promptTokens: ev.promptTokens }));
           else if (ev.type === 'token') {
             const now = performance.now();
             setLive((l) => {
-              const prev = l ?? { text: '', tokens: 0 };
+              const prev = l ?? { text: '', tokens: 0, promptTokens: 0 };
               const first = prev.firstTokenAt ?? now;
               const tokens = prev.tokens + 1;
               const tokensPerSec = tokens > 1 && now > first ? ((tokens - 1) * 1000) / (now - first) : undefined;
-              return { text: prev.text + ev.text, tokens, firstTokenAt: first, tokensPerSec };
+              return { ...prev, text: prev.text + ev.text, tokens, firstTokenAt: first, tokensPerSec };
             });
           } else if (ev.type === 'done') {
             setLive(undefined);
-            add('assistant', ev.text, ev.stats.stop_reason === 'aborted');
+            if (!ev.discarded) add('assistant', ev.text, { stopped: ev.stats.stop_reason === 'aborted', cut: ev.cut });
           }
         }
       } catch (e) {
         setLive(undefined);
-        add('error', e instanceof Error ? e.message.split('\n')[0]! : String(e));
+        if (current()) add('error', e instanceof Error ? e.message.split('\n')[0]! : String(e));
       } finally {
-        setLive(undefined);
+        if (current()) setLive(undefined);
         running.current = false;
         setVersion((v) => v + 1);
       }
-      const next = queue.current.shift();
-      setQueued(queue.current.length);
-      if (next !== undefined) await runTurn(next);
+      await drain();
     },
+    // drain (below) is a plain function: it only calls the stable callbacks command and runTurn
     [session, add],
   );
+
+  const command = useCallback(
+    async (line: string): Promise<void> => {
+      const r = await runSlashCommand(session, line);
+      if (r.exit) {
+        onExit();
+        return;
+      }
+      if (r.reloaded) {
+        // the session stopped (and will discard) the answer; the queue belonged to the old conversation
+        conversation.current++;
+        queue.current = [];
+        setQueued(0);
+        setLive(undefined);
+        const loaded = entriesFrom(session);
+        setEntries((e) => [...e, { id: nextId++, role: 'notice', text: r.notice ?? 'new conversation' }, ...loaded]);
+      } else if (r.notice) add(r.error ? 'error' : 'notice', r.notice);
+      setVersion((v) => v + 1);
+    },
+    [session, onExit, add],
+  );
+
+  // runs what waited for the answer, in order: commands until the next message, then that message's turn
+  async function drain(): Promise<void> {
+    for (;;) {
+      const next = queue.current.shift();
+      setQueued(queue.current.length);
+      if (next === undefined) return;
+      if (next.trimStart().startsWith('/')) await command(next);
+      else return runTurn(next);
+    }
+  }
 
   const submit = useCallback(
     (line: string) => {
       if (line.trim() === '') return;
-      if (line.trimStart().startsWith('/')) {
-        void runSlashCommand(session, line).then((r) => {
-          if (r.exit) {
-            onExit();
-            return;
-          }
-          if (r.reloaded) setEntries(entriesFrom(session));
-          if (r.notice) add(r.error ? 'error' : 'notice', r.notice);
-          setVersion((v) => v + 1);
-        });
-        return;
-      }
-      if (running.current) {
+      const isCommand = line.trimStart().startsWith('/');
+      if (running.current && (!isCommand || commandTiming(line) === 'after-answer')) {
         queue.current.push(line);
         setQueued(queue.current.length);
         return;
       }
-      void runTurn(line);
+      if (isCommand) void command(line);
+      else void runTurn(line);
     },
-    [session, onExit, add, runTurn],
+    [command, runTurn],
   );
 
   const stop = useCallback(() => {
