@@ -8,6 +8,7 @@ import { registerEval } from './commands/eval.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerInfo } from './commands/info.js';
 import { registerLogits } from './commands/logits.js';
+import { registerServe } from './commands/serve.js';
 import { registerTune } from './commands/tune.js';
 import { processIO, type CliIO } from './io.js';
 import { reportError } from './output.js';
@@ -38,6 +39,7 @@ export function buildProgram(io: CliIO, name = 'ponder'): Command {
   registerEval(program, io);
   registerBench(program, io);
   registerTune(program, io);
+  registerServe(program, io);
   // every subcommand inherits the error handling and output settings
   for (const cmd of program.commands) cmd.exitOverride().showSuggestionAfterError(true);
   return program;
