@@ -57,7 +57,11 @@ describe('ponder serve (the command)', () => {
     }
   });
 
-  it('bad flags: one line, exit 2', () => {
+  it('--help; bad flags: one line, exit 2', () => {
+    const help = runPonder(['serve', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage: ponder serve/);
+    for (const flag of ['--host', '--port', '--parallel', '--api-key', '--json']) assert.ok(help.stdout.includes(flag), flag);
     for (const args of [['--port', 'x'], ['--port', '70000'], ['--parallel', '0']]) {
       const r = runPonder(['serve', ...args]);
       assert.equal(r.code, 2, r.stderr);
