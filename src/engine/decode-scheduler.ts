@@ -14,6 +14,8 @@ import { resolveSampling, sample, type SamplingOptions } from '../sample/sampler
  *   1. sequences that finished, were aborted (signal) or whose consumer stopped reading leave and
  *      free their slots;
  *   2. queued sequences (FIFO) take free slots and are prefilled, each alone (T = its prompt length);
+ *      a prompt equal to one prefilled in the same step (the n choices of one request) copies that
+ *      slot's K/V positions instead of running its own forward;
  *   3. ONE forward runs over all rows already decoding (T = 1, each row its own slot and start: the
  *      transformer's batched decode of sequences of different lengths);
  *   4. every row — the prefilled ones and the decoding ones — is sampled, then the ids are read back
@@ -255,19 +257,45 @@ export class DecodeScheduler {
       this.steps++;
       this.maxBatch = Math.max(this.maxBatch, decoding.length);
     }
-    // 2. join: prefill queued sequences into free slots
+    // 2. join: prefill queued sequences into free slots; a prompt already prefilled in this step
+    // (the n choices of one request) is copied from that slot instead, and shares its logits
+    const prefilled: PendingRow[] = [];
     for (let slot = 0; slot < this.slots.length && this.queue.length > 0; slot++) {
       if (this.slots[slot]) continue;
       const seq = this.queue.shift()!;
       seq.slot = slot;
       this.slots[slot] = seq;
+      const twin = prefilled.find((p) => sameIds(p.seq.promptIds, seq.promptIds));
+      if (twin) {
+        this.copyPositions(twin.seq.slot, slot, seq.promptIds.length);
+        pending.push({ seq, logits: twin.logits, row: 0 });
+        continue;
+      }
       const logits = this.model.forward([seq.promptIds], this.cache, [slot], [0], { lastOnly: true });
+      prefilled.push({ seq, logits, row: 0 });
       pending.push({ seq, logits, row: 0 });
     }
     if (pending.length === 0) return;
     // 4. sample every row, read the ids back once
     const ids = await this.sampleRows(pending);
     pending.forEach((p, i) => this.accept(p.seq, ids[i]!));
+  }
+
+  /**
+   * Copies positions [0, n) of every layer's K and V from one slot to another (layout [S, Hkv, L, D]:
+   * one run of n·D floats per head). WebGPU forbids a copy within one buffer, so each tensor goes
+   * through a scratch buffer; the copies run in recording order, so one scratch serves all.
+   */
+  private copyPositions(from: number, to: number, n: number): void {
+    const { num_key_value_heads: heads, head_dim: dim } = this.model.config;
+    const L = this.cache.maxPositions;
+    const run = n * dim * 4;
+    const scratch = this.gpu.empty([heads * n * dim], 'f32', 'scheduler.kvCopy');
+    for (const t of [...this.cache.k, ...this.cache.v]) {
+      for (let h = 0; h < heads; h++) this.gpu.copy(t, scratch, (from * heads + h) * L * dim * 4, h * run, run);
+      for (let h = 0; h < heads; h++) this.gpu.copy(scratch, t, h * run, (to * heads + h) * L * dim * 4, run);
+    }
+    scratch.release(); // back to the pool: anything that reuses it is recorded after these copies
   }
 
   /** Samples each pending row with its own options, seed, stream and step; returns the ids in `rows` order. */
@@ -317,6 +345,10 @@ export class DecodeScheduler {
     seq.emit({ type: 'token', id, text: piece });
     if (seq.ids.length >= seq.budget) seq.finish('length');
   }
+}
+
+function sameIds(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Rows that may share one sample() call: greedy rows all together, sampled rows by options, seed and step. */

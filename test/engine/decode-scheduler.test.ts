@@ -99,10 +99,16 @@ describe('DecodeScheduler', () => {
     const opts: DecodeRequest = { maxTokens: 8, temperature: 1.5, seed: 5 };
     try {
       const raw = ids('The cat', false);
+      // submitted together: stream 0 is prefilled in the loop's first step, streams 1-3 join in the
+      // next, where 2 and 3 copy the K/V that 1's prefill wrote instead of running their own
       const got = await Promise.all([0, 1, 2, 3].map((stream) => collect(sched.submit(raw, { ...opts, stream }))));
       assert.deepEqual(got[0]!.ids, await alone(raw, opts));
       const distinct = new Set(got.map((g) => g.ids.join(',')));
       assert.ok(distinct.size > 1, 'at temperature 1.5 four streams do not all agree');
+      for (const stream of [1, 2, 3]) {
+        const lone = await collect(sched.submit(raw, { ...opts, stream }));
+        assert.deepEqual(got[stream]!.ids, lone.ids, `stream ${stream}: the same tokens as prefilled alone`);
+      }
     } finally {
       await sched.close();
     }
