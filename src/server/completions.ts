@@ -52,7 +52,7 @@ type Kind = 'chat' | 'text';
 
 export async function handleChat(model: ServedModel, req: ChatRequest, res: ServerResponse, signal: AbortSignal): Promise<RunResult> {
   checkModel(model, req);
-  const ids = encodeMessages(model.tokenizer, req.messages);
+  const ids = encodeMessages(model.tokenizer, req.messages, { enableThinking: req.enableThinking });
   const think = { open: model.tokenizer.specialTokens.think, close: model.tokenizer.specialTokens.end_think };
   return run(model, 'chat', ids, req, res, signal, () => new ReasoningRouter(think, opensReasoning(ids, think)));
 }

@@ -24,6 +24,8 @@ export interface GenerationParams {
 
 export interface ChatRequest extends GenerationParams {
   messages: ChatMessage[];
+  /** `chat_template_kwargs.enable_thinking` (vLLM's field): false asks the template for no reasoning block */
+  enableThinking: boolean | undefined;
 }
 
 export interface CompletionRequest extends GenerationParams {
@@ -116,7 +118,10 @@ export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
     // developer is OpenAI's newer name for the system role
     return { role: m.role === 'developer' ? 'system' : m.role, content: messageText(m.content, i) };
   });
-  return { ...parseGeneration(body), messages };
+  const kwargs = body.chat_template_kwargs;
+  if (kwargs !== undefined && kwargs !== null && !isObject(kwargs)) throw badParam('chat_template_kwargs', 'chat_template_kwargs must be an object');
+  const enableThinking = isObject(kwargs) ? optionalBoolean(kwargs, 'enable_thinking') : undefined;
+  return { ...parseGeneration(body), messages, enableThinking };
 }
 
 export function parseCompletionRequest(body: Record<string, unknown>): CompletionRequest {

@@ -115,6 +115,15 @@ describe('ponder serve with the openai client', () => {
     assert.equal(finish, 'stop');
   });
 
+  it('chat_template_kwargs.enable_thinking false: the template closes the reasoning block, the answer is all content', async () => {
+    const ids = await t.alone(encodeMessages(t.tokenizer, QUESTION, { enableThinking: false }), { maxTokens: 32, temperature: 0 });
+    const r = await t.client.chat.completions.create({ model: 'default', messages: QUESTION, max_tokens: 32, chat_template_kwargs: { enable_thinking: false } } as never);
+    const msg = (r as { choices: { message: { content: string; reasoning_content?: string } }[] }).choices[0]!.message;
+    assert.equal(msg.reasoning_content, undefined);
+    assert.equal(msg.content, t.tokenizer.decode(ids, { skipSpecialTokens: true }).replace(/^\s+/, ''));
+    assert.notEqual(msg.content, (await expectedChat(32)).content, 'the prompt differs from the thinking one');
+  });
+
   it('max_tokens ends with finish_reason length', async () => {
     const r = await t.client.completions.create({ model: 'default', prompt: 'Once upon a time', max_tokens: 3, temperature: 0 });
     assert.equal(r.choices[0]!.finish_reason, 'length');
