@@ -215,6 +215,7 @@ async function runChoice(
       return { ...out, finish, tokens };
     }
   }
-  emit('content', matcher.flush());
-  return { ...out, finish, tokens };
+  const tail = matcher.flush();
+  emit('content', tail.text);
+  return { ...out, finish: tail.stopped ? 'stop' : finish, tokens };
 }

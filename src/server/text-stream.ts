@@ -7,8 +7,11 @@
  *   writes a newline after each tag.
  * - `StopMatcher`: OpenAI `stop` strings on a stream. Text is held back while its end could still be
  *   the start of a stop string; at the first occurrence the text is cut there and the choice ends.
- *   Algorithm: buffer += piece; if a stop string occurs, emit up to its earliest start and stop;
- *   otherwise emit all but the longest buffer suffix that is a proper prefix of some stop string.
+ *   Algorithm: buffer += piece; find the earliest complete occurrence of any stop string and the
+ *   earliest position from which the rest of the buffer is a proper prefix of some stop string (a
+ *   match that may still complete). An occurrence that starts no later than any such open prefix is
+ *   the first in the final text too: cut there and stop. Otherwise emit the text before the open
+ *   prefix and hold the rest; at the end, the held text is cut at an occurrence it holds.
  */
 
 export type Channel = 'content' | 'reasoning';
@@ -52,33 +55,46 @@ export class StopMatcher {
   push(piece: string): { text: string; stopped: boolean } {
     if (this.stopped) return { text: '', stopped: true };
     const buf = this.held + piece;
+    const cut = this.firstMatch(buf);
+    const open = this.firstOpenPrefix(buf);
+    // a complete match wins unless a longer stop string that starts earlier may still complete
+    if (cut >= 0 && (open < 0 || cut <= open)) return this.stopAt(buf, cut);
+    const keep = open < 0 ? buf.length : open;
+    this.held = buf.slice(keep);
+    return { text: buf.slice(0, keep), stopped: false };
+  }
+
+  /** At the end of the sequence: the held-back text, cut at a stop string it holds (none can grow now). */
+  flush(): { text: string; stopped: boolean } {
+    if (this.stopped) return { text: '', stopped: true };
+    const buf = this.held;
+    this.held = '';
+    const cut = this.firstMatch(buf);
+    return cut >= 0 ? this.stopAt(buf, cut) : { text: buf, stopped: false };
+  }
+
+  private stopAt(buf: string, cut: number): { text: string; stopped: boolean } {
+    this.stopped = true;
+    this.held = '';
+    return { text: buf.slice(0, cut), stopped: true };
+  }
+
+  /** Where the earliest complete stop string starts, or -1. */
+  private firstMatch(buf: string): number {
     let cut = -1;
     for (const s of this.stops) {
       const at = buf.indexOf(s);
       if (at >= 0 && (cut < 0 || at < cut)) cut = at;
     }
-    if (cut >= 0) {
-      this.stopped = true;
-      this.held = '';
-      return { text: buf.slice(0, cut), stopped: true };
-    }
-    let keep = 0;
-    for (const s of this.stops) {
-      for (let k = Math.min(s.length - 1, buf.length); k > keep; k--) {
-        if (buf.endsWith(s.slice(0, k))) {
-          keep = k;
-          break;
-        }
-      }
-    }
-    this.held = buf.slice(buf.length - keep);
-    return { text: buf.slice(0, buf.length - keep), stopped: false };
+    return cut;
   }
 
-  /** At the end of the sequence: the held-back text (it never became a stop string). */
-  flush(): string {
-    const out = this.held;
-    this.held = '';
-    return out;
+  /** The earliest position whose rest of the buffer is a proper prefix of some stop string (it may still complete), or -1. */
+  private firstOpenPrefix(buf: string): number {
+    for (let p = 0; p < buf.length; p++) {
+      const tail = buf.slice(p);
+      if (this.stops.some((s) => s.length > tail.length && s.startsWith(tail))) return p;
+    }
+    return -1;
   }
 }

@@ -49,7 +49,11 @@ describe('StopMatcher', () => {
           break;
         }
       }
-      if (!stopped) out += m.flush();
+      if (!stopped) {
+        const tail = m.flush();
+        out += tail.text;
+        stopped = tail.stopped;
+      }
       assert.deepEqual({ text: out, stopped }, cutReference(text, stops), `${JSON.stringify(text)} stops ${JSON.stringify(stops)}`);
     }
   });
@@ -66,7 +70,16 @@ describe('StopMatcher', () => {
   it('with no stop strings passes everything through', () => {
     const m = new StopMatcher([]);
     assert.deepEqual(m.push('abc'), { text: 'abc', stopped: false });
-    assert.equal(m.flush(), '');
+    assert.deepEqual(m.flush(), { text: '', stopped: false });
+  });
+
+  it('a longer stop string starting earlier wins over a shorter one completed first', () => {
+    const m = new StopMatcher(['b.\n', '.']);
+    assert.deepEqual(m.push('ab.'), { text: 'a', stopped: false });
+    assert.deepEqual(m.push('\nz'), { text: '', stopped: true });
+    const end = new StopMatcher(['b.\n', '.']);
+    assert.deepEqual(end.push('ab.'), { text: 'a', stopped: false });
+    assert.deepEqual(end.flush(), { text: 'b', stopped: true }, 'at the end only the complete "." remains');
   });
 });
 
