@@ -151,16 +151,17 @@ export class DecodeScheduler {
     private readonly model: Transformer,
     private readonly tokenizer: Tokenizer,
     readonly parallel: number,
+    /** KV positions per slot: a prompt must be shorter, prompt + completion at most this long (default and maximum: the model's context) */
+    readonly contextLimit = model.config.max_position_embeddings,
   ) {
     if (!Number.isInteger(parallel) || parallel < 1) throw new PonderError('BAD_INPUT', `parallel must be a positive integer, got ${parallel}`);
-    this.cache = model.createCache(parallel);
+    const modelContext = model.config.max_position_embeddings;
+    if (!Number.isInteger(contextLimit) || contextLimit < 2 || contextLimit > modelContext) {
+      throw new PonderError('BAD_INPUT', `the context must be an integer in 2..${modelContext} (the model's), got ${contextLimit}`);
+    }
+    this.cache = model.createCache(parallel, contextLimit);
     this.slots = new Array<Sequence | undefined>(parallel).fill(undefined);
     this.vocab = model.config.vocab_size;
-  }
-
-  /** The model's context: a prompt must be shorter, prompt + completion at most this long. */
-  get contextLimit(): number {
-    return this.model.config.max_position_embeddings;
   }
 
   get stats(): SchedulerStats {
@@ -182,7 +183,7 @@ export class DecodeScheduler {
     if (this.closed) throw new PonderError('INTERRUPTED', 'the scheduler is closed');
     const limit = this.contextLimit;
     if (promptIds.length === 0) throw new PonderError('BAD_INPUT', 'the prompt is empty');
-    if (promptIds.length >= limit) throw new PonderError('BAD_INPUT', `the prompt is ${promptIds.length} tokens; this model's context is ${limit}`);
+    if (promptIds.length >= limit) throw new PonderError('BAD_INPUT', `the prompt is ${promptIds.length} tokens; the context is ${limit}`);
     if (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 1) throw new PonderError('BAD_INPUT', `max tokens must be a positive integer, got ${opts.maxTokens}`);
     const stream = opts.stream ?? 0;
     if (!Number.isInteger(stream) || stream < 0 || stream > 0xffffffff) throw new PonderError('BAD_INPUT', `stream must be an integer in 0..2^32-1, got ${stream}`);

@@ -90,7 +90,7 @@ async function run(
   const { scheduler, tokenizer } = model;
   const limit = scheduler.contextLimit;
   if (ids.length >= limit) {
-    throw new ApiError(400, `the prompt is ${ids.length} tokens; this model's context is ${limit}`, 'invalid_request_error', kind === 'chat' ? 'messages' : 'prompt', 'context_length_exceeded');
+    throw new ApiError(400, `the prompt is ${ids.length} tokens; the context is ${limit}`, 'invalid_request_error', kind === 'chat' ? 'messages' : 'prompt', 'context_length_exceeded');
   }
   const d = model.sampling;
   const seed = req.seed ?? randomInt(0, 2 ** 31);

@@ -151,4 +151,21 @@ describe('DecodeScheduler', () => {
     assert.deepEqual(done.map((d) => d.finishReason), ['aborted', 'aborted']);
     assert.throws(() => sched.submit([65], { maxTokens: 3 }), /closed/);
   });
+
+  it('a context below the model\'s caps prompt + completion per slot', async () => {
+    const prompt = ids(PROMPTS[3]!, false);
+    const context = prompt.length + 5;
+    const sched = new DecodeScheduler(gpu, model, tokenizer, 2, context);
+    try {
+      assert.equal(sched.contextLimit, context);
+      assert.throws(() => sched.submit(new Array(context).fill(65), { maxTokens: 3 }), new RegExp(`context is ${context}`));
+      const done = await collect(sched.submit(prompt, { maxTokens: 100, temperature: 0 }));
+      const want = await alone(prompt, { maxTokens: 5, temperature: 0 });
+      assert.deepEqual(done.ids, want);
+      assert.equal(done.finishReason, want.length === 5 ? 'length' : 'stop');
+      assert.throws(() => new DecodeScheduler(gpu, model, tokenizer, 1, model.config.max_position_embeddings + 1), /context must be/);
+    } finally {
+      await sched.close();
+    }
+  });
 });

@@ -14,7 +14,7 @@ const bin = fileURLToPath(new URL('../../../bin/ponder.js', import.meta.url));
 
 describe('ponder serve (the command)', () => {
   it('starts on loopback, logs each request as JSONL, exits 0 on SIGTERM mid-stream', async () => {
-    const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--parallel', '2', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--parallel', '2', '--context', '200', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -25,12 +25,13 @@ describe('ponder serve (the command)', () => {
         if (child.exitCode !== null) assert.fail(`serve exited early: ${stderr}`);
         await once(child.stdout, 'data');
       }
-      const start = JSON.parse(stdout.split('\n')[0]!) as { event: string; url: string; model: string; adapter: string; parallel: number };
+      const start = JSON.parse(stdout.split('\n')[0]!) as { event: string; url: string; model: string; adapter: string; parallel: number; context: number };
       assert.equal(start.event, 'listening');
       assert.match(start.url, /^http:\/\/127\.0\.0\.1:\d+$/);
       assert.equal(start.model, 'default');
       assert.ok(start.adapter.length > 0);
       assert.equal(start.parallel, 2);
+      assert.equal(start.context, 200);
 
       const r = await fetch(`${start.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'hi', max_tokens: 2, temperature: 0 }) });
       assert.equal(r.status, 200);
@@ -61,12 +62,12 @@ describe('ponder serve (the command)', () => {
     const help = runPonder(['serve', '--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^Usage: ponder serve/);
-    for (const flag of ['--host', '--port', '--parallel', '--api-key', '--json']) assert.ok(help.stdout.includes(flag), flag);
-    for (const args of [['--port', 'x'], ['--port', '70000'], ['--parallel', '0']]) {
+    for (const flag of ['--host', '--port', '--parallel', '--context', '--api-key', '--json']) assert.ok(help.stdout.includes(flag), flag);
+    for (const args of [['--port', 'x'], ['--port', '70000'], ['--parallel', '0'], ['--context', '100000']]) {
       const r = runPonder(['serve', ...args]);
       assert.equal(r.code, 2, r.stderr);
       assert.equal(r.stderrLines.length, 1, r.stderr);
-      assert.match(r.stderrLines[0]!, /^ponder: error: --(port|parallel)/);
+      assert.match(r.stderrLines[0]!, /^ponder: error: --(port|parallel|context)/);
     }
   });
 });
