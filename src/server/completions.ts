@@ -94,6 +94,12 @@ async function run(
   }
   const d = model.sampling;
   const seed = req.seed ?? randomInt(0, 2 ** 31);
+  // the request's own signal: the client's disconnect, or the request ending for any reason, makes
+  // every choice still queued or decoding leave
+  const request = new AbortController();
+  const onClientGone = () => request.abort();
+  signal.addEventListener('abort', onClientGone, { once: true });
+  if (signal.aborted) request.abort();
   const opts = {
     maxTokens: req.maxTokens ?? limit - ids.length,
     temperature: req.temperature ?? d.temperature ?? 1,
@@ -101,13 +107,15 @@ async function run(
     topK: d.topK,
     minP: d.minP,
     seed,
-    signal,
+    signal: request.signal,
   };
   const think = { open: tokenizer.specialTokens.think, close: tokenizer.specialTokens.end_think };
   let streams: AsyncGenerator<DecodeEvent>[];
   try {
     streams = Array.from({ length: req.n }, (_, i) => scheduler.submit(ids, { ...opts, stream: i }));
   } catch (e) {
+    request.abort(); // choices queued before the one that failed leave
+    signal.removeEventListener('abort', onClientGone);
     if (isPonderError(e) && e.code === 'BAD_INPUT') throw new ApiError(400, e.message, 'invalid_request_error');
     throw e;
   }
@@ -144,7 +152,8 @@ async function run(
       }),
     );
   } finally {
-    for (const s of streams) void s.return(undefined); // any choice still queued or decoding leaves
+    request.abort();
+    signal.removeEventListener('abort', onClientGone);
   }
   const completionTokens = results.reduce((a, r) => a + r.tokens, 0);
   const usage: Usage = { prompt_tokens: ids.length, completion_tokens: completionTokens, total_tokens: ids.length + completionTokens };
