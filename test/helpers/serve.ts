@@ -25,12 +25,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(opts: { parallel?: number } & Partial<ServeOptions> = {}): Promise<TestServer> {
+/** `model`: a --model spec (default: the bundled model), served under the id `default`. */
+export async function startTestServer(opts: { parallel?: number; model?: string } & Partial<ServeOptions> = {}): Promise<TestServer> {
   const gpu = await testGpu();
-  const { model, tokenizer, sampling } = await openModel(gpu, 'default');
+  const { model, tokenizer, sampling } = await openModel(gpu, opts.model ?? 'default');
   const scheduler = new DecodeScheduler(gpu, model, tokenizer, opts.parallel ?? 4);
   const log: AccessRecord[] = [];
-  const server = await startServer({ id: 'default', scheduler, tokenizer, sampling }, { host: '127.0.0.1', port: 0, log: (r) => log.push(r), ...opts });
+  const { model: _spec, parallel: _parallel, ...serveOpts } = opts;
+  const server = await startServer({ id: 'default', scheduler, tokenizer, sampling }, { host: '127.0.0.1', port: 0, log: (r) => log.push(r), ...serveOpts });
   const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: opts.apiKey ?? 'unused', maxRetries: 0 });
   return {
     gpu,
