@@ -30,5 +30,8 @@ describe('bench serve', () => {
     const r = runPonder(['bench', 'serve', '--csv']);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderrLines[0]!, /bench serve takes --model, --json and --plain only \(not --csv\)/);
+    const other = runPonder(['bench', 'kernels', '--model', 'x', '--list']);
+    assert.equal(other.code, 2, other.stderr);
+    assert.match(other.stderrLines[0]!, /--model applies to `bench serve` only/);
   });
 });

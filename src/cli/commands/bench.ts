@@ -75,6 +75,7 @@ export function registerBench(program: Command, io: CliIO): void {
       .option('--tune', 'kernels: first autotune matmul and attention on this adapter, save the tune cache (see README), then benchmark with the picks'),
   ).action(async (suiteArg: string, opts: BenchOpts) => {
     if (suiteArg === 'serve') return serveSuite(io, opts);
+    if (opts.model !== 'default') throw usageError('--model applies to `bench serve` only');
     const suites: BenchSuite[] = suiteArg === 'all' ? [...BENCH_SUITES] : [suiteArg as BenchSuite];
     const timeMs = Number(opts.time);
     if (!Number.isFinite(timeMs) || timeMs <= 0) throw new PonderError('USAGE', `--time must be a positive number of milliseconds, got "${opts.time}"`);
