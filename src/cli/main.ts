@@ -9,6 +9,7 @@ import { registerGenerate } from './commands/generate.js';
 import { registerInfo } from './commands/info.js';
 import { registerLogits } from './commands/logits.js';
 import { registerReport } from './commands/report.js';
+import { registerServe } from './commands/serve.js';
 import { registerTune } from './commands/tune.js';
 import { processIO, type CliIO } from './io.js';
 import { reportError } from './output.js';
@@ -40,6 +41,7 @@ export function buildProgram(io: CliIO, name = 'ponder'): Command {
   registerBench(program, io);
   registerTune(program, io);
   registerReport(program, io);
+  registerServe(program, io);
   // every subcommand inherits the error handling and output settings
   for (const cmd of program.commands) cmd.exitOverride().showSuggestionAfterError(true);
   return program;

@@ -21,10 +21,10 @@ export interface OpenedModel {
   sampling: SamplingDefaults;
 }
 
-export async function openModel(gpu: Gpu, spec: string, opts: { kvSlots?: number } = {}): Promise<OpenedModel> {
+export async function openModel(gpu: Gpu, spec: string, opts: { kvSlots?: number; maxPositions?: number } = {}): Promise<OpenedModel> {
   const { dir } = resolveModel(spec);
   const limits = { maxBufferSize: gpu.limits.maxBufferSize, maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize };
-  checkFitsDevice(readConfigJson(dir), limits, { kvSlots: opts.kvSlots });
+  checkFitsDevice(readConfigJson(dir), limits, { kvSlots: opts.kvSlots, maxPositions: opts.maxPositions });
   const sampling = readSamplingDefaults(dir);
   const { config, weights, tokenizer } = await loadAnyModel(dir);
   const model = Transformer.load(gpu, config, weights);

@@ -19,10 +19,12 @@ import { BenchTable } from '../../tui/bench-table.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
 import type { CliIO } from '../io.js';
 import { usageError } from '../output.js';
+import { runServeBench } from './bench-serve.js';
 import { runTune } from './bench-tune.js';
 import { parseNumberFlag } from '../parse.js';
 
 interface BenchOpts {
+  model: string;
   filter?: string;
   json?: boolean;
   csv?: boolean;
@@ -48,7 +50,12 @@ export function registerBench(program: Command, io: CliIO): void {
           '(prefill and decode tokens/s at batch 1 and 32), training (optimizer steps: tokens/s, step ms, peak GPU memory ' +
           'against its floor), or all three in one run',
       )
-      .addArgument(new Argument('[suite]', 'what to benchmark: kernels, model, train, or all (kernels, then model, then train)').choices([...BENCH_SUITES, 'all']).default('kernels'))
+      .addArgument(
+        new Argument('[suite]', 'what to benchmark: kernels, model, train, or all (kernels, then model, then train); serve: 1, 8 and 32 concurrent clients of `ponder serve`')
+          .choices([...BENCH_SUITES, 'all', 'serve'])
+          .default('kernels'),
+      )
+      .option('-m, --model <model>', 'serve: the model to serve', 'default')
       .option('--filter <text>', 'only cases whose "name shape" contains TEXT (or matches /regex/), in every suite run')
       .option('--json', 'one JSON object per line, with its suite: name, shape, ms_median and the suite\'s figures (see bench/RESULTS.md)')
       .option('--csv', 'CSV: one header line, then one line per case')
@@ -67,6 +74,8 @@ export function registerBench(program: Command, io: CliIO): void {
       .option('--fail-on-regression', 'with --compare: exit with status 1 when a case regressed')
       .option('--tune', 'kernels: first autotune matmul and attention on this adapter, save the tune cache (see README), then benchmark with the picks'),
   ).action(async (suiteArg: string, opts: BenchOpts) => {
+    if (suiteArg === 'serve') return serveSuite(io, opts);
+    if (opts.model !== 'default') throw usageError('--model applies to `bench serve` only');
     const suites: BenchSuite[] = suiteArg === 'all' ? [...BENCH_SUITES] : [suiteArg as BenchSuite];
     const timeMs = Number(opts.time);
     if (!Number.isFinite(timeMs) || timeMs <= 0) throw new PonderError('USAGE', `--time must be a positive number of milliseconds, got "${opts.time}"`);
@@ -141,6 +150,22 @@ export function registerBench(program: Command, io: CliIO): void {
       gpu.close();
     }
   });
+}
+
+/** `bench serve` is its own measurement (a server and its clients), outside the case runner. */
+async function serveSuite(io: CliIO, opts: BenchOpts): Promise<void> {
+  const other = (['filter', 'csv', 'list', 'save', 'compare', 'failOnRegression', 'peers', 'tune'] as const).filter((k) => opts[k] !== undefined && opts[k] !== false);
+  if (other.length) throw usageError(`bench serve takes --model, --json and --plain only (not --${other[0]!.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())})`);
+  const gpu = await Gpu.open(deviceOptions(opts));
+  const abort = new AbortController();
+  const onSigint = () => abort.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    await runServeBench(gpu, io, { model: opts.model, json: opts.json, signal: abort.signal });
+  } finally {
+    process.off('SIGINT', onSigint);
+    gpu.close();
+  }
 }
 
 /** The cases of the suites asked for (the recipes are read only when the train suite is). */
