@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configToJson, expectedWeights } from '../model/config.js';
 import { writeSafetensors, type TensorToWrite } from './safetensors.js';
-import { copyTokenizerFiles, loadModelDir, writeDirAtomically } from './model-dir.js';
+import { checkReplaceable, copyTokenizerFiles, loadModelDir, writeDirAtomically } from './model-dir.js';
 
 export interface ExportOptions {
   /** Replace an existing directory at outDir (default: refuse). */
@@ -18,6 +18,7 @@ export interface ExportOptions {
 
 /** Exports a ponder model directory as an HF directory at `outDir` (written atomically). */
 export function exportHfModel(modelDir: string, outDir: string, opts: ExportOptions = {}): { notes: string[]; outDir: string } {
+  checkReplaceable(outDir, opts.overwrite ?? false, [modelDir]);
   const { config, weights, tokenizerKind } = loadModelDir(modelDir);
   const notes: string[] = [];
   const json = configToJson(config);
@@ -38,6 +39,6 @@ export function exportHfModel(modelDir: string, outDir: string, opts: ExportOpti
     writeFileSync(join(tmp, 'config.json'), JSON.stringify(json, null, 2) + '\n');
     writeSafetensors(join(tmp, 'model.safetensors'), tensors, { format: 'pt' });
     if (tokenizerKind === 'hf') copyTokenizerFiles(modelDir, tmp);
-  });
+  }, { sources: [modelDir] });
   return { notes, outDir };
 }

@@ -15,7 +15,7 @@
  * working directory, like any output flag.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { core } from 'zod';
@@ -23,6 +23,7 @@ import { BYTE_SPECIAL_TOKENS, BYTE_VOCAB_SIZE } from '../data/byte-tokenizer.js'
 import { isPonderError, PonderError } from '../errors.js';
 import { resolveModel, type ModelKind } from '../io/resolve-model.js';
 import { readConfigJson } from '../io/model-dir.js';
+import { READ_LIMITS, readRegularFile } from '../io/read-file.js';
 import { configToJson, parseModelConfig, type ModelConfig } from '../model/config.js';
 import {
   crossFieldIssues,
@@ -287,14 +288,15 @@ function scratchConfig(c: RawModelConfig, where: string): ModelConfig {
 
 /** Reads, validates and resolves a recipe file. Throws one PonderError line on any problem. */
 export function loadRecipe(path: string, opts: LoadOptions = {}): LoadedRecipe {
+  // a regular file of at most 16 MiB (a FIFO or /dev/zero would hang the read), and text: a binary
+  // file is refused here with one short line instead of a YAML error quoting its bytes
+  const bytes = readRegularFile(path, { what: 'recipe file', maxBytes: READ_LIMITS.small });
+  if (bytes.includes(0)) throw new PonderError('BAD_INPUT', `${path}: is a binary file (it holds NUL bytes), not a recipe`, 'a recipe is a YAML text file (see docs/recipes.md)');
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new PonderError('NOT_FOUND', `${path}: no such recipe file`);
-    if (code === 'EISDIR') throw new PonderError('BAD_INPUT', `${path}: is a directory, not a recipe file`);
-    throw new PonderError('BAD_INPUT', `${path}: cannot read the recipe (${(e as Error).message})`);
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new PonderError('BAD_INPUT', `${path}: is not UTF-8 text, not a recipe`, 'a recipe is a YAML text file (see docs/recipes.md)');
   }
   return parseRecipe(text, path, opts);
 }

@@ -22,9 +22,10 @@
  */
 import { BinRef, encBinHeader, encHeader, encStr, isMsgMap, MsgReader, type MsgValue } from '../io/msgpack-file.js';
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PonderError } from '../errors.js';
+import { openRegularFile } from '../io/read-file.js';
 
 export const CHECKPOINT_FORMAT = 'ponder-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -90,6 +91,11 @@ function numelOf(shape: readonly number[]): number {
 
 function fmtShape(shape: readonly number[]): string {
   return `[${shape.join('x')}]`;
+}
+
+/** True for the names ponder gives files in a run's checkpoints/ folder (complete or partial saves). */
+export function isCheckpointFileName(name: string): boolean {
+  return NAME_RE.test(name) || TMP_RE.test(name);
 }
 
 export function checkpointsDir(runDir: string): string {
@@ -421,16 +427,9 @@ function readExactly(fd: number, dst: Uint8Array, pos: number, file: string): vo
  * PonderErrors (BAD_INPUT; NOT_FOUND for a missing file).
  */
 export function readCheckpoint(file: string): Checkpoint {
-  let fd: number;
+  const { fd, size } = openRegularFile(file, 'checkpoint');
+  const st = { size };
   try {
-    fd = openSync(file, 'r');
-  } catch (e) {
-    if (errnoOf(e) === 'ENOENT') throw new PonderError('NOT_FOUND', `${file}: no such checkpoint`);
-    throw bad(file, `cannot open: ${errnoOf(e) ?? String(e)}`);
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw bad(file, 'is not a regular file');
     if (st.size < TAIL_BYTES + 1) throw bad(file, `only ${st.size} bytes — truncated or not a ponder checkpoint`);
 
     // 1. The checksum tail and the hash of everything before it.

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { exportHfModel } from '../../io/hf-export.js';
-import { importHfModel } from '../../io/hf-import.js';
+import { importUsableHfModel } from '../../io/hf-import.js';
 import { resolveModel } from '../../io/resolve-model.js';
 import type { CliIO } from '../io.js';
 
@@ -17,7 +17,7 @@ export function registerConvert(program: Command, io: CliIO): void {
     .requiredOption('-o, --out <dir>', 'where to write the ponder model directory (must not exist unless --overwrite)')
     .option('--overwrite', 'replace an existing directory at --out (only once the new one is complete)')
     .action(async (hfDir: string, flags: { out: string; overwrite?: boolean }) => {
-      const { config, notes } = await importHfModel(hfDir, flags.out, { overwrite: flags.overwrite });
+      const { config, notes } = await importUsableHfModel(hfDir, flags.out, { overwrite: flags.overwrite });
       for (const note of notes) io.err(`note: ${note}`);
       io.out(`imported ${hfDir} (${config.architecture}, ${config.num_hidden_layers} layers) -> ${flags.out}`);
     });
