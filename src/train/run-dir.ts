@@ -157,7 +157,7 @@ export function checkRunDirUsable(output: string, resume: boolean): string[] {
   if (c.foreign.length > 0) {
     throw bad(
       output,
-      c.stale || c.progress ? `holds files that are not the run's (${listFew(c.foreign)})` : `is not empty and not a ponder run (it holds ${listFew(c.foreign)})`,
+      `is not empty and not a ponder run (it holds ${listFew(c.foreign)})`,
       'choose a new or empty output directory; ponder never replaces files it did not write',
     );
   }
