@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import type { core } from 'zod';
 import { BYTE_SPECIAL_TOKENS, BYTE_VOCAB_SIZE } from '../data/byte-tokenizer.js';
 import { isPonderError, PonderError } from '../errors.js';
@@ -301,6 +301,26 @@ export function loadRecipe(path: string, opts: LoadOptions = {}): LoadedRecipe {
   return parseRecipe(text, path, opts);
 }
 
+/**
+ * The document as plain values. YAML aliases may expand exponentially (an "alias bomb": each anchor a
+ * list of aliases of the one before); yaml stops past maxAliasCount expansions, and that is reported
+ * as one line naming the file and the line of the last alias, the one whose expansion went over.
+ */
+function recipeToJs(doc: Document, lc: LineCounter, path: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 1000 });
+  } catch (e) {
+    if (!(e instanceof Error) || !/alias/i.test(e.message)) throw e;
+    let at = 0;
+    visit(doc, {
+      Alias(_, node) {
+        if (node.range) at = Math.max(at, node.range[0]);
+      },
+    });
+    throw new PonderError('BAD_INPUT', `${path}:${lc.linePos(at).line}: YAML aliases expand to too many values (more than 1000 alias expansions)`, 'write the values out, or use fewer nested aliases');
+  }
+}
+
 /** As loadRecipe, for recipe text already in memory; `path` names it in errors and anchors relative paths. */
 export function parseRecipe(text: string, path: string, opts: LoadOptions = {}): LoadedRecipe {
   const file = resolve(path);
@@ -317,7 +337,7 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
   if (doc.contents === null || (isScalar(doc.contents) && (doc.contents.value === null || doc.contents.value === ''))) {
     throw new PonderError('BAD_INPUT', `${path}:1: the recipe is empty (expected model:, stages:, ...; see docs/recipes.md)`);
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 1000 });
+  const raw: unknown = recipeToJs(doc, lc, path);
   const report = (issue: RecipeIssue): PonderError => fail(path, lineOf(doc, lc, issue.path, issue.atKey), formatFieldPath(issue.path), issue.message);
 
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {

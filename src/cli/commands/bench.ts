@@ -78,6 +78,7 @@ export function registerBench(program: Command, io: CliIO): void {
     if (opts.peers && !suites.includes('kernels') && !suites.includes('model')) {
       throw usageError('--peers applies to the kernels suite (matmul cases) and the model suite (prefill and decode): use `bench kernels --peers`, `bench model --peers` or `bench all --peers`');
     }
+    checkFilter(opts.filter);
     const cases = benchCases(suites);
     const listed = listCases(cases, suites, opts.filter);
     if (opts.list) {
@@ -182,4 +183,15 @@ function checkWritable(file: string): void {
   const dir = dirname(resolve(file));
   if (!existsSync(dir)) throw usageError(`--save: folder "${dir}" does not exist`);
   if (existsSync(file) && statSync(file).isDirectory()) throw usageError(`--save: "${file}" is a folder`);
+}
+
+/** A --filter of the form /regex/flags must compile: one usage line, not a failure inside the run. */
+function checkFilter(filter: string | undefined): void {
+  const re = filter === undefined ? null : /^\/(.*)\/([a-z]*)$/.exec(filter);
+  if (!re) return;
+  try {
+    new RegExp(re[1]!, re[2] || 'i');
+  } catch (e) {
+    throw usageError(`--filter ${filter}: not a valid regular expression (${e instanceof Error ? e.message.replace(/^Invalid regular expression: /, '') : String(e)})`, 'write /regex/flags, or plain text to match as a substring');
+  }
 }
