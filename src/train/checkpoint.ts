@@ -26,6 +26,8 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renam
 import { join } from 'node:path';
 import { PonderError } from '../errors.js';
 import { openRegularFile } from '../io/read-file.js';
+import { checkWeightShapes } from '../io/model-dir.js';
+import { parseModelConfig } from '../model/config.js';
 
 export const CHECKPOINT_FORMAT = 'ponder-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -422,6 +424,24 @@ function readExactly(fd: number, dst: Uint8Array, pos: number, file: string): vo
 }
 
 /**
+ * The parameters must be the ones the checkpoint's own config describes (every weight present with its
+ * shape), so a checkpoint whose checksum is valid but whose tensors are not the model's is refused
+ * here, naming the file, and loadLatestCheckpoint falls back to the older one. Extra tensors are left
+ * to the trainer. Only for a config that parses as a model's (the trainer's always does).
+ */
+function checkAgainstConfig(configJson: Record<string, Json>, tensors: { name: string; shape: number[] }[], file: string): void {
+  // the trainer's checkpoints hold a whole model config (configToJson); a checkpoint whose config is
+  // not one (tests, tools, partial configs) is not checked against it
+  let config;
+  try {
+    config = parseModelConfig(configJson, `${file} (config)`);
+  } catch {
+    return;
+  }
+  checkWeightShapes(config, new Map(tensors.map((t) => [t.name, t.shape])), file, () => true);
+}
+
+/**
  * Reads and fully verifies one checkpoint file: checksum first, then the structure (every tensor's
  * name, dtype, shape and byte length; moments against parameters), then the data. Throws one-line
  * PonderErrors (BAD_INPUT; NOT_FOUND for a missing file).
@@ -466,6 +486,7 @@ export function readCheckpoint(file: string): Checkpoint {
     const v = tensorRefs(opt.v, file, 'optimizer.v');
     const optStep = nonNegInt(opt.step, file, 'optimizer.step');
     checkMoments(tensors, m, v, file);
+    checkAgainstConfig(config, tensors, file);
     if (!Array.isArray(top.rng) || !top.rng.every((x) => typeof x === 'number')) throw bad(file, 'rng must be an array of numbers');
     const rng = top.rng as number[];
     if (!('data_cursor' in top)) throw bad(file, 'data_cursor is missing');
