@@ -118,5 +118,8 @@ export async function importUsableHfModel(hfDir: string, outDir: string, opts: I
   checkReplaceable(outDir, opts.overwrite ?? false, [hfDir]);
   checkDir(hfDir);
   await checkModelUsable(hfDir, readConfigJson(hfDir));
+  // a turn of the event loop before the (synchronous) read and write, so a signal that came during
+  // the checks is handled before anything is written
+  await new Promise((r) => setImmediate(r));
   return importHfModel(hfDir, outDir, opts);
 }
