@@ -19,7 +19,6 @@ import { BinRef, encBinHeader, encHeader, encStr, MsgReader } from './msgpack-fi
 import { formatBytes } from '../format.js';
 import {
   closeSync,
-  copyFileSync,
   existsSync,
   fsyncSync,
   lstatSync,
@@ -39,7 +38,7 @@ import { PonderError } from '../errors.js';
 import { expectedWeights, parseModelConfig, configToJson, type ModelConfig, type Weights } from '../model/config.js';
 import { f16ToF32Array, f32ToF16Array } from './bf16.js';
 import { ByteTokenizer } from '../data/byte-tokenizer.js';
-import { openRegularFile, READ_LIMITS, readTextFile } from './read-file.js';
+import { openRegularFile, READ_LIMITS, readRegularFile, readTextFile } from './read-file.js';
 import { loadHfTokenizer } from '../data/hf-tokenizer.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 
@@ -409,11 +408,16 @@ export function sweepStaleTemps(parent: string): void {
   }
 }
 
+/** Copies a small file the user gave (regular files only, size-limited: a FIFO would block the copy). */
+function copyRegularFile(src: string, dst: string): void {
+  writeFileSync(dst, readRegularFile(src, { what: 'tokenizer file', maxBytes: READ_LIMITS.tokenizer }));
+}
+
 /** Copies the HF tokenizer files from `from` into `to`; tokenizer.json and tokenizer_config.json must exist. */
 export function copyTokenizerFiles(from: string, to: string): void {
   for (const f of TOKENIZER_FILES) {
     const src = join(from, f);
-    if (existsSync(src)) copyFileSync(src, join(to, f));
+    if (existsSync(src)) copyRegularFile(src, join(to, f));
   }
 }
 
@@ -486,7 +490,7 @@ export function saveModelDir(
     writeFileSync(join(tmp, 'config.json'), JSON.stringify(json, null, 2) + '\n');
     if (model.tokenizerFrom !== undefined) copyTokenizerFiles(model.tokenizerFrom, tmp);
     const generation = model.generationConfigFrom && join(model.generationConfigFrom, 'generation_config.json');
-    if (generation && existsSync(generation)) copyFileSync(generation, join(tmp, 'generation_config.json'));
+    if (generation && existsSync(generation)) copyRegularFile(generation, join(tmp, 'generation_config.json'));
     if (shards.length === 1) {
       writeWeightsFile(join(tmp, WEIGHTS_FILE), shards[0]!, dtype);
     } else {

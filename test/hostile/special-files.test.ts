@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { PonderError, type ErrorCode } from '../../src/errors.js';
 import { readRegularFile, readTextFile } from '../../src/io/read-file.js';
 import { loadModelDir, saveModelDir } from '../../src/io/model-dir.js';
-import { readHfModel } from '../../src/io/hf-import.js';
+import { importHfModel, readHfModel } from '../../src/io/hf-import.js';
 import { loadRecipe } from '../../src/recipe/load.js';
 import { readJsonl } from '../../src/data/jsonl.js';
 import { readTextDocuments } from '../../src/data/batches.js';
@@ -100,6 +100,11 @@ describe('special files instead of user files', () => {
     rmSync(join(hf, 'model.safetensors'));
     fifo(join(hf, 'model.safetensors'));
     await refuses(() => readHfModel(hf), 'BAD_INPUT', NOT_REGULAR);
+
+    // a tokenizer file that is only copied, never parsed
+    const hf2 = writeHfModel(join(fresh(), 'hf'), config, weights);
+    fifo(join(hf2, 'special_tokens_map.json'));
+    await refuses(() => importHfModel(hf2, join(root, `out-${n++}`)), 'BAD_INPUT', NOT_REGULAR);
 
     const tok = fresh();
     copyFileSync(join(TINY_TOKENIZER_DIR, 'tokenizer_config.json'), join(tok, 'tokenizer_config.json'));
