@@ -106,6 +106,15 @@ describe('files the user owns are kept', () => {
     assert.equal(readFileSync(file, 'utf8'), 'precious');
   });
 
+  it('bench --save replaces only an earlier saved run', () => {
+    const file = join(fresh(), 'notes.json');
+    writeFileSync(file, '{"mine": true}');
+    const r = runPonder(['bench', 'kernels', '--filter', 'rmsnorm', '--save', file]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderrLines[0]!, /--save: ".*notes\.json" exists and is not a saved bench run; ponder replaces only its own saves/);
+    assert.equal(readFileSync(file, 'utf8'), '{"mine": true}');
+  });
+
   it('tune refuses an output that is the init model directory (in --check too), and writes nothing there', () => {
     const dir = fresh();
     const model = join(dir, 'model');

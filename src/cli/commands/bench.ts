@@ -178,11 +178,22 @@ async function runLiveTable(events: AsyncIterable<BenchEvent>, baseline: Baselin
   if (error) throw error;
 }
 
-/** Fails early (before a long run) when --save points into a missing folder or at a folder. */
+/**
+ * Fails early (before a long run) when --save points into a missing folder or at a folder, and
+ * refuses to replace a file that is not an earlier saved run: nothing a user owns is written over.
+ */
 function checkWritable(file: string): void {
   const dir = dirname(resolve(file));
   if (!existsSync(dir)) throw usageError(`--save: folder "${dir}" does not exist`);
-  if (existsSync(file) && statSync(file).isDirectory()) throw usageError(`--save: "${file}" is a folder`);
+  if (!existsSync(file)) return;
+  const st = statSync(file);
+  if (st.isDirectory()) throw usageError(`--save: "${file}" is a folder`);
+  if (!st.isFile()) throw usageError(`--save: "${file}" is not a regular file`);
+  try {
+    loadSavedRun(file);
+  } catch {
+    throw usageError(`--save: "${file}" exists and is not a saved bench run; ponder replaces only its own saves`, 'choose another file name');
+  }
 }
 
 /** A --filter of the form /regex/flags must compile: one usage line, not a failure inside the run. */
