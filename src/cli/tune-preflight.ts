@@ -9,7 +9,9 @@
  *   - the size: every buffer one training step keeps (train/memory-floor.ts) must fit the device's
  *     maxBufferSize and, as each is bound whole to a kernel, its maxStorageBufferBindingSize. Without
  *     a device (--check) the weights are checked against this machine's memory, as a scratch model's
- *     weights are built there first.
+ *     weights are built there first;
+ *   - the matmul grids: each matmul dimension over the fewest rows/columns a workgroup covers must fit
+ *     maxComputeWorkgroupsPerDimension (checkTrainingGrid).
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { totalmem } from 'node:os';
@@ -17,6 +19,7 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import { realpathSync } from 'node:fs';
 import { PonderError } from '../errors.js';
 import { formatBytes } from '../format.js';
+import type { MatmulConfig } from '../ops/matmul-configs.js';
 import type { Recipe } from '../recipe/load.js';
 import { trainingMemoryFloor } from '../train/memory-floor.js';
 import { checkRunDirUsable } from '../train/run-dir.js';
@@ -83,6 +86,43 @@ export function checkTrainingFits(recipe: Recipe, limits?: TrainingLimits): void
         `${recipe.file}: stage ${i + 1} (${s.name}) needs a buffer of ${formatBytes(b.bytes)} for ${b.name}${isWeight ? '' : ` (batch_size ${s.batch_size} × seq_len ${s.seq_len})`}, over this device's ${over[0]} of ${formatBytes(over[1])}`,
         isWeight ? 'this model is too large for this GPU; use a smaller one' : 'lower batch_size (use grad_accum for the same effective batch) or seq_len',
       );
+    }
+  });
+}
+
+/**
+ * The fewest rows or columns one workgroup of the training matmuls covers (tiled: 4·tx columns, 4·ty
+ * rows; subgroup: 4·colQuads·wg columns, `rows` rows), from the device's matmul config.
+ */
+export function matmulCoverPerWorkgroup(cfg: MatmulConfig): number {
+  return Math.min(4 * cfg.tiled.tx, 4 * cfg.tiled.ty, 4 * cfg.subgroup.colQuads * cfg.subgroup.wg, cfg.subgroup.rows);
+}
+
+/**
+ * Checks the matmul grids a training step dispatches against maxComputeWorkgroupsPerDimension, in
+ * the recipe's terms: every matmul dimension (the rows batch_size × seq_len, hidden_size,
+ * intermediate_size, the attention widths and vocab_size, which the trainer splits into row chunks of
+ * at most one binding) over `perWorkgroup` (matmulCoverPerWorkgroup) must fit one grid dimension. A
+ * vocabulary of millions otherwise failed mid-step with a kernel's "a grid of … workgroups".
+ */
+export function checkTrainingGrid(recipe: Recipe, limits: TrainingLimits & { maxComputeWorkgroupsPerDimension: number }, perWorkgroup: number): void {
+  const c = recipe.model.config;
+  const maxWg = limits.maxComputeWorkgroupsPerDimension;
+  const most = maxWg * perWorkgroup;
+  const tableRows = Math.max(1, Math.floor(limits.maxStorageBufferBindingSize / (c.hidden_size * 4)));
+  const dims: [string, number][] = [
+    ['vocab_size', Math.min(c.vocab_size, tableRows)],
+    ['hidden_size', c.hidden_size],
+    ['intermediate_size', c.intermediate_size],
+    ['num_attention_heads × head_dim', c.num_attention_heads * c.head_dim],
+  ];
+  for (const [what, d] of dims) {
+    if (d > most) throw new PonderError('DEVICE_LIMIT', `${recipe.file}: the model's ${what} (${d.toLocaleString('en-US')}) needs more than this device's ${maxWg} workgroups per dimension in a matmul (at most ${most.toLocaleString('en-US')})`, 'this model is too large for this GPU; use a smaller one');
+  }
+  recipe.stages.forEach((s, i) => {
+    const rows = s.batch_size * s.seq_len;
+    if (rows > most) {
+      throw new PonderError('DEVICE_LIMIT', `${recipe.file}: stage ${i + 1} (${s.name}) trains batch_size ${s.batch_size} × seq_len ${s.seq_len} = ${rows.toLocaleString('en-US')} rows per micro-batch, more than this device's matmuls take (at most ${most.toLocaleString('en-US')})`, 'lower batch_size (use grad_accum for the same effective batch) or seq_len');
     }
   });
 }

@@ -11,7 +11,8 @@ import { createPlainPrinter, printTuneJson } from '../../tui/tune-print.js';
 import { TuneDashboard } from '../../tui/tune/dashboard.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
 import type { CliIO } from '../io.js';
-import { checkTrainingFits, checkTuneOutput } from '../tune-preflight.js';
+import { pickMatmulConfig } from '../../ops/matmul-configs.js';
+import { checkTrainingFits, checkTrainingGrid, checkTuneOutput, matmulCoverPerWorkgroup } from '../tune-preflight.js';
 
 /** Signals that stop a run after the current step with a checkpoint (the first one; a second exits at once). */
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -98,7 +99,9 @@ export function registerTune(program: Command, io: CliIO): void {
     for (const sig of STOP_SIGNALS) process.on(sig, onSigint);
     const gpu = await Gpu.open(deviceOptions(opts));
     try {
-      checkTrainingFits(recipe, { maxBufferSize: gpu.limits.maxBufferSize!, maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize! });
+      const limits = { maxBufferSize: gpu.limits.maxBufferSize!, maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize!, maxComputeWorkgroupsPerDimension: gpu.limits.maxComputeWorkgroupsPerDimension! };
+      checkTrainingFits(recipe, limits);
+      checkTrainingGrid(recipe, limits, matmulCoverPerWorkgroup(pickMatmulConfig(gpu)));
     } catch (e) {
       for (const sig of STOP_SIGNALS) process.off(sig, onSigint);
       gpu.close();
