@@ -6,7 +6,7 @@ export function addGpuOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--adapter <name>', 'use the adapter whose name contains NAME').env('PONDER_ADAPTER'))
     .addOption(
-      new Option('--backend <backend>', 'Dawn backend').choices(['vulkan', 'metal', 'd3d12', 'd3d11', 'opengl', 'opengles', 'null']).env('PONDER_BACKEND'),
+      new Option('--backend <backend>', 'Dawn backend').choices(['vulkan', 'metal', 'd3d12', 'd3d11', 'opengl', 'opengles']).env('PONDER_BACKEND'),
     );
 }
 

@@ -11,7 +11,7 @@ import { registerLogits } from './commands/logits.js';
 import { registerReport } from './commands/report.js';
 import { registerServe } from './commands/serve.js';
 import { registerTune } from './commands/tune.js';
-import { processIO, type CliIO } from './io.js';
+import { guardStdout, processIO, type CliIO } from './io.js';
 import { reportError } from './output.js';
 
 /**
@@ -48,6 +48,17 @@ export function buildProgram(io: CliIO, name = 'ponder'): Command {
 }
 
 export async function main(argv: string[], name = 'ponder', io: CliIO = processIO): Promise<number> {
+  if (io !== processIO) return run(argv, name, io);
+  guardStdout(name);
+  const code = await run(argv, name, io);
+  // a failed stdout write reports itself on a queued tick (guardStdout): let the queued ticks run before
+  // the caller exits with `code` (a tick, not an event-loop turn: a turn after the GPU closed lets
+  // Dawn's teardown race the driver, see installExitGuard in gpu/device.ts)
+  await new Promise((r) => process.nextTick(r));
+  return code;
+}
+
+async function run(argv: string[], name: string, io: CliIO): Promise<number> {
   const debug = argv.includes('--debug');
   const program = buildProgram(io, name);
   try {

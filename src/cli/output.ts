@@ -1,4 +1,5 @@
 import { exitCodeFor, isPonderError, PonderError } from '../errors.js';
+import { terminalLine } from '../terminal-text.js';
 
 /**
  * How the CLI reports failure: one line `ponder: error: <message>`, an optional `hint:` line, and an
@@ -12,14 +13,16 @@ export interface ErrorSink {
 }
 
 export function reportError(e: unknown, sink: ErrorSink): number {
+  // messages quote file names, file contents and model text: sanitised and cut to one line, so a
+  // hostile file cannot drive the terminal and a binary one cannot flood it
   if (isPonderError(e)) {
-    sink.writeErr(`${sink.program}: error: ${e.message}`);
-    if (e.hint) sink.writeErr(`hint: ${e.hint}`);
+    sink.writeErr(`${sink.program}: error: ${terminalLine(e.message)}`);
+    if (e.hint) sink.writeErr(`hint: ${terminalLine(e.hint)}`);
     if (sink.debug && e.stack) sink.writeErr(e.stack);
     return exitCodeFor(e);
   }
   const message = e instanceof Error ? e.message.split('\n')[0] : String(e);
-  sink.writeErr(`${sink.program}: internal error: ${message}${sink.debug ? '' : ' (run with --debug for details)'}`);
+  sink.writeErr(`${sink.program}: internal error: ${terminalLine(message)}${sink.debug ? '' : ' (run with --debug for details)'}`);
   if (sink.debug && e instanceof Error && e.stack) sink.writeErr(e.stack);
   return 1;
 }

@@ -18,10 +18,9 @@
  *    and B may exceed the number of examples. Saving the cursor with a checkpoint and resuming from it
  *    yields exactly the batches an uninterrupted run would have seen.
  */
-import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { TextDecoder } from 'node:util';
 import { PonderError } from '../errors.js';
+import { READ_LIMITS, readTextFile } from '../io/read-file.js';
 import type { StageData, WrittenTaskOptions } from '../recipe/load.js';
 import { drawU32 } from '../sample/rng.js';
 import type { Problem, VerifiableTask } from '../tasks/types.js';
@@ -352,11 +351,11 @@ export function generateTaskExamples(spec: TaskDataInput, kind: ExampleKind, see
 export function readTextDocuments(path: string): Example[] {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(path));
+    text = readTextFile(path, { what: 'data file', maxBytes: READ_LIMITS.data, fatal: true });
   } catch (e) {
+    if (e instanceof PonderError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new PonderError('NOT_FOUND', `${path}: no such file`);
-    throw new PonderError('BAD_INPUT', code ? `${path}: cannot read (${code})` : `${path}: invalid UTF-8`, code ? undefined : 'save the file as UTF-8');
+    throw new PonderError('BAD_INPUT', `${path}: cannot read (${code ?? String(e)})`);
   }
   const docs = text
     .split(/\r?\n(?:[ \t]*\r?\n)+/)

@@ -20,10 +20,10 @@
  * marked `special: true`, like transformers' `split_special_tokens=True`. Added tokens marked
  * `special: false` (Qwen3's <think>, </think>) are always recognised, as in every HF tokenizer.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Tokenizer as HfLibTokenizer } from '@huggingface/tokenizers';
 import { PonderError } from '../errors.js';
+import { READ_LIMITS, readTextFile } from '../io/read-file.js';
 import { renderChat, type ChatMessage, type RenderChatOptions } from './chat-template.js';
 import { REPLACEMENT_CHAR, windowedStreamDecoder, type DecodeOptions, type EncodeOptions, type StreamDecoder, type Tokenizer } from './tokenizer.js';
 
@@ -265,14 +265,14 @@ export class HfTokenizer implements Tokenizer {
 
 async function readText(path: string, required: boolean): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8');
+    // regular files only, size-limited (a FIFO or a device would hang the read)
+    return readTextFile(path, { what: 'tokenizer file', maxBytes: READ_LIMITS.tokenizer });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
+    if (e instanceof PonderError && e.code === 'NOT_FOUND') {
       if (!required) return undefined;
       throw new PonderError('NOT_FOUND', `${path} not found`, 'a Hugging Face model directory needs tokenizer.json and tokenizer_config.json');
     }
-    throw new PonderError('BAD_INPUT', `${path}: cannot read (${(e as Error).message})`);
+    throw e;
   }
 }
 

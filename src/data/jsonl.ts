@@ -13,9 +13,9 @@
  * tolerated. Keys other than `text` / `messages` (ids, sources, ...) and other message fields are
  * ignored, so common dataset dumps load as they are.
  */
-import { readFileSync } from 'node:fs';
 import { TextDecoder } from 'node:util';
 import { PonderError } from '../errors.js';
+import { READ_LIMITS, readRegularFile } from '../io/read-file.js';
 
 export const SFT_ROLES = ['system', 'user', 'assistant'] as const;
 export type SftRole = (typeof SFT_ROLES)[number];
@@ -154,13 +154,6 @@ export function parseJsonl(bytes: Uint8Array, file: string, opts: JsonlOptions =
 
 /** Reads a .jsonl file; missing files are NOT_FOUND, everything else as parseJsonl. */
 export function readJsonl(path: string, opts: JsonlOptions = {}): Example[] {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new PonderError('NOT_FOUND', `${path}: no such file`);
-    throw new PonderError('BAD_INPUT', `${path}: cannot read (${code ?? String(e)})`);
-  }
+  const bytes = readRegularFile(path, { what: 'data file', maxBytes: READ_LIMITS.data });
   return parseJsonl(bytes, path, opts);
 }

@@ -10,7 +10,7 @@ export type WantedFeature = (typeof WANTED_FEATURES)[number];
 export interface DeviceOptions {
   /** Substring of the adapter's name (Dawn's `adapter=` option); env PONDER_ADAPTER. */
   adapter?: string;
-  /** Dawn backend: vulkan, metal, d3d12, d3d11, opengl, opengles, null; env PONDER_BACKEND. */
+  /** Dawn backend: vulkan, metal, d3d12, d3d11, opengl, opengles; env PONDER_BACKEND. (Dawn's "null" backend is refused: it validates commands but computes nothing.) */
   backend?: string;
   powerPreference?: GPUPowerPreference;
 }
@@ -103,6 +103,11 @@ export async function openDevice(opts: DeviceOptions = {}): Promise<OpenedDevice
   if (!process.env.LP_NUM_THREADS) process.env.LP_NUM_THREADS = String(Math.min(32, 4 * availableParallelism()));
   const adapterName = opts.adapter ?? process.env.PONDER_ADAPTER;
   const backend = opts.backend ?? process.env.PONDER_BACKEND;
+  // Dawn's null backend accepts every command and computes nothing: its "results" are uninitialised
+  // memory, so it is refused rather than offered
+  if (backend !== undefined && backend.toLowerCase() === 'null') {
+    throw new PonderError('USAGE', `backend "${backend}" cannot compute (Dawn's null backend only validates commands)`, 'choose vulkan, metal, d3d12, d3d11, opengl or opengles, or leave --backend out');
+  }
   const dawnOptions: string[] = [];
   if (backend) dawnOptions.push(`backend=${backend}`);
   if (adapterName) dawnOptions.push(`adapter=${adapterName}`);
@@ -145,6 +150,10 @@ export async function openDevice(opts: DeviceOptions = {}): Promise<OpenedDevice
     throw new PonderError('NO_ADAPTER', `the adapter refused to open a device: ${e instanceof Error ? e.message : String(e)}`, NO_ADAPTER_HINT);
   }
   const info = describeAdapter(adapter, backend);
+  if (info.backend.toLowerCase() === 'null') {
+    device.destroy();
+    throw new PonderError('NO_ADAPTER', `the only adapter found is Dawn's null backend, which computes nothing`, NO_ADAPTER_HINT);
+  }
   let gpuRef: GPU | undefined = gpu;
   return {
     device,

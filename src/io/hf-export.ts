@@ -17,7 +17,7 @@ import { BYTE_SPECIAL_TOKENS, byteTokenizerHfFiles, ByteTokenizer } from '../dat
 import { configToJson, expectedWeights } from '../model/config.js';
 import { GENERATION_CONFIG, readSamplingDefaults } from './generation-config.js';
 import { writeSafetensors, type TensorToWrite } from './safetensors.js';
-import { copyTokenizerFiles, loadModelDir, readJsonFile, writeDirAtomically } from './model-dir.js';
+import { checkReplaceable, copyTokenizerFiles, loadModelDir, readJsonFile, writeDirAtomically } from './model-dir.js';
 
 export interface ExportOptions {
   /** Replace an existing directory at outDir (default: refuse). */
@@ -26,6 +26,7 @@ export interface ExportOptions {
 
 /** Exports a ponder model directory as an HF directory at `outDir` (written atomically). */
 export function exportHfModel(modelDir: string, outDir: string, opts: ExportOptions = {}): { notes: string[]; outDir: string } {
+  checkReplaceable(outDir, opts.overwrite ?? false, [modelDir]);
   const { config, weights, tokenizerKind } = loadModelDir(modelDir);
   const notes: string[] = [];
   const json = configToJson(config);
@@ -57,6 +58,6 @@ export function exportHfModel(modelDir: string, outDir: string, opts: ExportOpti
     const stops = new ByteTokenizer().eosIds;
     const gen = { bos_token_id: BYTE_SPECIAL_TOKENS.bos, eos_token_id: stops, pad_token_id: BYTE_SPECIAL_TOKENS.pad, ...generation };
     writeFileSync(join(tmp, GENERATION_CONFIG), JSON.stringify(gen, null, 2) + '\n');
-  });
+  }, { sources: [modelDir] });
   return { notes, outDir };
 }

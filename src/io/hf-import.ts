@@ -16,8 +16,9 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PonderError } from '../errors.js';
 import { checkWeights, expectedWeights, isMtpWeight, type ModelConfig, type Weights } from '../model/config.js';
+import { checkModelUsable } from './check-usable.js';
 import { openSafetensorsModel, readTensorF32, type TensorEntry } from './safetensors.js';
-import { checkTokenizerFiles, checkWeightShapes, readConfigJson, saveModelDir, type ModelCard, type SaveModelOptions } from './model-dir.js';
+import { checkReplaceable, checkTokenizerFiles, checkWeightShapes, readConfigJson, saveModelDir, type ModelCard, type SaveModelOptions } from './model-dir.js';
 
 export interface HfModel {
   config: ModelConfig;
@@ -92,9 +93,9 @@ export interface ImportOptions extends SaveModelOptions {
  * checked first; `outDir` is written (atomically) only when all of it succeeded.
  */
 export function importHfModel(hfDir: string, outDir: string, opts: ImportOptions = {}): { config: ModelConfig; notes: string[]; outDir: string } {
-  if (existsSync(outDir) && !opts.overwrite) {
-    throw new PonderError('BAD_INPUT', `${outDir}: already exists`, 'pass --overwrite to replace it, or choose another --out');
-  }
+  // refused before anything is read: an existing --out without --overwrite, anything but a model
+  // directory with it, and the source directory itself (or one holding it)
+  checkReplaceable(outDir, opts.overwrite ?? false, [hfDir]);
   const { config, weights, notes } = readHfModel(hfDir);
   const hasTokenizer = existsSync(join(hfDir, 'tokenizer.json'));
   if (hasTokenizer) checkTokenizerFiles(hfDir);
@@ -103,7 +104,22 @@ export function importHfModel(hfDir: string, outDir: string, opts: ImportOptions
   saveModelDir(
     outDir,
     { config: out, weights, tokenizerFrom: hasTokenizer ? hfDir : undefined, generationConfigFrom: hfDir, card: { source: `imported from Hugging Face directory ${hfDir}`, notes, ...opts.card } },
-    opts,
+    { ...opts, sources: [...(opts.sources ?? []), hfDir] },
   );
   return { config: out, notes, outDir };
+}
+
+/**
+ * importHfModel for the CLI: the same, after checking that the imported model would be usable
+ * (io/check-usable.ts: its tokenizer loads and fits the vocabulary, its special ids are in range), so
+ * a model every later command would fail on is refused here instead of written.
+ */
+export async function importUsableHfModel(hfDir: string, outDir: string, opts: ImportOptions = {}): Promise<{ config: ModelConfig; notes: string[]; outDir: string }> {
+  checkReplaceable(outDir, opts.overwrite ?? false, [hfDir]);
+  checkDir(hfDir);
+  await checkModelUsable(hfDir, readConfigJson(hfDir));
+  // a turn of the event loop before the (synchronous) read and write, so a signal that came during
+  // the checks is handled before anything is written
+  await new Promise((r) => setImmediate(r));
+  return importHfModel(hfDir, outDir, opts);
 }

@@ -19,25 +19,26 @@ import { BinRef, encBinHeader, encHeader, encStr, MsgReader } from './msgpack-fi
 import { formatBytes } from '../format.js';
 import {
   closeSync,
-  copyFileSync,
   existsSync,
-  fstatSync,
   fsyncSync,
+  lstatSync,
   mkdirSync,
   openSync,
-  readFileSync,
+  readdirSync,
   readSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { PonderError } from '../errors.js';
 import { expectedWeights, parseModelConfig, configToJson, type ModelConfig, type Weights } from '../model/config.js';
 import { f16ToF32Array, f32ToF16Array } from './bf16.js';
 import { ByteTokenizer } from '../data/byte-tokenizer.js';
+import { openRegularFile, READ_LIMITS, readRegularFile, readTextFile } from './read-file.js';
 import { loadHfTokenizer } from '../data/hf-tokenizer.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 
@@ -72,6 +73,8 @@ export interface SaveModelOptions {
   dtype?: WeightDType;
   /** Tensor bytes per weights file before a new shard is started (default 1 GiB). */
   shardBytes?: number;
+  /** Directories the model is read from: the output may not be or hold one of them. */
+  sources?: string[];
 }
 
 export interface LoadedModel {
@@ -112,15 +115,7 @@ export const fmtBytes = formatBytes;
 
 /** Reads and parses a JSON file: NOT_FOUND if it is missing, one BAD_INPUT line if it is not JSON. */
 export function readJsonFile(path: string, what = 'file'): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = errnoOf(e);
-    if (code === 'ENOENT') throw new PonderError('NOT_FOUND', `${path}: no such ${what}`);
-    if (code === 'EISDIR') throw bad(path, `is a directory, not a ${what}`);
-    throw bad(path, `cannot read: ${code ?? String(e)}`);
-  }
+  const text = readTextFile(path, { what, maxBytes: READ_LIMITS.small });
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -264,19 +259,31 @@ export function shardFileName(i: number, n: number): string {
  * existing `dir` unless `overwrite` (then the old one is replaced only once the new one is complete).
  * On any failure the temporary directory is removed and `dir` is untouched.
  */
-export function writeDirAtomically(dir: string, overwrite: boolean, fill: (tmp: string) => void): void {
+export function writeDirAtomically(dir: string, overwrite: boolean, fill: (tmp: string) => void, opts: { sources?: string[] } = {}): void {
   const target = resolve(dir);
   const refuse = () => new PonderError('BAD_INPUT', `${dir}: already exists`, 'pass --overwrite to replace it, or choose another --out');
-  if (existsSync(target) && !overwrite) throw refuse();
+  checkReplaceable(dir, overwrite, opts.sources ?? []);
   const parent = dirname(target);
-  mkdirSync(parent, { recursive: true });
+  try {
+    mkdirSync(parent, { recursive: true });
+  } catch (e) {
+    const code = errnoOf(e);
+    throw bad(dir, code === 'EEXIST' || code === 'ENOTDIR' ? 'cannot be created: a parent of it is a file, not a directory' : `cannot create its parent directory: ${code ?? String(e)}`);
+  }
+  sweepStaleTemps(parent);
   const tag = `${process.pid}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e9).toString(36)}`;
   const tmp = join(parent, `.${basename(target)}.tmp-${tag}`);
-  mkdirSync(tmp);
+  try {
+    mkdirSync(tmp);
+  } catch (e) {
+    throw bad(dir, `cannot write next to it: ${errnoOf(e) ?? String(e)}`);
+  }
+  inFlightTemps.add(tmp);
   try {
     fill(tmp);
     if (existsSync(target)) {
       if (!overwrite) throw refuse();
+      checkReplaceable(dir, overwrite, opts.sources ?? []);
       const old = join(parent, `.${basename(target)}.old-${tag}`);
       renameSync(target, old);
       try {
@@ -295,14 +302,122 @@ export function writeDirAtomically(dir: string, overwrite: boolean, fill: (tmp: 
     const code = errnoOf(e);
     if (code !== undefined) throw bad(dir, `writing failed: ${code}${code === 'ENOSPC' ? ' (disk full)' : ''}; nothing was written`);
     throw e;
+  } finally {
+    inFlightTemps.delete(tmp);
   }
+}
+
+/** Temporary directories being filled right now (removed by removeInFlightTemps on a signal). */
+const inFlightTemps = new Set<string>();
+
+/**
+ * Removes the temporary directories of saves in progress. The CLI calls it from its signal handlers
+ * before exiting, so an interrupted import or export leaves nothing behind.
+ */
+export function removeInFlightTemps(): void {
+  for (const t of inFlightTemps) rmSync(t, { recursive: true, force: true });
+  inFlightTemps.clear();
+}
+
+function realOrResolved(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolve(p);
+  }
+}
+
+/** True when `inner` is `outer` or lies inside it. */
+function isWithin(inner: string, outer: string): boolean {
+  const r = relative(outer, inner);
+  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
+}
+
+/** A directory --overwrite may replace: an empty one, a ponder model directory or an HF model directory. */
+function isReplaceableModelDir(dir: string): boolean {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return false;
+  }
+  if (names.length === 0) return true;
+  if (!names.includes('config.json')) return false;
+  return names.includes(WEIGHTS_FILE) || names.includes(WEIGHTS_INDEX_FILE) || names.some((n) => n.endsWith('.safetensors'));
+}
+
+/**
+ * Refuses to replace what the user owns: an existing `dir` without `overwrite`; with it, anything but a
+ * model directory (a regular file, a directory of other things), and a directory that is or holds
+ * one of `sources` (the model being read: replacing it would delete the input).
+ */
+export function checkReplaceable(dir: string, overwrite: boolean, sources: string[]): void {
+  const target = realOrResolved(dir);
+  for (const s of sources) {
+    const src = realOrResolved(s);
+    if (isWithin(src, target)) {
+      throw bad(dir, src === target ? 'is the model being read; it cannot also be the output' : `holds the model being read (${s}); it cannot be the output`, 'choose another --out');
+    }
+  }
+  let st;
+  try {
+    st = lstatSync(dir);
+  } catch {
+    return;
+  }
+  if (!overwrite) throw new PonderError('BAD_INPUT', `${dir}: already exists`, 'pass --overwrite to replace it, or choose another --out');
+  if (!st.isDirectory()) throw bad(dir, `exists and is not a directory; --overwrite replaces only a model directory`, 'choose another --out');
+  if (!isReplaceableModelDir(dir)) throw bad(dir, 'is not a model directory (no config.json with weights); --overwrite replaces only a model directory', 'choose another --out');
+}
+
+const TEMP_RE = /^\.(.+)\.(tmp|old)-(\d+)-[0-9a-z]+-[0-9a-z]+$/;
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errnoOf(e) === 'EPERM';
+  }
+}
+
+/**
+ * Sweeps what killed saves left in `parent` (a kill during a save, which runs synchronously, ends the
+ * process before any handler could clean up): a `.NAME.tmp-<pid>-…` directory of a process that no
+ * longer runs is removed; a `.NAME.old-<pid>-…` one (the previous model, moved aside just before the
+ * new one took its place) is renamed back to NAME when NAME is missing, else removed. The names are
+ * ponder's own and carry the writer's pid, so a save in progress (its process alive) is never touched.
+ */
+export function sweepStaleTemps(parent: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const m = TEMP_RE.exec(e);
+    if (!m || processIsAlive(Number(m[3]))) continue;
+    const path = join(parent, e);
+    try {
+      if (m[2] === 'old' && !existsSync(join(parent, m[1]!))) renameSync(path, join(parent, m[1]!));
+      else rmSync(path, { recursive: true, force: true });
+    } catch {
+      // best effort: a sweep never fails the save it precedes
+    }
+  }
+}
+
+/** Copies a small file the user gave (regular files only, size-limited: a FIFO would block the copy). */
+function copyRegularFile(src: string, dst: string): void {
+  writeFileSync(dst, readRegularFile(src, { what: 'tokenizer file', maxBytes: READ_LIMITS.tokenizer }));
 }
 
 /** Copies the HF tokenizer files from `from` into `to`; tokenizer.json and tokenizer_config.json must exist. */
 export function copyTokenizerFiles(from: string, to: string): void {
   for (const f of TOKENIZER_FILES) {
     const src = join(from, f);
-    if (existsSync(src)) copyFileSync(src, join(to, f));
+    if (existsSync(src)) copyRegularFile(src, join(to, f));
   }
 }
 
@@ -370,11 +485,12 @@ export function saveModelDir(
   const json = configToJson({ ...config, ponder: { ...config.ponder, tokenizer: tokenizerKind } });
   json.torch_dtype = dtype === 'f32' ? 'float32' : 'float16';
 
+  const sources = [...(opts.sources ?? []), ...[model.tokenizerFrom, model.generationConfigFrom].filter((s): s is string => s !== undefined)];
   writeDirAtomically(dir, opts.overwrite ?? false, (tmp) => {
     writeFileSync(join(tmp, 'config.json'), JSON.stringify(json, null, 2) + '\n');
     if (model.tokenizerFrom !== undefined) copyTokenizerFiles(model.tokenizerFrom, tmp);
     const generation = model.generationConfigFrom && join(model.generationConfigFrom, 'generation_config.json');
-    if (generation && existsSync(generation)) copyFileSync(generation, join(tmp, 'generation_config.json'));
+    if (generation && existsSync(generation)) copyRegularFile(generation, join(tmp, 'generation_config.json'));
     if (shards.length === 1) {
       writeWeightsFile(join(tmp, WEIGHTS_FILE), shards[0]!, dtype);
     } else {
@@ -388,7 +504,7 @@ export function saveModelDir(
       writeFileSync(join(tmp, WEIGHTS_INDEX_FILE), JSON.stringify({ format: WEIGHTS_INDEX_FORMAT, version: WEIGHTS_VERSION, total_size: totalSize, weight_map: weightMap }, null, 2) + '\n');
     }
     writeFileSync(join(tmp, 'README.md'), modelCard(dir, config, weights, tokenizerKind, dtype, model.card));
-  });
+  }, { sources });
 }
 
 // ---- loading --------------------------------------------------------------------------------------
@@ -404,16 +520,9 @@ interface TensorRef {
 
 /** Reads a weights file's structure and validates it; no tensor data are read. */
 function readWeightsHeader(file: string): TensorRef[] {
-  let fd: number;
+  const { fd, size } = openRegularFile(file, 'weights file');
+  const st = { size };
   try {
-    fd = openSync(file, 'r');
-  } catch (e) {
-    if (errnoOf(e) === 'ENOENT') throw new PonderError('NOT_FOUND', `${file}: no such weights file`);
-    throw bad(file, `cannot open: ${errnoOf(e) ?? String(e)}`);
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw bad(file, 'is not a regular file');
     if (st.size === 0) throw bad(file, 'the file is empty — truncated or corrupt msgpack');
     const r = new MsgReader(fd, file, st.size, WEIGHTS_READER);
     const top = r.value();
@@ -476,7 +585,7 @@ function readWeightsIndex(dir: string): { weightMap: Map<string, string>; files:
 function readTensorData(ref: TensorRef): Float32Array {
   const n = numelOf(ref.shape);
   const out = new Float32Array(n);
-  const fd = openSync(ref.file, 'r');
+  const { fd } = openRegularFile(ref.file, 'weights file');
   try {
     const read = (dst: Uint8Array, pos: number) => {
       let done = 0;

@@ -25,6 +25,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { PonderError } from '../errors.js';
+import { openRegularFile } from './read-file.js';
 import { bf16ToF32Array, f16ToF32Array, f32ToBf16Array, f32ToF16Array } from './bf16.js';
 
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16';
@@ -116,14 +117,8 @@ function errnoOf(e: unknown): string | undefined {
 
 /** Opens `file` for reading, turning fs errors into PonderErrors. */
 function openForRead(file: string, what = 'safetensors file'): number {
-  try {
-    return openSync(file, 'r');
-  } catch (e) {
-    const code = errnoOf(e);
-    if (code === 'ENOENT') throw new PonderError('NOT_FOUND', `${file}: no such ${what}`);
-    if (code === 'EISDIR') throw bad(file, `is a directory, not a ${what}`);
-    throw bad(file, `cannot open: ${code ?? String(e)}`);
-  }
+  // regular files only, opened without blocking (a FIFO would block the open forever)
+  return openRegularFile(file, what).fd;
 }
 
 /** Reads exactly `length` bytes at `position` into `dst` (looping over short reads and 1 GiB chunks). */

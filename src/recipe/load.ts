@@ -15,14 +15,15 @@
  * working directory, like any output flag.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import type { core } from 'zod';
 import { BYTE_SPECIAL_TOKENS, BYTE_VOCAB_SIZE } from '../data/byte-tokenizer.js';
 import { isPonderError, PonderError } from '../errors.js';
 import { resolveModel, type ModelKind } from '../io/resolve-model.js';
 import { readConfigJson } from '../io/model-dir.js';
+import { READ_LIMITS, readRegularFile } from '../io/read-file.js';
 import { configToJson, parseModelConfig, type ModelConfig } from '../model/config.js';
 import { taskByName, TaskOptionError, type TaskOptions } from '../tasks/index.js';
 import {
@@ -344,16 +345,37 @@ function scratchConfig(c: RawModelConfig, where: string): ModelConfig {
 
 /** Reads, validates and resolves a recipe file. Throws one PonderError line on any problem. */
 export function loadRecipe(path: string, opts: LoadOptions = {}): LoadedRecipe {
+  // a regular file of at most 16 MiB (a FIFO or /dev/zero would hang the read), and text: a binary
+  // file is refused here with one short line instead of a YAML error quoting its bytes
+  const bytes = readRegularFile(path, { what: 'recipe file', maxBytes: READ_LIMITS.small });
+  if (bytes.includes(0)) throw new PonderError('BAD_INPUT', `${path}: is a binary file (it holds NUL bytes), not a recipe`, 'a recipe is a YAML text file (see docs/recipes.md)');
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new PonderError('NOT_FOUND', `${path}: no such recipe file`);
-    if (code === 'EISDIR') throw new PonderError('BAD_INPUT', `${path}: is a directory, not a recipe file`);
-    throw new PonderError('BAD_INPUT', `${path}: cannot read the recipe (${(e as Error).message})`);
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new PonderError('BAD_INPUT', `${path}: is not UTF-8 text, not a recipe`, 'a recipe is a YAML text file (see docs/recipes.md)');
   }
   return parseRecipe(text, path, opts);
+}
+
+/**
+ * The document as plain values. YAML aliases may expand exponentially (an "alias bomb": each anchor a
+ * list of aliases of the one before); yaml stops past maxAliasCount expansions, and that is reported
+ * as one line naming the file and the line of the last alias, the one whose expansion went over.
+ */
+function recipeToJs(doc: Document, lc: LineCounter, path: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 1000 });
+  } catch (e) {
+    if (!(e instanceof Error) || !/alias/i.test(e.message)) throw e;
+    let at = 0;
+    visit(doc, {
+      Alias(_, node) {
+        if (node.range) at = Math.max(at, node.range[0]);
+      },
+    });
+    throw new PonderError('BAD_INPUT', `${path}:${lc.linePos(at).line}: YAML aliases expand to too many values (more than 1000 alias expansions)`, 'write the values out, or use fewer nested aliases');
+  }
 }
 
 /** As loadRecipe, for recipe text already in memory; `path` names it in errors and anchors relative paths. */
@@ -372,7 +394,7 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
   if (doc.contents === null || (isScalar(doc.contents) && (doc.contents.value === null || doc.contents.value === ''))) {
     throw new PonderError('BAD_INPUT', `${path}:1: the recipe is empty (expected model:, stages:, ...; see docs/recipes.md)`);
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 1000 });
+  const raw: unknown = recipeToJs(doc, lc, path);
   const report = (issue: RecipeIssue): PonderError => fail(path, lineOf(doc, lc, issue.path, issue.atKey), formatFieldPath(issue.path), issue.message);
 
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {

@@ -22,9 +22,12 @@
  */
 import { BinRef, encBinHeader, encHeader, encStr, isMsgMap, MsgReader, type MsgValue } from '../io/msgpack-file.js';
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PonderError } from '../errors.js';
+import { openRegularFile } from '../io/read-file.js';
+import { checkWeightShapes } from '../io/model-dir.js';
+import { parseModelConfig } from '../model/config.js';
 
 export const CHECKPOINT_FORMAT = 'ponder-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -90,6 +93,11 @@ function numelOf(shape: readonly number[]): number {
 
 function fmtShape(shape: readonly number[]): string {
   return `[${shape.join('x')}]`;
+}
+
+/** True for the names ponder gives files in a run's checkpoints/ folder (complete or partial saves). */
+export function isCheckpointFileName(name: string): boolean {
+  return NAME_RE.test(name) || TMP_RE.test(name);
 }
 
 export function checkpointsDir(runDir: string): string {
@@ -416,21 +424,32 @@ function readExactly(fd: number, dst: Uint8Array, pos: number, file: string): vo
 }
 
 /**
+ * The parameters must be the ones the checkpoint's own config describes (every weight present with its
+ * shape), so a checkpoint whose checksum is valid but whose tensors are not the model's is refused
+ * here, naming the file, and loadLatestCheckpoint falls back to the older one. Extra tensors are left
+ * to the trainer. Only for a config that parses as a model's (the trainer's always does).
+ */
+function checkAgainstConfig(configJson: Record<string, Json>, tensors: { name: string; shape: number[] }[], file: string): void {
+  // the trainer's checkpoints hold a whole model config (configToJson); a checkpoint whose config is
+  // not one (tests, tools, partial configs) is not checked against it
+  let config;
+  try {
+    config = parseModelConfig(configJson, `${file} (config)`);
+  } catch {
+    return;
+  }
+  checkWeightShapes(config, new Map(tensors.map((t) => [t.name, t.shape])), file, () => true);
+}
+
+/**
  * Reads and fully verifies one checkpoint file: checksum first, then the structure (every tensor's
  * name, dtype, shape and byte length; moments against parameters), then the data. Throws one-line
  * PonderErrors (BAD_INPUT; NOT_FOUND for a missing file).
  */
 export function readCheckpoint(file: string): Checkpoint {
-  let fd: number;
+  const { fd, size } = openRegularFile(file, 'checkpoint');
+  const st = { size };
   try {
-    fd = openSync(file, 'r');
-  } catch (e) {
-    if (errnoOf(e) === 'ENOENT') throw new PonderError('NOT_FOUND', `${file}: no such checkpoint`);
-    throw bad(file, `cannot open: ${errnoOf(e) ?? String(e)}`);
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw bad(file, 'is not a regular file');
     if (st.size < TAIL_BYTES + 1) throw bad(file, `only ${st.size} bytes — truncated or not a ponder checkpoint`);
 
     // 1. The checksum tail and the hash of everything before it.
@@ -467,6 +486,7 @@ export function readCheckpoint(file: string): Checkpoint {
     const v = tensorRefs(opt.v, file, 'optimizer.v');
     const optStep = nonNegInt(opt.step, file, 'optimizer.step');
     checkMoments(tensors, m, v, file);
+    checkAgainstConfig(config, tensors, file);
     if (!Array.isArray(top.rng) || !top.rng.every((x) => typeof x === 'number')) throw bad(file, 'rng must be an array of numbers');
     const rng = top.rng as number[];
     if (!('data_cursor' in top)) throw bad(file, 'data_cursor is missing');

@@ -13,7 +13,8 @@
 import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PonderError } from '../errors.js';
-import { CHECKPOINTS_SUBDIR } from './checkpoint.js';
+import { READ_LIMITS, readTextFile } from '../io/read-file.js';
+import { CHECKPOINTS_SUBDIR, isCheckpointFileName } from './checkpoint.js';
 
 export const RECIPE_FILE = 'recipe.yaml';
 export const RECIPE_HASH_FILE = 'recipe.hash';
@@ -70,11 +71,98 @@ export function writeFileAtomic(path: string, text: string): void {
   }
 }
 
-function holdsRun(dir: string): string | undefined {
-  for (const f of [RECIPE_HASH_FILE, RECIPE_FILE, METRICS_FILE]) if (existsSync(join(dir, f))) return f;
-  const ck = join(dir, CHECKPOINTS_SUBDIR);
-  if (existsSync(ck) && readdirSync(ck).length > 0) return `${CHECKPOINTS_SUBDIR}/`;
-  return undefined;
+/** Files ponder writes at the top of a run directory (the recipe, its hash, old recipes, metrics, their .tmp). */
+const RUN_FILE_RE = /^(recipe\.yaml|recipe\.hash|metrics\.jsonl|recipe\.[0-9a-f]{12}\.yaml)(\.tmp)?$/;
+/** The model directory a finished run leaves (the tuner's FINAL_DIR). */
+const FINAL_SUBDIR = 'final';
+
+/** What an existing directory holds, as a run directory sees it. */
+interface RunDirContents {
+  /** Entries ponder did not write (a fresh run refuses to share a directory with them). */
+  foreign: string[];
+  /** What makes it a run worth keeping (a checkpoint or a final model), if anything. */
+  progress?: string;
+  /** True when it holds ponder's run files but no progress: a run that stopped before its first checkpoint. */
+  stale: boolean;
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (e) {
+    throw bad(dir, `cannot read: ${errnoOf(e) ?? String(e)}`);
+  }
+}
+
+function isDirAt(path: string): boolean | undefined {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return undefined;
+  }
+}
+
+function inspectRunDir(dir: string): RunDirContents {
+  const out: RunDirContents = { foreign: [], stale: false };
+  for (const name of listDir(dir)) {
+    const path = join(dir, name);
+    if (RUN_FILE_RE.test(name)) {
+      out.stale = true;
+    } else if (name === CHECKPOINTS_SUBDIR && isDirAt(path)) {
+      out.stale = true;
+      for (const n of listDir(path)) {
+        if (!isCheckpointFileName(n)) out.foreign.push(`${CHECKPOINTS_SUBDIR}/${n}`);
+        else if (!n.endsWith('.tmp')) out.progress ??= `${CHECKPOINTS_SUBDIR}/${n}`;
+      }
+    } else if (name === FINAL_SUBDIR && isDirAt(path)) {
+      out.progress ??= `${FINAL_SUBDIR}/`;
+    } else {
+      out.foreign.push(name);
+    }
+  }
+  if (out.progress !== undefined) out.stale = false;
+  return out;
+}
+
+function listFew(names: string[]): string {
+  const shown = names.slice(0, 3).map((n) => JSON.stringify(n)).join(', ');
+  return names.length > 3 ? `${shown} and ${names.length - 3} more` : shown;
+}
+
+/**
+ * Checks that `output` can take a run without writing anything: it is missing, an empty directory, or
+ * (with `resume`) a run. A fresh run shares a directory only with ponder's own run files; a run that
+ * stopped before its first checkpoint (recipe and metrics but no checkpoint or final model) is started
+ * again. Nothing the user put there is ever replaced: a directory holding anything else is refused.
+ * Returns the warnings creating the run would print.
+ */
+export function checkRunDirUsable(output: string, resume: boolean): string[] {
+  let st;
+  try {
+    st = statSync(output);
+  } catch (e) {
+    const code = errnoOf(e);
+    if (code === 'ENOTDIR') throw bad(output, 'cannot be created: a parent of it is a file, not a directory', 'choose another output directory');
+    if (code !== 'ENOENT') throw bad(output, `cannot read: ${code ?? String(e)}`);
+  }
+  if (st && !st.isDirectory()) throw bad(output, 'exists and is not a directory', 'choose another output directory');
+  const ck = join(output, CHECKPOINTS_SUBDIR);
+  if (st && existsSync(ck) && !isDirAt(ck)) throw bad(ck, 'exists and is not a directory (a run keeps its checkpoints there)', 'move it away, or choose another output directory');
+  if (resume) {
+    if (!st || !existsSync(join(output, RECIPE_HASH_FILE))) throw new PonderError('NOT_FOUND', `${output}: no run to resume (no ${RECIPE_HASH_FILE})`, 'start the run without --resume');
+    return [];
+  }
+  if (!st) return [];
+  const c = inspectRunDir(output);
+  if (c.foreign.length > 0) {
+    throw bad(
+      output,
+      `is not empty and not a ponder run (it holds ${listFew(c.foreign)})`,
+      'choose a new or empty output directory; ponder never replaces files it did not write',
+    );
+  }
+  if (c.progress !== undefined) throw bad(output, `already holds a run (${c.progress})`, 'pass --resume to continue it, or choose another output directory');
+  return c.stale ? [`warning: ${output} holds a run that stopped before its first checkpoint; starting it again`] : [];
 }
 
 /**
@@ -88,22 +176,15 @@ export function createRunDir(output: string, opts: RunDirOptions): RunDir {
   const recipePath = join(output, RECIPE_FILE);
   const hashPath = join(output, RECIPE_HASH_FILE);
   const run: RunDir = { dir: output, recipePath, metricsPath: join(output, METRICS_FILE), checkpointsDir: join(output, CHECKPOINTS_SUBDIR), resumed: opts.resume, warnings: [] };
-  let st;
-  try {
-    st = statSync(output);
-  } catch (e) {
-    if (errnoOf(e) !== 'ENOENT') throw bad(output, `cannot read: ${errnoOf(e) ?? String(e)}`);
-  }
-  if (st && !st.isDirectory()) throw bad(output, 'exists and is not a directory', 'choose another output directory');
+  const warnings = checkRunDirUsable(output, opts.resume);
 
   if (opts.resume) {
-    if (!st || !existsSync(hashPath)) throw new PonderError('NOT_FOUND', `${output}: no run to resume (no ${RECIPE_HASH_FILE})`, 'start the run without --resume');
-    const oldHash = readFileSync(hashPath, 'utf8').trim();
+    const oldHash = readTextFile(hashPath, { what: 'recipe hash file', maxBytes: 1024 }).trim();
     if (oldHash !== opts.recipeHash) {
       if (!opts.force) {
         throw new PonderError('BAD_INPUT', `${output}: the recipe changed since this run started (hash ${oldHash.slice(0, 12)} != ${opts.recipeHash.slice(0, 12)}); pass --force to resume anyway`);
       }
-      if (existsSync(recipePath)) writeFileAtomic(join(output, `recipe.${oldHash.slice(0, 12)}.yaml`), readFileSync(recipePath, 'utf8'));
+      if (existsSync(recipePath)) writeFileAtomic(join(output, `recipe.${oldHash.slice(0, 12)}.yaml`), readTextFile(recipePath, { what: 'recipe file', maxBytes: READ_LIMITS.small }));
       writeFileAtomic(recipePath, opts.recipeText);
       writeFileAtomic(hashPath, opts.recipeHash + '\n');
       run.warnings.push(`warning: the recipe changed since this run started (hash ${oldHash.slice(0, 12)} -> ${opts.recipeHash.slice(0, 12)}); resuming anyway (--force); the old recipe is kept as recipe.${oldHash.slice(0, 12)}.yaml`);
@@ -112,10 +193,9 @@ export function createRunDir(output: string, opts: RunDirOptions): RunDir {
     return run;
   }
 
-  if (st) {
-    const found = holdsRun(output);
-    if (found !== undefined) throw bad(output, `already holds a run (${found})`, 'pass --resume to continue it, or choose another output directory');
-  }
+  run.warnings.push(...warnings);
+  // a run restarted after stopping before its first checkpoint: its metrics start again too
+  if (warnings.length > 0 && existsSync(run.metricsPath)) truncateSync(run.metricsPath, 0);
   try {
     mkdirSync(run.checkpointsDir, { recursive: true });
   } catch (e) {

@@ -206,9 +206,15 @@ describe('HF import: bad input, and nothing written on failure', () => {
     writeFileSync(join(out, 'keep.txt'), 'x');
     throwsPonder(() => importHfModel(hf, out), 'BAD_INPUT', out, 'already exists');
     assert.deepEqual(readdirSync(out), ['keep.txt']);
-    importHfModel(hf, out, { overwrite: true });
-    assert.ok(!existsSync(join(out, 'keep.txt')));
-    assertWeights(weights, loadModelDir(out).weights);
-    assert.deepEqual(readdirSync(dirname(out)), ['model']);
+    // --overwrite replaces only a model directory: a directory of other files stays as it is
+    throwsPonder(() => importHfModel(hf, out, { overwrite: true }), 'BAD_INPUT', out, 'not a model directory');
+    assert.deepEqual(readdirSync(out), ['keep.txt']);
+    const model = join(dirname(out), 'model2');
+    importHfModel(hf, model);
+    writeFileSync(join(model, 'old.txt'), 'x');
+    importHfModel(hf, model, { overwrite: true });
+    assert.ok(!existsSync(join(model, 'old.txt')));
+    assertWeights(weights, loadModelDir(model).weights);
+    assert.deepEqual(readdirSync(dirname(out)).sort(), ['model', 'model2']);
   });
 });

@@ -55,6 +55,7 @@ describe('run directory', () => {
     const out = fresh();
     mkdirSync(out);
     createRunDir(out, { recipeText: 'a', recipeHash: H1, resume: false });
+    writeFileSync(join(out, 'checkpoints', 'step-000001.ckpt'), 'x');
     throwsPonder(() => createRunDir(out, { recipeText: 'a', recipeHash: H1, resume: false }), 'BAD_INPUT', out, 'already holds a run');
     const file = fresh();
     writeFileSync(file, 'x');

@@ -87,6 +87,7 @@ export function registerBench(program: Command, io: CliIO): void {
     if (opts.peers && !suites.includes('kernels') && !suites.includes('model')) {
       throw usageError('--peers applies to the kernels suite (matmul cases) and the model suite (prefill and decode): use `bench kernels --peers`, `bench model --peers` or `bench all --peers`');
     }
+    checkFilter(opts.filter);
     const cases = benchCases(suites);
     const listed = listCases(cases, suites, opts.filter);
     if (opts.list) {
@@ -202,9 +203,31 @@ async function runLiveTable(events: AsyncIterable<BenchEvent>, baseline: Baselin
   if (error) throw error;
 }
 
-/** Fails early (before a long run) when --save points into a missing folder or at a folder. */
+/**
+ * Fails early (before a long run) when --save points into a missing folder or at a folder, and
+ * refuses to replace a file that is not an earlier saved run: nothing a user owns is written over.
+ */
 function checkWritable(file: string): void {
   const dir = dirname(resolve(file));
   if (!existsSync(dir)) throw usageError(`--save: folder "${dir}" does not exist`);
-  if (existsSync(file) && statSync(file).isDirectory()) throw usageError(`--save: "${file}" is a folder`);
+  if (!existsSync(file)) return;
+  const st = statSync(file);
+  if (st.isDirectory()) throw usageError(`--save: "${file}" is a folder`);
+  if (!st.isFile()) throw usageError(`--save: "${file}" is not a regular file`);
+  try {
+    loadSavedRun(file);
+  } catch {
+    throw usageError(`--save: "${file}" exists and is not a saved bench run; ponder replaces only its own saves`, 'choose another file name');
+  }
+}
+
+/** A --filter of the form /regex/flags must compile: one usage line, not a failure inside the run. */
+function checkFilter(filter: string | undefined): void {
+  const re = filter === undefined ? null : /^\/(.*)\/([a-z]*)$/.exec(filter);
+  if (!re) return;
+  try {
+    new RegExp(re[1]!, re[2] || 'i');
+  } catch (e) {
+    throw usageError(`--filter ${filter}: not a valid regular expression (${e instanceof Error ? e.message.replace(/^Invalid regular expression: /, '') : String(e)})`, 'write /regex/flags, or plain text to match as a substring');
+  }
 }

@@ -11,6 +11,11 @@ import { createPlainPrinter, printTuneJson } from '../../tui/tune-print.js';
 import { TuneDashboard } from '../../tui/tune/dashboard.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
 import type { CliIO } from '../io.js';
+import { pickMatmulConfig } from '../../ops/matmul-configs.js';
+import { checkTrainingFits, checkTrainingGrid, checkTuneOutput, matmulCoverPerWorkgroup } from '../tune-preflight.js';
+
+/** Signals that stop a run after the current step with a checkpoint (the first one; a second exits at once). */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 interface TuneOpts {
   check?: boolean;
@@ -28,8 +33,8 @@ interface TuneOpts {
  * its events: the live Ink dashboard on a terminal (tui/tune/dashboard.tsx, with keys that drive a
  * TunerControl), plain progress lines (no TTY, or --plain) or every event as a JSON line (--json).
  *
- * Ctrl-C once (or q in the dashboard): the current step finishes, a checkpoint is written and the
- * command exits 130 with a line saying how to resume. Ctrl-C twice: exit at once (the newest
+ * Ctrl-C once (or q in the dashboard, or SIGTERM / SIGHUP): the current step finishes, a checkpoint
+ * is written and the command exits 130 with a line saying how to resume. Ctrl-C twice: exit at once (the newest
  * checkpoint stays valid; saves are atomic).
  */
 const HELP_AFTER = `
@@ -39,7 +44,7 @@ tokens/s, GPU memory, evaluations, a sample, checkpoints). Keys:
   s  write a checkpoint now
   e  run the stage's evaluation now
   q  write a checkpoint and quit (exit 130; continue with --resume)
-  Ctrl-C once: checkpoint and stop; twice: exit now
+  Ctrl-C once: checkpoint and stop; twice: exit now (SIGTERM and SIGHUP act as Ctrl-C)
 --plain prints progress lines instead; --json prints the engine's events as JSON Lines.`;
 export function registerTune(program: Command, io: CliIO): void {
   addGpuOptions(
@@ -57,7 +62,13 @@ export function registerTune(program: Command, io: CliIO): void {
     const loaded = loadRecipe(recipePath);
     const { recipe, hash } = loaded;
     const plan = planRecipe(recipe);
+    if (opts.force && !opts.resume) throw new PonderError('USAGE', '--force only applies with --resume');
+    // before any weight is built: where the run writes, and (no GPU yet) the model against this
+    // machine's memory; the device's own limits are checked once it is open
+    const outputWarnings = checkTuneOutput(recipe, opts.resume ?? false);
+    checkTrainingFits(recipe);
     if (opts.check) {
+      for (const w of outputWarnings) io.err(w);
       if (opts.json) io.out(JSON.stringify({ ok: true, recipe: recipePath, hash, plan }));
       else {
         for (const line of formatPlan(plan, recipePath, hash)) io.out(line);
@@ -65,7 +76,6 @@ export function registerTune(program: Command, io: CliIO): void {
       }
       return;
     }
-    if (opts.force && !opts.resume) throw new PonderError('USAGE', '--force only applies with --resume');
 
     const live = io.isTTY && !opts.json && !opts.plain;
     const abort = new AbortController();
@@ -84,8 +94,19 @@ export function registerTune(program: Command, io: CliIO): void {
         process.exit(130);
       }
     };
-    process.on('SIGINT', onSigint);
+    // SIGTERM and SIGHUP (a `kill`, a closed terminal) stop the run the same way: a checkpoint, then
+    // exit 130 (the status a Ctrl-C stop has, so scripts see one "interrupted" code)
+    for (const sig of STOP_SIGNALS) process.on(sig, onSigint);
     const gpu = await Gpu.open(deviceOptions(opts));
+    try {
+      const limits = { maxBufferSize: gpu.limits.maxBufferSize!, maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize!, maxComputeWorkgroupsPerDimension: gpu.limits.maxComputeWorkgroupsPerDimension! };
+      checkTrainingFits(recipe, limits);
+      checkTrainingGrid(recipe, limits, matmulCoverPerWorkgroup(pickMatmulConfig(gpu)));
+    } catch (e) {
+      for (const sig of STOP_SIGNALS) process.off(sig, onSigint);
+      gpu.close();
+      throw e;
+    }
     const control = live ? new TunerControl() : undefined;
     let stopped: Extract<TuneEvent, { type: 'interrupted' }> | undefined;
     try {
@@ -115,7 +136,7 @@ export function registerTune(program: Command, io: CliIO): void {
         }
       }
     } finally {
-      process.off('SIGINT', onSigint);
+      for (const sig of STOP_SIGNALS) process.off(sig, onSigint);
       gpu.close();
     }
     if (stopped) {

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { PonderError } from '../../errors.js';
+import { READ_LIMITS, readTextFile } from '../../io/read-file.js';
 import { packageRoot, packageVersion } from '../../paths.js';
 import type { BenchCeilings } from './ceilings.js';
 import { suiteOf, type BenchResult, type BenchSuite } from './types.js';
@@ -118,11 +118,11 @@ export function parseSavedRun(text: string, file: string): SavedRun {
 export function loadSavedRun(file: string): SavedRun {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    // regular files only, size-limited: a FIFO or /dev/zero as --compare would hang the read
+    text = readTextFile(file, { what: '--compare file', maxBytes: READ_LIMITS.document });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new PonderError('NOT_FOUND', `--compare file "${file}" does not exist`, 'write one with `ponder bench --save FILE`');
-    throw new PonderError('BAD_INPUT', `cannot read --compare file "${file}" (${code ?? (e instanceof Error ? e.message : e)})`);
+    if (e instanceof PonderError && e.code === 'NOT_FOUND') throw new PonderError('NOT_FOUND', `--compare file "${file}" does not exist`, 'write one with `ponder bench --save FILE`');
+    throw e;
   }
   return parseSavedRun(text, file);
 }

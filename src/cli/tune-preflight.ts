@@ -1,0 +1,128 @@
+/**
+ * What `ponder tune` checks before it builds a single weight, from the recipe alone (and, for a run,
+ * the device's limits), so that a recipe that cannot work fails in one line naming the recipe's own
+ * terms instead of after minutes of weight building or with a kernel's wording:
+ *
+ *   - the output directory: not the init model's directory (nor one holding it), and usable as a
+ *     run directory (train/run-dir.ts: empty, missing, a run to resume, or a run that stopped before
+ *     its first checkpoint), so nothing the user owns is written over;
+ *   - the size: every buffer one training step keeps (train/memory-floor.ts) must fit the device's
+ *     maxBufferSize and, as each is bound whole to a kernel, its maxStorageBufferBindingSize. Without
+ *     a device (--check) the weights are checked against this machine's memory, as a scratch model's
+ *     weights are built there first;
+ *   - the matmul grids: each matmul dimension over the fewest rows/columns a workgroup covers must fit
+ *     maxComputeWorkgroupsPerDimension (checkTrainingGrid).
+ */
+import { constants as bufferConstants } from 'node:buffer';
+import { totalmem } from 'node:os';
+import { isAbsolute, relative, resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { PonderError } from '../errors.js';
+import { formatBytes } from '../format.js';
+import type { MatmulConfig } from '../ops/matmul-configs.js';
+import type { Recipe } from '../recipe/load.js';
+import { trainingMemoryFloor } from '../train/memory-floor.js';
+import { checkRunDirUsable } from '../train/run-dir.js';
+
+function real(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolve(p);
+  }
+}
+
+function within(inner: string, outer: string): boolean {
+  const r = relative(outer, inner);
+  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
+}
+
+/** Refuses an output that is (or holds) the init model, or that a run may not use; returns warnings. */
+export function checkTuneOutput(recipe: Recipe, resume: boolean): string[] {
+  if (recipe.model.dir !== undefined && within(real(recipe.model.dir), real(recipe.output))) {
+    const same = real(recipe.model.dir) === real(recipe.output);
+    throw new PonderError(
+      'BAD_INPUT',
+      `${recipe.file}: output ${recipe.output} ${same ? "is the init model's own directory" : `holds the init model (${recipe.model.dir})`}; a run would write into it`,
+      'set output: to a new directory (the trained model is saved to <output>/final)',
+    );
+  }
+  return checkRunDirUsable(recipe.output, resume);
+}
+
+export interface TrainingLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+}
+
+/**
+ * Checks each stage's training buffers against the device's limits, or (no limits) the model's
+ * weights against this machine's memory. Throws DEVICE_LIMIT naming the stage, the buffer and what to
+ * change.
+ */
+export function checkTrainingFits(recipe: Recipe, limits?: TrainingLimits): void {
+  const config = recipe.model.config;
+  if (!limits) {
+    const floor = trainingMemoryFloor(config, 1, 1);
+    const largest = floor.buffers.filter((b) => b.kind === 'weights').reduce((a, b) => (b.bytes > a.bytes ? b : a), { name: '', bytes: 0 });
+    const hostLimit = Math.min(totalmem(), Number.MAX_SAFE_INTEGER);
+    if (floor.weights > hostLimit || largest.bytes > bufferConstants.MAX_LENGTH) {
+      throw new PonderError(
+        'DEVICE_LIMIT',
+        `${recipe.file}: the model has ${floor.params.toLocaleString('en-US')} parameters (${formatBytes(floor.weights)} of f32 weights${largest.bytes > bufferConstants.MAX_LENGTH ? `; ${largest.name} alone is ${formatBytes(largest.bytes)}` : ''}), more than this machine's ${formatBytes(hostLimit)} of memory`,
+        'use a smaller model (fewer layers, a smaller hidden_size or vocab_size)',
+      );
+    }
+    return;
+  }
+  recipe.stages.forEach((s, i) => {
+    const floor = trainingMemoryFloor(config, s.batch_size, s.seq_len, { maxBindingBytes: limits.maxStorageBufferBindingSize });
+    for (const b of floor.buffers) {
+      const over = b.bytes > limits.maxBufferSize ? ['maxBufferSize', limits.maxBufferSize] as const : b.bytes > limits.maxStorageBufferBindingSize ? ['maxStorageBufferBindingSize', limits.maxStorageBufferBindingSize] as const : undefined;
+      if (!over) continue;
+      const isWeight = b.kind !== 'activations';
+      throw new PonderError(
+        'DEVICE_LIMIT',
+        `${recipe.file}: stage ${i + 1} (${s.name}) needs a buffer of ${formatBytes(b.bytes)} for ${b.name}${isWeight ? '' : ` (batch_size ${s.batch_size} × seq_len ${s.seq_len})`}, over this device's ${over[0]} of ${formatBytes(over[1])}`,
+        isWeight ? 'this model is too large for this GPU; use a smaller one' : 'lower batch_size (use grad_accum for the same effective batch) or seq_len',
+      );
+    }
+  });
+}
+
+/**
+ * The fewest rows or columns one workgroup of the training matmuls covers (tiled: 4·tx columns, 4·ty
+ * rows; subgroup: 4·colQuads·wg columns, `rows` rows), from the device's matmul config.
+ */
+export function matmulCoverPerWorkgroup(cfg: MatmulConfig): number {
+  return Math.min(4 * cfg.tiled.tx, 4 * cfg.tiled.ty, 4 * cfg.subgroup.colQuads * cfg.subgroup.wg, cfg.subgroup.rows);
+}
+
+/**
+ * Checks the matmul grids a training step dispatches against maxComputeWorkgroupsPerDimension, in
+ * the recipe's terms: every matmul dimension (the rows batch_size × seq_len, hidden_size,
+ * intermediate_size, the attention widths and vocab_size, which the trainer splits into row chunks of
+ * at most one binding) over `perWorkgroup` (matmulCoverPerWorkgroup) must fit one grid dimension. A
+ * vocabulary of millions otherwise failed mid-step with a kernel's "a grid of … workgroups".
+ */
+export function checkTrainingGrid(recipe: Recipe, limits: TrainingLimits & { maxComputeWorkgroupsPerDimension: number }, perWorkgroup: number): void {
+  const c = recipe.model.config;
+  const maxWg = limits.maxComputeWorkgroupsPerDimension;
+  const most = maxWg * perWorkgroup;
+  const tableRows = Math.max(1, Math.floor(limits.maxStorageBufferBindingSize / (c.hidden_size * 4)));
+  const dims: [string, number][] = [
+    ['vocab_size', Math.min(c.vocab_size, tableRows)],
+    ['hidden_size', c.hidden_size],
+    ['intermediate_size', c.intermediate_size],
+    ['num_attention_heads × head_dim', c.num_attention_heads * c.head_dim],
+  ];
+  for (const [what, d] of dims) {
+    if (d > most) throw new PonderError('DEVICE_LIMIT', `${recipe.file}: the model's ${what} (${d.toLocaleString('en-US')}) needs more than this device's ${maxWg} workgroups per dimension in a matmul (at most ${most.toLocaleString('en-US')})`, 'this model is too large for this GPU; use a smaller one');
+  }
+  recipe.stages.forEach((s, i) => {
+    const rows = s.batch_size * s.seq_len;
+    if (rows > most) {
+      throw new PonderError('DEVICE_LIMIT', `${recipe.file}: stage ${i + 1} (${s.name}) trains batch_size ${s.batch_size} × seq_len ${s.seq_len} = ${rows.toLocaleString('en-US')} rows per micro-batch, more than this device's matmuls take (at most ${most.toLocaleString('en-US')})`, 'lower batch_size (use grad_accum for the same effective batch) or seq_len');
+    }
+  });
+}
