@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ChatMessage } from '../data/chat-template.js';
 import { encodeMessages } from '../data/prompt.js';
@@ -9,6 +9,7 @@ import { resolveModel } from '../io/resolve-model.js';
 import { answerBudget, cutMark, defaultMaxTokens, type CutMark } from './answer-budget.js';
 import { generate, type GenerateEvent, type GenerateOptions, type GenerateStats } from './generate.js';
 import { openModel } from './open-model.js';
+import { READ_LIMITS, readTextFile } from '../io/read-file.js';
 
 /**
  * A chat conversation with one model: the API the chat views (and the headless `ponder chat
@@ -251,12 +252,8 @@ export class ChatSession implements ChatSessionLike {
   }
 
   load(file: string): number {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      throw new PonderError('NOT_FOUND', `cannot read ${file}`);
-    }
+    // a regular file of bounded size only: /load of a FIFO or /dev/zero must not hang the app
+    const text = readTextFile(file, { what: 'conversation file', maxBytes: READ_LIMITS.document, fatal: true });
     const lines = text.split('\n').filter((l) => l.trim() !== '');
     if (lines.length === 0) throw new PonderError('BAD_INPUT', `${file} is empty`);
     let parsed: unknown;

@@ -72,7 +72,9 @@ export function writeFileAtomic(path: string, text: string): void {
 }
 
 /** Files ponder writes at the top of a run directory (the recipe, its hash, old recipes, metrics, their .tmp). */
-const RUN_FILE_RE = /^(recipe\.yaml|recipe\.hash|metrics\.jsonl|recipe\.[0-9a-f]{12}\.yaml)(\.tmp)?$/;
+const RUN_FILE_RE = /^(recipe\.yaml|recipe\.hash|metrics\.jsonl|report\.md|recipe\.[0-9a-f]{12}\.yaml|[A-Za-z0-9][A-Za-z0-9._-]*-ref-logps\.json)(\.tmp)?$/;
+/** Folders stage runners keep in a run (rollout logs, a KL reference model). */
+const RUN_SUBDIRS = new Set(['completions', 'reference']);
 /** The model directory a finished run leaves (the tuner's FINAL_DIR). */
 const FINAL_SUBDIR = 'final';
 
@@ -116,6 +118,8 @@ function inspectRunDir(dir: string): RunDirContents {
       }
     } else if (name === FINAL_SUBDIR && isDirAt(path)) {
       out.progress ??= `${FINAL_SUBDIR}/`;
+    } else if (RUN_SUBDIRS.has(name) && isDirAt(path)) {
+      out.stale = true;
     } else {
       out.foreign.push(name);
     }

@@ -151,7 +151,7 @@ describe('ChatSession', () => {
     const bad = join(root, 'bad.jsonl');
     writeFileSync(bad, '{"nope": 1}\n');
     assert.throws(() => t.load(bad), /expected \{"messages"/);
-    assert.throws(() => t.load(join(root, 'missing.jsonl')), /cannot read/);
+    assert.throws(() => t.load(join(root, 'missing.jsonl')), /no such conversation file/);
     t.reset();
     assert.throws(() => t.save(join(root, 'x.jsonl')), /nothing to save/);
   });

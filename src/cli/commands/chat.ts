@@ -7,7 +7,7 @@ import { App } from '../../tui/chat/app.js';
 import { fileHistory, historyFile } from '../../tui/chat/input-history.js';
 import { splitReasoning } from '../../tui/chat/text.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
-import type { CliIO } from '../io.js';
+import { writeUntrusted, type CliIO } from '../io.js';
 import { usageError } from '../output.js';
 import { resolveMtpFlag, type MtpFlag } from '../mtp-flag.js';
 import { parseIntFlag, parseNumberFlag } from '../parse.js';
@@ -110,7 +110,7 @@ async function answerOnce(session: ChatSession, prompt: string, io: CliIO, json:
   try {
     for await (const ev of session.send(prompt)) {
       if (ev.type === 'notice') io.err(`ponder: ${ev.text}`);
-      else if (ev.type === 'token' && !json) process.stdout.write(ev.text);
+      else if (ev.type === 'token' && !json) writeUntrusted(process.stdout, ev.text);
       else if (ev.type === 'done') {
         if (json) {
           const { reasoning, answer } = splitReasoning(ev.text);

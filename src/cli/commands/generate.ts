@@ -6,7 +6,7 @@ import { promptOpensReasoning, splitReasoningIds } from '../../engine/reasoning.
 import { openModel } from '../../engine/open-model.js';
 import { Gpu } from '../../gpu/gpu.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
-import type { CliIO } from '../io.js';
+import { writeUntrusted, type CliIO } from '../io.js';
 import { usageError } from '../output.js';
 import { resolveMtpFlag, type MtpFlag } from '../mtp-flag.js';
 import { parseIntFlag, parseNumberFlag } from '../parse.js';
@@ -91,7 +91,7 @@ export function registerGenerate(program: Command, io: CliIO): void {
         minP: minP ?? sampling.minP,
       };
       for await (const ev of generate(gpu, model, tokenizer, ids, { maxTokens, ...sample, seed, signal: abort.signal, mtp })) {
-        if (ev.type === 'token' && !flags.json) process.stdout.write(ev.text);
+        if (ev.type === 'token' && !flags.json) writeUntrusted(process.stdout, ev.text);
         if (ev.type === 'done') {
           const cut = cutMark(ev.stats.stop_reason);
           if (flags.json) {
