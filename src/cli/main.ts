@@ -1,3 +1,5 @@
+// first: NO_COLOR must reach chalk before anything imports it
+import './no-color.js';
 import { Command, CommanderError } from 'commander';
 import { PonderError } from '../errors.js';
 import { packageVersion } from '../paths.js';
