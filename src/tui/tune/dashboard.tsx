@@ -354,9 +354,9 @@ export function TuneDashboardView({ state, columns, rows }: { state: TuneViewSta
   const gap = plan.gaps ? 1 : 0;
   const header = (
     <Text wrap="truncate-end">
-      <Text bold color="cyan">ponder tune</Text> → {state.output}
+      <Text bold color="cyan">ponder tune</Text>
+      {state.resumedAt !== undefined ? ` (resumed at step ${state.resumedAt})` : ''} → {state.output}
       {state.parameters !== undefined ? `   ${state.parameters.toLocaleString('en-US')} parameters` : ''}
-      {state.resumedAt !== undefined ? `   resumed at step ${state.resumedAt}` : ''}
     </Text>
   );
   const left = (w: number) => (
