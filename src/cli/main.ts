@@ -10,7 +10,9 @@ import { registerEval } from './commands/eval.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerInfo } from './commands/info.js';
 import { registerLogits } from './commands/logits.js';
+import { registerModels } from './commands/models.js';
 import { registerReport } from './commands/report.js';
+import { registerShow } from './commands/show.js';
 import { registerTune } from './commands/tune.js';
 import { processIO, type CliIO } from './io.js';
 import { reportError } from './output.js';
@@ -42,6 +44,8 @@ export function buildProgram(io: CliIO, name = 'ponder'): Command {
   registerBench(program, io);
   registerTune(program, io);
   registerReport(program, io);
+  registerModels(program, io);
+  registerShow(program, io);
   // every subcommand inherits the error handling and output settings
   for (const cmd of program.commands) cmd.exitOverride().showSuggestionAfterError(true);
   return program;
