@@ -42,7 +42,7 @@ const STATUS_MARK: Record<ViewStage['status'], { mark: string; color?: string }>
   done: { mark: '✓', color: 'green' },
 };
 
-function StageLine({ st, i, state, nameW, countW }: { st: ViewStage; i: number; state: TuneViewState; nameW: number; countW: number }) {
+function StageLine({ st, i, state, nameW, countW, suffix = '' }: { st: ViewStage; i: number; state: TuneViewState; nameW: number; countW: number; suffix?: string }) {
   const m = STATUS_MARK[st.status];
   // the running stage's micro-batch (rows x tokens) and accumulation
   const micro = i === state.current && state.batch && st.status === 'running' ? ` ${state.batch.size}x${state.batch.seqLen}${state.batch.accum > 1 ? `x${state.batch.accum}acc` : ''}` : '';
@@ -50,6 +50,7 @@ function StageLine({ st, i, state, nameW, countW }: { st: ViewStage; i: number; 
     <Text wrap="truncate-end" dimColor={st.status === 'pending'}>
       <Text color={m.color}>{m.mark}</Text> {st.name.padEnd(nameW)} {st.kind.padEnd(8)} {`${st.done}/${st.steps}`.padStart(countW)} {st.status}
       {micro}
+      {suffix}
     </Text>
   );
 }
@@ -61,7 +62,7 @@ function Stages({ state, all }: { state: TuneViewState; all: boolean }) {
   if (!all) {
     const i = Math.max(0, Math.min(state.stages.length - 1, state.current ?? state.stages.findIndex((s) => s.status !== 'done')));
     const st = state.stages[i];
-    return st ? <StageLine st={st} i={i} state={state} nameW={nameW} countW={countW} /> : null;
+    return st ? <StageLine st={st} i={i} state={state} nameW={nameW} countW={countW} suffix={state.stages.length > 1 ? `   stage ${i + 1} of ${state.stages.length}` : ''} /> : null;
   }
   return (
     <Box flexDirection="column">
