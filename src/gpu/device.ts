@@ -1,5 +1,5 @@
 import './globals.js';
-import { closeSync, fstatSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create } from 'webgpu';
@@ -105,6 +105,9 @@ export function dropKnownWarnings(text: string, known: readonly RegExp[] = KNOWN
     .join('\n');
 }
 
+/** Reopening stderr's target: append, and never make a terminal the controlling one. */
+const REOPEN_FLAGS = fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_NOCTTY;
+
 /**
  * Runs `fn` with native writes to stderr caught, then writes them back less KNOWN_DAWN_WARNINGS.
  * Dawn prints with fprintf(stderr) from C++, which no JS hook sees, and it does so in the synchronous
@@ -126,7 +129,7 @@ export function filterNativeStderr<T>(fn: () => T): T {
     // the shell's later writes through the original one would overwrite what ponder wrote after
     const target = fstatSync(2);
     if (!target.isCharacterDevice() && !target.isFIFO()) return fn();
-    saved = openSync('/proc/self/fd/2', 'a');
+    saved = openSync('/proc/self/fd/2', REOPEN_FLAGS);
   } catch {
     return fn(); // stdin/stdout closed, or stderr cannot be reopened (a socket, nothing)
   }
@@ -149,7 +152,8 @@ export function filterNativeStderr<T>(fn: () => T): T {
         caught = readFileSync(file, 'utf8');
         closeSync(2);
       }
-      openSync(`/proc/self/fd/${saved}`, 'a'); // lands on 2, the lowest free descriptor
+      const back = openSync(`/proc/self/fd/${saved}`, REOPEN_FLAGS); // lands on 2, the lowest free descriptor
+      if (back !== 2) closeSync(back); // another thread took 2 meanwhile: nothing more can be done
     } finally {
       closeSync(saved);
       rmSync(file, { force: true });

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { applyNoColor } from '../../src/cli/no-color.js';
 import { dropKnownWarnings, formatAdapterList, parseAdapterList } from '../../src/gpu/device.js';
 
 /**
@@ -20,6 +21,16 @@ describe('quiet, helpful errors', () => {
     const text = [WARNING, 'Warning: something new from Dawn', WARNING.replace('Uniform', 'Storage'), 'ponder: error: x', ''].join('\n');
     assert.equal(dropKnownWarnings(text), ['Warning: something new from Dawn', 'ponder: error: x', ''].join('\n'));
     assert.equal(dropKnownWarnings('Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced somewhere else'), 'Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced somewhere else');
+  });
+
+  it('NO_COLOR (non-empty) turns chalk off through FORCE_COLOR=0; empty or unset changes nothing', () => {
+    const env: NodeJS.ProcessEnv = { NO_COLOR: '1', FORCE_COLOR: '3' };
+    assert.equal(applyNoColor(env), true);
+    assert.equal(env.FORCE_COLOR, '0');
+    const empty: NodeJS.ProcessEnv = { NO_COLOR: '' };
+    assert.equal(applyNoColor(empty), false);
+    assert.equal(empty.FORCE_COLOR, undefined);
+    assert.equal(applyNoColor({}), false);
   });
 
   it("parses Dawn's list of available adapters", () => {

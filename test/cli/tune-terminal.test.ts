@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
  * exits 130 with the summary as the frame's last line and "ponder: training stopped after step N; …;
  * resume with …" (no "error:"), and `--resume` finishes the run with the earlier steps in its curve.
  * The terminal's byte stream (pipe-pane) must hold no screen or scrollback clear (ESC[2J / ESC[3J):
- * Ink clears both to redraw a frame as tall as the terminal. The 60×18 run sets NO_COLOR and must hold
- * no colour or style escapes.
+ * Ink clears both to redraw a frame as tall as the terminal — nor Dawn's start-up warnings. The 60×18
+ * run sets NO_COLOR and must hold no colour or style escapes.
  */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const RECIPE = join(ROOT, 'test/fixtures/recipes/tiny-train.yaml');
@@ -101,6 +101,7 @@ describe('ponder tune dashboard in a small terminal (tmux)', () => {
           assert.ok(bytes.length > 0);
           assert.equal(bytes.includes('\u001b[2J'), false, 'the screen was cleared');
           assert.equal(bytes.includes('\u001b[3J'), false, 'the scrollback was cleared');
+          assert.equal(bytes.includes('artificially reduced'), false, "Dawn's start-up warnings reached the terminal");
           if (noColor) assert.doesNotMatch(bytes, SGR_STYLE, 'a colour or style under NO_COLOR');
           else assert.match(bytes, SGR_STYLE, 'colours without NO_COLOR (the check above can fail)');
         }
