@@ -1,3 +1,5 @@
+// first: NO_COLOR must reach chalk before anything imports it
+import './no-color.js';
 import { Command, CommanderError } from 'commander';
 import { PonderError } from '../errors.js';
 import { packageVersion } from '../paths.js';
@@ -8,8 +10,10 @@ import { registerEval } from './commands/eval.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerInfo } from './commands/info.js';
 import { registerLogits } from './commands/logits.js';
+import { registerModels } from './commands/models.js';
 import { registerReport } from './commands/report.js';
 import { registerServe } from './commands/serve.js';
+import { registerShow } from './commands/show.js';
 import { registerTune } from './commands/tune.js';
 import { guardStdout, processIO, type CliIO } from './io.js';
 import { reportError } from './output.js';
@@ -42,6 +46,8 @@ export function buildProgram(io: CliIO, name = 'ponder'): Command {
   registerTune(program, io);
   registerReport(program, io);
   registerServe(program, io);
+  registerModels(program, io);
+  registerShow(program, io);
   // every subcommand inherits the error handling and output settings
   for (const cmd of program.commands) cmd.exitOverride().showSuggestionAfterError(true);
   return program;

@@ -4,7 +4,9 @@ import { terminalLine } from '../terminal-text.js';
 /**
  * How the CLI reports failure: one line `ponder: error: <message>`, an optional `hint:` line, and an
  * exit code (2 for usage, 1 otherwise). Errors that are not PonderErrors are bugs: they still get
- * one line, plus a pointer to --debug, which prints the stack.
+ * one line, plus a pointer to --debug, which prints the stack. A stop the user asked for (Ctrl-C, q
+ * in the tune dashboard: code INTERRUPTED) is not an error: one line `ponder: <message>; <hint>`
+ * (e.g. "training stopped after step 8; checkpoint ...; resume with ...") and exit 130.
  */
 export interface ErrorSink {
   debug: boolean;
@@ -13,6 +15,10 @@ export interface ErrorSink {
 }
 
 export function reportError(e: unknown, sink: ErrorSink): number {
+  if (isPonderError(e) && e.code === 'INTERRUPTED') {
+    sink.writeErr(`${sink.program}: ${terminalLine(e.message)}${e.hint ? `; ${terminalLine(e.hint)}` : ''}`);
+    return exitCodeFor(e);
+  }
   // messages quote file names, file contents and model text: sanitised and cut to one line, so a
   // hostile file cannot drive the terminal and a binary one cannot flood it
   if (isPonderError(e)) {

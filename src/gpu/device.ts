@@ -1,5 +1,7 @@
 import './globals.js';
-import { availableParallelism } from 'node:os';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { create } from 'webgpu';
 import { PonderError } from '../errors.js';
 
@@ -90,6 +92,114 @@ function installExitGuard(): void {
 }
 
 /**
+ * Lines Dawn prints on stderr while it enumerates adapters that say nothing to a ponder user: on
+ * lavapipe, that it lowered two pipeline-layout limits ponder never comes near. Other lines pass.
+ */
+export const KNOWN_DAWN_WARNINGS: readonly RegExp[] = [/^Warning: maxDynamic(Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.$/];
+
+/** Drops the known warning lines from `text` (what native code printed on stderr). */
+export function dropKnownWarnings(text: string, known: readonly RegExp[] = KNOWN_DAWN_WARNINGS): string {
+  return text
+    .split('\n')
+    .filter((l) => !known.some((re) => re.test(l)))
+    .join('\n');
+}
+
+/** Reopening stderr's target: append, and never make a terminal the controlling one. */
+const REOPEN_FLAGS = fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_NOCTTY;
+
+/**
+ * Runs `fn` with native writes to stderr caught, then writes them back less KNOWN_DAWN_WARNINGS.
+ * Dawn prints with fprintf(stderr) from C++, which no JS hook sees, and it does so in the synchronous
+ * part of requestAdapter() (measured), so for that call only fd 2 is pointed at a temporary file:
+ * close(2) and open() returns the lowest free descriptor, 2 (0 and 1 are open), and the reverse
+ * reopens the original target through /proc/self/fd. No JS runs in between (fn is synchronous), so
+ * nothing of ponder's own can land in the file. Linux only, stderr a terminal or a pipe, and only
+ * where each step checks out; otherwise fn runs as it is and Dawn's lines show: stderr redirected
+ * to a file (a reopened file gets an offset of its own), a socket (how Node's child_process pipes
+ * are made; it cannot be reopened), or PONDER_DAWN_WARNINGS=1.
+ */
+export function filterNativeStderr<T>(fn: () => T): T {
+  if (process.platform !== 'linux' || process.env.PONDER_DAWN_WARNINGS === '1') return fn();
+  let saved: number;
+  try {
+    fstatSync(0);
+    fstatSync(1);
+    // a terminal, /dev/null or a pipe only: a regular file reopened gets an offset of its own, and
+    // the shell's later writes through the original one would overwrite what ponder wrote after
+    const target = fstatSync(2);
+    if (!target.isCharacterDevice() && !target.isFIFO()) return fn();
+    saved = openSync('/proc/self/fd/2', REOPEN_FLAGS);
+  } catch {
+    return fn(); // stdin/stdout closed, or stderr cannot be reopened (a socket, nothing)
+  }
+  const file = join(tmpdir(), `ponder-stderr-${process.pid}-${Date.now()}`);
+  let redirected = false;
+  try {
+    closeSync(2);
+    const fd = openSync(file, 'w+');
+    redirected = fd === 2;
+    if (!redirected) closeSync(fd);
+  } catch {
+    /* fall through: restore below */
+  }
+  try {
+    return fn();
+  } finally {
+    let caught = '';
+    try {
+      if (redirected) {
+        caught = readFileSync(file, 'utf8');
+        closeSync(2);
+      }
+      const back = openSync(`/proc/self/fd/${saved}`, REOPEN_FLAGS); // lands on 2, the lowest free descriptor
+      if (back !== 2) closeSync(back); // another thread took 2 meanwhile: nothing more can be done
+    } finally {
+      closeSync(saved);
+      rmSync(file, { force: true });
+    }
+    const rest = dropKnownWarnings(caught);
+    if (rest.trim() !== '') writeSync(2, rest.endsWith('\n') ? rest : rest + '\n');
+  }
+}
+
+/** An adapter Dawn can open, as `--adapter` matches it (a part of `name`). */
+export interface AdapterListing {
+  backend: string;
+  name: string;
+}
+
+const NEVER_MATCHES = 'ponder-lists-adapters';
+
+/**
+ * The adapters Dawn finds. Dawn answers a request for an adapter name that matches nothing with an
+ * error that lists "Available adapters:" as `* backend: 'vulkan', name: '...'`, the very names
+ * `adapter=` matches against, so the listing asks for one that cannot match and reads that list.
+ */
+export async function listAdapters(opts: { backend?: string } = {}): Promise<AdapterListing[]> {
+  const dawnOptions = [`adapter=${NEVER_MATCHES}`, ...(opts.backend ? [`backend=${opts.backend}`] : [])];
+  try {
+    const gpu = create(dawnOptions);
+    await filterNativeStderr(() => gpu.requestAdapter());
+    return [];
+  } catch (e) {
+    return parseAdapterList(e instanceof Error ? e.message : String(e));
+  }
+}
+
+/** The `* backend: 'B', name: 'N'` lines of Dawn's "no suitable adapter" message. */
+export function parseAdapterList(message: string): AdapterListing[] {
+  const out: AdapterListing[] = [];
+  for (const m of message.matchAll(/^\s*\*\s*backend:\s*'([^']*)',\s*name:\s*'([^']*)'/gm)) out.push({ backend: m[1]!, name: m[2]! });
+  return out;
+}
+
+/** "llvmpipe (LLVM 15.0.6, 256 bits) (vulkan), ..." */
+export function formatAdapterList(list: AdapterListing[]): string {
+  return list.map((a) => `${a.name} (${a.backend})`).join(', ');
+}
+
+/**
  * Opens a Dawn adapter and device with the adapter's real limits and the optional features ponder
  * can use. Throws PonderError('NO_ADAPTER') with an install hint when nothing is found.
  */
@@ -116,10 +226,16 @@ export async function openDevice(opts: DeviceOptions = {}): Promise<OpenedDevice
   let adapter: GPUAdapter | null = null;
   try {
     gpu = create(dawnOptions);
-    adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+    const request = filterNativeStderr(() => gpu!.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' }));
+    adapter = await request;
   } catch (e) {
-    const detail = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    throw new PonderError('NO_ADAPTER', `no WebGPU adapter${adapterName ? ` named "${adapterName}"` : ''}${backend ? ` on backend "${backend}"` : ''}: ${detail}`, NO_ADAPTER_HINT);
+    const message = e instanceof Error ? e.message : String(e);
+    // a name that matches nothing: say which adapters there are (Dawn's message lists them)
+    const available = parseAdapterList(message);
+    if (adapterName && available.length > 0) {
+      throw new PonderError('NO_ADAPTER', `no WebGPU adapter named "${adapterName}"${backend ? ` on backend "${backend}"` : ''}; adapters here: ${formatAdapterList(available)}`, '--adapter takes a part of one of those names; `ponder info --all` lists them');
+    }
+    throw new PonderError('NO_ADAPTER', `no WebGPU adapter${adapterName ? ` named "${adapterName}"` : ''}${backend ? ` on backend "${backend}"` : ''}: ${message.split('\n')[0]}`, NO_ADAPTER_HINT);
   }
   if (!adapter) {
     throw new PonderError('NO_ADAPTER', `no WebGPU adapter found${backend ? ` on backend "${backend}"` : ''}${adapterName ? ` named "${adapterName}"` : ''}`, NO_ADAPTER_HINT);

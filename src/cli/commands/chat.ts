@@ -7,6 +7,7 @@ import { App } from '../../tui/chat/app.js';
 import { fileHistory, historyFile } from '../../tui/chat/input-history.js';
 import { splitReasoning } from '../../tui/chat/text.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
+import { checkModelFlag } from '../model-flag.js';
 import { writeUntrusted, type CliIO } from '../io.js';
 import { usageError } from '../output.js';
 import { resolveMtpFlag, type MtpFlag } from '../mtp-flag.js';
@@ -77,6 +78,7 @@ export function registerChat(program: Command, io: CliIO): void {
     }
     if (headless && prompt!.trim() === '') throw usageError('the prompt is empty');
 
+    checkModelFlag(flags.model); // a bad --model fails before the GPU opens
     const gpu = await Gpu.open(deviceOptions(flags));
     let session: ChatSession | undefined;
     try {

@@ -9,6 +9,7 @@ import { Gpu } from '../../gpu/gpu.js';
 import { formatTaskList, knownTaskNames } from '../../tasks/index.js';
 import { EVAL_VOTES, formatCurveChart, formatCurveTable, formatEvalSummary, formatItemLine, headline, type EvalVote } from '../../tui/eval-print.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
+import { checkModelFlag } from '../model-flag.js';
 import type { CliIO } from '../io.js';
 import { usageError } from '../output.js';
 import { parseIntFlag, parseNumberFlag } from '../parse.js';
@@ -147,6 +148,7 @@ export function registerEval(program: Command, io: CliIO): void {
     const think = flags.think === undefined ? undefined : flags.think === 'on';
     const dump = dumpPath(flags.dump);
 
+    checkModelFlag(flags.model); // a bad --model fails before the GPU opens
     const gpu = await Gpu.open(deviceOptions(flags));
     const abort = new AbortController();
     const onSigint = () => abort.abort();

@@ -6,6 +6,7 @@ import { promptOpensReasoning, splitReasoningIds } from '../../engine/reasoning.
 import { openModel } from '../../engine/open-model.js';
 import { Gpu } from '../../gpu/gpu.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
+import { checkModelFlag } from '../model-flag.js';
 import { writeUntrusted, type CliIO } from '../io.js';
 import { usageError } from '../output.js';
 import { resolveMtpFlag, type MtpFlag } from '../mtp-flag.js';
@@ -74,6 +75,7 @@ export function registerGenerate(program: Command, io: CliIO): void {
     }
     if (prompt.trim() === '') throw usageError('the prompt is empty');
 
+    checkModelFlag(flags.model); // a bad --model fails before the GPU opens
     const gpu = await Gpu.open(deviceOptions(flags));
     const abort = new AbortController();
     const onSigint = () => abort.abort();

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { WANTED_FEATURES } from '../../gpu/device.js';
+import { listAdapters, WANTED_FEATURES, type AdapterListing } from '../../gpu/device.js';
 import { Gpu } from '../../gpu/gpu.js';
 import { formatBytes } from '../../gpu/pool.js';
 import { packageVersion } from '../../paths.js';
@@ -23,8 +23,16 @@ export function registerInfo(program: Command, io: CliIO): void {
     program
       .command('info')
       .description('describe the WebGPU adapter ponder will use: vendor, device, backend, driver, limits, features')
+      .option('--all', 'first list every adapter Dawn finds (the names --adapter matches a part of)')
       .option('--json', 'print one JSON object'),
-  ).action(async (opts: { json?: boolean; adapter?: string; backend?: string }) => {
+  ).action(async (opts: { json?: boolean; all?: boolean; adapter?: string; backend?: string }) => {
+    // listed before opening one, so the list shows even when --adapter matches nothing
+    const adapters: AdapterListing[] | undefined = opts.all ? await listAdapters({ backend: opts.backend }) : undefined;
+    if (adapters && !opts.json) {
+      io.out('adapters (--adapter NAME picks the first whose name contains NAME)');
+      if (adapters.length === 0) io.out('  none found');
+      for (const a of adapters) io.out(`  ${a.backend.padEnd(10)}${a.name}`);
+    }
     const gpu = await Gpu.open(deviceOptions(opts));
     try {
       const info = gpu.info;
@@ -37,6 +45,7 @@ export function registerInfo(program: Command, io: CliIO): void {
             features,
             limits: gpu.limits,
             env: { LP_NUM_THREADS: process.env.LP_NUM_THREADS ?? null },
+            ...(adapters ? { adapters } : {}),
           }),
         );
         return;
@@ -52,6 +61,7 @@ export function registerInfo(program: Command, io: CliIO): void {
         ['subgroups', info.subgroupMinSize ? `${info.subgroupMinSize}..${info.subgroupMaxSize}` : '-'],
         ['features', WANTED_FEATURES.map((f) => `${f} ${gpu.has(f) ? 'yes' : 'no'}`).join(', ')],
       ];
+      if (adapters) io.out('picked');
       for (const [k, v] of lines) io.out(`${k.padEnd(14)}${v}`);
       io.out('limits');
       for (const k of KEY_LIMITS) {

@@ -3,6 +3,7 @@ import { openModel } from '../../engine/open-model.js';
 import { PonderError } from '../../errors.js';
 import { Gpu } from '../../gpu/gpu.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
+import { checkModelFlag } from '../model-flag.js';
 import type { CliIO } from '../io.js';
 import { parseIdList } from '../parse.js';
 
@@ -20,6 +21,7 @@ export function registerLogits(program: Command, io: CliIO): void {
       .option('--json', 'print {"logits": [[...], ...]} (the only format; accepted for clarity)'),
   ).action(async (flags: { model: string; tokens: string; adapter?: string; backend?: string }) => {
     const ids = parseIdList('--tokens', flags.tokens);
+    checkModelFlag(flags.model); // a bad --model fails before the GPU opens
     const gpu = await Gpu.open(deviceOptions(flags));
     try {
       const { model, config } = await openModel(gpu, flags.model);

@@ -17,6 +17,10 @@ import type { StageKind } from '../../recipe/schema.js';
  *   `reward` when the steps report one (chartedMetric).
  * - requests: a key press marks its request pending ("pausing after this step…") until the event that
  *   answers it arrives.
+ * - history: a resumed run's earlier steps and evaluations (read back from its metrics.jsonl by
+ *   run-history.ts, dispatched right after `start`) go into the curves and the eval list, so the
+ *   dashboard after `--resume` shows the whole run, not just the steps of this session.
+ * - lists (evaluations, log lines) are kept oldest first and capped; the view shows them newest first.
  */
 export const ETA_WINDOW = 20;
 export const MAX_LOSS_POINTS = 2048;
@@ -48,7 +52,22 @@ export interface KeyAction {
   request: KeyRequest;
 }
 
-export type TuneViewAction = TuneEvent | KeyAction;
+/** One earlier step of a resumed run, as metrics.jsonl holds it. */
+export interface HistoryStep {
+  global_step: number;
+  loss: number;
+  /** the step's metrics but the loss */
+  metrics: Record<string, number>;
+}
+
+/** A resumed run's steps and evaluations before this session (see run-history.ts). */
+export interface HistoryAction {
+  type: 'history';
+  steps: HistoryStep[];
+  evals: TuneEvalEvent[];
+}
+
+export type TuneViewAction = TuneEvent | KeyAction | HistoryAction;
 
 /** A bounded history of one metric: points, steps per point, and the point being built. */
 export interface MetricCurve {
@@ -71,6 +90,8 @@ export interface TuneViewState {
   last?: TuneStepEvent;
   /** loss curve points (see lossStride) */
   losses: number[];
+  /** the run's first loss (this session's or, resumed, the history's): the summary's "from" */
+  firstLoss?: number;
   /** optimizer steps per loss point */
   lossStride: number;
   /** steps summed into the point being built (when lossStride > 1) */
@@ -203,9 +224,17 @@ export function reduceTuneView(s: TuneViewState, a: TuneViewAction): TuneViewSta
       const stages = s.stages.map((st, j): ViewStage => (j < a.index ? { ...st, done: st.steps, status: 'done' } : j === a.index ? { ...st, done: a.from_step, status: 'running' } : st));
       return { ...s, stages, current: a.index, batch: { size: a.batch_size, accum: a.grad_accum, seqLen: a.seq_len }, headline: a.headline };
     }
+    case 'history': {
+      let next: TuneViewState = s;
+      for (const h of a.steps) {
+        next = { ...next, ...addLoss(next, h.loss), curves: addMetrics(next.curves, h.metrics), firstLoss: next.firstLoss ?? h.loss };
+      }
+      return { ...next, evals: [...a.evals, ...s.evals].slice(-EVALS_KEPT) };
+    }
     case 'step':
       return {
         ...s,
+        firstLoss: s.firstLoss ?? a.loss,
         stages: setStage(s.stages, a.stage, { done: a.step, status: a.step >= a.total ? 'done' : 'running' }),
         current: a.stage,
         globalStep: a.global_step,
