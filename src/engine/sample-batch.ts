@@ -83,6 +83,8 @@ export interface BatchCompletion {
   /** decoded (special tokens skipped, like generate's text) */
   text: string;
   finish: 'stop' | 'length' | 'context' | 'aborted';
+  /** with finish 'stop': the stop id it ended on (a trainer appends it, so the model learns to stop) */
+  stopId?: number;
 }
 
 /** Bits of a row's Philox stream that hold the prompt's stream; the sample index sits above them. */
@@ -123,6 +125,7 @@ interface Row {
   /** the finish reason when the budget runs out */
   atBudget: 'length' | 'context';
   finish?: BatchCompletion['finish'];
+  stopId?: number;
 }
 
 export async function sampleBatch(gpu: Gpu, model: Transformer, tok: Tokenizer, prompts: number[][], opts: BatchSampleOptions): Promise<BatchCompletion[]> {
@@ -147,6 +150,7 @@ export async function sampleBatch(gpu: Gpu, model: Transformer, tok: Tokenizer, 
     ids: r.ids,
     text: tok.decode(r.ids, { skipSpecialTokens: true }),
     finish: r.finish ?? 'aborted',
+    ...(r.stopId !== undefined ? { stopId: r.stopId } : {}),
   }));
 }
 
@@ -301,8 +305,10 @@ class BatchRun {
 
   /** A sampled token for a row: a stop ends it, else it is kept and the budget may end it. */
   private take(row: Row, token: number): void {
-    if (this.stop.has(token)) row.finish = 'stop';
-    else {
+    if (this.stop.has(token)) {
+      row.finish = 'stop';
+      row.stopId = token;
+    } else {
       row.ids.push(token);
       if (row.ids.length >= row.budget) row.finish = row.atBudget;
     }

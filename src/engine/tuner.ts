@@ -134,9 +134,9 @@ interface EvalResult {
 
 /**
  * Greedy answers to `n` problems of the eval task (engine/evaluate.ts) by a Transformer built from the
- * current weights: SFT stages see the chat format, pretraining stages raw text.
+ * current weights: the runner's prompt format (chat, or raw text for pretraining).
  */
-async function evaluate(gpu: Gpu, model: TrainableModel, tok: Tokenizer, spec: EvalSpec, kind: RecipeStage['kind'], seed: number, n: number, signal?: AbortSignal): Promise<EvalResult> {
+async function evaluate(gpu: Gpu, model: TrainableModel, tok: Tokenizer, spec: EvalSpec, chat: boolean, seed: number, n: number, signal?: AbortSignal): Promise<EvalResult> {
   // a view of the training weights: no copy through the CPU
   const tf = Transformer.fromGpuWeights(gpu, model.config, model.inferenceWeights(), { owned: false });
   try {
@@ -147,7 +147,7 @@ async function evaluate(gpu: Gpu, model: TrainableModel, tok: Tokenizer, spec: E
       taskOptions: taskOptionsOf(spec),
       samples: spec.samples,
       temperature: spec.temperature,
-      chat: kind === 'sft',
+      chat,
       maxTokens: spec.max_tokens ?? (spec.cot ? 256 : 64),
       // MTP drafting applies to greedy answers (the same text, fewer trunk passes)
       mtp: model.config.num_nextn_predict_layers > 0 && (spec.samples ?? 1) === 1 && (spec.temperature ?? 0) === 0,
@@ -315,7 +315,7 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
       // evaluation (scheduled or asked for) at stage-local step `at`: reads the weights only
       const runEval = async function* (spec: EvalSpec, at: number): AsyncGenerator<TuneEvent> {
         const n = Math.min(spec.n, opts.maxEvalProblems ?? spec.n);
-        const r = await evaluate(gpu, model, tok, spec, stage.kind, recipe.seed, n, opts.signal);
+        const r = await evaluate(gpu, model, tok, spec, stageRunner.promptFormat !== 'raw', recipe.seed, n, opts.signal);
         const accuracy = r.n > 0 ? r.correct / r.n : 0;
         const acc = { ...(r.mtpAcceptance !== undefined ? { mtp_acceptance: r.mtpAcceptance } : {}), ...(r.sampled ?? {}) };
         metrics.append({ stage: si, step: at, eval_task: spec.task, accuracy, eval_n: r.n, ...acc });

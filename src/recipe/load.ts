@@ -526,9 +526,8 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
 
   // stages: context length, data files, eval defaults
   const stages: RecipeStage[] = r.stages.map((s, i) => {
-    // (grpo joins StageSchema's union with its runner; until then this branch is not reached)
-    const grpoRaw = (s as { kind: string }).kind === 'grpo' ? (s as unknown as RawGrpoStage) : undefined;
-    if (grpoRaw) {
+    if (s.kind === 'grpo') {
+      const grpoRaw = s;
       const { task, n, cot, ...written } = grpoRaw.data;
       const data: TaskDataSpec = { type: 'task', task, n, cot, ...taskOptions(task, written, ['stages', i, 'data']) };
       return grpoStage(grpoRaw, i, model.config, report, data, resolveEval(grpoRaw.eval, data, grpoRaw.steps, i));
@@ -588,7 +587,7 @@ function grpoStage(s: RawGrpoStage, i: number, config: ModelConfig, report: (iss
     throw report({ path: ['stages', i, 'micro_batch'], message: `must divide batch_size x group_size (${batch_size * settings.group_size}) (got ${settings.micro_batch})` });
   }
   // seq_len: the longest sequence the stage can train on (prompt + completion within the context)
-  return { name, kind: kind as StageKind, data, steps, batch_size, grad_accum: 1, seq_len: ctx, optimizer, eval: ev, grpo: settings };
+  return { name, kind, data, steps, batch_size, grad_accum: 1, seq_len: ctx, optimizer, eval: ev, grpo: settings };
 }
 
 /**

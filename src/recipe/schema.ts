@@ -14,7 +14,7 @@ import { MAX_MTP_LAYERS, SUPPORTED_ARCHITECTURES } from '../model/config.js';
 import { knownTaskNames } from '../tasks/index.js';
 
 /** Stage kinds this build knows; each has a runner in src/engine/stages/. */
-export const STAGE_KINDS = ['pretrain', 'sft'] as const;
+export const STAGE_KINDS = ['pretrain', 'sft', 'grpo'] as const;
 /** Kinds that train on fixed token sequences (seq_len, grad_accum, mtp apply). */
 export const SEQUENCE_KINDS = ['pretrain', 'sft'] as const;
 /** GRPO's ways of averaging token losses (TRL's loss_type names; posttraining.md §1.3). */
@@ -112,8 +112,8 @@ export const SequenceStageSchema = z.strictObject({
 
 /** `temperature: 1.0`, or an anneal `{from: 1.0, to: 0.6, steps: 20}` (held at `to` afterwards). */
 export const TemperatureSchema = z.union([
-  z.number().min(0),
-  z.strictObject({ from: z.number().min(0), to: z.number().min(0), steps: posInt() }),
+  z.number().gt(0),
+  z.strictObject({ from: z.number().gt(0), to: z.number().gt(0), steps: posInt() }),
 ]);
 
 /** `rewards: [{name: accuracy, weight: 1}, {name: format, weight: 0.1}]`: summed with their weights. */
@@ -165,8 +165,7 @@ export const GrpoStageSchema = z.strictObject({
   eval: EvalSchema.optional(),
 });
 
-// grpo joins the union with its runner (src/engine/stages/grpo.ts)
-export const StageSchema = z.discriminatedUnion('kind', [SequenceStageSchema]);
+export const StageSchema = z.discriminatedUnion('kind', [SequenceStageSchema, GrpoStageSchema]);
 
 /** A from-scratch model's shape, in HF config.json names. */
 export const ModelConfigSchema = z.strictObject({

@@ -4,6 +4,7 @@
  * schema without a runner does not compile.
  */
 import type { StageKind } from '../../recipe/schema.js';
+import { createGrpoRunner } from './grpo.js';
 import { createSftRunner } from './sft.js';
 import type { RunnerFactory } from './types.js';
 
@@ -12,4 +13,5 @@ export type { RunnerFactory, StageContext, StageRunner, StepMetrics, StepReport 
 export const STAGE_RUNNERS: Record<StageKind, RunnerFactory> = {
   pretrain: createSftRunner,
   sft: createSftRunner,
+  grpo: createGrpoRunner,
 };

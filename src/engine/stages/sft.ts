@@ -33,6 +33,7 @@ function mtpMeanLoss(sums: number[], micro: Batch[], B: number, T: number): numb
 }
 
 export const createSftRunner: RunnerFactory = ({ gpu, model, tok, recipe, stage, stageIndex, resume }): StageRunner => {
+  if (stage.kind !== 'pretrain' && stage.kind !== 'sft') throw new Error(`createSftRunner: stage kind ${stage.kind}`);
   const examples = tokenizeExamples(tok, loadStageExamples(stage.data, stage.kind, recipe.seed));
   const B = stage.batch_size;
   const A = stage.grad_accum;
@@ -42,6 +43,8 @@ export const createSftRunner: RunnerFactory = ({ gpu, model, tok, recipe, stage,
   const mtpOpts = mtp ? { mtpWeight: mtp.weight, freezeTrunk: mtp.freeze_trunk } : {};
 
   return {
+    // a pretraining stage's model has not learnt the chat format yet
+    promptFormat: stage.kind === 'pretrain' ? 'raw' : 'chat',
     params: () => model.params().filter((p) => (mtp ? !mtp.freeze_trunk || isMtpWeight(p.name) : !isMtpWeight(p.name))),
 
     async step(_k, opt, lr): Promise<StepReport> {

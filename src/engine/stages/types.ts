@@ -69,6 +69,11 @@ export interface StepReport {
 export interface StageRunner {
   /** the metric the views chart next to the loss (e.g. reward); absent: the loss alone */
   readonly headline?: string;
+  /**
+   * how the stage's evals pose problems: 'raw' text ("problem\n", a pretrained model) or the 'chat'
+   * format (absent: chat, what every post-training stage's model speaks)
+   */
+  readonly promptFormat?: 'chat' | 'raw';
   /** trainable params this stage's optimizer updates (the shell builds AdamW from them) */
   params(): Param[];
   /** one optimizer step k (0-based, stage-local): everything up to and including opt.step(lr) */
