@@ -14,7 +14,7 @@ import { MAX_MTP_LAYERS, SUPPORTED_ARCHITECTURES } from '../model/config.js';
 import { knownTaskNames } from '../tasks/index.js';
 
 /** Stage kinds this build knows; each has a runner in src/engine/stages/. */
-export const STAGE_KINDS = ['pretrain', 'sft'] as const;
+export const STAGE_KINDS = ['pretrain', 'sft', 'dpo', 'rft', 'rollout_dpo'] as const;
 /** Kinds that train on fixed token sequences (seq_len, grad_accum, mtp apply). */
 export const SEQUENCE_KINDS = ['pretrain', 'sft'] as const;
 /** GRPO's ways of averaging token losses (TRL's loss_type names; posttraining.md §1.3). */
@@ -165,8 +165,82 @@ export const GrpoStageSchema = z.strictObject({
   eval: EvalSchema.optional(),
 });
 
+/** DPO's pair losses (TRL loss_type names; posttraining.md §2.3). */
+export const DPO_LOSSES = ['sigmoid', 'ipo', 'hinge', 'robust'] as const;
+
+/** The DPO objective's settings, shared by `dpo` and `rollout_dpo` (TRL DPOConfig names and defaults). */
+const dpoFields = {
+  /** β (τ for ipo): how far from the reference the policy may move */
+  beta: z.number().gt(0).default(0.1),
+  loss: z.enum(DPO_LOSSES).default('sigmoid'),
+  /** ε: sigmoid (cDPO) and robust only */
+  label_smoothing: z.number().min(0).lt(0.5).default(0),
+  /** λ of an NLL term on the chosen completions (RPO), 0 = none */
+  sft_weight: z.number().min(0).default(0),
+};
+
+/** Sampling settings of the online stages (rft, rollout_dpo). */
+const rolloutFields = {
+  /** completions sampled per prompt (k for rft, N for rollout_dpo) */
+  samples: z.int().min(2).default(8),
+  /** most tokens per completion */
+  max_new_tokens: posInt().default(64),
+  temperature: z.number().gt(0).default(1.0),
+  top_p: z.number().gt(0).max(1).default(1.0),
+  /** chat models: ask for a reasoning block (default: the template's default) */
+  think: z.boolean().optional(),
+};
+
+/**
+ * DPO on a fixed pairs file (TRL's prompt/chosen/rejected JSONL): batch_size pairs per optimizer
+ * step, reference log-probs computed once from the stage's starting model.
+ */
+export const DpoStageSchema = z.strictObject({
+  name: StageName,
+  kind: z.literal('dpo'),
+  /** a .jsonl pairs file, relative to the recipe's directory */
+  data: z.string().min(1),
+  steps: posInt(),
+  /** pairs per optimizer step (2 x batch_size rows in one forward) */
+  batch_size: posInt(),
+  /** tokens per row (prompt + completion; completions past it are cut, a prompt that fills it is an error) */
+  seq_len: posInt(),
+  ...dpoFields,
+  optimizer: OptimizerSchema,
+  eval: EvalSchema.optional(),
+});
+
+/** Rejection-sampling fine-tuning: sample k per prompt, keep the distinct verified-correct ones, SFT on them. */
+export const RftStageSchema = z.strictObject({
+  name: StageName,
+  kind: z.literal('rft'),
+  data: TaskDataSchema,
+  steps: posInt(),
+  /** prompts per optimizer step */
+  batch_size: posInt(),
+  ...rolloutFields,
+  optimizer: OptimizerSchema,
+  eval: EvalSchema.optional(),
+});
+
+/** Phi-4-mini's rollout preference stage: sample N per prompt, pair correct with incorrect, DPO. */
+export const RolloutDpoStageSchema = z.strictObject({
+  name: StageName,
+  kind: z.literal('rollout_dpo'),
+  data: TaskDataSchema,
+  steps: posInt(),
+  /** prompts per optimizer step */
+  batch_size: posInt(),
+  ...rolloutFields,
+  /** most pairs built from one prompt's samples */
+  pairs_per_prompt: posInt().default(1),
+  ...dpoFields,
+  optimizer: OptimizerSchema,
+  eval: EvalSchema.optional(),
+});
+
 // grpo joins the union with its runner (src/engine/stages/grpo.ts)
-export const StageSchema = z.discriminatedUnion('kind', [SequenceStageSchema]);
+export const StageSchema = z.discriminatedUnion('kind', [SequenceStageSchema, DpoStageSchema, RftStageSchema, RolloutDpoStageSchema]);
 
 /** A from-scratch model's shape, in HF config.json names. */
 export const ModelConfigSchema = z.strictObject({
@@ -213,6 +287,9 @@ export const RecipeSchema = z.strictObject({
 export type RawRecipe = z.output<typeof RecipeSchema>;
 export type RawStage = z.output<typeof StageSchema>;
 export type RawGrpoStage = z.output<typeof GrpoStageSchema>;
+export type RawDpoStage = z.output<typeof DpoStageSchema>;
+export type RawRftStage = z.output<typeof RftStageSchema>;
+export type RawRolloutDpoStage = z.output<typeof RolloutDpoStageSchema>;
 export type TemperatureSettingRaw = z.output<typeof TemperatureSchema>;
 export type RawModelConfig = z.output<typeof ModelConfigSchema>;
 export type TaskData = z.output<typeof TaskDataSchema>;

@@ -4,6 +4,7 @@
  * schema without a runner does not compile.
  */
 import type { StageKind } from '../../recipe/schema.js';
+import { createDpoRunner } from './dpo.js';
 import { createSftRunner } from './sft.js';
 import type { RunnerFactory } from './types.js';
 
@@ -12,4 +13,7 @@ export type { RunnerFactory, StageContext, StageRunner, StepMetrics, StepReport 
 export const STAGE_RUNNERS: Record<StageKind, RunnerFactory> = {
   pretrain: createSftRunner,
   sft: createSftRunner,
+  dpo: createDpoRunner,
+  rft: createDpoRunner,
+  rollout_dpo: createDpoRunner,
 };

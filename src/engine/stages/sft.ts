@@ -33,7 +33,7 @@ function mtpMeanLoss(sums: number[], micro: Batch[], B: number, T: number): numb
 }
 
 export const createSftRunner: RunnerFactory = ({ gpu, model, tok, recipe, stage, stageIndex, resume }): StageRunner => {
-  const examples = tokenizeExamples(tok, loadStageExamples(stage.data, stage.kind, recipe.seed));
+  const examples = tokenizeExamples(tok, loadStageExamples(stage.data, stage.kind === 'pretrain' ? 'pretrain' : 'sft', recipe.seed));
   const B = stage.batch_size;
   const A = stage.grad_accum;
   const T = stage.seq_len;
