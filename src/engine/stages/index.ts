@@ -5,6 +5,8 @@
  */
 import type { StageKind } from '../../recipe/schema.js';
 import { createDpoRunner } from './dpo.js';
+import { createRftRunner } from './rft.js';
+import { createRolloutDpoRunner } from './rollout-dpo.js';
 import { createSftRunner } from './sft.js';
 import type { RunnerFactory } from './types.js';
 
@@ -14,6 +16,6 @@ export const STAGE_RUNNERS: Record<StageKind, RunnerFactory> = {
   pretrain: createSftRunner,
   sft: createSftRunner,
   dpo: createDpoRunner,
-  rft: createDpoRunner,
-  rollout_dpo: createDpoRunner,
+  rft: createRftRunner,
+  rollout_dpo: createRolloutDpoRunner,
 };
