@@ -38,6 +38,7 @@ import {
   type RawDpoStage,
   type RawRftStage,
   type RawRolloutDpoStage,
+  type RawSelfEvolveStage,
   type DPO_LOSSES,
   type RawStage,
   type RawRecipe,
@@ -137,8 +138,17 @@ export interface RolloutSettings {
   temperature: number;
   top_p: number;
   think?: boolean;
-  /** rollout_dpo: most pairs per prompt */
+  /** rollout_dpo, self_evolve: most pairs per prompt */
   pairs_per_prompt?: number;
+}
+
+/** A self_evolve stage's rounds (schema.ts SelfEvolveStageSchema); its sampling is in `rollout`. */
+export interface SelfEvolveSettings {
+  rounds: number;
+  steps_per_round: number;
+  prompts_per_round: number;
+  temperatures: number[];
+  variations: string[];
 }
 
 export interface RecipeStage {
@@ -159,8 +169,10 @@ export interface RecipeStage {
   grpo?: GrpoSettings;
   /** kinds dpo and rollout_dpo */
   dpo?: DpoStageSettings;
-  /** kinds rft and rollout_dpo */
+  /** kinds rft, rollout_dpo and self_evolve (self_evolve: temperature is its first temperature) */
   rollout?: RolloutSettings;
+  /** kind self_evolve */
+  evolve?: SelfEvolveSettings;
 }
 
 export interface RecipeModel {
@@ -555,6 +567,11 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
       return grpoStage(grpoRaw, i, model.config, report, data, resolveEval(grpoRaw.eval, data, grpoRaw.steps, i));
     }
     if (s.kind === 'dpo') return dpoStage(s, i, model.config, report, dataFile(s.data, ['.jsonl'], 'a dpo pairs', i), resolveEval(s.eval, { type: 'file', path: '', written: s.data }, s.steps, i));
+    if (s.kind === 'self_evolve') {
+      const { task, n, cot, ...written } = s.data;
+      const data: TaskDataSpec = { type: 'task', task, n, cot, ...taskOptions(task, written, ['stages', i, 'data']) };
+      return selfEvolveStage(s, i, model.config, report, data, resolveEval(s.eval, data, s.rounds * s.steps_per_round, i));
+    }
     if (s.kind === 'rft' || s.kind === 'rollout_dpo') {
       const { task, n, cot, ...written } = s.data;
       const data: TaskDataSpec = { type: 'task', task, n, cot, ...taskOptions(task, written, ['stages', i, 'data']) };
@@ -607,7 +624,7 @@ function grpoStage(s: RawGrpoStage, i: number, config: ModelConfig, report: (iss
 }
 
 /** The DPO settings of a dpo / rollout_dpo stage, with the loss-specific rules dpoLoss enforces named at their line. */
-function dpoSettings(s: RawDpoStage | RawRolloutDpoStage, i: number, report: (issue: RecipeIssue) => PonderError): DpoStageSettings {
+function dpoSettings(s: RawDpoStage | RawRolloutDpoStage | RawSelfEvolveStage, i: number, report: (issue: RecipeIssue) => PonderError): DpoStageSettings {
   if (s.label_smoothing !== 0 && (s.loss === 'ipo' || s.loss === 'hinge')) {
     throw report({ path: ['stages', i, 'label_smoothing'], message: `applies to the sigmoid and robust losses, not ${s.loss} (got ${s.label_smoothing})` });
   }
@@ -632,6 +649,17 @@ function onlineStage(s: RawRftStage | RawRolloutDpoStage, i: number, config: Mod
   const base = { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, grad_accum: 1, seq_len: ctx, optimizer: s.optimizer, eval: ev };
   if (s.kind === 'rft') return { ...base, rollout };
   return { ...base, rollout: { ...rollout, pairs_per_prompt: s.pairs_per_prompt }, dpo: dpoSettings(s, i, report) };
+}
+
+/** A self_evolve stage resolved: steps = rounds x steps_per_round, seq_len the context. */
+function selfEvolveStage(s: RawSelfEvolveStage, i: number, config: ModelConfig, report: (issue: RecipeIssue) => PonderError, data: TaskDataSpec, ev?: EvalSpec): RecipeStage {
+  const ctx = config.max_position_embeddings;
+  if (s.max_new_tokens >= ctx) {
+    throw report({ path: ['stages', i, 'max_new_tokens'], message: `must leave room for the prompt in the model's context of ${ctx} tokens (got ${s.max_new_tokens})` });
+  }
+  const rollout: RolloutSettings = { samples: s.samples, max_new_tokens: s.max_new_tokens, temperature: s.temperatures[0]!, top_p: s.top_p, pairs_per_prompt: s.pairs_per_prompt, ...(s.think !== undefined ? { think: s.think } : {}) };
+  const evolve: SelfEvolveSettings = { rounds: s.rounds, steps_per_round: s.steps_per_round, prompts_per_round: s.prompts_per_round, temperatures: s.temperatures, variations: s.variations };
+  return { name: s.name, kind: s.kind, data, steps: s.rounds * s.steps_per_round, batch_size: s.batch_size, grad_accum: 1, seq_len: ctx, optimizer: s.optimizer, eval: ev, rollout, dpo: dpoSettings(s, i, report), evolve };
 }
 
 /**

@@ -14,7 +14,7 @@ import { MAX_MTP_LAYERS, SUPPORTED_ARCHITECTURES } from '../model/config.js';
 import { knownTaskNames } from '../tasks/index.js';
 
 /** Stage kinds this build knows; each has a runner in src/engine/stages/. */
-export const STAGE_KINDS = ['pretrain', 'sft', 'dpo', 'rft', 'rollout_dpo'] as const;
+export const STAGE_KINDS = ['pretrain', 'sft', 'dpo', 'rft', 'rollout_dpo', 'self_evolve'] as const;
 /** Kinds that train on fixed token sequences (seq_len, grad_accum, mtp apply). */
 export const SEQUENCE_KINDS = ['pretrain', 'sft'] as const;
 /** GRPO's ways of averaging token losses (TRL's loss_type names; posttraining.md §1.3). */
@@ -239,8 +239,40 @@ export const RolloutDpoStageSchema = z.strictObject({
   eval: EvalSchema.optional(),
 });
 
+/**
+ * SPHERE-style self-evolution: `rounds` rounds of generate (every prompt variation x temperature) ->
+ * score (verifier + step checker) -> prune -> pairs -> `steps_per_round` DPO steps; each round's
+ * reference is the model it starts from. The stage's optimizer steps are rounds x steps_per_round.
+ */
+export const SelfEvolveStageSchema = z.strictObject({
+  name: StageName,
+  kind: z.literal('self_evolve'),
+  data: TaskDataSchema,
+  rounds: posInt(),
+  /** DPO optimizer steps on each round's pairs */
+  steps_per_round: posInt(),
+  /** problems posed per round */
+  prompts_per_round: posInt(),
+  /** completions per prompt, per variation and temperature */
+  samples: posInt().default(4),
+  /** one generation pass per temperature */
+  temperatures: z.array(z.number().gt(0)).min(1).default([0.7, 1.0]),
+  /** prompt variations: each a text with {prompt} where the problem goes; pairs train on the plain prompt */
+  variations: z.array(z.string().includes('{prompt}', { message: 'must contain {prompt}' })).min(1).default(['{prompt}']),
+  max_new_tokens: posInt().default(64),
+  top_p: z.number().gt(0).max(1).default(1.0),
+  think: z.boolean().optional(),
+  /** most pairs built from one prompt's samples */
+  pairs_per_prompt: posInt().default(2),
+  /** pairs per DPO optimizer step */
+  batch_size: posInt(),
+  ...dpoFields,
+  optimizer: OptimizerSchema,
+  eval: EvalSchema.optional(),
+});
+
 // grpo joins the union with its runner (src/engine/stages/grpo.ts)
-export const StageSchema = z.discriminatedUnion('kind', [SequenceStageSchema, DpoStageSchema, RftStageSchema, RolloutDpoStageSchema]);
+export const StageSchema = z.discriminatedUnion('kind', [SequenceStageSchema, DpoStageSchema, RftStageSchema, RolloutDpoStageSchema, SelfEvolveStageSchema]);
 
 /** A from-scratch model's shape, in HF config.json names. */
 export const ModelConfigSchema = z.strictObject({
@@ -290,6 +322,7 @@ export type RawGrpoStage = z.output<typeof GrpoStageSchema>;
 export type RawDpoStage = z.output<typeof DpoStageSchema>;
 export type RawRftStage = z.output<typeof RftStageSchema>;
 export type RawRolloutDpoStage = z.output<typeof RolloutDpoStageSchema>;
+export type RawSelfEvolveStage = z.output<typeof SelfEvolveStageSchema>;
 export type TemperatureSettingRaw = z.output<typeof TemperatureSchema>;
 export type RawModelConfig = z.output<typeof ModelConfigSchema>;
 export type TaskData = z.output<typeof TaskDataSchema>;
@@ -334,8 +367,9 @@ export function crossFieldIssues(r: RawRecipe): RecipeIssue[] {
     const first = seen.get(s.name);
     if (first !== undefined) issues.push({ path: ['stages', i, 'name'], message: `duplicate stage name "${s.name}" (also stages[${first}].name)` });
     else seen.set(s.name, i);
-    if (s.optimizer.warmup > s.steps) {
-      issues.push({ path: ['stages', i, 'optimizer', 'warmup'], message: `must be <= the stage's steps (${s.steps}) (got ${s.optimizer.warmup})` });
+    const steps = s.kind === 'self_evolve' ? s.rounds * s.steps_per_round : s.steps;
+    if (s.optimizer.warmup > steps) {
+      issues.push({ path: ['stages', i, 'optimizer', 'warmup'], message: `must be <= the stage's steps (${steps}) (got ${s.optimizer.warmup})` });
     }
   });
   return issues;

@@ -105,7 +105,7 @@ const metricLines = (name: string) => readFileSync(join(tmp, name, 'metrics.json
 
 describe('the Tuner as a shell over stage runners', () => {
   it('the registry has a runner for every built-in kind', () => {
-    assert.deepEqual(Object.keys(STAGE_RUNNERS).sort(), ['dpo', 'pretrain', 'rft', 'rollout_dpo', 'sft']);
+    assert.deepEqual(Object.keys(STAGE_RUNNERS).sort(), ['dpo', 'pretrain', 'rft', 'rollout_dpo', 'self_evolve', 'sft']);
   });
 
   it('runs a test-only kind: its metrics, headline and state reach the events, metrics.jsonl and checkpoints', async () => {

@@ -7,6 +7,7 @@ import type { StageKind } from '../../recipe/schema.js';
 import { createDpoRunner } from './dpo.js';
 import { createRftRunner } from './rft.js';
 import { createRolloutDpoRunner } from './rollout-dpo.js';
+import { createSelfEvolveRunner } from './self-evolve.js';
 import { createSftRunner } from './sft.js';
 import type { RunnerFactory } from './types.js';
 
@@ -18,4 +19,5 @@ export const STAGE_RUNNERS: Record<StageKind, RunnerFactory> = {
   dpo: createDpoRunner,
   rft: createRftRunner,
   rollout_dpo: createRolloutDpoRunner,
+  self_evolve: createSelfEvolveRunner,
 };

@@ -61,17 +61,18 @@ export async function sampleRollouts(
   problems: readonly Problem[],
   picks: readonly number[],
   settings: RolloutSettings,
-  sampling: { seed: number; step: number },
+  sampling: { seed: number; step: number; temperature?: number; promptText?: (p: Problem) => string },
   signal?: AbortSignal,
 ): Promise<Rollout[]> {
-  const prompts = picks.map((p) => taskPromptIds(tok, problems[p]!.prompt, true, settings.think));
+  const text = sampling.promptText ?? ((p: Problem) => p.prompt);
+  const prompts = picks.map((p) => taskPromptIds(tok, text(problems[p]!), true, settings.think));
   const streams = picks.map((_, i) => (sampling.step * picks.length + i) % 2 ** PROMPT_STREAM_BITS);
   const tf = Transformer.fromGpuWeights(gpu, model.config, model.inferenceWeights(), { owned: false });
   try {
     const out = await sampleBatch(gpu, tf, tok, prompts, {
       samples: settings.samples,
       maxTokens: settings.max_new_tokens,
-      temperature: settings.temperature,
+      temperature: sampling.temperature ?? settings.temperature,
       topP: settings.top_p,
       seed: sampling.seed,
       streams,
