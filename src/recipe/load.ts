@@ -20,6 +20,7 @@ import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { core } from 'zod';
 import { BYTE_SPECIAL_TOKENS, BYTE_VOCAB_SIZE } from '../data/byte-tokenizer.js';
+import { readPairs } from '../data/pairs.js';
 import { isPonderError, PonderError } from '../errors.js';
 import { resolveModel, type ModelKind } from '../io/resolve-model.js';
 import { readConfigJson } from '../io/model-dir.js';
@@ -566,7 +567,12 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
       const data: TaskDataSpec = { type: 'task', task, n, cot, ...taskOptions(task, written, ['stages', i, 'data']) };
       return grpoStage(grpoRaw, i, model.config, report, data, resolveEval(grpoRaw.eval, data, grpoRaw.steps, i));
     }
-    if (s.kind === 'dpo') return dpoStage(s, i, model.config, report, dataFile(s.data, ['.jsonl'], 'a dpo pairs', i), resolveEval(s.eval, { type: 'file', path: '', written: s.data }, s.steps, i));
+    if (s.kind === 'dpo') {
+      const data = dataFile(s.data, ['.jsonl'], 'a dpo pairs', i);
+      // the pairs' shape is checked here too, so `tune --check` names a bad line (its own file:line)
+      readPairs(data.path);
+      return dpoStage(s, i, model.config, report, data, resolveEval(s.eval, data, s.steps, i));
+    }
     if (s.kind === 'self_evolve') {
       const { task, n, cot, ...written } = s.data;
       const data: TaskDataSpec = { type: 'task', task, n, cot, ...taskOptions(task, written, ['stages', i, 'data']) };
