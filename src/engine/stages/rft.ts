@@ -19,9 +19,9 @@
  * (verified fraction of all samples), duplicates (verified, finished, but a copy of one kept).
  */
 import { padId } from '../../data/batches.js';
+import { PonderError } from '../../errors.js';
 import { isMtpWeight } from '../../model/config.js';
 import type { Json } from '../../train/checkpoint.js';
-import { PonderError } from '../../errors.js';
 import { ProblemPool, type PoolState } from './problem-pool.js';
 import { ROLLOUT_SEED_OFFSET, rolloutKey, rolloutLength, rolloutRow, sampleRollouts, stageProblems, type Rollout } from './rollouts.js';
 import type { RunnerFactory, StageRunner, StepReport } from './types.js';

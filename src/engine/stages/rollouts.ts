@@ -20,6 +20,7 @@
  */
 import { eosId, toRow, type Row } from '../../data/batches.js';
 import type { Tokenizer } from '../../data/tokenizer.js';
+import { PonderError } from '../../errors.js';
 import type { Gpu } from '../../gpu/gpu.js';
 import { Transformer } from '../../model/transformer.js';
 import { taskOptionsOf, type RecipeStage, type RolloutSettings } from '../../recipe/load.js';
@@ -27,7 +28,6 @@ import type { Problem, VerifiableTask } from '../../tasks/index.js';
 import type { TrainableModel } from '../../train/trainable.js';
 import { problemsFor, taskPromptIds } from '../evaluate.js';
 import { PROMPT_STREAM_BITS, sampleBatch } from '../sample-batch.js';
-import { PonderError } from '../../errors.js';
 
 /** Added to the recipe seed for rollout sampling (distinct from the shell's eval seed offset). */
 export const ROLLOUT_SEED_OFFSET = 2_000_029;
