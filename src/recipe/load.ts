@@ -20,6 +20,7 @@ import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import type { core } from 'zod';
 import { BYTE_SPECIAL_TOKENS, BYTE_VOCAB_SIZE } from '../data/byte-tokenizer.js';
+import { readPairs } from '../data/pairs.js';
 import { isPonderError, PonderError } from '../errors.js';
 import { resolveModel, type ModelKind } from '../io/resolve-model.js';
 import { readConfigJson } from '../io/model-dir.js';
@@ -36,6 +37,11 @@ import {
   type StageMtp,
   type RawModelConfig,
   type RawGrpoStage,
+  type RawDpoStage,
+  type RawRftStage,
+  type RawRolloutDpoStage,
+  type RawSelfEvolveStage,
+  type DPO_LOSSES,
   type RawStage,
   type RawRecipe,
   type RecipeIssue,
@@ -119,6 +125,34 @@ export interface GrpoSettings {
   think?: boolean;
 }
 
+/** The DPO objective of a dpo or rollout_dpo stage (schema.ts dpoFields, defaults filled). */
+export interface DpoStageSettings {
+  beta: number;
+  loss: (typeof DPO_LOSSES)[number];
+  label_smoothing: number;
+  sft_weight: number;
+}
+
+/** How an online stage (rft, rollout_dpo) samples (schema.ts rolloutFields, defaults filled). */
+export interface RolloutSettings {
+  samples: number;
+  max_new_tokens: number;
+  temperature: number;
+  top_p: number;
+  think?: boolean;
+  /** rollout_dpo, self_evolve: most pairs per prompt */
+  pairs_per_prompt?: number;
+}
+
+/** A self_evolve stage's rounds (schema.ts SelfEvolveStageSchema); its sampling is in `rollout`. */
+export interface SelfEvolveSettings {
+  rounds: number;
+  steps_per_round: number;
+  prompts_per_round: number;
+  temperatures: number[];
+  variations: string[];
+}
+
 export interface RecipeStage {
   name: string;
   kind: StageKind;
@@ -135,6 +169,12 @@ export interface RecipeStage {
   mtp?: StageMtp;
   /** kind grpo only */
   grpo?: GrpoSettings;
+  /** kinds dpo and rollout_dpo */
+  dpo?: DpoStageSettings;
+  /** kinds rft, rollout_dpo and self_evolve (self_evolve: temperature is its first temperature) */
+  rollout?: RolloutSettings;
+  /** kind self_evolve */
+  evolve?: SelfEvolveSettings;
 }
 
 export interface RecipeModel {
@@ -524,6 +564,22 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
     return { task, n, every: every ?? steps, cot: cot ?? sameTask?.cot ?? false, ...sampling, ...inherited, ...taskOptions(task, written, ['stages', i, 'eval']) };
   };
 
+  /** A stage's data file: one of the allowed extensions, an existing regular file (relative to the recipe). */
+  const dataFile = (written: string, allowed: string[], what: string, i: number): FileDataSpec => {
+    const abs = resolve(recipeDir, written);
+    if (!allowed.includes(extname(written).toLowerCase())) {
+      throw report({ path: ['stages', i, 'data'], message: `${what} file must be ${allowed.join(' or ')} (got ${JSON.stringify(written)})` });
+    }
+    let st;
+    try {
+      st = statSync(abs);
+    } catch {
+      throw report({ path: ['stages', i, 'data'], message: `no such file ${JSON.stringify(written)} (looked at ${abs}; paths are relative to the recipe's directory)` });
+    }
+    if (!st.isFile()) throw report({ path: ['stages', i, 'data'], message: `${JSON.stringify(written)} is not a file (${abs})` });
+    return { type: 'file', path: abs, written };
+  };
+
   // stages: context length, data files, eval defaults
   const stages: RecipeStage[] = r.stages.map((s, i) => {
     if (s.kind === 'grpo') {
@@ -532,24 +588,28 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
       const data: TaskDataSpec = { type: 'task', task, n, cot, ...taskOptions(task, written, ['stages', i, 'data']) };
       return grpoStage(grpoRaw, i, model.config, report, data, resolveEval(grpoRaw.eval, data, grpoRaw.steps, i));
     }
+    if (s.kind === 'dpo') {
+      const data = dataFile(s.data, ['.jsonl'], 'a dpo pairs', i);
+      // the pairs' shape is checked here too, so `tune --check` names a bad line (its own file:line)
+      readPairs(data.path);
+      return dpoStage(s, i, model.config, report, data, resolveEval(s.eval, data, s.steps, i));
+    }
+    if (s.kind === 'self_evolve') {
+      const { task, n, cot, ...written } = s.data;
+      const data: TaskDataSpec = { type: 'task', task, n, cot, ...taskOptions(task, written, ['stages', i, 'data']) };
+      return selfEvolveStage(s, i, model.config, report, data, resolveEval(s.eval, data, s.rounds * s.steps_per_round, i));
+    }
+    if (s.kind === 'rft' || s.kind === 'rollout_dpo') {
+      const { task, n, cot, ...written } = s.data;
+      const data: TaskDataSpec = { type: 'task', task, n, cot, ...taskOptions(task, written, ['stages', i, 'data']) };
+      return onlineStage(s, i, model.config, report, data, resolveEval(s.eval, data, s.steps, i));
+    }
     if (s.seq_len > model.config.max_position_embeddings) {
       throw report({ path: ['stages', i, 'seq_len'], message: `must be <= the model's max_position_embeddings (${model.config.max_position_embeddings}) (got ${s.seq_len})` });
     }
     let data: StageData;
     if (typeof s.data === 'string') {
-      const abs = resolve(recipeDir, s.data);
-      const allowed = s.kind === 'pretrain' ? ['.jsonl', '.txt'] : ['.jsonl'];
-      if (!allowed.includes(extname(s.data).toLowerCase())) {
-        throw report({ path: ['stages', i, 'data'], message: `a ${s.kind} data file must be ${allowed.join(' or ')} (got ${JSON.stringify(s.data)})` });
-      }
-      let st;
-      try {
-        st = statSync(abs);
-      } catch {
-        throw report({ path: ['stages', i, 'data'], message: `no such file ${JSON.stringify(s.data)} (looked at ${abs}; paths are relative to the recipe's directory)` });
-      }
-      if (!st.isFile()) throw report({ path: ['stages', i, 'data'], message: `${JSON.stringify(s.data)} is not a file (${abs})` });
-      data = { type: 'file', path: abs, written: s.data };
+      data = dataFile(s.data, s.kind === 'pretrain' ? ['.jsonl', '.txt'] : ['.jsonl'], `a ${s.kind} data`, i);
     } else {
       const { task, n, cot, ...written } = s.data;
       data = { type: 'task', task, n, cot, ...taskOptions(task, written, ['stages', i, 'data']) };
@@ -588,6 +648,45 @@ function grpoStage(s: RawGrpoStage, i: number, config: ModelConfig, report: (iss
   }
   // seq_len: the longest sequence the stage can train on (prompt + completion within the context)
   return { name, kind, data, steps, batch_size, grad_accum: 1, seq_len: ctx, optimizer, eval: ev, grpo: settings };
+}
+
+/** The DPO settings of a dpo / rollout_dpo stage, with the loss-specific rules dpoLoss enforces named at their line. */
+function dpoSettings(s: RawDpoStage | RawRolloutDpoStage | RawSelfEvolveStage, i: number, report: (issue: RecipeIssue) => PonderError): DpoStageSettings {
+  if (s.label_smoothing !== 0 && (s.loss === 'ipo' || s.loss === 'hinge')) {
+    throw report({ path: ['stages', i, 'label_smoothing'], message: `applies to the sigmoid and robust losses, not ${s.loss} (got ${s.label_smoothing})` });
+  }
+  return { beta: s.beta, loss: s.loss, label_smoothing: s.label_smoothing, sft_weight: s.sft_weight };
+}
+
+/** A dpo stage resolved: a pairs file, rows of seq_len tokens within the context. */
+function dpoStage(s: RawDpoStage, i: number, config: ModelConfig, report: (issue: RecipeIssue) => PonderError, data: FileDataSpec, ev?: EvalSpec): RecipeStage {
+  if (s.seq_len > config.max_position_embeddings) {
+    throw report({ path: ['stages', i, 'seq_len'], message: `must be <= the model's max_position_embeddings (${config.max_position_embeddings}) (got ${s.seq_len})` });
+  }
+  return { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, grad_accum: 1, seq_len: s.seq_len, optimizer: s.optimizer, eval: ev, dpo: dpoSettings(s, i, report) };
+}
+
+/** An rft / rollout_dpo stage resolved: sampling settings apart, seq_len the context (its longest row). */
+function onlineStage(s: RawRftStage | RawRolloutDpoStage, i: number, config: ModelConfig, report: (issue: RecipeIssue) => PonderError, data: TaskDataSpec, ev?: EvalSpec): RecipeStage {
+  const ctx = config.max_position_embeddings;
+  if (s.max_new_tokens >= ctx) {
+    throw report({ path: ['stages', i, 'max_new_tokens'], message: `must leave room for the prompt in the model's context of ${ctx} tokens (got ${s.max_new_tokens})` });
+  }
+  const rollout: RolloutSettings = { samples: s.samples, max_new_tokens: s.max_new_tokens, temperature: s.temperature, top_p: s.top_p, ...(s.think !== undefined ? { think: s.think } : {}) };
+  const base = { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, grad_accum: 1, seq_len: ctx, optimizer: s.optimizer, eval: ev };
+  if (s.kind === 'rft') return { ...base, rollout };
+  return { ...base, rollout: { ...rollout, pairs_per_prompt: s.pairs_per_prompt }, dpo: dpoSettings(s, i, report) };
+}
+
+/** A self_evolve stage resolved: steps = rounds x steps_per_round, seq_len the context. */
+function selfEvolveStage(s: RawSelfEvolveStage, i: number, config: ModelConfig, report: (issue: RecipeIssue) => PonderError, data: TaskDataSpec, ev?: EvalSpec): RecipeStage {
+  const ctx = config.max_position_embeddings;
+  if (s.max_new_tokens >= ctx) {
+    throw report({ path: ['stages', i, 'max_new_tokens'], message: `must leave room for the prompt in the model's context of ${ctx} tokens (got ${s.max_new_tokens})` });
+  }
+  const rollout: RolloutSettings = { samples: s.samples, max_new_tokens: s.max_new_tokens, temperature: s.temperatures[0]!, top_p: s.top_p, pairs_per_prompt: s.pairs_per_prompt, ...(s.think !== undefined ? { think: s.think } : {}) };
+  const evolve: SelfEvolveSettings = { rounds: s.rounds, steps_per_round: s.steps_per_round, prompts_per_round: s.prompts_per_round, temperatures: s.temperatures, variations: s.variations };
+  return { name: s.name, kind: s.kind, data, steps: s.rounds * s.steps_per_round, batch_size: s.batch_size, grad_accum: 1, seq_len: ctx, optimizer: s.optimizer, eval: ev, rollout, dpo: dpoSettings(s, i, report), evolve };
 }
 
 /**

@@ -14,7 +14,7 @@ import { MAX_MTP_LAYERS, SUPPORTED_ARCHITECTURES } from '../model/config.js';
 import { knownTaskNames } from '../tasks/index.js';
 
 /** Stage kinds this build knows; each has a runner in src/engine/stages/. */
-export const STAGE_KINDS = ['pretrain', 'sft', 'grpo'] as const;
+export const STAGE_KINDS = ['pretrain', 'sft', 'grpo', 'dpo', 'rft', 'rollout_dpo', 'self_evolve'] as const;
 /** Kinds that train on fixed token sequences (seq_len, grad_accum, mtp apply). */
 export const SEQUENCE_KINDS = ['pretrain', 'sft'] as const;
 /** GRPO's ways of averaging token losses (TRL's loss_type names; posttraining.md §1.3). */
@@ -165,7 +165,114 @@ export const GrpoStageSchema = z.strictObject({
   eval: EvalSchema.optional(),
 });
 
-export const StageSchema = z.discriminatedUnion('kind', [SequenceStageSchema, GrpoStageSchema]);
+/** DPO's pair losses (TRL loss_type names; posttraining.md §2.3). */
+export const DPO_LOSSES = ['sigmoid', 'ipo', 'hinge', 'robust'] as const;
+
+/** The DPO objective's settings, shared by `dpo` and `rollout_dpo` (TRL DPOConfig names and defaults). */
+const dpoFields = {
+  /** β (τ for ipo): how far from the reference the policy may move */
+  beta: z.number().gt(0).default(0.1),
+  loss: z.enum(DPO_LOSSES).default('sigmoid'),
+  /** ε: sigmoid (cDPO) and robust only */
+  label_smoothing: z.number().min(0).lt(0.5).default(0),
+  /** λ of an NLL term on the chosen completions (RPO), 0 = none */
+  sft_weight: z.number().min(0).default(0),
+};
+
+/** Sampling settings of the online stages (rft, rollout_dpo). */
+const rolloutFields = {
+  /** completions sampled per prompt (k for rft, N for rollout_dpo) */
+  samples: z.int().min(2).default(8),
+  /** most tokens per completion */
+  max_new_tokens: posInt().default(64),
+  temperature: z.number().gt(0).default(1.0),
+  top_p: z.number().gt(0).max(1).default(1.0),
+  /** chat models: ask for a reasoning block (default: the template's default) */
+  think: z.boolean().optional(),
+};
+
+/**
+ * DPO on a fixed pairs file (TRL's prompt/chosen/rejected JSONL): batch_size pairs per optimizer
+ * step, reference log-probs computed once from the stage's starting model.
+ */
+export const DpoStageSchema = z.strictObject({
+  name: StageName,
+  kind: z.literal('dpo'),
+  /** a .jsonl pairs file, relative to the recipe's directory */
+  data: z.string().min(1),
+  steps: posInt(),
+  /** pairs per optimizer step (2 x batch_size rows in one forward) */
+  batch_size: posInt(),
+  /** tokens per row (prompt + completion; completions past it are cut, a prompt that fills it is an error) */
+  seq_len: posInt(),
+  ...dpoFields,
+  optimizer: OptimizerSchema,
+  eval: EvalSchema.optional(),
+});
+
+/** Rejection-sampling fine-tuning: sample k per prompt, keep the distinct verified-correct ones, SFT on them. */
+export const RftStageSchema = z.strictObject({
+  name: StageName,
+  kind: z.literal('rft'),
+  data: TaskDataSchema,
+  steps: posInt(),
+  /** prompts per optimizer step */
+  batch_size: posInt(),
+  ...rolloutFields,
+  optimizer: OptimizerSchema,
+  eval: EvalSchema.optional(),
+});
+
+/** Phi-4-mini's rollout preference stage: sample N per prompt, pair correct with incorrect, DPO. */
+export const RolloutDpoStageSchema = z.strictObject({
+  name: StageName,
+  kind: z.literal('rollout_dpo'),
+  data: TaskDataSchema,
+  steps: posInt(),
+  /** prompts per optimizer step */
+  batch_size: posInt(),
+  ...rolloutFields,
+  /** most pairs built from one prompt's samples */
+  pairs_per_prompt: posInt().default(1),
+  ...dpoFields,
+  optimizer: OptimizerSchema,
+  eval: EvalSchema.optional(),
+});
+
+/**
+ * SPHERE-style self-evolution: `rounds` rounds of generate (every prompt variation x temperature) ->
+ * score (verifier + step checker) -> prune -> pairs -> `steps_per_round` DPO steps; each round's
+ * reference is the model it starts from. The stage's optimizer steps are rounds x steps_per_round.
+ */
+export const SelfEvolveStageSchema = z.strictObject({
+  name: StageName,
+  kind: z.literal('self_evolve'),
+  data: TaskDataSchema,
+  rounds: posInt(),
+  /** DPO optimizer steps on each round's pairs */
+  steps_per_round: posInt(),
+  /** problems posed per round */
+  prompts_per_round: posInt(),
+  /** completions per prompt, per variation and temperature */
+  samples: posInt().default(4),
+  /** one generation pass per temperature */
+  temperatures: z.array(z.number().gt(0)).min(1).default([0.7, 1.0]),
+  /** prompt variations: each a text with {prompt} where the problem goes; pairs train on the plain prompt */
+  variations: z.array(z.string().includes('{prompt}', { message: 'must contain {prompt}' })).min(1).default(['{prompt}']),
+  max_new_tokens: posInt().default(64),
+  top_p: z.number().gt(0).max(1).default(1.0),
+  think: z.boolean().optional(),
+  /** most pairs built from one prompt's samples */
+  pairs_per_prompt: posInt().default(2),
+  /** pairs per DPO optimizer step */
+  batch_size: posInt(),
+  ...dpoFields,
+  optimizer: OptimizerSchema,
+  eval: EvalSchema.optional(),
+});
+
+// grpo joins the union with its runner (src/engine/stages/grpo.ts)
+export const StageSchema = z.discriminatedUnion('kind', [SequenceStageSchema, GrpoStageSchema, DpoStageSchema, RftStageSchema, RolloutDpoStageSchema, SelfEvolveStageSchema]);
 
 /** A from-scratch model's shape, in HF config.json names. */
 export const ModelConfigSchema = z.strictObject({
@@ -212,6 +319,10 @@ export const RecipeSchema = z.strictObject({
 export type RawRecipe = z.output<typeof RecipeSchema>;
 export type RawStage = z.output<typeof StageSchema>;
 export type RawGrpoStage = z.output<typeof GrpoStageSchema>;
+export type RawDpoStage = z.output<typeof DpoStageSchema>;
+export type RawRftStage = z.output<typeof RftStageSchema>;
+export type RawRolloutDpoStage = z.output<typeof RolloutDpoStageSchema>;
+export type RawSelfEvolveStage = z.output<typeof SelfEvolveStageSchema>;
 export type TemperatureSettingRaw = z.output<typeof TemperatureSchema>;
 export type RawModelConfig = z.output<typeof ModelConfigSchema>;
 export type TaskData = z.output<typeof TaskDataSchema>;
@@ -256,8 +367,9 @@ export function crossFieldIssues(r: RawRecipe): RecipeIssue[] {
     const first = seen.get(s.name);
     if (first !== undefined) issues.push({ path: ['stages', i, 'name'], message: `duplicate stage name "${s.name}" (also stages[${first}].name)` });
     else seen.set(s.name, i);
-    if (s.optimizer.warmup > s.steps) {
-      issues.push({ path: ['stages', i, 'optimizer', 'warmup'], message: `must be <= the stage's steps (${s.steps}) (got ${s.optimizer.warmup})` });
+    const steps = s.kind === 'self_evolve' ? s.rounds * s.steps_per_round : s.steps;
+    if (s.optimizer.warmup > steps) {
+      issues.push({ path: ['stages', i, 'optimizer', 'warmup'], message: `must be <= the stage's steps (${steps}) (got ${s.optimizer.warmup})` });
     }
   });
   return issues;

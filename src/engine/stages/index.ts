@@ -5,6 +5,10 @@
  */
 import type { StageKind } from '../../recipe/schema.js';
 import { createGrpoRunner } from './grpo.js';
+import { createDpoRunner } from './dpo.js';
+import { createRftRunner } from './rft.js';
+import { createRolloutDpoRunner } from './rollout-dpo.js';
+import { createSelfEvolveRunner } from './self-evolve.js';
 import { createSftRunner } from './sft.js';
 import type { RunnerFactory } from './types.js';
 
@@ -14,4 +18,8 @@ export const STAGE_RUNNERS: Record<StageKind, RunnerFactory> = {
   pretrain: createSftRunner,
   sft: createSftRunner,
   grpo: createGrpoRunner,
+  dpo: createDpoRunner,
+  rft: createRftRunner,
+  rollout_dpo: createRolloutDpoRunner,
+  self_evolve: createSelfEvolveRunner,
 };
