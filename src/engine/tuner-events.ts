@@ -75,6 +75,8 @@ export interface TuneStepEvent {
   elapsed_s: number;
   /** per-step extras a runner shows (e.g. its latest completions) */
   detail?: Record<string, unknown>;
+  /** rollout stages (grpo): a few of the step's completions with their rewards, for the views */
+  completions?: StepCompletion[];
 }
 
 export interface TuneEvalEvent {
@@ -91,6 +93,14 @@ export interface TuneEvalEvent {
   samples?: number;
   'pass@k'?: number;
   'maj@k'?: number;
+}
+
+/** One sampled completion of a rollout stage, as the views show it. */
+export interface StepCompletion {
+  prompt: string;
+  text: string;
+  reward: number;
+  advantage?: number;
 }
 
 export interface TuneSampleEvent {

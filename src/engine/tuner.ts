@@ -353,6 +353,7 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
           step_ms: stepMs,
           elapsed_s: elapsed(),
           ...(r.detail ? { detail: r.detail } : {}),
+          ...(r.completions ? { completions: r.completions } : {}),
         };
 
         const ev = stage.eval;

@@ -88,6 +88,8 @@ export function createPlainPrinter(write: (line: string) => void, opts: PlainPri
           lastPrint = t;
           const eta = ((e.total_steps - e.global_step) * stepMsSum) / stepsRun / 1000;
           write(formatStepLine(e, eta));
+          const c = e.completions?.[0];
+          if (c) write(`[rollout] step ${e.step}: reward ${c.reward.toFixed(2)} ${JSON.stringify(c.prompt)} -> ${JSON.stringify(c.text)}`);
         }
         break;
       }

@@ -2,7 +2,7 @@ import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { cleanup, render } from 'ink-testing-library';
 import type { TuneEvent } from '../../src/engine/tuner-events.js';
-import { formatStepLine } from '../../src/tui/tune-print.js';
+import { createPlainPrinter, formatStepLine } from '../../src/tui/tune-print.js';
 import { TuneDashboardView } from '../../src/tui/tune/dashboard.js';
 import { chartedMetric, initialTuneView, MAX_METRIC_POINTS, reduceTuneView, type TuneViewState } from '../../src/tui/tune/view-state.js';
 import { stepEvent } from './tune-fixtures.js';
@@ -64,6 +64,17 @@ describe('step metrics beyond the loss', () => {
     assert.match(f, /2\.000 ┤[\u2800-\u28ff]+/, 'the reward axis: max 2.0');
     const plain = run([START, stageEvent(), stepEvent(0, 1, 2000, 1, 2000), stepEvent(0, 2, 2000, 2, 2000)]);
     assert.doesNotMatch(render(<TuneDashboardView state={plain} columns={120} rows={40} />).lastFrame()!, /reward/);
+  });
+
+  it('a rollout stage shows its latest completion with its reward (dashboard and plain lines)', () => {
+    const completions = [{ prompt: 'What is 2 + 3?', text: '2 + 3 = 5. Answer: 5', reward: 1, advantage: 0.7 }];
+    const state = run([START, stageEvent(), ...rlSteps(2), stepEvent(0, 3, 2000, 3, 2000, { metrics: { loss: 0.1, reward: 0.5 }, completions })]);
+    assert.deepEqual(state.sample, { step: 3, prompt: 'What is 2 + 3?', text: '2 + 3 = 5. Answer: 5', reward: 1 });
+    const f = render(<TuneDashboardView state={state} columns={120} rows={40} />).lastFrame()!;
+    assert.match(f, /rollout \(step 3, reward 1\.00\) "What is 2 \+ 3\?" → "2 \+ 3 = 5\. Answer: 5"/);
+    const lines: string[] = [];
+    createPlainPrinter((l) => lines.push(l))(stepEvent(0, 1, 2000, 1, 2000, { completions }));
+    assert.match(lines.join('\n'), /\[rollout\] step 1: reward 1\.00 "What is 2 \+ 3\?" -> "2 \+ 3 = 5\. Answer: 5"/);
   });
 
   it('the finished dashboard names the report card', () => {

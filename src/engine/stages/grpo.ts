@@ -212,7 +212,7 @@ class GrpoRunner implements StageRunner {
       grad_norm: norm!,
       skipped: skipped !== 0,
       tokens: rows.reduce((a, r) => a + r.ids.length, 0),
-      detail: { completions: batch.rows.slice(0, 4).map((r) => ({ prompt: r.prompt, text: r.text, reward: r.reward, advantage: r.advantage })) },
+      completions: batch.rows.slice(0, 4).map((r) => ({ prompt: r.prompt, text: r.text, reward: r.reward, advantage: r.advantage })),
     };
   }
 

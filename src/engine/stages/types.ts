@@ -30,6 +30,7 @@ import type { Recipe, RecipeStage } from '../../recipe/load.js';
 import type { Json } from '../../train/checkpoint.js';
 import type { AdamW, Param } from '../../train/optimizer.js';
 import type { TrainableModel } from '../../train/trainable.js';
+import type { StepCompletion } from '../tuner-events.js';
 
 export interface StageContext {
   gpu: Gpu;
@@ -64,6 +65,8 @@ export interface StepReport {
   tokens: number;
   /** optional per-step extras for the views (e.g. the latest completions); in the step event only */
   detail?: Record<string, unknown>;
+  /** rollout stages: a few of the step's completions with their rewards (the views show the first) */
+  completions?: StepCompletion[];
 }
 
 export interface StageRunner {

@@ -196,7 +196,7 @@ function Sample({ state }: { state: TuneViewState }) {
   if (!s) return null;
   return (
     <Text wrap="truncate-end">
-      <Text bold>sample</Text> (step {s.step}) {JSON.stringify(s.prompt)} → {JSON.stringify(s.text)}
+      <Text bold>{s.reward !== undefined ? 'rollout' : 'sample'}</Text> (step {s.step}{s.reward !== undefined ? `, reward ${s.reward.toFixed(2)}` : ''}) {JSON.stringify(s.prompt)} → {JSON.stringify(s.text)}
     </Text>
   );
 }

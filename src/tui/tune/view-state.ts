@@ -102,7 +102,8 @@ export interface TuneViewState {
   headline?: string;
   recentStepMs: number[];
   evals: TuneEvalEvent[];
-  sample?: { step: number; prompt: string; text: string };
+  /** the latest eval sample, or a rollout stage's latest completion with its reward */
+  sample?: { step: number; prompt: string; text: string; reward?: number };
   log: LogLine[];
   paused: boolean;
   /** requests waiting for their answer */
@@ -243,6 +244,7 @@ export function reduceTuneView(s: TuneViewState, a: TuneViewAction): TuneViewSta
         ...addLoss(s, a.loss),
         curves: addMetrics(s.curves, a.metrics),
         recentStepMs: [...s.recentStepMs, a.step_ms].slice(-ETA_WINDOW),
+        ...(a.completions?.[0] ? { sample: { step: a.step, prompt: a.completions[0].prompt, text: a.completions[0].text, reward: a.completions[0].reward } } : {}),
       };
     case 'eval':
       return { ...s, evals: [...s.evals, a].slice(-EVALS_KEPT), pending: without(s.pending, 'evaluate') };
