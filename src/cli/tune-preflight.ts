@@ -17,6 +17,9 @@ import { constants as bufferConstants } from 'node:buffer';
 import { totalmem } from 'node:os';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { realpathSync } from 'node:fs';
+import { ByteTokenizer } from '../data/byte-tokenizer.js';
+import { coverageIssue, loadStageExamples, targetCoverage, tokenizeExamples } from '../data/batches.js';
+import { loadHfTokenizer } from '../data/hf-tokenizer.js';
 import { PonderError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import type { MatmulConfig } from '../ops/matmul-configs.js';
@@ -125,4 +128,24 @@ export function checkTrainingGrid(recipe: Recipe, limits: TrainingLimits & { max
       throw new PonderError('DEVICE_LIMIT', `${recipe.file}: stage ${i + 1} (${s.name}) trains batch_size ${s.batch_size} × seq_len ${s.seq_len} = ${rows.toLocaleString('en-US')} rows per micro-batch, more than this device's matmuls take (at most ${most.toLocaleString('en-US')})`, 'lower batch_size (use grad_accum for the same effective batch) or seq_len');
     }
   });
+}
+
+/**
+ * Every pretrain/SFT stage's examples against its seq_len (data/batches.ts targetCoverage): refuses a
+ * stage that would train nothing because the cut drops every answer, and returns warnings for stages
+ * that lose more than a tenth of their examples that way. Tokenizes the data (no GPU), so `--check`
+ * reports what the run would find at the stage's start.
+ */
+export async function checkTargetCoverage(recipe: Recipe): Promise<string[]> {
+  const stages = recipe.stages.filter((s) => s.kind === 'pretrain' || s.kind === 'sft');
+  if (stages.length === 0) return [];
+  const tok = recipe.model.tokenizer === 'bytes' ? new ByteTokenizer() : await loadHfTokenizer(recipe.model.dir!);
+  const warnings: string[] = [];
+  for (const s of stages) {
+    const examples = tokenizeExamples(tok, loadStageExamples(s.data, s.kind === 'pretrain' ? 'pretrain' : 'sft', recipe.seed));
+    const issue = coverageIssue(s.name, targetCoverage(examples, s.seq_len), s.seq_len);
+    if (issue.error) throw new PonderError('BAD_INPUT', issue.error);
+    if (issue.warning) warnings.push(issue.warning);
+  }
+  return warnings;
 }

@@ -133,6 +133,39 @@ export function tokenizeExamples(tok: Tokenizer, examples: readonly Example[]): 
   return examples.map((ex) => tokenizeExample(tok, ex));
 }
 
+/**
+ * How many examples keep at least one trained target in a row of T tokens. An SFT example whose
+ * prompt is longer than T loses its whole answer to the cut: it trains nothing (all its targets are
+ * IGNORE_INDEX), and a stage made only of such rows trains nothing at all while reporting loss 0.
+ */
+export function targetCoverage(examples: readonly TokenizedExample[], T: number): { kept: number; total: number } {
+  let kept = 0;
+  for (const ex of examples) {
+    const last = Math.min(T, ex.tokens.length - 1); // targets are tokens[1..T]
+    for (let j = 1; j <= last; j++) {
+      if (ex.train[j] === 1) {
+        kept++;
+        break;
+      }
+    }
+  }
+  return { kept, total: examples.length };
+}
+
+/**
+ * The one-line verdict on a stage's coverage: an error when no example keeps a target, a warning when
+ * fewer than 90% do, nothing otherwise.
+ */
+export function coverageIssue(stageName: string, cov: { kept: number; total: number }, T: number): { error?: string; warning?: string } {
+  if (cov.total === 0) return {};
+  if (cov.kept === 0) return { error: `stage "${stageName}": seq_len ${T} cuts every one of its ${cov.total} examples before its answer, so it would train nothing; raise seq_len or shorten the prompts` };
+  if (cov.kept < 0.9 * cov.total) {
+    const pct = ((100 * (cov.total - cov.kept)) / cov.total).toFixed(1);
+    return { warning: `stage "${stageName}": seq_len ${T} cuts ${cov.total - cov.kept} of ${cov.total} examples (${pct}%) before their answer; they train nothing` };
+  }
+  return {};
+}
+
 // ---------------------------------------------------------------------------------------------------
 // rows
 

@@ -296,6 +296,7 @@ export async function* runTuner(gpu: Gpu, loaded: LoadedRecipe, opts: TunerOptio
       }
       ckpt = undefined; // free the host copies
       yield { type: 'stage', index: si, name: stage.name, kind: stage.kind, steps: stage.steps, from_step: fromStep, batch_size: stage.batch_size, grad_accum: stage.grad_accum, seq_len: stage.seq_len, ...(runner.headline ? { headline: runner.headline } : {}) };
+      for (const message of runner.warnings ?? []) yield { type: 'warning', message };
 
       const save = async (k: number): Promise<TuneEvent> => {
         const st = await readCheckpointState(gpu, model, opt!);

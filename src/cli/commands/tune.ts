@@ -12,7 +12,7 @@ import { TuneDashboard } from '../../tui/tune/dashboard.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
 import type { CliIO } from '../io.js';
 import { pickMatmulConfig } from '../../ops/matmul-configs.js';
-import { checkTrainingFits, checkTrainingGrid, checkTuneOutput, matmulCoverPerWorkgroup } from '../tune-preflight.js';
+import { checkTargetCoverage, checkTrainingFits, checkTrainingGrid, checkTuneOutput, matmulCoverPerWorkgroup } from '../tune-preflight.js';
 
 /** Signals that stop a run after the current step with a checkpoint (the first one; a second exits at once). */
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -69,6 +69,7 @@ export function registerTune(program: Command, io: CliIO): void {
     checkTrainingFits(recipe);
     if (opts.check) {
       for (const w of outputWarnings) io.err(w);
+      for (const w of await checkTargetCoverage(recipe)) io.err(`warning: ${w}`);
       if (opts.json) io.out(JSON.stringify({ ok: true, recipe: recipePath, hash, plan }));
       else {
         for (const line of formatPlan(plan, recipePath, hash)) io.out(line);

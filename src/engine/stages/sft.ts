@@ -14,7 +14,8 @@
  *   metrics    loss: mean cross-entropy per valid target; mtp_loss (stages with mtp:): the modules'
  *              mean loss per target token.
  */
-import { batchIterator, IGNORE_INDEX, loadStageExamples, padId, tokenizeExamples, type Batch, type BatchCursor } from '../../data/batches.js';
+import { batchIterator, coverageIssue, IGNORE_INDEX, targetCoverage, loadStageExamples, padId, tokenizeExamples, type Batch, type BatchCursor } from '../../data/batches.js';
+import { PonderError } from '../../errors.js';
 import { isMtpWeight } from '../../model/config.js';
 import type { Json } from '../../train/checkpoint.js';
 import type { RunnerFactory, StageRunner, StepReport } from './types.js';
@@ -38,6 +39,9 @@ export const createSftRunner: RunnerFactory = ({ gpu, model, tok, recipe, stage,
   const B = stage.batch_size;
   const A = stage.grad_accum;
   const T = stage.seq_len;
+  // a stage whose rows all lose their answers to the cut would train nothing and say loss 0
+  const coverage = coverageIssue(stage.name, targetCoverage(examples, T), T);
+  if (coverage.error) throw new PonderError('BAD_INPUT', coverage.error);
   const batches = batchIterator(examples, { B, T, seed: recipe.seed + stageIndex, padId: padId(tok) }, resume as unknown as BatchCursor | undefined);
   const mtp = stage.mtp;
   const mtpOpts = mtp ? { mtpWeight: mtp.weight, freezeTrunk: mtp.freeze_trunk } : {};
@@ -45,6 +49,7 @@ export const createSftRunner: RunnerFactory = ({ gpu, model, tok, recipe, stage,
   return {
     // a pretraining stage's model has not learnt the chat format yet
     promptFormat: stage.kind === 'pretrain' ? 'raw' : 'chat',
+    warnings: coverage.warning ? [coverage.warning] : [],
     params: () => model.params().filter((p) => (mtp ? !mtp.freeze_trunk || isMtpWeight(p.name) : !isMtpWeight(p.name))),
 
     async step(_k, opt, lr): Promise<StepReport> {

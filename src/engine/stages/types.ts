@@ -77,6 +77,8 @@ export interface StageRunner {
    * format (absent: chat, what every post-training stage's model speaks)
    */
   readonly promptFormat?: 'chat' | 'raw';
+  /** what the runner found worth a warning when it was built (the shell yields them as events) */
+  readonly warnings?: readonly string[];
   /** trainable params this stage's optimizer updates (the shell builds AdamW from them) */
   params(): Param[];
   /** one optimizer step k (0-based, stage-local): everything up to and including opt.step(lr) */
