@@ -110,9 +110,9 @@ export class Gpu {
     if (bytes.byteLength % 4 !== 0) {
       const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
       padded.set(bytes);
-      this.device.queue.writeBuffer(t.buffer, elementOffset * DTYPE_BYTES[t.dtype], padded);
+      this.device.queue.writeBuffer(t.buffer, t.byteOffset + elementOffset * DTYPE_BYTES[t.dtype], padded);
     } else {
-      this.device.queue.writeBuffer(t.buffer, elementOffset * DTYPE_BYTES[t.dtype], bytes);
+      this.device.queue.writeBuffer(t.buffer, t.byteOffset + elementOffset * DTYPE_BYTES[t.dtype], bytes);
     }
   }
 
@@ -130,7 +130,7 @@ export class Gpu {
     const bytes = Math.ceil(t.byteSize / 4) * 4;
     const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.endPass();
-    this.ensureEncoder().copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
+    this.ensureEncoder().copyBufferToBuffer(t.buffer, t.byteOffset, staging, 0, bytes);
     this.flush();
     await staging.mapAsync(GPUMapMode.READ);
     const copy = staging.getMappedRange().slice(0);
@@ -162,7 +162,7 @@ export class Gpu {
   /** Records a buffer-to-buffer copy of `src` into `dst` (whole tensor, or a byte range). */
   copy(src: Tensor, dst: Tensor, srcByteOffset = 0, dstByteOffset = 0, bytes = Math.min(src.byteSize, dst.byteSize)): void {
     this.endPass();
-    this.ensureEncoder().copyBufferToBuffer(src.buffer, srcByteOffset, dst.buffer, dstByteOffset, bytes);
+    this.ensureEncoder().copyBufferToBuffer(src.buffer, src.byteOffset + srcByteOffset, dst.buffer, dst.byteOffset + dstByteOffset, bytes);
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -188,7 +188,7 @@ export class Gpu {
 
     const pipeline = this.pipelines.pipeline(d);
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.arenaGpu, offset: slot * PARAM_SLOT, size: paramBytes } }];
-    d.tensors.forEach((t, i) => entries.push({ binding: i + 1, resource: { buffer: t.buffer, offset: 0, size: Math.ceil(Math.max(t.byteSize, 4) / 4) * 4 } }));
+    d.tensors.forEach((t, i) => entries.push({ binding: i + 1, resource: { buffer: t.buffer, offset: t.byteOffset, size: Math.ceil(Math.max(t.byteSize, 4) / 4) * 4 } }));
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     const pass = this.ensurePass();
     pass.setPipeline(pipeline);

@@ -1,6 +1,8 @@
 /**
- * A Tensor is a typed view of one GPU buffer: a shape, a dtype and an element offset. It owns no
- * memory logic itself; `release()` hands the buffer back to the pool it came from.
+ * A Tensor is a typed view of one GPU buffer: a shape, a dtype and a byte offset into the buffer
+ * (0 for a buffer of its own; a `view` into a shared buffer, such as one tensor of a training
+ * parameter arena, starts at a multiple of the storage-binding alignment). It owns no memory logic
+ * itself; `release()` hands the buffer back to the pool it came from (views release nothing).
  */
 export type DType = 'f32' | 'u32' | 'i32' | 'f16';
 
@@ -24,13 +26,15 @@ export class Tensor {
   readonly buffer: GPUBuffer;
   readonly shape: readonly number[];
   readonly dtype: DType;
+  readonly byteOffset: number;
   private owner: TensorOwner | null;
 
-  constructor(buffer: GPUBuffer, shape: readonly number[], dtype: DType, owner: TensorOwner | null) {
+  constructor(buffer: GPUBuffer, shape: readonly number[], dtype: DType, owner: TensorOwner | null, byteOffset = 0) {
     this.buffer = buffer;
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
     this.owner = owner;
+    this.byteOffset = byteOffset;
   }
 
   get size(): number {
@@ -44,7 +48,18 @@ export class Tensor {
   /** A tensor over the same buffer with another shape of the same element count. */
   reshape(shape: readonly number[]): Tensor {
     if (numel(shape) !== this.size) throw new Error(`reshape ${shapeString(this.shape)} -> ${shapeString(shape)}: sizes differ`);
-    return new Tensor(this.buffer, shape, this.dtype, null);
+    return new Tensor(this.buffer, shape, this.dtype, null, this.byteOffset);
+  }
+
+  /**
+   * A tensor of `shape` over this one's buffer from element `elementOffset` on (relative to this
+   * tensor's own start); it must lie inside this tensor. Releasing it releases nothing.
+   */
+  view(elementOffset: number, shape: readonly number[]): Tensor {
+    if (!Number.isInteger(elementOffset) || elementOffset < 0 || elementOffset + numel(shape) > this.size) {
+      throw new Error(`view at ${elementOffset} of ${shapeString(shape)} is outside ${this.dtype}${shapeString(this.shape)}`);
+    }
+    return new Tensor(this.buffer, shape, this.dtype, null, this.byteOffset + elementOffset * DTYPE_BYTES[this.dtype]);
   }
 
   /** Returns the buffer to its pool. Using the tensor afterwards is a bug. */

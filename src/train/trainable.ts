@@ -15,6 +15,7 @@ import { weightedCrossEntropy } from '../ops/weighted-cross-entropy.js';
 import { checkWeights, expectedWeights, mtpPrefix, type ModelConfig, type Weights } from '../model/config.js';
 import { splitColumns, type GpuWeights, type LayerWeights } from '../model/gpu-weights.js';
 import { decaysByName, type Param } from './optimizer.js';
+import { ParamArenas, type ParamSpec } from './param-arena.js';
 
 /**
  * The transformer of src/model/transformer.ts for training: f32 master weights with a gradient
@@ -218,6 +219,8 @@ const MAX_PLANS = 2;
 
 export class TrainableModel {
   private readonly byName = new Map<string, Param>();
+  /** the shared buffers every Param value and grad is a view of (param-arena.ts) */
+  private readonly arenas: ParamArenas;
   private readonly layers: LayerParams[] = [];
   private readonly mtp: MtpParams[] = [];
   /** tables whose Params are column halves (MTP input_proj), joined by columns in toWeights */
@@ -252,17 +255,19 @@ export class TrainableModel {
     const binding = gpu.limits.maxStorageBufferBindingSize;
     this.maxLogitsBytes = Math.min(opts.maxLogitsBytes ?? binding, binding);
     const tableNames = new Set(['model.embed_tokens.weight', 'lm_head.weight']);
+    // every param's name, shape and initial values first; then one ParamArenas places them all
+    const specs: ParamSpec[] = [];
+    const tableParts = new Map<string, string[]>();
     for (const [name, shape] of expectedWeights(config)) {
       const w = weights.get(name)!;
       const [rows, cols] = shape;
       if (name.endsWith('.input_proj.weight')) {
-        const halves = splitColumns(w.data, cols! / 2).map((data, i) => {
+        const parts = splitColumns(w.data, cols! / 2).map((data, i) => {
           const pname = `${name}#${i === 0 ? 'hidden' : 'token'}`;
-          const prm: Param = { name: pname, value: gpu.upload(data, [rows!, cols! / 2], 'f32', pname), grad: gpu.empty([rows!, cols! / 2], 'f32', `grad.${pname}`), decay: decaysByName(name) };
-          this.byName.set(pname, prm);
-          return prm;
+          specs.push({ name: pname, shape: [rows!, cols! / 2], data, decay: decaysByName(name) });
+          return pname;
         });
-        this.tables.set(name, halves);
+        tableParts.set(name, parts);
         this.columnSplit.add(name);
         continue;
       }
@@ -271,26 +276,22 @@ export class TrainableModel {
         if (w.data.byteLength > binding) {
           throw new PonderError('DEVICE_LIMIT', `TrainableModel: tensor "${name}" [${shape.join('x')}] is over this device's maxStorageBufferBindingSize of ${binding} bytes`);
         }
-        const prm: Param = { name, value: gpu.upload(w.data, shape, 'f32', name), grad: gpu.empty(shape, 'f32', `grad.${name}`), decay: decaysByName(name) };
-        this.byName.set(name, prm);
-        this.tables.set(name, [prm]);
+        specs.push({ name, shape: [...shape], data: w.data, decay: decaysByName(name) });
+        tableParts.set(name, [name]);
         continue;
       }
-      const chunks: Param[] = [];
+      const parts: string[] = [];
       for (let r = 0; r < rows!; r += maxRows) {
         const n = Math.min(maxRows, rows! - r);
-        const cname = `${name}#${chunks.length}`;
-        const prm: Param = {
-          name: cname,
-          value: gpu.upload(w.data.subarray(r * cols!, (r + n) * cols!), [n, cols!], 'f32', cname),
-          grad: gpu.empty([n, cols!], 'f32', `grad.${cname}`),
-          decay: decaysByName(name),
-        };
-        this.byName.set(cname, prm);
-        chunks.push(prm);
+        const cname = `${name}#${parts.length}`;
+        specs.push({ name: cname, shape: [n, cols!], data: w.data.subarray(r * cols!, (r + n) * cols!), decay: decaysByName(name) });
+        parts.push(cname);
       }
-      this.tables.set(name, chunks);
+      tableParts.set(name, parts);
     }
+    this.arenas = ParamArenas.create(gpu, specs);
+    for (const prm of this.arenas.params) this.byName.set(prm.name, prm);
+    for (const [name, parts] of tableParts) this.tables.set(name, parts.map((n) => this.byName.get(n)!));
     const P = (n: string) => this.byName.get(n)!;
     const opt = (n: string, on: boolean) => (on ? P(n) : undefined);
     this.embed = this.tables.get('model.embed_tokens.weight')!;
@@ -329,7 +330,6 @@ export class TrainableModel {
     this.norm = P('model.norm.weight');
     this.lmHead = config.tie_word_embeddings ? this.embed : this.tables.get('lm_head.weight')!;
     this.rope = this.buildRope(config.max_position_embeddings);
-    this.zeroGrads();
   }
 
   /** Checks the weights against the config, uploads them as f32 master weights, zeroed grads. */
@@ -349,7 +349,7 @@ export class TrainableModel {
   /** Sets every grad to 0 (recorded on the queue, no sync). */
   zeroGrads(): void {
     this.live();
-    for (const p of this.byName.values()) this.gpu.fill(p.grad, 0);
+    this.arenas.zeroGrads();
   }
 
   /**
@@ -768,10 +768,7 @@ export class TrainableModel {
     this.last = undefined;
     this.rope.cos.release();
     this.rope.sin.release();
-    for (const prm of this.byName.values()) {
-      prm.value.release();
-      prm.grad.release();
-    }
+    this.arenas.release();
   }
 
   // ------------------------------------------------------------------ blocks
@@ -1047,5 +1044,5 @@ function viewOf(t: Tensor, shape: number[]): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   if (n === t.size) return t.reshape(shape);
   if (n > t.size) throw new PonderError('SHAPE', `viewOf: ${shape.join('x')} does not fit ${t}`);
-  return new Tensor(t.buffer, shape, t.dtype, null);
+  return t.view(0, shape);
 }
