@@ -4,7 +4,7 @@ import { openDevice, type AdapterDescription, type DeviceOptions, type WantedFea
 import type { Params } from './params.js';
 import { PipelineCache, type KernelRef } from './pipelines.js';
 import { BufferPool, formatBytes } from './pool.js';
-import { DTYPE_BYTES, Tensor, numel, shapeString, type DType } from './tensor.js';
+import { BINDING_ALIGN_BYTES, DTYPE_BYTES, Tensor, numel, shapeString, type DType } from './tensor.js';
 
 /**
  * The one object every op talks to: device, buffer pool, pipeline cache and a command recorder.
@@ -90,6 +90,19 @@ export class Gpu {
     }
     const bytes = Math.max(4, numel(shape) * DTYPE_BYTES[dtype]);
     return new Tensor(this.pool.acquire(bytes, label), shape, dtype, this.pool);
+  }
+
+  /**
+   * `count` tensors of one shape; as views of one [count, ...shape] buffer (`whole`, which owns it)
+   * when each part's bytes are a multiple of the binding alignment, so a matmul can write them all as
+   * one batch (matmul's shared-A batch, stackedView), else as buffers of their own (no `whole`).
+   */
+  emptyStacked(count: number, shape: readonly number[], label: string): { whole?: Tensor; parts: Tensor[] } {
+    if ((numel(shape) * 4) % BINDING_ALIGN_BYTES === 0) {
+      const whole = this.empty([count, ...shape], 'f32', label);
+      return { whole, parts: Array.from({ length: count }, (_, i) => whole.view(i * numel(shape), shape)) };
+    }
+    return { parts: Array.from({ length: count }, (_, i) => this.empty(shape, 'f32', `${label}.${i}`)) };
   }
 
   upload(data: Float32Array | Uint32Array | Int32Array | Uint16Array, shape: readonly number[], dtype?: DType, label?: string): Tensor {

@@ -1,7 +1,7 @@
 import type { Gpu } from '../gpu/gpu.js';
 import { grid1d } from '../gpu/gpu.js';
 import { Params } from '../gpu/params.js';
-import type { Tensor } from '../gpu/tensor.js';
+import { overlaps, type Tensor } from '../gpu/tensor.js';
 import { expectDtype, expectRank, expectShape, expectSize, fail } from './check.js';
 
 export interface RmsNormOptions {
@@ -69,13 +69,13 @@ export function rmsnorm(gpu: Gpu, x: Tensor, weight: Tensor, opts: RmsNormOption
   const o = out ?? gpu.empty(x.shape, 'f32', 'rmsnorm.out');
   expectDtype('rmsnorm', 'out', o, ['f32']);
   expectShape('rmsnorm', 'out', o, x.shape, 'same as x');
-  const inPlace = o.buffer === x.buffer;
+  const inPlace = overlaps(o, x);
   if (opts.rstd) {
     expectDtype('rmsnorm', 'rstd', opts.rstd, ['f32']);
     expectSize('rmsnorm', 'rstd', opts.rstd, rows);
-    if (opts.rstd.buffer === x.buffer || opts.rstd.buffer === o.buffer) fail('rmsnorm', 'rstd must not share a buffer with x or out');
+    if (overlaps(opts.rstd, x) || overlaps(opts.rstd, o)) fail('rmsnorm', 'rstd must not share a buffer with x or out');
   }
-  if (!inPlace && weight.buffer === o.buffer) fail('rmsnorm', 'out must not share a buffer with weight');
+  if (!inPlace && overlaps(weight, o)) fail('rmsnorm', 'out must not share a buffer with weight');
 
   const { vec4, tpr, rpw } = opts.layout ?? rmsnormLayout(dim, gpu.info.software);
   if (vec4 && dim % 4 !== 0) fail('rmsnorm', `layout.vec4 needs a last dim divisible by 4, got ${dim}`);
@@ -149,8 +149,8 @@ export function rmsnormBackward(gpu: Gpu, dy: Tensor, x: Tensor, weight: Tensor,
   expectDtype(op, 'dx', dx, ['f32']);
   expectShape(op, 'dx', dx, x.shape, 'same as x');
   const inputs = [dy, x, weight, rstd];
-  if (inputs.some((t) => t.buffer === dx.buffer)) fail(op, 'dx must not share a buffer with dy, x, weight or rstd');
-  if (inputs.some((t) => t.buffer === dweight.buffer) || dweight.buffer === dx.buffer) fail(op, 'dweight must not share a buffer with dy, x, weight, rstd or dx');
+  if (inputs.some((t) => overlaps(t, dx))) fail(op, 'dx must not share a buffer with dy, x, weight or rstd');
+  if (inputs.some((t) => overlaps(t, dweight)) || overlaps(dweight, dx)) fail(op, 'dweight must not share a buffer with dy, x, weight, rstd or dx');
 
   const { vec4, tpr, rpw } = opts.layout ?? rmsnormLayout(dim, gpu.info.software);
   if (vec4 && dim % 4 !== 0) fail(op, `layout.vec4 needs a last dim divisible by 4, got ${dim}`);

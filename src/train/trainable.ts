@@ -1,6 +1,6 @@
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
-import { Tensor } from '../gpu/tensor.js';
+import { stackedView, Tensor } from '../gpu/tensor.js';
 import { addInPlace } from '../ops/add.js';
 import { attention, kvWrite } from '../ops/attention.js';
 import { attentionBackward } from '../ops/attention-backward.js';
@@ -163,6 +163,8 @@ interface LayerActs {
   rstd2: Tensor; // [R]
   gate: Tensor; // [R, I]
   up: Tensor; // [R, I]
+  /** [2, R, I] whose halves gate and up are, when they can be one buffer (Gpu.emptyStacked) */
+  gu?: Tensor;
   act: Tensor; // [R, I]
 }
 
@@ -196,6 +198,7 @@ interface Plan {
   headScratch?: Tensor;
   k: Tensor; // [R, Hkv·D] scratch: k after RoPE (copied into the cache)
   v: Tensor; // [R, Hkv·D] scratch
+  kv?: Tensor; // [2, R, Hkv·D] whose halves k and v are, when they can be one buffer
   // backward scratch
   dres: Tensor; // [R, H] gradient of the residual stream
   dtmp: Tensor; // [R, H]
@@ -203,10 +206,12 @@ interface Plan {
   dact: Tensor; // [R, I]
   dgate: Tensor; // [R, I]
   dup: Tensor; // [R, I]
+  dgu?: Tensor; // [2, R, I] whose halves dgate and dup are, when they can be one buffer
   dattn: Tensor; // [R, Hq·D]
   dq: Tensor; // [R, Hq·D]
   dk: Tensor; // [R, Hkv·D]
   dv: Tensor; // [R, Hkv·D]
+  dkv?: Tensor; // [2, R, Hkv·D] whose halves dk and dv are, when they can be one buffer
   dqRaw?: Tensor; // [R, Hq·D]
   dkRaw?: Tensor; // [R, Hkv·D]
 }
@@ -789,9 +794,14 @@ export class TrainableModel {
       rmsnorm(gpu, a.kRaw!.reshape([B * T * Hkv, D]), l.kNorm.value, { eps, rstd: a.rstdK }, p.k.reshape([B * T * Hkv, D]));
     } else {
       matmul(gpu, a.n1, l.q.value, { transB: true, bias: l.qBias?.value }, a.q);
-      matmul(gpu, a.n1, l.k.value, { transB: true, bias: l.kBias?.value }, p.k);
     }
-    matmul(gpu, a.n1, l.v.value, { transB: true, bias: l.vBias?.value }, p.v);
+    // k and v as one matmul when k is not normed on its own and both weights are one view
+    const kvWeights = !l.kNorm && !l.kBias && p.kv ? stackedView([l.k.value, l.v.value]) : undefined;
+    if (kvWeights) matmul(gpu, a.n1, kvWeights, { transB: true }, p.kv);
+    else {
+      if (!l.kNorm) matmul(gpu, a.n1, l.k.value, { transB: true, bias: l.kBias?.value }, p.k);
+      matmul(gpu, a.n1, l.v.value, { transB: true, bias: l.vBias?.value }, p.v);
+    }
     const q = a.q.reshape([B, T, Hq, D]);
     const k = p.k.reshape([B, T, Hkv, D]);
     rope(gpu, q, p.positions, this.rope);
@@ -806,8 +816,12 @@ export class TrainableModel {
   private mlpForward(l: LayerParams, a: LayerActs, next: Tensor): void {
     const gpu = this.gpu;
     rmsnorm(gpu, a.xm, l.postNorm.value, { eps: this.config.rms_norm_eps, rstd: a.rstd2 }, a.n2);
-    matmul(gpu, a.n2, l.gate.value, { transB: true }, a.gate);
-    matmul(gpu, a.n2, l.up.value, { transB: true }, a.up);
+    const guWeights = a.gu ? stackedView([l.gate.value, l.up.value]) : undefined;
+    if (guWeights) matmul(gpu, a.n2, guWeights, { transB: true }, a.gu);
+    else {
+      matmul(gpu, a.n2, l.gate.value, { transB: true }, a.gate);
+      matmul(gpu, a.n2, l.up.value, { transB: true }, a.up);
+    }
     swiglu(gpu, a.gate, a.up, a.act);
     gpu.copy(a.xm, next);
     matmul(gpu, a.act, l.down.value, { transB: true, accumulate: true }, next);
@@ -819,8 +833,12 @@ export class TrainableModel {
     matmul(gpu, p.dres, a.act, { transA: true, accumulate: true }, l.down.grad);
     matmul(gpu, p.dres, l.down.value, {}, p.dact);
     swigluBackward(gpu, p.dact, a.gate, a.up, { dgate: p.dgate, dup: p.dup });
-    matmul(gpu, p.dgate, a.n2, { transA: true, accumulate: true }, l.gate.grad);
-    matmul(gpu, p.dup, a.n2, { transA: true, accumulate: true }, l.up.grad);
+    const guGrads = p.dgu ? stackedView([l.gate.grad, l.up.grad]) : undefined;
+    if (guGrads) matmul(gpu, p.dgu!, a.n2, { transA: true, accumulate: true }, guGrads);
+    else {
+      matmul(gpu, p.dgate, a.n2, { transA: true, accumulate: true }, l.gate.grad);
+      matmul(gpu, p.dup, a.n2, { transA: true, accumulate: true }, l.up.grad);
+    }
     matmul(gpu, p.dgate, l.gate.value, {}, p.dn);
     matmul(gpu, p.dup, l.up.value, { accumulate: true }, p.dn);
     rmsnormBackward(gpu, p.dn, a.xm, l.postNorm.value, a.rstd2, { dx: p.dtmp, dweight: l.postNorm.grad, accumulate: true });
@@ -859,8 +877,11 @@ export class TrainableModel {
       [dk, l.k, l.kBias],
       [p.dv, l.v, l.vBias],
     ];
+    // the k and v weight grads as one matmul when dk, dv and both grads are stacked views
+    const kvGrads = dk === p.dk && !l.kBias && !l.vBias && p.dkv ? stackedView([l.k.grad, l.v.grad]) : undefined;
+    if (kvGrads) matmul(gpu, p.dkv!, a.n1, { transA: true, accumulate: true }, kvGrads);
     projections.forEach(([dy, w, bias], j) => {
-      matmul(gpu, dy, a.n1, { transA: true, accumulate: true }, w.grad);
+      if (!(kvGrads && j > 0)) matmul(gpu, dy, a.n1, { transA: true, accumulate: true }, w.grad);
       if (bias) matmul(gpu, p.ones, dy, { accumulate: true }, bias.grad.reshape([1, bias.grad.size]));
       matmul(gpu, dy, w.value, { accumulate: j > 0 }, p.dn);
     });
@@ -929,8 +950,7 @@ export class TrainableModel {
       xm: e([R, H], `xm.${i}`),
       n2: e([R, H], `n2.${i}`),
       rstd2: e([R], `rstd2.${i}`),
-      gate: e([R, I], `gate.${i}`),
-      up: e([R, I], `up.${i}`),
+      ...stackedPair(this.gpu, [R, I], `gate+up.${i}`, (gate, up, gu) => ({ gate, up, gu })),
       act: e([R, I], `act.${i}`),
     });
     const layers: LayerActs[] = [];
@@ -971,18 +991,15 @@ export class TrainableModel {
       headRows,
       head: headRows < R ? { h: e([headRows, H], 'head.h'), targets: e([headRows], 'head.targets', 'u32'), loss: e([headRows], 'head.loss'), dn: e([headRows, H], 'head.dn'), ignore: e([headRows], 'head.ignore', 'u32') } : undefined,
       headScratch: this.lmHead.length > 1 ? e([headRows, Math.max(...this.lmHead.map((t) => t.value.shape[0]!))], 'head.scratch') : undefined,
-      k: e([R, Hkv * D], 'k'),
-      v: e([R, Hkv * D], 'v'),
+      ...stackedPair(this.gpu, [R, Hkv * D], 'k+v', (k, v, kv) => ({ k, v, kv })),
       dres: e([R, H], 'dres'),
       dtmp: e([R, H], 'dtmp'),
       dn: e([R, H], 'dn'),
       dact: e([R, I], 'dact'),
-      dgate: e([R, I], 'dgate'),
-      dup: e([R, I], 'dup'),
+      ...stackedPair(this.gpu, [R, I], 'dgate+dup', (dgate, dup, dgu) => ({ dgate, dup, dgu })),
       dattn: e([R, Hq * D], 'dattn'),
       dq: e([R, Hq * D], 'dq'),
-      dk: e([R, Hkv * D], 'dk'),
-      dv: e([R, Hkv * D], 'dv'),
+      ...stackedPair(this.gpu, [R, Hkv * D], 'dk+dv', (dk, dv, dkv) => ({ dk, dv, dkv })),
       dqRaw: qk ? e([R, Hq * D], 'dqRaw') : undefined,
       dkRaw: qk ? e([R, Hkv * D], 'dkRaw') : undefined,
     };
@@ -1014,6 +1031,12 @@ export class TrainableModel {
   private live(): void {
     if (this.disposed) throw new PonderError('BAD_INPUT', 'TrainableModel: used after dispose()');
   }
+}
+
+/** Gpu.emptyStacked(2, shape) handed to `name` as (first, second, whole?). */
+function stackedPair<T>(gpu: Gpu, shape: number[], label: string, name: (a: Tensor, b: Tensor, whole: Tensor | undefined) => T): T {
+  const { whole, parts } = gpu.emptyStacked(2, shape, label);
+  return name(parts[0]!, parts[1]!, whole);
 }
 
 function releasePlan(p: Plan): void {
