@@ -44,6 +44,11 @@ import { ParamArenas, type ParamSpec } from './param-arena.js';
  * gradient adds into the embedding's grad (one Param). Everything is deterministic: no op uses
  * float atomics, so the same inputs give bit-identical losses and gradients.
  *
+ * Every Param's value and grad is a view of a param arena (param-arena.ts): AdamW then updates whole
+ * runs of params per dispatch, and k/v and gate/up, back to back there, run as one matmul each
+ * (forward, and their weight grads in the backward) when the step's activations can be stacked too
+ * (../../docs/architecture.md "Fused projections").
+ *
  * Big vocabularies. One storage binding is limited (128 MiB on lavapipe), and a 0.5B model's
  * 151936 x 896 table (519 MiB) or its logits (R x 151936 x 4 bytes: 1.2 GiB for R = 2048) are over it.
  * So, only when they have to be:
