@@ -105,6 +105,11 @@ export interface RmsNormBackwardOptions {
   dweight: Tensor;
   /** add into dweight (gradient accumulation over micro-batches) instead of overwriting it */
   accumulate?: boolean;
+  /**
+   * add into dx instead of overwriting it (needs `dx`): a block's input gradient added straight into
+   * the residual gradient, bit-identical to writing it and running addInPlace, one dispatch fewer
+   */
+  accumulateDx?: boolean;
   /** thread layout of the dx kernel; default rmsnormLayout(dim, adapter is software) */
   layout?: RmsNormLayout;
 }
@@ -145,6 +150,7 @@ export function rmsnormBackward(gpu: Gpu, dy: Tensor, x: Tensor, weight: Tensor,
   const dweight = opts.dweight;
   expectDtype(op, 'dweight', dweight, ['f32']);
   expectShape(op, 'dweight', dweight, [dim], `[D], D = last dim of x [${x.shape.join('x')}]`);
+  if (opts.accumulateDx && !opts.dx) fail(op, 'accumulateDx needs the tensor to accumulate into as `dx`');
   const dx = opts.dx ?? gpu.empty(x.shape, 'f32', 'rmsnorm.dx');
   expectDtype(op, 'dx', dx, ['f32']);
   expectShape(op, 'dx', dx, x.shape, 'same as x');
@@ -167,7 +173,7 @@ export function rmsnormBackward(gpu: Gpu, dy: Tensor, x: Tensor, weight: Tensor,
       .u32(vec4 ? dim / 4 : dim)
       .u32(0)
       .u32(0)
-      .u32(0),
+      .u32(opts.accumulateDx ? 1 : 0),
     tensors: [dy, x, weight, rstd, dx],
     workgroups: grid1d(Math.ceil(rows / rpw), maxWg),
   });

@@ -846,8 +846,8 @@ export class TrainableModel {
     }
     matmul(gpu, p.dgate, l.gate.value, {}, p.dn);
     matmul(gpu, p.dup, l.up.value, { accumulate: true }, p.dn);
-    rmsnormBackward(gpu, p.dn, a.xm, l.postNorm.value, a.rstd2, { dx: p.dtmp, dweight: l.postNorm.grad, accumulate: true });
-    addInPlace(gpu, p.dres, p.dtmp);
+    // the norm's input gradient adds straight into the residual gradient (no separate add)
+    rmsnormBackward(gpu, p.dn, a.xm, l.postNorm.value, a.rstd2, { dx: p.dres, accumulateDx: true, dweight: l.postNorm.grad, accumulate: true });
   }
 
   /** p.dres = d loss / d xm_l on entry, d loss / d x_l on exit; weight grads accumulate. */
@@ -890,8 +890,7 @@ export class TrainableModel {
       if (bias) matmul(gpu, p.ones, dy, { accumulate: true }, bias.grad.reshape([1, bias.grad.size]));
       matmul(gpu, dy, w.value, { accumulate: j > 0 }, p.dn);
     });
-    rmsnormBackward(gpu, p.dn, a.x, l.inputNorm.value, a.rstd1, { dx: p.dtmp, dweight: l.inputNorm.grad, accumulate: true });
-    addInPlace(gpu, p.dres, p.dtmp);
+    rmsnormBackward(gpu, p.dn, a.x, l.inputNorm.value, a.rstd1, { dx: p.dres, accumulateDx: true, dweight: l.inputNorm.grad, accumulate: true });
   }
 
   // ------------------------------------------------------------------ inputs and plans
