@@ -23,7 +23,7 @@ struct Params {
   dim: u32,             // D (dx_main, dw_*) or D / 4 (dx_vec4)
   rows_per_block: u32,  // dw_partial
   blocks: u32,          // dw_partial, dw_reduce
-  accumulate: u32,      // dw_*: 1 = add into the output instead of overwriting it
+  accumulate: u32,      // 1 = add into the output (dx in dx_*, dweight in dw_*) instead of overwriting it
 }
 
 override TPR: u32 = 64;  // dx: threads per row, a power of two
@@ -76,7 +76,9 @@ fn dx_main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let r = rstd[row];
   let coef = r * r * r * dot / f32(p.dim);
   for (var i = t; i < n; i += TPR) {
-    dx[base + i] = r * (dy[base + i] * weight[i]) - x[base + i] * coef;
+    let g = r * (dy[base + i] * weight[i]) - x[base + i] * coef;
+    // accumulating: the residual gradient this branch adds into, without a separate add pass
+    if (p.accumulate != 0u) { dx[base + i] = dx[base + i] + g; } else { dx[base + i] = g; }
   }
 }
 
@@ -96,7 +98,8 @@ fn dx_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let r = rstd[row];
   let coef = r * r * r * total / f32(p.dim * 4u);
   for (var i = t; i < n; i += TPR) {
-    dx4[base + i] = r * (dy4[base + i] * weight4[i]) - x4[base + i] * coef;
+    let g = r * (dy4[base + i] * weight4[i]) - x4[base + i] * coef;
+    if (p.accumulate != 0u) { dx4[base + i] = dx4[base + i] + g; } else { dx4[base + i] = g; }
   }
 }
 

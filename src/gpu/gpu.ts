@@ -4,7 +4,7 @@ import { openDevice, type AdapterDescription, type DeviceOptions, type WantedFea
 import type { Params } from './params.js';
 import { PipelineCache, type KernelRef } from './pipelines.js';
 import { BufferPool, formatBytes } from './pool.js';
-import { DTYPE_BYTES, Tensor, numel, shapeString, type DType } from './tensor.js';
+import { BINDING_ALIGN_BYTES, DTYPE_BYTES, Tensor, numel, shapeString, type DType } from './tensor.js';
 
 /**
  * The one object every op talks to: device, buffer pool, pipeline cache and a command recorder.
@@ -92,6 +92,19 @@ export class Gpu {
     return new Tensor(this.pool.acquire(bytes, label), shape, dtype, this.pool);
   }
 
+  /**
+   * `count` tensors of one shape; as views of one [count, ...shape] buffer (`whole`, which owns it)
+   * when each part's bytes are a multiple of the binding alignment, so a matmul can write them all as
+   * one batch (matmul's shared-A batch, stackedView), else as buffers of their own (no `whole`).
+   */
+  emptyStacked(count: number, shape: readonly number[], label: string): { whole?: Tensor; parts: Tensor[] } {
+    if ((numel(shape) * 4) % BINDING_ALIGN_BYTES === 0) {
+      const whole = this.empty([count, ...shape], 'f32', label);
+      return { whole, parts: Array.from({ length: count }, (_, i) => whole.view(i * numel(shape), shape)) };
+    }
+    return { parts: Array.from({ length: count }, (_, i) => this.empty(shape, 'f32', `${label}.${i}`)) };
+  }
+
   upload(data: Float32Array | Uint32Array | Int32Array | Uint16Array, shape: readonly number[], dtype?: DType, label?: string): Tensor {
     const dt: DType = dtype ?? (data instanceof Float32Array ? 'f32' : data instanceof Uint32Array ? 'u32' : data instanceof Int32Array ? 'i32' : 'f16');
     if (numel(shape) !== data.length) {
@@ -110,9 +123,9 @@ export class Gpu {
     if (bytes.byteLength % 4 !== 0) {
       const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
       padded.set(bytes);
-      this.device.queue.writeBuffer(t.buffer, elementOffset * DTYPE_BYTES[t.dtype], padded);
+      this.device.queue.writeBuffer(t.buffer, t.byteOffset + elementOffset * DTYPE_BYTES[t.dtype], padded);
     } else {
-      this.device.queue.writeBuffer(t.buffer, elementOffset * DTYPE_BYTES[t.dtype], bytes);
+      this.device.queue.writeBuffer(t.buffer, t.byteOffset + elementOffset * DTYPE_BYTES[t.dtype], bytes);
     }
   }
 
@@ -130,7 +143,7 @@ export class Gpu {
     const bytes = Math.ceil(t.byteSize / 4) * 4;
     const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.endPass();
-    this.ensureEncoder().copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
+    this.ensureEncoder().copyBufferToBuffer(t.buffer, t.byteOffset, staging, 0, bytes);
     this.flush();
     await staging.mapAsync(GPUMapMode.READ);
     const copy = staging.getMappedRange().slice(0);
@@ -162,7 +175,7 @@ export class Gpu {
   /** Records a buffer-to-buffer copy of `src` into `dst` (whole tensor, or a byte range). */
   copy(src: Tensor, dst: Tensor, srcByteOffset = 0, dstByteOffset = 0, bytes = Math.min(src.byteSize, dst.byteSize)): void {
     this.endPass();
-    this.ensureEncoder().copyBufferToBuffer(src.buffer, srcByteOffset, dst.buffer, dstByteOffset, bytes);
+    this.ensureEncoder().copyBufferToBuffer(src.buffer, src.byteOffset + srcByteOffset, dst.buffer, dst.byteOffset + dstByteOffset, bytes);
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -188,7 +201,7 @@ export class Gpu {
 
     const pipeline = this.pipelines.pipeline(d);
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.arenaGpu, offset: slot * PARAM_SLOT, size: paramBytes } }];
-    d.tensors.forEach((t, i) => entries.push({ binding: i + 1, resource: { buffer: t.buffer, offset: 0, size: Math.ceil(Math.max(t.byteSize, 4) / 4) * 4 } }));
+    d.tensors.forEach((t, i) => entries.push({ binding: i + 1, resource: { buffer: t.buffer, offset: t.byteOffset, size: Math.ceil(Math.max(t.byteSize, 4) / 4) * 4 } }));
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     const pass = this.ensurePass();
     pass.setPipeline(pipeline);

@@ -71,17 +71,28 @@ export function uploadWeights(gpu: Gpu, config: ModelConfig, weights: Weights, o
     const w = weights.get(name)!;
     return gpu.upload(w.data, w.shape, 'f32', name);
   };
+  // tensors of one shape read by the same input (gate and up; k and v) go into one buffer, back to
+  // back, so the forward can run them as one matmul (stackedView); each keeps its own name and view
+  const stacked = (names: string[]): Tensor[] => {
+    const ws = names.map((n) => weights.get(n)!);
+    const n = ws[0]!.data.length;
+    const data = new Float32Array(n * ws.length);
+    ws.forEach((w, i) => data.set(w.data, i * n));
+    return gpu.upload(data, [ws.length, ...ws[0]!.shape], 'f32', names.join('+')).unstack();
+  };
   const H = config.hidden_size;
   const maxRows = Math.min(opts.maxChunkRows ?? Infinity, maxTableRows(gpu, H));
   const table = (name: string): EmbeddingTable => uploadTable(gpu, weights.get(name)!.data, config.vocab_size, H, { maxRows, label: name });
 
   const block = (p: string): LayerWeights => {
     const a = `${p}.self_attn`;
+    const [k, v] = stacked([`${a}.k_proj.weight`, `${a}.v_proj.weight`]);
+    const [gate, upProj] = stacked([`${p}.mlp.gate_proj.weight`, `${p}.mlp.up_proj.weight`]);
     return {
       inputNorm: up(`${p}.input_layernorm.weight`),
       q: up(`${a}.q_proj.weight`),
-      k: up(`${a}.k_proj.weight`),
-      v: up(`${a}.v_proj.weight`),
+      k: k!,
+      v: v!,
       qBias: config.attention_bias ? up(`${a}.q_proj.bias`) : undefined,
       kBias: config.attention_bias ? up(`${a}.k_proj.bias`) : undefined,
       vBias: config.attention_bias ? up(`${a}.v_proj.bias`) : undefined,
@@ -89,8 +100,8 @@ export function uploadWeights(gpu: Gpu, config: ModelConfig, weights: Weights, o
       kNorm: config.qk_norm ? up(`${a}.k_norm.weight`) : undefined,
       o: up(`${a}.o_proj.weight`),
       postNorm: up(`${p}.post_attention_layernorm.weight`),
-      gate: up(`${p}.mlp.gate_proj.weight`),
-      up: up(`${p}.mlp.up_proj.weight`),
+      gate: gate!,
+      up: upProj!,
       down: up(`${p}.mlp.down_proj.weight`),
     };
   };

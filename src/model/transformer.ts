@@ -1,6 +1,6 @@
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
-import { shapeString, type Tensor } from '../gpu/tensor.js';
+import { shapeString, stackedView, type Tensor } from '../gpu/tensor.js';
 import { attention, kvWrite } from '../ops/attention.js';
 import { embedding } from '../ops/embedding.js';
 import { matmul } from '../ops/matmul.js';
@@ -31,6 +31,12 @@ import { KvCache } from './kv-cache.js';
  * B sequences of T new tokens each run as one batch of B·T rows through every matmul; attention
  * reads/writes each sequence's own KV-cache slot from its own start position, so prefill (T > 1)
  * and batched decode (T = 1, B sequences of different lengths) are the same code.
+ *
+ * Fused projections: k and v, and gate and up, are one matmul each when their weights lie back to
+ * back in one buffer (uploadWeights stores them so; a TrainableModel's arena usually does) and the
+ * plan's k and v (gate and up) are one buffer too: matmul's shared-A batch against the stacked
+ * weight view [2, N, H] writes [2, rows, N], whose halves are the two outputs. Otherwise (a bias on
+ * k/v, unaligned sizes) they run as separate matmuls.
  *
  * Activations are planned: one set of buffers per (B, T) shape, allocated on first use and reused by
  * later calls of that shape (decode reuses one plan for every token). Only the returned logits are
@@ -79,6 +85,10 @@ interface Plan {
   q: Tensor; // [rows, Hq·D]
   k: Tensor; // [rows, Hkv·D]
   v: Tensor; // [rows, Hkv·D]
+  /** [2, rows, Hkv·D] whose halves k and v are, when the offset of v is binding-aligned */
+  kv?: Tensor;
+  /** [2, rows, intermediate] whose halves gate and up are, likewise */
+  gu?: Tensor;
   attn: Tensor; // [rows, Hq·D]
   gate: Tensor; // [rows, intermediate]
   up: Tensor; // [rows, intermediate]
@@ -210,8 +220,12 @@ export class Transformer {
     const Hkv = c.num_key_value_heads;
     rmsnorm(gpu, p.x, l.inputNorm, { eps }, p.n);
     matmul(gpu, p.n, l.q, { transB: true, bias: l.qBias }, p.q);
-    matmul(gpu, p.n, l.k, { transB: true, bias: l.kBias }, p.k);
-    matmul(gpu, p.n, l.v, { transB: true, bias: l.vBias }, p.v);
+    const kvWeights = p.kv && !l.kBias && !l.vBias ? stackedView([l.k, l.v]) : undefined;
+    if (kvWeights) matmul(gpu, p.n, kvWeights, { transB: true }, p.kv);
+    else {
+      matmul(gpu, p.n, l.k, { transB: true, bias: l.kBias }, p.k);
+      matmul(gpu, p.n, l.v, { transB: true, bias: l.vBias }, p.v);
+    }
     const q = p.q.reshape([p.B, p.T, Hq, D]);
     const k = p.k.reshape([p.B, p.T, Hkv, D]);
     if (l.qNorm && l.kNorm) this.qkNorm(p, l.qNorm, l.kNorm);
@@ -236,8 +250,12 @@ export class Transformer {
   private mlpBlock(p: Plan, l: LayerWeights): void {
     const gpu = this.gpu;
     rmsnorm(gpu, p.x, l.postNorm, { eps: this.config.rms_norm_eps }, p.n);
-    matmul(gpu, p.n, l.gate, { transB: true }, p.gate);
-    matmul(gpu, p.n, l.up, { transB: true }, p.up);
+    const guWeights = p.gu ? stackedView([l.gate, l.up]) : undefined;
+    if (guWeights) matmul(gpu, p.n, guWeights, { transB: true }, p.gu);
+    else {
+      matmul(gpu, p.n, l.gate, { transB: true }, p.gate);
+      matmul(gpu, p.n, l.up, { transB: true }, p.up);
+    }
     swiglu(gpu, p.gate, p.up, p.act);
     matmul(gpu, p.act, l.down, { transB: true, accumulate: true }, p.x);
   }
@@ -385,11 +403,9 @@ export class Transformer {
       x: e([rows, c.hidden_size], 'f32', 'x'),
       n: e([rows, c.hidden_size], 'f32', 'normed'),
       q: e([rows, c.num_attention_heads * c.head_dim], 'f32', 'q'),
-      k: e([rows, c.num_key_value_heads * c.head_dim], 'f32', 'k'),
-      v: e([rows, c.num_key_value_heads * c.head_dim], 'f32', 'v'),
+      ...pairOf(this.gpu, rows, c.num_key_value_heads * c.head_dim, 'k', 'v', 'kv'),
       attn: e([rows, c.num_attention_heads * c.head_dim], 'f32', 'attn'),
-      gate: e([rows, c.intermediate_size], 'f32', 'gate'),
-      up: e([rows, c.intermediate_size], 'f32', 'up'),
+      ...pairOf(this.gpu, rows, c.intermediate_size, 'gate', 'up', 'gu'),
       act: e([rows, c.intermediate_size], 'f32', 'act'),
       aux: e([rows, c.hidden_size], 'f32', 'aux'),
       lastNorm: e([B, c.hidden_size], 'f32', 'lastNorm'),
@@ -409,6 +425,12 @@ export class Transformer {
     old?.sin.release();
     return ropeTables(this.gpu, { maxPositions, rotaryDim: this.config.head_dim, theta: this.config.rope_theta });
   }
+}
+
+/** Two activations [rows, n] named a and b, the halves of one buffer named `both` when they can be. */
+function pairOf<A extends string, B extends string, C extends string>(gpu: Gpu, rows: number, n: number, a: A, b: B, both: C): Record<A | B, Tensor> & Partial<Record<C, Tensor>> {
+  const { whole, parts } = gpu.emptyStacked(2, [rows, n], both);
+  return { [a]: parts[0]!, [b]: parts[1]!, ...(whole ? { [both]: whole } : {}) } as Record<A | B, Tensor> & Partial<Record<C, Tensor>>;
 }
 
 function releasePlan(p: Plan): void {

@@ -1,6 +1,6 @@
 import { grid1d, type Gpu } from '../gpu/gpu.js';
 import { Params } from '../gpu/params.js';
-import { shapeString, type Tensor } from '../gpu/tensor.js';
+import { shapeString, overlaps, type Tensor } from '../gpu/tensor.js';
 import { MAX_HEAD_DIM } from './attention.js';
 import { expectDtype, expectPositiveInt, expectRank, expectShape, fail } from './check.js';
 
@@ -110,7 +110,7 @@ export function attentionBackward(
     expectDtype(OP, name, t, ['f32']);
     expectShape(OP, name, t, shape, what);
   }
-  if (dk.buffer === dv.buffer || dq.buffer === dk.buffer || dq.buffer === dv.buffer) fail(OP, 'dq, dk and dv must be different buffers');
+  if (overlaps(dk, dv) || overlaps(dq, dk) || overlaps(dq, dv)) fail(OP, 'dq, dk and dv must be different buffers');
   if (B === 0 || T === 0) return { dq, dk, dv };
 
   const scale = opts.scale ?? 1 / Math.sqrt(D);

@@ -1,6 +1,6 @@
 import { grid1d, type Gpu } from '../gpu/gpu.js';
 import { Params } from '../gpu/params.js';
-import { shapeString, type Tensor } from '../gpu/tensor.js';
+import { shapeString, overlaps, type Tensor } from '../gpu/tensor.js';
 import { PonderError } from '../errors.js';
 import { expectDtype, expectPositiveInt, expectRank, expectShape, fail } from './check.js';
 import { tunedEntry, tuneCacheWarning } from './tune-cache.js';
@@ -141,7 +141,7 @@ function checkCaches(op: string, kCache: Tensor, vCache: Tensor, Hkv: number, D:
   if (H !== Hkv) fail(op, `kCache ${shapeString(kCache.shape)} has ${H} KV heads, ${ref} has ${Hkv}`);
   if (Dc !== D) fail(op, `head dim differs: ${ref} has D=${D}, kCache ${shapeString(kCache.shape)} has D=${Dc}`);
   if (!Number.isInteger(D) || D < 1 || D > MAX_HEAD_DIM) fail(op, `head dim D=${D} is unsupported (1..${MAX_HEAD_DIM}); kCache ${shapeString(kCache.shape)}`);
-  if (kCache.buffer === vCache.buffer) fail(op, 'kCache and vCache must be different buffers');
+  if (overlaps(kCache, vCache)) fail(op, 'kCache and vCache must be different buffers');
   return kCache.shape;
 }
 

@@ -1,7 +1,7 @@
 import { PonderError } from '../errors.js';
 import { grid1d, type Gpu } from '../gpu/gpu.js';
 import { Params } from '../gpu/params.js';
-import { shapeString, type Tensor } from '../gpu/tensor.js';
+import { shapeString, overlaps, type Tensor } from '../gpu/tensor.js';
 import { formatBytes } from '../gpu/pool.js';
 import { expectDtype, expectRank, expectShape, fail } from './check.js';
 
@@ -139,7 +139,7 @@ export function embeddingBackward(gpu: Gpu, ids: ArrayLike<number>, dout: Tensor
     const name = chunks.length > 1 ? `dtable[${i}]` : 'dtable';
     expectDtype(op, name, c, ['f32']);
     expectRank(op, name, c, [2]);
-    if (c.buffer === dout.buffer) fail(op, `${name} must not share a buffer with dout`);
+    if (overlaps(c, dout)) fail(op, `${name} must not share a buffer with dout`);
   }
   const dim = chunks[0].shape[1];
   if (dim === 0) fail(op, `dtable has shape ${shapeString(chunks[0].shape)}, expected D > 0`);

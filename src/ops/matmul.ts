@@ -1,6 +1,6 @@
 import type { Gpu } from '../gpu/gpu.js';
 import { Params } from '../gpu/params.js';
-import { shapeString, type Tensor } from '../gpu/tensor.js';
+import { shapeString, overlaps, type Tensor } from '../gpu/tensor.js';
 import { expectDtype, expectRank, expectShape, fail } from './check.js';
 import { pickMatmulConfig, type MatmulConfig } from './matmul-configs.js';
 
@@ -36,7 +36,9 @@ const OP = 'matmul';
 /**
  * C = alpha · op(A)·op(B) (+ bias[N] on every row) (+ C when accumulating), row-major f32.
  * A is [M,K] ([K,M] with transA) or [batch,M,K]; B is [K,N] ([N,K] with transB), or [batch,K,N]
- * with the same batch as A, or rank 2 and shared by every batch entry (weights).
+ * with the same batch as A, or rank 2 and shared by every batch entry (weights). A rank-2 A with a
+ * batched B is shared the same way: one input through several stacked weights of one shape (gate
+ * and up, or k and v, as one view [2, N, K]) in one dispatch, C [batch, M, N] holding each result.
  * Returns C: [M,N] or [batch,M,N] (`out` when given).
  */
 export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {}, out?: Tensor): Tensor {
@@ -49,8 +51,9 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {},
   expectRank(OP, 'b', b, [2, 3]);
   if (!Number.isFinite(alpha)) fail(OP, `alpha must be a finite number, got ${alpha}`);
 
-  const batched = a.shape.length === 3;
-  const batch = batched ? a.shape[0] : 1;
+  const sharedA = a.shape.length === 2 && b.shape.length === 3;
+  const batched = a.shape.length === 3 || sharedA;
+  const batch = a.shape.length === 3 ? a.shape[0] : sharedA ? b.shape[0] : 1;
   const [ar, ac] = a.shape.slice(-2);
   const [br, bc] = b.shape.slice(-2);
   const M = transA ? ac : ar;
@@ -62,7 +65,6 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {},
   if (K !== Kb) fail(OP, `inner dimensions differ: ${aDesc} has K=${K} but ${bDesc} has K=${Kb}`);
   const sharedB = b.shape.length === 2;
   if (!sharedB) {
-    if (!batched) fail(OP, `${bDesc} is batched but ${aDesc} is not`);
     if (b.shape[0] !== batch) fail(OP, `batch sizes differ: ${aDesc} has ${batch}, ${bDesc} has ${b.shape[0]}`);
   }
   if (opts.bias) {
@@ -74,7 +76,7 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {},
   const o = out ?? gpu.empty(outShape, 'f32', 'matmul.out');
   expectDtype(OP, 'out', o, ['f32']);
   expectShape(OP, 'out', o, outShape, `${batched ? 'batch x ' : ''}M x N for ${aDesc} · ${bDesc}`);
-  if (o.buffer === a.buffer || o.buffer === b.buffer || (opts.bias && o.buffer === opts.bias.buffer)) {
+  if (overlaps(o, a) || overlaps(o, b) || (opts.bias && overlaps(o, opts.bias))) {
     fail(OP, 'out must not share a buffer with a, b or bias');
   }
   if (o.size === 0) return o;
@@ -82,7 +84,7 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {},
   // A batch of row-major A against shared weights is one tall matrix: better tiles, one grid.
   const flat = batched && sharedB && !transA;
   const prob: MatmulProblem = { batch: flat ? 1 : batch, M: flat ? batch * M : M, N, K, transA, transB };
-  dispatchMatmul(gpu, a, b, o, prob, sharedB, alpha, opts.bias, opts.accumulate ?? false);
+  dispatchMatmul(gpu, a, b, o, prob, sharedA, sharedB, alpha, opts.bias, opts.accumulate ?? false);
   return o;
 }
 
@@ -114,6 +116,7 @@ function dispatchMatmul(
   b: Tensor,
   c: Tensor,
   prob: MatmulProblem,
+  sharedA: boolean,
   sharedB: boolean,
   alpha: number,
   bias: Tensor | undefined,
@@ -124,7 +127,7 @@ function dispatchMatmul(
   const kernel = chooseMatmulKernel(cfg, prob);
   // Without a bias the binding still has to be filled; A is read-only already, so reuse it.
   const tensors = [a, b, bias ?? a, c];
-  const aStride = M * K;
+  const aStride = sharedA ? 0 : M * K;
   const bStride = sharedB ? 0 : K * N;
   // Strides are in the element type each kernel binds (f32 or vec4); alignment makes them exact.
   const params = (aStrideUnits: number, bStrideUnits: number) =>

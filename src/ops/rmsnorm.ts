@@ -1,7 +1,7 @@
 import type { Gpu } from '../gpu/gpu.js';
 import { grid1d } from '../gpu/gpu.js';
 import { Params } from '../gpu/params.js';
-import type { Tensor } from '../gpu/tensor.js';
+import { overlaps, type Tensor } from '../gpu/tensor.js';
 import { expectDtype, expectRank, expectShape, expectSize, fail } from './check.js';
 
 export interface RmsNormOptions {
@@ -69,13 +69,13 @@ export function rmsnorm(gpu: Gpu, x: Tensor, weight: Tensor, opts: RmsNormOption
   const o = out ?? gpu.empty(x.shape, 'f32', 'rmsnorm.out');
   expectDtype('rmsnorm', 'out', o, ['f32']);
   expectShape('rmsnorm', 'out', o, x.shape, 'same as x');
-  const inPlace = o.buffer === x.buffer;
+  const inPlace = overlaps(o, x);
   if (opts.rstd) {
     expectDtype('rmsnorm', 'rstd', opts.rstd, ['f32']);
     expectSize('rmsnorm', 'rstd', opts.rstd, rows);
-    if (opts.rstd.buffer === x.buffer || opts.rstd.buffer === o.buffer) fail('rmsnorm', 'rstd must not share a buffer with x or out');
+    if (overlaps(opts.rstd, x) || overlaps(opts.rstd, o)) fail('rmsnorm', 'rstd must not share a buffer with x or out');
   }
-  if (!inPlace && weight.buffer === o.buffer) fail('rmsnorm', 'out must not share a buffer with weight');
+  if (!inPlace && overlaps(weight, o)) fail('rmsnorm', 'out must not share a buffer with weight');
 
   const { vec4, tpr, rpw } = opts.layout ?? rmsnormLayout(dim, gpu.info.software);
   if (vec4 && dim % 4 !== 0) fail('rmsnorm', `layout.vec4 needs a last dim divisible by 4, got ${dim}`);
@@ -105,6 +105,11 @@ export interface RmsNormBackwardOptions {
   dweight: Tensor;
   /** add into dweight (gradient accumulation over micro-batches) instead of overwriting it */
   accumulate?: boolean;
+  /**
+   * add into dx instead of overwriting it (needs `dx`): a block's input gradient added straight into
+   * the residual gradient, bit-identical to writing it and running addInPlace, one dispatch fewer
+   */
+  accumulateDx?: boolean;
   /** thread layout of the dx kernel; default rmsnormLayout(dim, adapter is software) */
   layout?: RmsNormLayout;
 }
@@ -145,12 +150,13 @@ export function rmsnormBackward(gpu: Gpu, dy: Tensor, x: Tensor, weight: Tensor,
   const dweight = opts.dweight;
   expectDtype(op, 'dweight', dweight, ['f32']);
   expectShape(op, 'dweight', dweight, [dim], `[D], D = last dim of x [${x.shape.join('x')}]`);
+  if (opts.accumulateDx && !opts.dx) fail(op, 'accumulateDx needs the tensor to accumulate into as `dx`');
   const dx = opts.dx ?? gpu.empty(x.shape, 'f32', 'rmsnorm.dx');
   expectDtype(op, 'dx', dx, ['f32']);
   expectShape(op, 'dx', dx, x.shape, 'same as x');
   const inputs = [dy, x, weight, rstd];
-  if (inputs.some((t) => t.buffer === dx.buffer)) fail(op, 'dx must not share a buffer with dy, x, weight or rstd');
-  if (inputs.some((t) => t.buffer === dweight.buffer) || dweight.buffer === dx.buffer) fail(op, 'dweight must not share a buffer with dy, x, weight, rstd or dx');
+  if (inputs.some((t) => overlaps(t, dx))) fail(op, 'dx must not share a buffer with dy, x, weight or rstd');
+  if (inputs.some((t) => overlaps(t, dweight)) || overlaps(dweight, dx)) fail(op, 'dweight must not share a buffer with dy, x, weight, rstd or dx');
 
   const { vec4, tpr, rpw } = opts.layout ?? rmsnormLayout(dim, gpu.info.software);
   if (vec4 && dim % 4 !== 0) fail(op, `layout.vec4 needs a last dim divisible by 4, got ${dim}`);
@@ -167,7 +173,7 @@ export function rmsnormBackward(gpu: Gpu, dy: Tensor, x: Tensor, weight: Tensor,
       .u32(vec4 ? dim / 4 : dim)
       .u32(0)
       .u32(0)
-      .u32(0),
+      .u32(opts.accumulateDx ? 1 : 0),
     tensors: [dy, x, weight, rstd, dx],
     workgroups: grid1d(Math.ceil(rows / rpw), maxWg),
   });

@@ -1,6 +1,6 @@
 import { grid1d, type Gpu } from '../gpu/gpu.js';
 import { Params } from '../gpu/params.js';
-import { shapeString, type Tensor } from '../gpu/tensor.js';
+import { shapeString, overlaps, type Tensor } from '../gpu/tensor.js';
 import { expectDtype, expectPositiveInt, expectRank, expectShape, expectSize, fail } from './check.js';
 
 const WG = 256;
@@ -92,7 +92,7 @@ export function rope(gpu: Gpu, x: Tensor, positions: Tensor, tables: RopeTables,
   if (2 * half > dim) fail('rope', `cos has shape ${shapeString(tables.cos.shape)}: rotary dim ${2 * half} exceeds the head dim of x ${shapeString(x.shape)}`);
   const tokens = x.size / Math.max(1, heads * dim);
   expectSize('rope', 'positions', positions, tokens);
-  const inPlace = !out || out.buffer === x.buffer;
+  const inPlace = !out || overlaps(out, x);
   if (out) {
     expectDtype('rope', 'out', out, ['f32']);
     expectShape('rope', 'out', out, x.shape, 'same as x');
@@ -161,11 +161,11 @@ export function ropeBackward(gpu: Gpu, dy: Tensor, positions: Tensor, tables: Ro
   if (2 * half > dim) fail(op, `cos has shape ${shapeString(tables.cos.shape)}: rotary dim ${2 * half} exceeds the head dim of dy ${shapeString(dy.shape)}`);
   const tokens = dy.size / Math.max(1, heads * dim);
   expectSize(op, 'positions', positions, tokens);
-  const inPlace = !out || out.buffer === dy.buffer;
+  const inPlace = !out || overlaps(out, dy);
   if (out) {
     expectDtype(op, 'out', out, ['f32']);
     expectShape(op, 'out', out, dy.shape, 'same as dy');
-    if (!inPlace && (out.buffer === positions.buffer || out.buffer === tables.cos.buffer || out.buffer === tables.sin.buffer)) {
+    if (!inPlace && (overlaps(out, positions) || overlaps(out, tables.cos) || overlaps(out, tables.sin))) {
       fail(op, 'out must not share a buffer with positions or the tables');
     }
   }

@@ -1,7 +1,7 @@
 import { PonderError } from '../errors.js';
 import { grid1d, type Gpu } from '../gpu/gpu.js';
 import { Params } from '../gpu/params.js';
-import { shapeString, type Tensor } from '../gpu/tensor.js';
+import { shapeString, overlaps, type Tensor } from '../gpu/tensor.js';
 import { expectDtype, expectShape, fail } from './check.js';
 
 /**
@@ -26,7 +26,7 @@ export function rowsAndCols(op: string, name: string, t: Tensor): [number, numbe
 
 /** Throws unless `a` and `b` live in different buffers (a kernel cannot read and write one buffer). */
 export function expectDistinct(op: string, aName: string, a: Tensor, bName: string, b: Tensor): void {
-  if (a.buffer === b.buffer) throw new PonderError('SHAPE', `${op}: ${bName} ${b} shares its buffer with ${aName} ${a}`);
+  if (overlaps(a, b)) throw new PonderError('SHAPE', `${op}: ${bName} ${b} shares its buffer with ${aName} ${a}`);
 }
 
 const SOFTMAX_WG = 256;

@@ -1,6 +1,6 @@
 import { grid1d, type Gpu } from '../gpu/gpu.js';
 import { Params } from '../gpu/params.js';
-import type { Tensor } from '../gpu/tensor.js';
+import { overlaps, type Tensor } from '../gpu/tensor.js';
 import { expectDtype, expectShape, fail } from './check.js';
 
 const WG = 256;
@@ -16,7 +16,7 @@ export function swiglu(gpu: Gpu, gate: Tensor, up: Tensor, out?: Tensor): Tensor
   const o = out ?? gpu.empty(gate.shape, 'f32', 'swiglu.out');
   expectDtype('swiglu', 'out', o, ['f32']);
   expectShape('swiglu', 'out', o, gate.shape, 'same as gate');
-  if (o.buffer === gate.buffer || o.buffer === up.buffer) fail('swiglu', 'out must not share a buffer with gate or up');
+  if (overlaps(o, gate) || overlaps(o, up)) fail('swiglu', 'out must not share a buffer with gate or up');
   // vec4 when the size allows: one invocation per 4 elements (~3x faster on lavapipe).
   const vec4 = gate.size % 4 === 0;
   const n = vec4 ? gate.size / 4 : gate.size;
@@ -48,9 +48,9 @@ export function swigluBackward(gpu: Gpu, dout: Tensor, gate: Tensor, up: Tensor,
   for (const [name, t] of [['dgate', dgate], ['dup', dup]] as const) {
     expectDtype(op, name, t, ['f32']);
     expectShape(op, name, t, gate.shape, 'same as gate');
-    if (t.buffer === dout.buffer || t.buffer === gate.buffer || t.buffer === up.buffer) fail(op, `${name} must not share a buffer with dout, gate or up`);
+    if (overlaps(t, dout) || overlaps(t, gate) || overlaps(t, up)) fail(op, `${name} must not share a buffer with dout, gate or up`);
   }
-  if (dgate.buffer === dup.buffer) fail(op, 'dgate and dup must not share a buffer');
+  if (overlaps(dgate, dup)) fail(op, 'dgate and dup must not share a buffer');
   const vec4 = gate.size % 4 === 0;
   const n = vec4 ? gate.size / 4 : gate.size;
   gpu.dispatch({

@@ -1,5 +1,7 @@
 import type { ModelConfig } from '../model/config.js';
 import { expectedWeights } from '../model/config.js';
+import { decaysByName } from './optimizer.js';
+import { arenaRuns, planArenas } from './param-arena.js';
 
 /**
  * The theoretical GPU-memory floor of one training step: every buffer TrainableModel (trainable.ts)
@@ -11,10 +13,13 @@ import { expectedWeights } from '../model/config.js';
  *
  * Counted, with R = B·T rows, H hidden, I intermediate, V vocab, D head_dim, Hq/Hkv heads, L layers:
  *
- *   weights      every tensor of expectedWeights(config) (a tied lm_head is the embedding, once)
- *   grads        one f32 grad per weight, same shape
- *   adam         AdamW's m and v per weight; its partials for the grad norm (Σ ⌈n/2048⌉ floats,
- *                at least 1), the applied-step counter u32[1] and the scalars f32[4]
+ *   weights      every tensor of expectedWeights(config) (a tied lm_head is the embedding, once),
+ *                laid out in param arenas (param-arena.ts: one buffer per arena, each tensor padded
+ *                to 64 floats)
+ *   grads        the same arenas again for the grads
+ *   adam         AdamW's m and v per run (arenaRuns: per arena, the decaying tensors and the others);
+ *                its partials for the grad norm (Σ ⌈run/2048⌉ floats, at least 1), the applied-step
+ *                counter u32[1] and the scalars f32[4]
  *   activations  TrainableModel's plan for (B, T):
  *                  per layer: x, n1, xm, n2 [R,H]; rstd1, rstd2 [R]; q, attn [R,Hq·D]; lse [B,T,Hq];
  *                             kCache, vCache [B,Hkv,T,D]; gate, up, act [R,I];
@@ -85,7 +90,7 @@ export function trainingMemoryFloor(config: ModelConfig, B: number, T: number, o
   };
 
   let params = 0;
-  let partials = 0;
+  const specs: { label: string; size: number; decay: boolean }[] = [];
   for (const [name, shape] of expectedWeights(config)) {
     const n = shape.reduce((a, b) => a * b, 1);
     params += n;
@@ -98,13 +103,19 @@ export function trainingMemoryFloor(config: ModelConfig, B: number, T: number, o
     for (let c = 0; c < chunks; c++) {
       const m = halves ? n / 2 : chunks === 1 ? n : Math.min(tableRows, rows - c * tableRows) * shape[1]!;
       const label = halves ? `${name}#${c === 0 ? 'hidden' : 'token'}` : chunks === 1 ? name : `${name}#${c}`;
-      partials += Math.ceil(m / ADAM_NORM_CHUNK);
-      add('weights', label, m);
-      add('grads', `grad.${label}`, m);
-      add('adam', `adamw.m.${label}`, m);
-      add('adam', `adamw.v.${label}`, m);
+      specs.push({ label, size: m, decay: decaysByName(name) });
     }
   }
+  const plan = planArenas(specs, binding);
+  plan.sizes.forEach((n, a) => {
+    add('weights', `params.${a}`, n);
+    add('grads', `grads.${a}`, n);
+  });
+  let partials = 0;
+  arenaRuns(specs, plan).forEach((n, r) => {
+    partials += Math.ceil(n / ADAM_NORM_CHUNK);
+    add('adam', `adamw.m, adamw.v (run ${r})`, n, 2);
+  });
   add('adam', 'adamw.partials', Math.max(partials, 1));
   add('adam', 'adamw.step', 1);
   add('adam', 'adamw.scalars', 4);

@@ -1,7 +1,7 @@
 import { PonderError } from '../errors.js';
 import { grid1d, type Gpu } from '../gpu/gpu.js';
 import { Params } from '../gpu/params.js';
-import { shapeString, type Tensor } from '../gpu/tensor.js';
+import { shapeString, Tensor } from '../gpu/tensor.js';
 import { expectDtype, expectShape, fail } from '../ops/check.js';
 
 /**
@@ -15,6 +15,13 @@ import { expectDtype, expectShape, fail } from '../ops/check.js';
  * The reduction is two-stage in a fixed order (no float atomics), so the norm, and every update,
  * is bit-for-bit reproducible. The step counter lives on the GPU (u32[1]) because the skip
  * decision does: bias correction stays right after skipped steps without syncing.
+ *
+ * "Per param" is per run: params whose values (and grads, at the same distance) lie back to back in
+ * one buffer with only alignment padding (< 256 bytes) between them, and that agree on decay, are
+ * one run, updated and summed as a single tensor, so a model whose params live in a few arenas
+ * (param-arena.ts) steps in a handful of dispatches. The padding must be zero in values and grads
+ * (ParamArenas keeps it so): it then stays zero and adds nothing to the norm. m and v are one buffer
+ * per run; state() hands out per-param views of them, so checkpoints keep one tensor per param.
  */
 export interface AdamWConfig {
   lr: number;
@@ -46,6 +53,17 @@ export function decaysByName(name: string): boolean {
 const WG = 256;
 const ITEMS = 8;
 const CHUNK = WG * ITEMS;
+/** the storage-binding offset alignment every adapter accepts */
+const ALIGN_BYTES = 256;
+
+/** Params updated as one tensor (see the header): views of the run's extent, and its moments. */
+interface Run {
+  value: Tensor;
+  grad: Tensor;
+  m: Tensor;
+  v: Tensor;
+  decay: boolean;
+}
 
 export class AdamW {
   readonly params: readonly Param[];
@@ -54,8 +72,10 @@ export class AdamW {
   private readonly eps: number;
   private readonly weightDecay: number;
   private readonly gradClip: number;
+  /** per param: views of its run's moments */
   private readonly m: Tensor[];
   private readonly v: Tensor[];
+  private readonly runs: Run[];
   /** u32[1]: applied steps, advanced on the GPU by finalize. */
   private readonly stepT: Tensor;
   /** f32[4]: [apply, clip_scale, 1 - b1^t, 1 - b2^t], written by finalize, read by adamw. */
@@ -93,13 +113,15 @@ export class AdamW {
       expectShape(op, `${p.name}.grad`, p.grad, p.value.shape, `same as ${p.name} ${shapeString(p.value.shape)}`);
     }
     this.params = [...params];
-    this.m = params.map((p) => this.zeros(p.value.shape, `adamw.m.${p.name}`));
-    this.v = params.map((p) => this.zeros(p.value.shape, `adamw.v.${p.name}`));
+    const { runs, m, v } = this.planRuns(params);
+    this.runs = runs;
+    this.m = m;
+    this.v = v;
     this.offsets = [];
     let off = 0;
-    for (const p of params) {
+    for (const r of runs) {
       this.offsets.push(off);
-      off += Math.ceil(p.value.size / CHUNK);
+      off += Math.ceil(r.value.size / CHUNK);
     }
     this.numPartials = off;
     this.partials = gpu.empty([Math.max(off, 1)], 'f32', 'adamw.partials');
@@ -130,7 +152,7 @@ export class AdamW {
     const gpu = this.gpu;
     const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
     const result = gpu.empty([2], 'f32', 'adamw.result');
-    this.params.forEach((p, i) => {
+    this.runs.forEach((p, i) => {
       const n = p.grad.size;
       if (n === 0) return;
       gpu.dispatch({
@@ -150,7 +172,7 @@ export class AdamW {
       tensors: [this.partials, result, this.stepT, this.scalars],
       workgroups: [1],
     });
-    this.params.forEach((p, i) => {
+    this.runs.forEach((p) => {
       const n = p.value.size;
       if (n === 0) return;
       gpu.dispatch({
@@ -166,7 +188,7 @@ export class AdamW {
           .f32(1 - this.beta2)
           .f32(this.eps)
           .f32(p.decay ? this.weightDecay : 0),
-        tensors: [p.value, p.grad, this.m[i]!, this.v[i]!, this.scalars],
+        tensors: [p.value, p.grad, p.m, p.v, this.scalars],
         workgroups: grid1d(Math.ceil(n / WG), maxWg),
       });
     });
@@ -207,10 +229,73 @@ export class AdamW {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of [...this.m, ...this.v, this.partials, this.stepT, this.scalars]) t.release();
+    for (const t of [...this.runs.flatMap((r) => [r.m, r.v]), this.partials, this.stepT, this.scalars]) t.release();
   }
 
   // ---------------------------------------------------------------- internals
+
+  /**
+   * Groups the params into runs (see the header): sorted by buffer and offset, a param joins the run
+   * before it when it shares its value and grad buffers at the same value-to-grad distance, has the
+   * same decay, starts less than ALIGN_BYTES after the run's end, and the run stays within one
+   * storage binding. Returns the runs (with zeroed moments) and each param's views of them.
+   */
+  private planRuns(params: Param[]): { runs: Run[]; m: Tensor[]; v: Tensor[] } {
+    const bufferIds = new Map<GPUBuffer, number>();
+    const id = (b: GPUBuffer) => bufferIds.get(b) ?? (bufferIds.set(b, bufferIds.size), bufferIds.size - 1);
+    const order = [...params.keys()].sort((a, b) => id(params[a]!.value.buffer) - id(params[b]!.value.buffer) || params[a]!.value.byteOffset - params[b]!.value.byteOffset);
+    const maxBytes = this.gpu.limits.maxStorageBufferBindingSize;
+    const groups: { start: number; end: number; members: number[] }[] = [];
+    for (const i of order) {
+      const p = params[i]!;
+      const g = groups[groups.length - 1];
+      const head = g ? params[g.members[0]!]! : undefined;
+      const joins =
+        g !== undefined &&
+        head !== undefined &&
+        p.value.buffer === head.value.buffer &&
+        p.grad.buffer === head.grad.buffer &&
+        p.value.byteOffset - p.grad.byteOffset === head.value.byteOffset - head.grad.byteOffset &&
+        p.decay === head.decay &&
+        p.value.byteOffset >= g.end &&
+        p.value.byteOffset - g.end < ALIGN_BYTES &&
+        p.value.byteOffset + p.value.byteSize - g.start <= maxBytes &&
+        g.start % ALIGN_BYTES === 0 &&
+        head.grad.byteOffset % ALIGN_BYTES === 0;
+      if (joins) {
+        g.members.push(i);
+        g.end = p.value.byteOffset + p.value.byteSize;
+      } else {
+        groups.push({ start: p.value.byteOffset, end: p.value.byteOffset + p.value.byteSize, members: [i] });
+      }
+    }
+    const m: Tensor[] = new Array(params.length);
+    const v: Tensor[] = new Array(params.length);
+    const runs = groups.map((g): Run => {
+      const head = params[g.members[0]!]!;
+      if (g.members.length === 1) {
+        const run = { value: head.value, grad: head.grad, m: this.zeros(head.value.shape, `adamw.m.${head.name}`), v: this.zeros(head.value.shape, `adamw.v.${head.name}`), decay: head.decay };
+        m[g.members[0]!] = run.m;
+        v[g.members[0]!] = run.v;
+        return run;
+      }
+      const n = (g.end - g.start) / 4;
+      const run: Run = {
+        value: new Tensor(head.value.buffer, [n], 'f32', null, g.start),
+        grad: new Tensor(head.grad.buffer, [n], 'f32', null, head.grad.byteOffset),
+        m: this.zeros([n], `adamw.m.${head.name}+`),
+        v: this.zeros([n], `adamw.v.${head.name}+`),
+        decay: head.decay,
+      };
+      for (const i of g.members) {
+        const p = params[i]!;
+        m[i] = run.m.view((p.value.byteOffset - g.start) / 4, p.value.shape);
+        v[i] = run.v.view((p.value.byteOffset - g.start) / 4, p.value.shape);
+      }
+      return run;
+    });
+    return { runs, m, v };
+  }
 
   private normParams(n: number, offset: number): Params {
     return new Params()

@@ -1,6 +1,6 @@
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
-import { Tensor } from '../gpu/tensor.js';
+import { stackedView, Tensor } from '../gpu/tensor.js';
 import { addInPlace } from '../ops/add.js';
 import { attention, kvWrite } from '../ops/attention.js';
 import { attentionBackward } from '../ops/attention-backward.js';
@@ -15,6 +15,7 @@ import { weightedCrossEntropy } from '../ops/weighted-cross-entropy.js';
 import { checkWeights, expectedWeights, mtpPrefix, type ModelConfig, type Weights } from '../model/config.js';
 import { splitColumns, type GpuWeights, type LayerWeights } from '../model/gpu-weights.js';
 import { decaysByName, type Param } from './optimizer.js';
+import { ParamArenas, type ParamSpec } from './param-arena.js';
 
 /**
  * The transformer of src/model/transformer.ts for training: f32 master weights with a gradient
@@ -42,6 +43,11 @@ import { decaysByName, type Param } from './optimizer.js';
  * step are gradient accumulation; zeroGrads() clears them. With tied embeddings the lm_head
  * gradient adds into the embedding's grad (one Param). Everything is deterministic: no op uses
  * float atomics, so the same inputs give bit-identical losses and gradients.
+ *
+ * Every Param's value and grad is a view of a param arena (param-arena.ts): AdamW then updates whole
+ * runs of params per dispatch, and k/v and gate/up, back to back there, run as one matmul each
+ * (forward, and their weight grads in the backward) when the step's activations can be stacked too
+ * (../../docs/architecture.md "Fused projections").
  *
  * Big vocabularies. One storage binding is limited (128 MiB on lavapipe), and a 0.5B model's
  * 151936 x 896 table (519 MiB) or its logits (R x 151936 x 4 bytes: 1.2 GiB for R = 2048) are over it.
@@ -162,6 +168,8 @@ interface LayerActs {
   rstd2: Tensor; // [R]
   gate: Tensor; // [R, I]
   up: Tensor; // [R, I]
+  /** [2, R, I] whose halves gate and up are, when they can be one buffer (Gpu.emptyStacked) */
+  gu?: Tensor;
   act: Tensor; // [R, I]
 }
 
@@ -195,6 +203,7 @@ interface Plan {
   headScratch?: Tensor;
   k: Tensor; // [R, Hkv·D] scratch: k after RoPE (copied into the cache)
   v: Tensor; // [R, Hkv·D] scratch
+  kv?: Tensor; // [2, R, Hkv·D] whose halves k and v are, when they can be one buffer
   // backward scratch
   dres: Tensor; // [R, H] gradient of the residual stream
   dtmp: Tensor; // [R, H]
@@ -202,10 +211,12 @@ interface Plan {
   dact: Tensor; // [R, I]
   dgate: Tensor; // [R, I]
   dup: Tensor; // [R, I]
+  dgu?: Tensor; // [2, R, I] whose halves dgate and dup are, when they can be one buffer
   dattn: Tensor; // [R, Hq·D]
   dq: Tensor; // [R, Hq·D]
   dk: Tensor; // [R, Hkv·D]
   dv: Tensor; // [R, Hkv·D]
+  dkv?: Tensor; // [2, R, Hkv·D] whose halves dk and dv are, when they can be one buffer
   dqRaw?: Tensor; // [R, Hq·D]
   dkRaw?: Tensor; // [R, Hkv·D]
 }
@@ -218,6 +229,8 @@ const MAX_PLANS = 2;
 
 export class TrainableModel {
   private readonly byName = new Map<string, Param>();
+  /** the shared buffers every Param value and grad is a view of (param-arena.ts) */
+  private readonly arenas: ParamArenas;
   private readonly layers: LayerParams[] = [];
   private readonly mtp: MtpParams[] = [];
   /** tables whose Params are column halves (MTP input_proj), joined by columns in toWeights */
@@ -252,17 +265,19 @@ export class TrainableModel {
     const binding = gpu.limits.maxStorageBufferBindingSize;
     this.maxLogitsBytes = Math.min(opts.maxLogitsBytes ?? binding, binding);
     const tableNames = new Set(['model.embed_tokens.weight', 'lm_head.weight']);
+    // every param's name, shape and initial values first; then one ParamArenas places them all
+    const specs: ParamSpec[] = [];
+    const tableParts = new Map<string, string[]>();
     for (const [name, shape] of expectedWeights(config)) {
       const w = weights.get(name)!;
       const [rows, cols] = shape;
       if (name.endsWith('.input_proj.weight')) {
-        const halves = splitColumns(w.data, cols! / 2).map((data, i) => {
+        const parts = splitColumns(w.data, cols! / 2).map((data, i) => {
           const pname = `${name}#${i === 0 ? 'hidden' : 'token'}`;
-          const prm: Param = { name: pname, value: gpu.upload(data, [rows!, cols! / 2], 'f32', pname), grad: gpu.empty([rows!, cols! / 2], 'f32', `grad.${pname}`), decay: decaysByName(name) };
-          this.byName.set(pname, prm);
-          return prm;
+          specs.push({ name: pname, shape: [rows!, cols! / 2], data, decay: decaysByName(name) });
+          return pname;
         });
-        this.tables.set(name, halves);
+        tableParts.set(name, parts);
         this.columnSplit.add(name);
         continue;
       }
@@ -271,26 +286,22 @@ export class TrainableModel {
         if (w.data.byteLength > binding) {
           throw new PonderError('DEVICE_LIMIT', `TrainableModel: tensor "${name}" [${shape.join('x')}] is over this device's maxStorageBufferBindingSize of ${binding} bytes`);
         }
-        const prm: Param = { name, value: gpu.upload(w.data, shape, 'f32', name), grad: gpu.empty(shape, 'f32', `grad.${name}`), decay: decaysByName(name) };
-        this.byName.set(name, prm);
-        this.tables.set(name, [prm]);
+        specs.push({ name, shape: [...shape], data: w.data, decay: decaysByName(name) });
+        tableParts.set(name, [name]);
         continue;
       }
-      const chunks: Param[] = [];
+      const parts: string[] = [];
       for (let r = 0; r < rows!; r += maxRows) {
         const n = Math.min(maxRows, rows! - r);
-        const cname = `${name}#${chunks.length}`;
-        const prm: Param = {
-          name: cname,
-          value: gpu.upload(w.data.subarray(r * cols!, (r + n) * cols!), [n, cols!], 'f32', cname),
-          grad: gpu.empty([n, cols!], 'f32', `grad.${cname}`),
-          decay: decaysByName(name),
-        };
-        this.byName.set(cname, prm);
-        chunks.push(prm);
+        const cname = `${name}#${parts.length}`;
+        specs.push({ name: cname, shape: [n, cols!], data: w.data.subarray(r * cols!, (r + n) * cols!), decay: decaysByName(name) });
+        parts.push(cname);
       }
-      this.tables.set(name, chunks);
+      tableParts.set(name, parts);
     }
+    this.arenas = ParamArenas.create(gpu, specs);
+    for (const prm of this.arenas.params) this.byName.set(prm.name, prm);
+    for (const [name, parts] of tableParts) this.tables.set(name, parts.map((n) => this.byName.get(n)!));
     const P = (n: string) => this.byName.get(n)!;
     const opt = (n: string, on: boolean) => (on ? P(n) : undefined);
     this.embed = this.tables.get('model.embed_tokens.weight')!;
@@ -329,7 +340,6 @@ export class TrainableModel {
     this.norm = P('model.norm.weight');
     this.lmHead = config.tie_word_embeddings ? this.embed : this.tables.get('lm_head.weight')!;
     this.rope = this.buildRope(config.max_position_embeddings);
-    this.zeroGrads();
   }
 
   /** Checks the weights against the config, uploads them as f32 master weights, zeroed grads. */
@@ -349,7 +359,7 @@ export class TrainableModel {
   /** Sets every grad to 0 (recorded on the queue, no sync). */
   zeroGrads(): void {
     this.live();
-    for (const p of this.byName.values()) this.gpu.fill(p.grad, 0);
+    this.arenas.zeroGrads();
   }
 
   /**
@@ -768,10 +778,7 @@ export class TrainableModel {
     this.last = undefined;
     this.rope.cos.release();
     this.rope.sin.release();
-    for (const prm of this.byName.values()) {
-      prm.value.release();
-      prm.grad.release();
-    }
+    this.arenas.release();
   }
 
   // ------------------------------------------------------------------ blocks
@@ -792,9 +799,14 @@ export class TrainableModel {
       rmsnorm(gpu, a.kRaw!.reshape([B * T * Hkv, D]), l.kNorm.value, { eps, rstd: a.rstdK }, p.k.reshape([B * T * Hkv, D]));
     } else {
       matmul(gpu, a.n1, l.q.value, { transB: true, bias: l.qBias?.value }, a.q);
-      matmul(gpu, a.n1, l.k.value, { transB: true, bias: l.kBias?.value }, p.k);
     }
-    matmul(gpu, a.n1, l.v.value, { transB: true, bias: l.vBias?.value }, p.v);
+    // k and v as one matmul when k is not normed on its own and both weights are one view
+    const kvWeights = !l.kNorm && !l.kBias && p.kv ? stackedView([l.k.value, l.v.value]) : undefined;
+    if (kvWeights) matmul(gpu, a.n1, kvWeights, { transB: true }, p.kv);
+    else {
+      if (!l.kNorm) matmul(gpu, a.n1, l.k.value, { transB: true, bias: l.kBias?.value }, p.k);
+      matmul(gpu, a.n1, l.v.value, { transB: true, bias: l.vBias?.value }, p.v);
+    }
     const q = a.q.reshape([B, T, Hq, D]);
     const k = p.k.reshape([B, T, Hkv, D]);
     rope(gpu, q, p.positions, this.rope);
@@ -809,8 +821,12 @@ export class TrainableModel {
   private mlpForward(l: LayerParams, a: LayerActs, next: Tensor): void {
     const gpu = this.gpu;
     rmsnorm(gpu, a.xm, l.postNorm.value, { eps: this.config.rms_norm_eps, rstd: a.rstd2 }, a.n2);
-    matmul(gpu, a.n2, l.gate.value, { transB: true }, a.gate);
-    matmul(gpu, a.n2, l.up.value, { transB: true }, a.up);
+    const guWeights = a.gu ? stackedView([l.gate.value, l.up.value]) : undefined;
+    if (guWeights) matmul(gpu, a.n2, guWeights, { transB: true }, a.gu);
+    else {
+      matmul(gpu, a.n2, l.gate.value, { transB: true }, a.gate);
+      matmul(gpu, a.n2, l.up.value, { transB: true }, a.up);
+    }
     swiglu(gpu, a.gate, a.up, a.act);
     gpu.copy(a.xm, next);
     matmul(gpu, a.act, l.down.value, { transB: true, accumulate: true }, next);
@@ -822,12 +838,16 @@ export class TrainableModel {
     matmul(gpu, p.dres, a.act, { transA: true, accumulate: true }, l.down.grad);
     matmul(gpu, p.dres, l.down.value, {}, p.dact);
     swigluBackward(gpu, p.dact, a.gate, a.up, { dgate: p.dgate, dup: p.dup });
-    matmul(gpu, p.dgate, a.n2, { transA: true, accumulate: true }, l.gate.grad);
-    matmul(gpu, p.dup, a.n2, { transA: true, accumulate: true }, l.up.grad);
+    const guGrads = p.dgu ? stackedView([l.gate.grad, l.up.grad]) : undefined;
+    if (guGrads) matmul(gpu, p.dgu!, a.n2, { transA: true, accumulate: true }, guGrads);
+    else {
+      matmul(gpu, p.dgate, a.n2, { transA: true, accumulate: true }, l.gate.grad);
+      matmul(gpu, p.dup, a.n2, { transA: true, accumulate: true }, l.up.grad);
+    }
     matmul(gpu, p.dgate, l.gate.value, {}, p.dn);
     matmul(gpu, p.dup, l.up.value, { accumulate: true }, p.dn);
-    rmsnormBackward(gpu, p.dn, a.xm, l.postNorm.value, a.rstd2, { dx: p.dtmp, dweight: l.postNorm.grad, accumulate: true });
-    addInPlace(gpu, p.dres, p.dtmp);
+    // the norm's input gradient adds straight into the residual gradient (no separate add)
+    rmsnormBackward(gpu, p.dn, a.xm, l.postNorm.value, a.rstd2, { dx: p.dres, accumulateDx: true, dweight: l.postNorm.grad, accumulate: true });
   }
 
   /** p.dres = d loss / d xm_l on entry, d loss / d x_l on exit; weight grads accumulate. */
@@ -862,13 +882,15 @@ export class TrainableModel {
       [dk, l.k, l.kBias],
       [p.dv, l.v, l.vBias],
     ];
+    // the k and v weight grads as one matmul when dk, dv and both grads are stacked views
+    const kvGrads = dk === p.dk && !l.kBias && !l.vBias && p.dkv ? stackedView([l.k.grad, l.v.grad]) : undefined;
+    if (kvGrads) matmul(gpu, p.dkv!, a.n1, { transA: true, accumulate: true }, kvGrads);
     projections.forEach(([dy, w, bias], j) => {
-      matmul(gpu, dy, a.n1, { transA: true, accumulate: true }, w.grad);
+      if (!(kvGrads && j > 0)) matmul(gpu, dy, a.n1, { transA: true, accumulate: true }, w.grad);
       if (bias) matmul(gpu, p.ones, dy, { accumulate: true }, bias.grad.reshape([1, bias.grad.size]));
       matmul(gpu, dy, w.value, { accumulate: j > 0 }, p.dn);
     });
-    rmsnormBackward(gpu, p.dn, a.x, l.inputNorm.value, a.rstd1, { dx: p.dtmp, dweight: l.inputNorm.grad, accumulate: true });
-    addInPlace(gpu, p.dres, p.dtmp);
+    rmsnormBackward(gpu, p.dn, a.x, l.inputNorm.value, a.rstd1, { dx: p.dres, accumulateDx: true, dweight: l.inputNorm.grad, accumulate: true });
   }
 
   // ------------------------------------------------------------------ inputs and plans
@@ -932,8 +954,7 @@ export class TrainableModel {
       xm: e([R, H], `xm.${i}`),
       n2: e([R, H], `n2.${i}`),
       rstd2: e([R], `rstd2.${i}`),
-      gate: e([R, I], `gate.${i}`),
-      up: e([R, I], `up.${i}`),
+      ...stackedPair(this.gpu, [R, I], `gate+up.${i}`, (gate, up, gu) => ({ gate, up, gu })),
       act: e([R, I], `act.${i}`),
     });
     const layers: LayerActs[] = [];
@@ -974,18 +995,15 @@ export class TrainableModel {
       headRows,
       head: headRows < R ? { h: e([headRows, H], 'head.h'), targets: e([headRows], 'head.targets', 'u32'), loss: e([headRows], 'head.loss'), dn: e([headRows, H], 'head.dn'), ignore: e([headRows], 'head.ignore', 'u32') } : undefined,
       headScratch: this.lmHead.length > 1 ? e([headRows, Math.max(...this.lmHead.map((t) => t.value.shape[0]!))], 'head.scratch') : undefined,
-      k: e([R, Hkv * D], 'k'),
-      v: e([R, Hkv * D], 'v'),
+      ...stackedPair(this.gpu, [R, Hkv * D], 'k+v', (k, v, kv) => ({ k, v, kv })),
       dres: e([R, H], 'dres'),
       dtmp: e([R, H], 'dtmp'),
       dn: e([R, H], 'dn'),
       dact: e([R, I], 'dact'),
-      dgate: e([R, I], 'dgate'),
-      dup: e([R, I], 'dup'),
+      ...stackedPair(this.gpu, [R, I], 'dgate+dup', (dgate, dup, dgu) => ({ dgate, dup, dgu })),
       dattn: e([R, Hq * D], 'dattn'),
       dq: e([R, Hq * D], 'dq'),
-      dk: e([R, Hkv * D], 'dk'),
-      dv: e([R, Hkv * D], 'dv'),
+      ...stackedPair(this.gpu, [R, Hkv * D], 'dk+dv', (dk, dv, dkv) => ({ dk, dv, dkv })),
       dqRaw: qk ? e([R, Hq * D], 'dqRaw') : undefined,
       dkRaw: qk ? e([R, Hkv * D], 'dkRaw') : undefined,
     };
@@ -1019,6 +1037,12 @@ export class TrainableModel {
   }
 }
 
+/** Gpu.emptyStacked(2, shape) handed to `name` as (first, second, whole?). */
+function stackedPair<T>(gpu: Gpu, shape: number[], label: string, name: (a: Tensor, b: Tensor, whole: Tensor | undefined) => T): T {
+  const { whole, parts } = gpu.emptyStacked(2, shape, label);
+  return name(parts[0]!, parts[1]!, whole);
+}
+
 function releasePlan(p: Plan): void {
   for (const l of [...p.layers, ...p.mtp.map((m) => m.block)]) for (const t of Object.values(l)) (t as Tensor | undefined)?.release();
   for (const m of p.mtp) for (const t of Object.values(m)) if (t instanceof Tensor) t.release();
@@ -1047,5 +1071,5 @@ function viewOf(t: Tensor, shape: number[]): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   if (n === t.size) return t.reshape(shape);
   if (n > t.size) throw new PonderError('SHAPE', `viewOf: ${shape.join('x')} does not fit ${t}`);
-  return new Tensor(t.buffer, shape, t.dtype, null);
+  return t.view(0, shape);
 }

@@ -93,13 +93,25 @@ export function modelRowNotes(r: BenchResult): string {
   return [sampled, modelPeerNotes(r)].filter((s) => s).join('; ');
 }
 
+/** Dispatches and submits per step (model decode rows, train rows); '-' where a row has none. */
+function countColumns(row: (r: BenchResult) => { dispatches_per_step?: number; submits_per_step?: number }): BenchColumn[] {
+  return [
+    { title: 'disp/step', width: 10, narrow: 9, align: 'right', value: (r) => num(row(r).dispatches_per_step) },
+    { title: 'subm/step', width: 10, narrow: 9, align: 'right', value: (r) => num(row(r).submits_per_step) },
+  ];
+}
+
 /** The peer names whose columns a suite's table shows (--peers): matmul peers on kernels, model peers on model. */
 export function peersOf(suite: BenchSuite, opts: { peers?: readonly string[]; modelPeers?: readonly string[] }): readonly string[] {
   return (suite === 'kernels' ? opts.peers : suite === 'model' ? opts.modelPeers : undefined) ?? [];
 }
 
-/** The columns of one suite's table (before the --compare columns); `peers` are that suite's peers (peersOf). */
-export function suiteColumns(suite: BenchSuite, peers: readonly string[] = []): BenchColumn[] {
+/**
+ * The columns of one suite's table (before the --compare columns); `peers` are that suite's peers
+ * (peersOf). `counts` adds the model and train suites' dispatches and submits per step: the plain
+ * table shows them; the live table, kept to the terminal's width, leaves them to --plain/--json.
+ */
+export function suiteColumns(suite: BenchSuite, peers: readonly string[] = [], counts = false): BenchColumn[] {
   switch (suite) {
     case 'kernels':
       return [
@@ -121,6 +133,7 @@ export function suiteColumns(suite: BenchSuite, peers: readonly string[] = []): 
         { title: '% roof', width: 7, narrow: 6, align: 'right', value: (r) => formatPct(model(r).pct_of_roofline) },
         { title: 'accept', width: 7, narrow: 6, align: 'right', value: (r) => formatPct(model(r).acceptance === undefined ? undefined : 100 * model(r).acceptance!) },
         { title: 'params', width: 8, narrow: 7, align: 'right', value: (r) => formatCount(model(r).params) },
+        ...(counts ? countColumns((r) => model(r)) : []),
         ...modelPeerColumns(peers),
       ];
     case 'train':
@@ -133,6 +146,7 @@ export function suiteColumns(suite: BenchSuite, peers: readonly string[] = []): 
         { title: 'peak', width: 10, narrow: 9, align: 'right', value: (r) => formatBytes(train(r).peak_bytes) },
         { title: 'floor', width: 10, narrow: 9, align: 'right', value: (r) => formatBytes(train(r).floor_bytes) },
         { title: 'peak/floor', width: 10, narrow: 10, align: 'right', value: (r) => formatRatio(train(r).peak_over_floor) },
+        ...(counts ? countColumns((r) => train(r)) : []),
       ];
   }
 }
@@ -168,7 +182,7 @@ export interface PrintOptions {
 export function printBenchPlain(event: BenchEvent, write: (line: string) => void, opts: PrintOptions = {}): void {
   const base = opts.baseline;
   const header = (suite: BenchSuite) => {
-    const cols = suiteColumns(suite, peersOf(suite, opts));
+    const cols = suiteColumns(suite, peersOf(suite, opts), true);
     const titles = [...cols.map((c) => ({ text: c.title, width: c.width, align: c.align })), ...(base ? COMPARE_COLUMNS.map((c) => ({ text: c.title, width: c.width, align: 'right' as const })) : [])];
     write(line(titles));
     write(line(titles.map((t) => ({ ...t, text: '-'.repeat(t.text.length) }))));
@@ -196,7 +210,7 @@ export function printBenchPlain(event: BenchEvent, write: (line: string) => void
     }
     case 'result': {
       const r = event.result;
-      const cols = suiteColumns(suiteOf(r), peersOf(suiteOf(r), opts));
+      const cols = suiteColumns(suiteOf(r), peersOf(suiteOf(r), opts), true);
       const cells = cols.map((c) => ({ text: c.value(r), width: c.width, align: c.align }));
       const notes = modelRowNotes(r);
       const tail = notes ? `  ${notes}` : '';
@@ -214,7 +228,7 @@ export function printBenchPlain(event: BenchEvent, write: (line: string) => void
       break;
     }
     case 'error': {
-      const cols = suiteColumns(event.suite ?? 'kernels', peersOf(event.suite ?? 'kernels', opts));
+      const cols = suiteColumns(event.suite ?? 'kernels', peersOf(event.suite ?? 'kernels', opts), true);
       write(line([event.name, event.shape, 'error'].map((text, i) => ({ text, width: cols[i]!.width, align: cols[i]!.align }))) + `  ${event.message}`);
       break;
     }
@@ -286,6 +300,8 @@ function suiteCsv(suite: BenchSuite, peers: readonly string[]): CsvColumn[] {
         { name: 'mtp', value: (r) => model(r).mtp },
         { name: 'acceptance', value: (r) => model(r).acceptance },
         { name: 'params', value: (r) => model(r).params },
+        { name: 'dispatches_per_step', value: (r) => model(r).dispatches_per_step },
+        { name: 'submits_per_step', value: (r) => model(r).submits_per_step },
         // ratio_vs_<peer> is shared with the kernel rows' column of the same name (ponder ÷ peer)
         ...peers.flatMap((p): CsvColumn[] => {
           const fig = (r: BenchResult) => model(r).peers?.find((f) => f.peer === p);
@@ -306,6 +322,8 @@ function suiteCsv(suite: BenchSuite, peers: readonly string[]): CsvColumn[] {
         { name: 'peak_bytes', value: (r) => train(r).peak_bytes },
         { name: 'floor_bytes', value: (r) => train(r).floor_bytes },
         { name: 'peak_over_floor', value: (r) => train(r).peak_over_floor },
+        { name: 'dispatches_per_step', value: (r) => train(r).dispatches_per_step },
+        { name: 'submits_per_step', value: (r) => train(r).submits_per_step },
       ];
   }
 }

@@ -211,9 +211,9 @@ describe('ponder bench model --peers', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, hasTorch ? /^peer pytorch: torch [\d.]+\S* \(/m : /^peer pytorch: skipped \(/m);
     assert.ok(!/numpy|tfjs/.test(r.stdout), 'the model suite opens only model peers');
-    assert.match(r.stdout, /params\s+pytorch tok\/s\s+vs pytorch$/m);
+    assert.match(r.stdout, /params\s+disp\/step\s+subm\/step\s+pytorch tok\/s\s+vs pytorch$/m);
     // with torch the figure is there only because its greedy tokens equal ponder's
-    assert.match(r.stdout, hasTorch ? /^tiny-bytes\s+pp64 B1\s.*821\.2k\s+[\d.]+\s+[\d.]+x$/m : /^tiny-bytes\s+pp64 B1\s.*821\.2k\s+-\s+-$/m);
+    assert.match(r.stdout, hasTorch ? /^tiny-bytes\s+pp64 B1\s.*821\.2k\s+-\s+-\s+[\d.]+\s+[\d.]+x$/m : /^tiny-bytes\s+pp64 B1\s.*821\.2k\s+-\s+-\s+-\s+-$/m);
   });
 
   it('CSV: a peer that cannot run leaves its columns empty and the run succeeds', () => {

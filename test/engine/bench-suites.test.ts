@@ -44,6 +44,9 @@ describe('bench train', () => {
     assert.ok(r.peak_over_floor >= 1 && r.peak_over_floor < 1.5, `peak/floor ${r.peak_over_floor}`);
     assert.equal(r.peak_over_floor, r.peak_bytes / r.floor_bytes);
     assert.ok(Number.isFinite(r.loss) && r.loss > 0);
+    // every step records the same work: a whole number of dispatches, and at least the readback's submit
+    assert.ok(Number.isInteger(r.dispatches_per_step) && r.dispatches_per_step! > 0, JSON.stringify(r));
+    assert.ok(r.submits_per_step! >= 1 && r.submits_per_step! <= r.dispatches_per_step!);
   });
 
   it('the suite filters by "name shape" and reports a failing case as an error row', async () => {
@@ -80,6 +83,12 @@ describe('bench model', () => {
     // one decode step reads the weights once for every sequence of the batch
     assert.ok(Math.abs(tg4!.roofline_tokens_per_s! / tg1!.roofline_tokens_per_s! - 4) < 1e-9);
     assert.ok(tg4!.pct_of_roofline! > 0);
+    // a decode step is one forward whatever the batch: the same kernels, counted the same, less the
+    // projections fused at 4 rows (gate+up, and k+v without biases; see test/model/fused-projections)
+    assert.ok(Number.isInteger(tg1!.dispatches_per_step) && tg1!.dispatches_per_step! > 0, JSON.stringify(tg1));
+    assert.equal(tg1!.dispatches_per_step! - tg4!.dispatches_per_step!, (config.attention_bias ? 1 : 2) * config.num_hidden_layers);
+    assert.ok(tg1!.submits_per_step! >= 1 && tg1!.submits_per_step! <= tg1!.dispatches_per_step!);
+    assert.equal(pp1!.dispatches_per_step, undefined);
   });
 
   it('MTP drafting rows: tokens/s, rounds as ms, acceptance, and the trunk-only roofline; batch > 1 is an error row', async () => {

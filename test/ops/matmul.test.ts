@@ -27,6 +27,7 @@ interface Case {
   K: number;
   batch?: number;
   sharedB?: boolean;
+  sharedA?: boolean;
   opts?: MatmulOptions & { biasOn?: boolean };
 }
 
@@ -40,12 +41,12 @@ async function check(gpu: Gpu, label: string, c: Case): Promise<void> {
   const nb = Math.max(batch, 1);
   const transA = c.opts?.transA ?? false;
   const transB = c.opts?.transB ?? false;
-  const aHost = randomF32(nb * M * K, r);
+  const aHost = randomF32((c.sharedA ? 1 : nb) * M * K, r);
   const bCount = c.sharedB || batch === 0 ? 1 : nb;
   const bHost = randomF32(bCount * K * N, r);
   const aMat = transA ? [K, M] : [M, K];
   const bMat = transB ? [N, K] : [K, N];
-  const a = gpu.upload(aHost, batch ? [batch, ...aMat] : aMat);
+  const a = gpu.upload(aHost, batch && !c.sharedA ? [batch, ...aMat] : aMat);
   const b = gpu.upload(bHost, batch && !c.sharedB ? [batch, ...bMat] : bMat);
   const outShape = batch ? [batch, M, N] : [M, N];
   const biasHost = c.opts?.biasOn ? randomF32(N, r) : undefined;
@@ -68,6 +69,7 @@ async function check(gpu: Gpu, label: string, c: Case): Promise<void> {
     transA,
     transB,
     sharedB: c.sharedB || batch === 0,
+    sharedA: c.sharedA,
     alpha: c.opts?.alpha,
     bias: biasHost,
     accumulateInto: before,
@@ -78,7 +80,7 @@ async function check(gpu: Gpu, label: string, c: Case): Promise<void> {
 
 const tag = (c: Case) =>
   `${c.batch ? `${c.batch}x` : ''}${c.M}x${c.N}x${c.K}` +
-  `${c.opts?.transA ? ' Aᵀ' : ''}${c.opts?.transB ? ' Bᵀ' : ''}${c.sharedB ? ' shared-B' : ''}` +
+  `${c.opts?.transA ? ' Aᵀ' : ''}${c.opts?.transB ? ' Bᵀ' : ''}${c.sharedB ? ' shared-B' : ''}${c.sharedA ? ' shared-A' : ''}` +
   `${c.opts?.biasOn ? ' +bias' : ''}${c.opts?.alpha !== undefined ? ` alpha=${c.opts.alpha}` : ''}${c.opts?.accumulate ? ' +=' : ''}`;
 
 // All transposes at shapes that are vec4-aligned (the fast paths) and unaligned (fallbacks).
@@ -107,6 +109,11 @@ const BATCHED: Case[] = [
   { M: 6, N: 8, K: 12, batch: 2, opts: { transA: true, transB: true } },
   { M: 8, N: 9, K: 7, batch: 2, sharedB: true, opts: { transA: true } },
   { M: 3, N: 10, K: 16, batch: 2, opts: { transB: true } }, // small M per batch entry: decode kernels
+  // one input through stacked weights (gate and up, k and v): A shared, B and C batched
+  { M: 7, N: 20, K: 36, batch: 2, sharedA: true, opts: { transB: true } },
+  { M: 1, N: 64, K: 32, batch: 2, sharedA: true, opts: { transB: true } },
+  { M: 5, N: 13, K: 9, batch: 3, sharedA: true, opts: { transB: true, accumulate: true } },
+  { M: 6, N: 8, K: 12, batch: 2, sharedA: true, opts: { transA: true } },
 ];
 
 const OPTIONS: Case[] = [
@@ -132,7 +139,7 @@ describe('matmul', () => {
         });
       run('all transpose combinations', TRANSPOSES);
       run('awkward shapes (1, 7, 33, 129, K=1, N=1, M=1)', AWKWARD);
-      run('batched operands (per-batch and shared B)', BATCHED);
+      run('batched operands (per-batch, shared B, shared A)', BATCHED);
       run('accumulate, bias and alpha', OPTIONS);
     });
   }
@@ -168,7 +175,8 @@ describe('matmul', () => {
     assert.throws(() => matmul(gpu, a, gpu.empty([7, 5])), shape(/\[4x6\].*K=6.*\[7x5\].*K=7/));
     assert.throws(() => matmul(gpu, a, gpu.empty([5, 7]), { transB: true }), shape(/K=6.*\[5x7\].*K=7/));
     assert.throws(() => matmul(gpu, gpu.empty([2, 4, 6]), gpu.empty([3, 6, 5])), shape(/batch.*\[2x4x6\].*2.*\[3x6x5\].*3/));
-    assert.throws(() => matmul(gpu, a, gpu.empty([2, 6, 5])), shape(/\[2x6x5\].*batched.*\[4x6\]/));
+    // a rank-2 A against a batched B is shared by the batch: C is batched too
+    assert.throws(() => matmul(gpu, a, gpu.empty([2, 6, 5]), {}, gpu.empty([4, 5])), shape(/out.*\[4x5\].*\[2x4x5\]/));
     assert.throws(() => matmul(gpu, a, gpu.empty([6, 5]), { bias: gpu.empty([4]) }), shape(/bias.*\[4\].*\[5\]/));
     assert.throws(() => matmul(gpu, a, gpu.empty([6, 5]), {}, gpu.empty([5, 4])), shape(/out.*\[5x4\].*\[4x5\]/));
     assert.throws(() => matmul(gpu, gpu.empty([2, 4, 6]), gpu.empty([6, 5]), {}, gpu.empty([4, 5])), shape(/out.*\[4x5\].*\[2x4x5\]/));

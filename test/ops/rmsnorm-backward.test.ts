@@ -90,6 +90,14 @@ describe('rmsnormBackward', () => {
       const acc = gpu.upload(init, [dim]);
       rmsnormBackward(gpu, tdy, tx, tw, rstd, { dweight: acc, accumulate: true });
       assertClose('dweight accumulated', await gpu.readF32(acc), ref.dweight.map((v, i) => v + init[i]), TOL);
+
+      // accumulateDx adds dx into what dx held: exactly the f32 sum of what it held and the dx above
+      // (checked against the float64 reference there), the add addInPlace would do
+      const base = randomNormal(n, r);
+      const into = gpu.upload(base, shape);
+      rmsnormBackward(gpu, tdy, tx, tw, rstd, { dx: into, dweight: gpu.upload(new Float32Array(dim), [dim]), accumulateDx: true });
+      const summed = await gpu.readF32(into);
+      assert.deepEqual(summed, Float32Array.from(base, (b, i) => b + dx1[i]!), 'accumulated dx is base + dx in f32');
     });
   }
 

@@ -2,7 +2,7 @@
  * Float64 reference for matmul (test-only), with the same options as src/ops/matmul.ts:
  *   C = alpha * op(A)·op(B) (+ bias[N] on every row) (+ C if accumulate)
  * op(A) is A ([M,K]) or Aᵀ (A stored [K,M]); op(B) is B ([K,N]) or Bᵀ (B stored [N,K]).
- * `batch` > 1 means A holds `batch` matrices back to back; B does too unless `sharedB`.
+ * `batch` > 1 means A holds `batch` matrices back to back unless `sharedA`; B does too unless `sharedB`.
  */
 export interface MatmulRefOptions {
   M: number;
@@ -13,6 +13,8 @@ export interface MatmulRefOptions {
   transB?: boolean;
   /** B is one matrix used by every batch entry (weights). */
   sharedB?: boolean;
+  /** A is one matrix used by every batch entry (one input through several weights). */
+  sharedA?: boolean;
   alpha?: number;
   bias?: ArrayLike<number>;
   /** The previous contents of C, added when accumulating. */
@@ -26,7 +28,7 @@ export function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, o: MatmulR
   const out = new Float64Array(batch * M * N);
   const row = new Float64Array(N);
   for (let z = 0; z < batch; z++) {
-    const aOff = z * M * K;
+    const aOff = o.sharedA ? 0 : z * M * K;
     const bOff = o.sharedB ? 0 : z * K * N;
     for (let m = 0; m < M; m++) {
       row.fill(0);

@@ -63,7 +63,14 @@ describe('TrainableModel with a chunked vocabulary', () => {
       assert.ok(split.chunks >= 4, `expected the tables in chunks of 10 rows, got ${split.chunks} chunk params`);
       assertClose('loss', [split.loss], [whole.loss], TOL);
       assert.deepEqual([...split.grads.keys()].sort(), [...whole.grads.keys()].sort());
-      for (const [n, g] of whole.grads) assertClose(`grad ${n} (seed ${seed})`, split.grads.get(n)!, g, TOL);
+      for (const [n, g] of whole.grads) {
+        // the k bias adds q·b_k to every score of a query alike, which softmax ignores: its exact gradient
+        // is 0 and both models sum rows of dk to rounding noise, held to the size of those rows: the k
+        // weight's gradient, Σ dk ⊗ rmsnorm(x) with normed entries of order 1
+        const kWeight = n.endsWith('k_proj.bias') ? whole.grads.get(n.replace('.bias', '.weight')) : undefined;
+        const tol = kWeight ? { ...TOL, scale: Math.max(...kWeight.map(Math.abs)) } : TOL;
+        assertClose(`grad ${n} (seed ${seed})`, split.grads.get(n)!, g, tol);
+      }
       // toWeights joins the chunks back into the HF tensors, bit for bit
       for (const [n, t] of weights) assert.deepEqual([...split.back.get(n)!.data], [...t.data], n);
     });

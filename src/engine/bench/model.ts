@@ -226,12 +226,12 @@ async function* runModels(gpu: Gpu, selected: ModelBenchCase[], adapter: string,
                 const result: ModelBenchResult = { suite: 'model', ...base, shape, test: 'pp', ms_median: ms, tokens_per_s: tps, roofline_tokens_per_s: null, pct_of_roofline: null, ...(peers ? { peers } : {}) };
                 yield { type: 'result', index: index++, result };
               } else {
-                const steps = await decodeSteps(gpu, model, cache.cache, batch, promptTokens, c.decodeTokens);
+                const { times: steps, dispatches, submits } = await decodeSteps(gpu, model, cache.cache, batch, promptTokens, c.decodeTokens);
                 const total = steps.reduce((a, b) => a + b, 0);
                 const tps = (batch * c.decodeTokens) / (total / 1000);
                 const roofline = (batch * gbps * 1e9) / (params * 4);
                 const peers = await peerFigures(c, tps);
-                const result: ModelBenchResult = { suite: 'model', ...base, shape, test: 'tg', ms_median: median(steps), tokens_per_s: tps, roofline_tokens_per_s: roofline, pct_of_roofline: (100 * tps) / roofline, ...(peers ? { peers } : {}) };
+                const result: ModelBenchResult = { suite: 'model', ...base, shape, test: 'tg', ms_median: median(steps), tokens_per_s: tps, roofline_tokens_per_s: roofline, pct_of_roofline: (100 * tps) / roofline, dispatches_per_step: dispatches, submits_per_step: submits, ...(peers ? { peers } : {}) };
                 yield { type: 'result', index: index++, result };
               }
             } catch (e) {
@@ -387,19 +387,30 @@ async function prefilled(gpu: Gpu, model: Transformer, batch: number, promptToke
   }
 }
 
-/** One untimed warm-up step, then `steps` timed decode steps of every sequence; ms per step. */
-async function decodeSteps(gpu: Gpu, model: Transformer, cache: KvCache, batch: number, promptTokens: number, steps: number): Promise<number[]> {
+/**
+ * One untimed warm-up step, then `steps` timed decode steps of every sequence: ms per step, and the
+ * GPU dispatches and submits of one step (the mean over the timed steps).
+ */
+async function decodeSteps(gpu: Gpu, model: Transformer, cache: KvCache, batch: number, promptTokens: number, steps: number): Promise<{ times: number[]; dispatches: number; submits: number }> {
   const V = model.config.vocab_size;
   const slots = Array.from({ length: batch }, (_, b) => b);
   const times: number[] = [];
+  let dispatches = 0;
+  let submits = 0;
   for (let i = 0; i <= steps; i++) {
     const t0 = performance.now();
+    const d0 = gpu.dispatchCount;
+    const s0 = gpu.submitCount;
     const logits = model.forward(slots.map((b) => [(i * 31 + b) % V]), cache, slots, slots.map(() => promptTokens + i), { lastOnly: true });
     await gpu.sync(); // a real decode step waits for its token; keep the same dependency
     logits.release();
-    if (i > 0) times.push(performance.now() - t0);
+    if (i > 0) {
+      times.push(performance.now() - t0);
+      dispatches += gpu.dispatchCount - d0;
+      submits += gpu.submitCount - s0;
+    }
   }
-  return times;
+  return { times, dispatches: dispatches / Math.max(steps, 1), submits: submits / Math.max(steps, 1) };
 }
 
 /**

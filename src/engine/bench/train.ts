@@ -19,7 +19,8 @@ import type { TrainBenchResult } from './types.js';
  * median step ms, tokens/s = B·T·steps ÷ the timed steps' total, and GPU memory: the buffer pool's
  * peak during the case above what was live when it began (the pool is trimmed and its peak reset at
  * the start), against the floor of src/train/memory-floor.ts. peak/floor ≥ 1; what is above 1 is the
- * pool's size-class rounding and the ops' short-lived scratch.
+ * pool's size-class rounding and the ops' short-lived scratch. Dispatches and submits per step are
+ * the Gpu's counters over the timed steps: what per-dispatch and per-submit overhead a step pays.
  */
 export interface TrainBenchCase {
   /** recipe name or bench config name */
@@ -80,6 +81,8 @@ export async function benchTrainCase(gpu: Gpu, c: TrainBenchCase, signal?: Abort
     let seed = 0x2545f491;
     const nextId = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) % vocab);
     const times: number[] = [];
+    let dispatches = 0;
+    let submits = 0;
     let loss = NaN;
     for (let s = 0; s < c.warmup + c.steps; s++) {
       if (signal?.aborted) throw new Error('interrupted');
@@ -92,6 +95,8 @@ export async function benchTrainCase(gpu: Gpu, c: TrainBenchCase, signal?: Abort
         targets.push(...row.slice(1));
       }
       const t0 = performance.now();
+      const d0 = gpu.dispatchCount;
+      const s0 = gpu.submitCount;
       model.zeroGrads();
       const lossT = model.step(inputs, targets, B, T, { gradScale: 1 / (B * T) });
       const result = opt.step(c.optimizer.lr);
@@ -99,7 +104,11 @@ export async function benchTrainCase(gpu: Gpu, c: TrainBenchCase, signal?: Abort
       await gpu.readF32(result);
       lossT.release();
       result.release();
-      if (s >= c.warmup) times.push(performance.now() - t0);
+      if (s >= c.warmup) {
+        times.push(performance.now() - t0);
+        dispatches += gpu.dispatchCount - d0;
+        submits += gpu.submitCount - s0;
+      }
       if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${s + 1}`);
     }
     const floor = trainingMemoryFloor(c.config, B, T, { maxBindingBytes: gpu.limits.maxStorageBufferBindingSize });
@@ -123,6 +132,8 @@ export async function benchTrainCase(gpu: Gpu, c: TrainBenchCase, signal?: Abort
       floor_bytes: floor.total,
       peak_over_floor: peak / floor.total,
       loss,
+      dispatches_per_step: dispatches / c.steps,
+      submits_per_step: submits / c.steps,
       adapter: adapterName(gpu.info),
     };
   } finally {

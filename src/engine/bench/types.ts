@@ -116,6 +116,12 @@ export interface ModelBenchResult {
   sequential_completions_per_s?: number;
   /** batched-sampling rows: completions_per_s ÷ sequential_completions_per_s */
   speedup?: number;
+  /**
+   * Plain decode rows: GPU compute dispatches and queue submits of one decode step (one forward of
+   * the batch's new tokens, the wait for it included), counted by Gpu.dispatchCount / submitCount.
+   */
+  dispatches_per_step?: number;
+  submits_per_step?: number;
 }
 
 /** A model row's figure for one peer (see --peers): the same test of the same weights and prompt. */
@@ -187,6 +193,12 @@ export interface TrainBenchResult {
   peak_over_floor: number;
   /** last step's mean loss (finite, or the case fails) */
   loss: number;
+  /**
+   * GPU compute dispatches and queue submits of one timed step (zeroGrads to the readbacks), the mean
+   * over the timed steps (absent in rows saved before they were counted)
+   */
+  dispatches_per_step?: number;
+  submits_per_step?: number;
   adapter: string;
 }
 
