@@ -10,7 +10,7 @@ import { planRecipe } from '../../src/recipe/plan.js';
 import { runPonder } from '../helpers/cli.js';
 
 /**
- * The seed papers' preference recipes (recipes/{rft,exaone-style,phi4-mini-style,sphere}.yaml) load
+ * The seed papers' recipes (recipes/{rft,exaone-style,phi4-mini-style,sphere,mimo-style}.yaml) load
  * with their stage kinds and settings, and pass `ponder tune --check`; a dpo stage whose pairs file
  * has a bad line fails at load time with one line naming that file and line.
  */
@@ -20,8 +20,9 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 
 const KINDS: Record<string, string[]> = {
   'rft.yaml': ['sft', 'rft'],
-  'exaone-style.yaml': ['sft', 'dpo'],
-  'phi4-mini-style.yaml': ['pretrain', 'sft', 'rollout_dpo'],
+  'exaone-style.yaml': ['sft', 'dpo', 'grpo'],
+  'phi4-mini-style.yaml': ['pretrain', 'sft', 'rollout_dpo', 'grpo'],
+  'mimo-style.yaml': ['sft', 'grpo'],
   'sphere.yaml': ['sft', 'self_evolve'],
 };
 

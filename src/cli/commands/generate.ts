@@ -12,6 +12,7 @@ import { usageError } from '../output.js';
 import { resolveMtpFlag, type MtpFlag } from '../mtp-flag.js';
 import { parseIntFlag, parseNumberFlag } from '../parse.js';
 import { readStdin } from '../stdin.js';
+import { PonderError } from '../../errors.js';
 
 const DEFAULT_TEMPERATURE = 0.7;
 
@@ -106,6 +107,8 @@ export function registerGenerate(program: Command, io: CliIO): void {
         }
       }
       model.dispose();
+      // Ctrl-C stopped the answer: what was generated is out; the exit code says it was cut (130)
+      if (abort.signal.aborted) throw new PonderError('INTERRUPTED', 'generation stopped (Ctrl-C)');
     } finally {
       process.off('SIGINT', onSigint);
       gpu.close();
