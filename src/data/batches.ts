@@ -21,7 +21,7 @@
 import { extname } from 'node:path';
 import { PonderError } from '../errors.js';
 import { READ_LIMITS, readTextFile } from '../io/read-file.js';
-import type { StageData, WrittenTaskOptions } from '../recipe/load.js';
+import type { StageData, WrittenTaskOptions } from './stage-data.js';
 import { drawU32 } from '../sample/rng.js';
 import type { Problem, VerifiableTask } from '../tasks/types.js';
 import { taskByName } from '../tasks/index.js';

@@ -49,28 +49,9 @@ import {
   type TaskName,
 } from './schema.js';
 
-/**
- * The task options of a data set or eval: only those the recipe writes, validated and normalised by
- * the task's parseOptions. The task's defaults are not filled in here (the task fills them when it
- * generates), so a recipe's hash does not change when an option it does not use is added to a task.
- * Path options (jsonl's data) are absolute here and enter the hash as written.
- */
-export interface WrittenTaskOptions {
-  /** arithmetic: largest operand size (absent: the task's default level) */
-  digits?: number;
-  /** arithmetic: operations to draw from (absent: all) */
-  ops?: string[];
-  /** any other option of the task (countdown's numbers, jsonl's data, ...) */
-  [option: string]: unknown;
-}
-
-/** A generated data set: task, n, cot, and the task's options as written (WrittenTaskOptions). */
-export interface TaskDataSpec extends WrittenTaskOptions {
-  type: 'task';
-  task: TaskName;
-  n: number;
-  cot: boolean;
-}
+// the data a stage reads: defined in data/ (its readers take them), re-exported for the recipe's users
+export type { FileDataSpec, StageData, TaskDataSpec, WrittenTaskOptions } from '../data/stage-data.js';
+import type { FileDataSpec, StageData, TaskDataSpec, WrittenTaskOptions } from '../data/stage-data.js';
 
 /** Keys of a TaskDataSpec / EvalSpec that are not task options. */
 const SPEC_KEYS = new Set(['type', 'task', 'n', 'cot', 'every', 'samples', 'temperature', 'max_tokens']);
@@ -82,16 +63,6 @@ export function taskOptionsOf(spec: TaskDataSpec | EvalSpec): TaskOptions {
   return out;
 }
 
-/** A data file on disk. */
-export interface FileDataSpec {
-  type: 'file';
-  /** absolute path */
-  path: string;
-  /** as written in the recipe (relative to the recipe's directory) */
-  written: string;
-}
-
-export type StageData = TaskDataSpec | FileDataSpec;
 
 export interface EvalSpec extends WrittenTaskOptions {
   task: TaskName;
