@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { AdapterDescription } from '../gpu/device.js';
@@ -131,12 +131,20 @@ export function parseTuneCache(text: string): TuneCacheFile {
   return { version: TUNE_CACHE_VERSION, entries };
 }
 
+/** A tune cache holds a few configs per adapter: kilobytes. */
+const MAX_CACHE_BYTES = 4 << 20;
+
 /** Reads the cache; undefined when the file does not exist. Throws Error(reason) when unusable. */
 export function readTuneCache(path: string): TuneCacheFile | undefined {
   let text: string;
   try {
+    // only a regular file of sane size: a FIFO or /dev/zero at this path must not hang every command
+    const st = statSync(path);
+    if (!st.isFile()) throw new Error('it is not a regular file');
+    if (st.size > MAX_CACHE_BYTES) throw new Error(`it is ${st.size} bytes, over the ${MAX_CACHE_BYTES} a tune cache can be`);
     text = readFileSync(path, 'utf8');
   } catch (e) {
+    if (e instanceof Error && !('code' in e)) throw e;
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new Error(`cannot read it (${(e as NodeJS.ErrnoException).code ?? e})`);
   }

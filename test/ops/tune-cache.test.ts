@@ -1,6 +1,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AdapterDescription } from '../../src/gpu/device.js';
@@ -83,6 +84,13 @@ describe('tune cache', () => {
     saveTuneEntry(entry(adapterA, { smallM: 4 }), path);
     assert.deepEqual(lookupTuneEntry(adapterA, path).entry?.matmul, { smallM: 4 });
     assert.deepEqual(lookupTuneEntry(adapterA, join(dir, 'missing.json')), {}, 'a missing file is silent');
+  });
+
+  it('a FIFO or a directory at the cache path is ignored with one warning, never read (no hang)', () => {
+    const fifo = join(dir, 'fifo.json');
+    execFileSync('mkfifo', [fifo]);
+    assert.match(lookupTuneEntry(adapterA, fifo).warning ?? '', /fifo\.json.*not a regular file/);
+    assert.match(lookupTuneEntry(adapterA, dir).warning ?? '', /not a regular file/);
   });
 
   it('ignores an entry tuned for other kernel sources', () => {
