@@ -6,6 +6,7 @@ import type { ModelConfig } from '../model/config.js';
 import type { KvCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
 import type { SlotCopy } from '../ops/kv-copy.js';
+import { tokenLogprobs } from '../ops/token-logprobs.js';
 import { resolveSampling, sample, type SamplingOptions } from '../sample/sampler.js';
 
 /**
@@ -71,6 +72,12 @@ export interface BatchSampleOptions extends SamplingOptions {
   signal?: AbortSignal;
   /** called after each decode step with rows finished so far (for progress bars) */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * also return each sampled token's log-probability under softmax(logits / T) (T = 1 when greedy;
+   * top-k/top-p truncation not applied): the quantity a trainer's forward computes, so RL can log
+   * how far the sampler and the trainer disagree. One extra read-back of B floats per step.
+   */
+  logprobs?: boolean;
 }
 
 export interface BatchCompletion {
@@ -85,6 +92,8 @@ export interface BatchCompletion {
   finish: 'stop' | 'length' | 'context' | 'aborted';
   /** with finish 'stop': the stop id it ended on (a trainer appends it, so the model learns to stop) */
   stopId?: number;
+  /** with opts.logprobs: one per sampled token, the stop token last when there is one */
+  logprobs?: number[];
 }
 
 /** Bits of a row's Philox stream that hold the prompt's stream; the sample index sits above them. */
@@ -126,6 +135,7 @@ interface Row {
   atBudget: 'length' | 'context';
   finish?: BatchCompletion['finish'];
   stopId?: number;
+  logprobs?: number[];
 }
 
 export async function sampleBatch(gpu: Gpu, model: Transformer, tok: Tokenizer, prompts: number[][], opts: BatchSampleOptions): Promise<BatchCompletion[]> {
@@ -151,6 +161,7 @@ export async function sampleBatch(gpu: Gpu, model: Transformer, tok: Tokenizer, 
     text: tok.decode(r.ids, { skipSpecialTokens: true }),
     finish: r.finish ?? 'aborted',
     ...(r.stopId !== undefined ? { stopId: r.stopId } : {}),
+    ...(r.logprobs ? { logprobs: r.logprobs } : {}),
   }));
 }
 
@@ -193,6 +204,7 @@ class BatchRun {
       // 2. pending rows into the free slots; their first tokens come from their prompts' logits
       const entering = this.admit();
       const out = this.gpu.empty([decoded.length + entering.length], 'u32', 'sampleBatch.ids');
+      const outLogp = this.opts.logprobs ? this.gpu.empty([decoded.length + entering.length], 'f32', 'sampleBatch.logp') : undefined;
       try {
         if (decoded.length > 0) {
           const logits = this.model.forward(
@@ -202,15 +214,17 @@ class BatchRun {
             decoded.map((r) => this.prompts[r.prompt]!.length + r.ids.length - 1),
             { lastOnly: true },
           );
-          this.sampleRows(logits.reshape([decoded.length, this.V]), decoded, out, 0);
+          this.sampleRows(logits.reshape([decoded.length, this.V]), decoded, out, 0, outLogp);
           logits.release();
         }
-        if (entering.length > 0) this.sampleFirst(entering, out, decoded.length);
+        if (entering.length > 0) this.sampleFirst(entering, out, decoded.length, outLogp);
         const ids = await this.gpu.readU32(out);
-        decoded.forEach((r, i) => this.take(r, ids[i]!));
-        entering.forEach((r, i) => this.take(r, ids[decoded.length + i]!));
+        const lps = outLogp ? await this.gpu.readF32(outLogp) : undefined;
+        decoded.forEach((r, i) => this.take(r, ids[i]!, lps?.[i]));
+        entering.forEach((r, i) => this.take(r, ids[decoded.length + i]!, lps?.[decoded.length + i]));
       } finally {
         out.release();
+        outLogp?.release();
       }
       this.live = [...decoded, ...entering].filter((r) => r.finish === undefined);
       this.opts.onProgress?.(this.done, total);
@@ -257,11 +271,11 @@ class BatchRun {
   }
 
   /** First tokens (step 0) of the entering rows, from their prompts' last logits, into out[offset..]. */
-  private sampleFirst(entering: Row[], out: Tensor, offset: number): void {
+  private sampleFirst(entering: Row[], out: Tensor, offset: number, outLogp?: Tensor): void {
     const { gpu, V } = this;
     const logits = gpu.empty([entering.length, V], 'f32', 'sampleBatch.first');
     entering.forEach((r, i) => gpu.copy(this.promptLogits.get(r.prompt)!, logits, 0, i * V * 4, V * 4));
-    this.sampleRows(logits, entering, out, offset);
+    this.sampleRows(logits, entering, out, offset, outLogp);
     logits.release();
     // a prompt's logits are done with once its last sample has entered
     for (const r of entering) {
@@ -276,7 +290,7 @@ class BatchRun {
    * Samples logits [R, V] (row i belongs to rows[i]; rows ordered by token index) into
    * out[offset..offset+R): one sample call per run of equal token indices, each row on its own stream.
    */
-  private sampleRows(logits: Tensor, rows: Row[], out: Tensor, offset: number): void {
+  private sampleRows(logits: Tensor, rows: Row[], out: Tensor, offset: number, outLogp?: Tensor): void {
     const { gpu, V } = this;
     const R = rows.length;
     const streams = gpu.upload(Uint32Array.from(rows, (r) => r.stream), [R], 'u32', 'sampleBatch.streams');
@@ -293,6 +307,13 @@ class BatchRun {
       }
       const ids = sample(gpu, lg, this.opts, rows[a]!.ids.length, undefined, st);
       gpu.copy(ids, out, 0, (offset + a) * 4, n * 4);
+      if (outLogp) {
+        const t = this.greedy ? 1 : (this.opts.temperature ?? 1);
+        const lp = tokenLogprobs(gpu, lg, ids, { temperature: t });
+        gpu.copy(lp.logp, outLogp, 0, (offset + a) * 4, n * 4);
+        lp.logp.release();
+        lp.entropy.release();
+      }
       ids.release();
       if (!whole) {
         lg.release();
@@ -304,7 +325,8 @@ class BatchRun {
   }
 
   /** A sampled token for a row: a stop ends it, else it is kept and the budget may end it. */
-  private take(row: Row, token: number): void {
+  private take(row: Row, token: number, logp?: number): void {
+    if (logp !== undefined) (row.logprobs ??= []).push(logp);
     if (this.stop.has(token)) {
       row.finish = 'stop';
       row.stopId = token;

@@ -79,6 +79,12 @@ describe('kind: grpo', () => {
     // the KL against the starting weights is positive
     assert.ok(rl.some((l) => l['clip_ratio/region_mean'] > 0 || l.kl > 0), 'no ratio or KL signal in 4 steps');
     assert.equal(rl[0].kl, 0, 'the first step is at the reference');
+    // the sampler's and the trainer's log-probs of the same tokens agree to f32 rounding (logged on
+    // the steps that sample: 1 and 3)
+    for (const l of [rl[0], rl[2]]) {
+      assert.ok(l['sampling/sampling_logp_difference/max'] < 1e-3, `sampler/trainer gap ${l['sampling/sampling_logp_difference/max']}`);
+      assert.ok(l['sampling/sampling_logp_difference/mean'] <= l['sampling/sampling_logp_difference/max']);
+    }
     // sampling happens on steps 1 and 3 (iterations: 2); each rollout is a JSONL file of TRL's columns
     const logs = readdirSync(join(out, 'completions')).sort();
     assert.deepEqual(logs, ['rl-step_00001.jsonl', 'rl-step_00003.jsonl']);

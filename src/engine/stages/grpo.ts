@@ -63,6 +63,8 @@ interface Row {
   text: string;
   /** the problem's prompt text (for the logs and views) */
   prompt: string;
+  /** the sampler's log-prob of each completion token (dropped once compared with the trainer's) */
+  sampleLogp?: number[];
 }
 
 interface SampledBatch {
@@ -143,7 +145,11 @@ class GrpoRunner implements StageRunner {
     const first = batch.old === undefined;
     const old: number[][] = batch.old ?? [];
     let lossSum = 0;
-    const acc = { clipLow: 0, clipHigh: 0, region: 0, kl: 0, entropy: 0, gap: 0 };
+    const acc = { clipLow: 0, clipHigh: 0, region: 0, kl: 0, entropy: 0 };
+    // the sampler (KV-cached decode) and the trainer (full forward) compute the same log-probs by
+    // different kernels: their gap is logged, as TRL does for vLLM, because drift there biases the
+    // "on-policy" gradient
+    const gap = { sum: 0, max: 0, n: 0 };
     for (let r0 = 0; r0 < rows.length; r0 += micro) {
       const mb = rows.slice(r0, r0 + micro);
       const T = Math.max(...mb.map((r) => r.ids.length)) - 1;
@@ -163,6 +169,16 @@ class GrpoRunner implements StageRunner {
       const cur = mb.map((r, b) => (r.active > 0 ? Array.from(logpAll.subarray(b * T + r.promptLen - 1, b * T + r.ids.length - 1)) : []));
       const ent = mb.map((r, b) => (r.active > 0 ? Array.from(entAll.subarray(b * T + r.promptLen - 1, b * T + r.ids.length - 1)) : []));
       if (first) mb.forEach((_, b) => (old[r0 + b] = cur[b]!));
+      mb.forEach((r, b) => {
+        if (!r.sampleLogp || r.active === 0) return;
+        cur[b]!.forEach((lp, j) => {
+          const d = Math.abs(lp - r.sampleLogp![j]!);
+          gap.sum += d;
+          gap.max = Math.max(gap.max, d);
+          gap.n++;
+        });
+        delete r.sampleLogp;
+      });
       const ref = this.reference ? await this.referenceLogprobs(mb, temperature) : undefined;
       // masked rows (truncated with mask_truncated) keep no tokens: they add nothing
       const obj = grpoObjective({
@@ -204,6 +220,7 @@ class GrpoRunner implements StageRunner {
       'clip_ratio/high_mean': per(acc.clipHigh),
       'clip_ratio/region_mean': per(acc.region),
       ...(this.g.kl_coef > 0 ? { kl: per(acc.kl) } : {}),
+      ...(gap.n > 0 ? { 'sampling/sampling_logp_difference/mean': gap.sum / gap.n, 'sampling/sampling_logp_difference/max': gap.max } : {}),
       sample_s: fresh ? (tSample - t0) / 1000 : 0,
       learn_s: (tLearn - tSample) / 1000,
     };
@@ -256,6 +273,7 @@ class GrpoRunner implements StageRunner {
         temperature,
         topP: g.top_p,
         seed: this.seedFor(k, round),
+        logprobs: true,
       });
       lastRound = draws.map((d, i) => {
         const problem = this.problems[d.problem]!;
@@ -275,7 +293,7 @@ class GrpoRunner implements StageRunner {
           const prompt = this.promptIds[d.problem]!;
           const ids = [...prompt, ...c.ids, ...(c.finish === 'stop' && c.stopId !== undefined ? [c.stopId] : [])];
           const truncated = c.finish !== 'stop';
-          rows.push({ group: 0, ids, promptLen: prompt.length, active: g.mask_truncated && truncated ? 0 : ids.length - prompt.length, reward, advantage: 0, finish: c.finish, text: c.text, prompt: problem.prompt });
+          rows.push({ group: 0, ids, promptLen: prompt.length, active: g.mask_truncated && truncated ? 0 : ids.length - prompt.length, reward, advantage: 0, finish: c.finish, text: c.text, prompt: problem.prompt, ...(c.logprobs ? { sampleLogp: c.logprobs } : {}) });
           rewards.push(reward);
         }
         // the pool learns which problems the model always solves (accuracy 1 on every sample)
