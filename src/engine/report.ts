@@ -156,9 +156,13 @@ export function evalColumns(r: RunReport): string[] {
   return cols.sort((a, b) => (a === 'accuracy' ? -1 : b === 'accuracy' ? 1 : 0));
 }
 
+/** Counts among the eval figures (answers sampled per problem): printed as integers. */
+const COUNT_FIGURES = new Set(['samples']);
+
 /** Eval figures are rates (accuracy, pass@k, maj@k, acceptance): four decimals, as nanochat's card. */
-function fmtFigure(v: number | undefined): string {
-  return v === undefined ? '-' : v.toFixed(4);
+function fmtFigure(v: number | undefined, key = ''): string {
+  if (v === undefined) return '-';
+  return COUNT_FIGURES.has(key) ? String(v) : v.toFixed(4);
 }
 
 function fmtDuration(s: number): string {
@@ -210,7 +214,7 @@ export function formatReport(r: RunReport): string {
   out.push(`|---|---|---:|---|---:|${cols.map(() => '---:|').join('')}`);
   for (const s of r.stages) {
     const e = s.eval;
-    const cells = [s.name, s.kind, s.steps_done === s.steps ? String(s.steps) : `${s.steps_done}/${s.steps}`, e ? `${e.task} @ step ${e.step}` : '-', e ? String(e.n) : '-', ...cols.map((c) => fmtFigure(e?.figures[c]))];
+    const cells = [s.name, s.kind, s.steps_done === s.steps ? String(s.steps) : `${s.steps_done}/${s.steps}`, e ? `${e.task} @ step ${e.step}` : '-', e ? String(e.n) : '-', ...cols.map((c) => fmtFigure(e?.figures[c], c))];
     out.push(`| ${cells.join(' | ')} |`);
   }
   out.push('', '## Final held-out scores', '');
@@ -219,7 +223,7 @@ export function formatReport(r: RunReport): string {
   else {
     out.push(`Stage ${f.stage}, step ${f.step}: ${f.task}, ${f.n} problems.`, '');
     out.push('| figure | value |', '|---|---:|');
-    for (const [k, v] of Object.entries(f.figures).sort(([a], [b]) => (a === 'accuracy' ? -1 : b === 'accuracy' ? 1 : 0))) out.push(`| ${k} | ${fmtFigure(v)} |`);
+    for (const [k, v] of Object.entries(f.figures).sort(([a], [b]) => (a === 'accuracy' ? -1 : b === 'accuracy' ? 1 : 0))) out.push(`| ${k} | ${fmtFigure(v, k)} |`);
   }
   return out.join('\n') + '\n';
 }
