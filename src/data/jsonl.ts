@@ -119,11 +119,13 @@ function firstInvalidByte(bytes: Uint8Array): number {
   return bytes.length; // a sequence cut off by the end of the line
 }
 
-/** Parses JSONL bytes; `file` names the source in errors. */
-export function parseJsonl(bytes: Uint8Array, file: string, opts: JsonlOptions = {}): Example[] {
-  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }); // ignoreBOM false: a leading BOM is dropped
-  const out: Example[] = [];
-  let want = opts.kind;
+/**
+ * The non-blank lines of JSONL bytes with their 1-based numbers: split on \n (a \r before it is
+ * dropped), each line decoded as strict UTF-8 (a leading BOM is dropped) so a bad byte is reported as
+ * `file:line` instead of being turned into U+FFFD.
+ */
+export function* jsonlLines(bytes: Uint8Array, file: string): Generator<{ line: string; lineNo: number }> {
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
   let lineNo = 0;
   let start = 0;
   while (start < bytes.length) {
@@ -140,7 +142,15 @@ export function parseJsonl(bytes: Uint8Array, file: string, opts: JsonlOptions =
     } catch {
       throw new PonderError('BAD_INPUT', `${file}:${lineNo}: invalid UTF-8 (near byte ${firstInvalidByte(raw) + 1} of the line)`, 'save the file as UTF-8');
     }
-    if (line.trim() === '') continue;
+    if (line.trim() !== '') yield { line, lineNo };
+  }
+}
+
+/** Parses JSONL bytes; `file` names the source in errors. */
+export function parseJsonl(bytes: Uint8Array, file: string, opts: JsonlOptions = {}): Example[] {
+  const out: Example[] = [];
+  let want = opts.kind;
+  for (const { line, lineNo } of jsonlLines(bytes, file)) {
     const r = parseLine(line, want);
     if (typeof r === 'string') throw new PonderError('BAD_INPUT', `${file}:${lineNo}: ${r}`);
     want ??= r.kind;

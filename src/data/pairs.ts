@@ -17,11 +17,10 @@
  * completion only (its sequence log-prob is the sum over those tokens); a prompt that leaves no room
  * for a completion token in a row of T tokens is an error naming the pair's line.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { TextDecoder } from 'node:util';
+import { readRegularFile } from '../io/read-file.js';
 import { PonderError } from '../errors.js';
 import { eosId, tokenizeExample, type TokenizedExample } from './batches.js';
-import { SFT_ROLES, type SftMessage, type SftRole } from './jsonl.js';
+import { jsonlLines, SFT_ROLES, type SftMessage, type SftRole } from './jsonl.js';
 import type { Tokenizer } from './tokenizer.js';
 
 /** Larger pair files are refused (they are read whole). */
@@ -96,25 +95,8 @@ function parsePairLine(line: string, lineNo: number): PreferencePair | string {
 
 /** Parses pairs JSONL bytes; `file` names the source in errors. */
 export function parsePairs(bytes: Uint8Array, file: string): PreferencePair[] {
-  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
   const out: PreferencePair[] = [];
-  let lineNo = 0;
-  let start = 0;
-  while (start < bytes.length) {
-    lineNo++;
-    let end = bytes.indexOf(0x0a, start);
-    if (end < 0) end = bytes.length;
-    let stop = end;
-    if (stop > start && bytes[stop - 1] === 0x0d) stop--;
-    const raw = bytes.subarray(start, stop);
-    start = end + 1;
-    let line: string;
-    try {
-      line = decoder.decode(raw);
-    } catch {
-      throw new PonderError('BAD_INPUT', `${file}:${lineNo}: invalid UTF-8`, 'save the file as UTF-8');
-    }
-    if (line.trim() === '') continue;
+  for (const { line, lineNo } of jsonlLines(bytes, file)) {
     const r = parsePairLine(line, lineNo);
     if (typeof r === 'string') throw new PonderError('BAD_INPUT', `${file}:${lineNo}: ${r}`);
     out.push(r);
@@ -125,23 +107,8 @@ export function parsePairs(bytes: Uint8Array, file: string): PreferencePair[] {
 
 /** Reads a pairs file: a regular file within MAX_PAIRS_FILE_BYTES, then parsePairs. */
 export function readPairs(path: string): PreferencePair[] {
-  let st;
-  try {
-    st = statSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new PonderError('NOT_FOUND', `${path}: no such file`);
-    throw new PonderError('BAD_INPUT', `${path}: cannot read (${code ?? String(e)})`);
-  }
-  if (!st.isFile()) throw new PonderError('BAD_INPUT', `${path}: not a regular file`);
-  if (st.size > MAX_PAIRS_FILE_BYTES) throw new PonderError('BAD_INPUT', `${path}: ${st.size} bytes, over the ${MAX_PAIRS_FILE_BYTES}-byte limit for a pairs file`);
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new PonderError('BAD_INPUT', `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  return parsePairs(bytes, path);
+  // a regular file only (a FIFO or /dev/zero must not hang the loader), within the data-file limit
+  return parsePairs(readRegularFile(path, { what: 'pairs file', maxBytes: MAX_PAIRS_FILE_BYTES }), path);
 }
 
 /** One side of a pair: prompt + completion tokens, trained on the completion only. */
