@@ -50,7 +50,7 @@ describe('pairs files', () => {
     const dir = join(tmp, 'a-dir.jsonl');
     mkdirSync(dir);
     assert.throws(() => readPairs(dir), (e: unknown) => isPonderError(e) && /is a directory, not a pairs file/.test(e.message));
-    assert.throws(() => readPairs(join(tmp, 'none.jsonl')), (e: unknown) => isPonderError(e) && /no such file/.test(e.message));
+    assert.throws(() => readPairs(join(tmp, 'none.jsonl')), (e: unknown) => isPonderError(e) && /no such pairs file/.test(e.message));
     const f = join(tmp, 'ok.jsonl');
     writeFileSync(f, ok);
     assert.equal(readPairs(f).length, 1);
