@@ -26,6 +26,7 @@ import { resolveModel, type ModelKind } from '../io/resolve-model.js';
 import { readConfigJson } from '../io/model-dir.js';
 import { READ_LIMITS, readRegularFile } from '../io/read-file.js';
 import { configToJson, parseModelConfig, type ModelConfig } from '../model/config.js';
+import { applyOverrides, overriddenBy, type RecipeOverride } from './overrides.js';
 import { taskByName, TaskOptionError, type TaskOptions } from '../tasks/index.js';
 import {
   crossFieldIssues,
@@ -201,6 +202,8 @@ export interface Recipe {
   seed: number;
   checkpoint_every: number;
   stages: RecipeStage[];
+  /** the command-line overrides applied to the file (as typed), when there were any; the hash covers their effect */
+  overrides?: string[];
 }
 
 export interface LoadedRecipe {
@@ -214,6 +217,8 @@ export interface LoadOptions {
   cwd?: string;
   /** where model names (model.init: default) are looked up; default: the package's models/ */
   modelsDir?: string;
+  /** `key=value` overrides from the command line (overrides.ts), applied to the document before validation */
+  overrides?: readonly RecipeOverride[];
 }
 
 type Path = (string | number)[];
@@ -301,10 +306,6 @@ function describeIssue(issue: core.$ZodIssue): RecipeIssue {
     default:
       return { path, message: issue.message };
   }
-}
-
-function fail(file: string, line: number, field: string, message: string): PonderError {
-  return new PonderError('BAD_INPUT', `${file}:${line}: ${field}: ${message}`);
 }
 
 /** Finds the line a field path came from (1-based). Missing fields: their parent's line. */
@@ -431,11 +432,15 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
     const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?\s*$/, '');
     throw new PonderError('BAD_INPUT', `${path}:${line}: YAML syntax error: ${what}`);
   }
+  const overrides = opts.overrides ?? [];
+  applyOverrides(doc, overrides, path);
   if (doc.contents === null || (isScalar(doc.contents) && (doc.contents.value === null || doc.contents.value === ''))) {
     throw new PonderError('BAD_INPUT', `${path}:1: the recipe is empty (expected model:, stages:, ...; see docs/recipes.md)`);
   }
   const raw: unknown = recipeToJs(doc, lc, path);
-  const report = (issue: RecipeIssue): PonderError => fail(path, lineOf(doc, lc, issue.path, issue.atKey), formatFieldPath(issue.path), issue.message);
+  // a field written on the command line has no line in the file: say where it came from instead
+  const where = (p: Path, atKey?: boolean): string => (overriddenBy(overrides, p) ? `${path} (from the command line)` : `${path}:${lineOf(doc, lc, p, atKey)}`);
+  const report = (issue: RecipeIssue): PonderError => new PonderError('BAD_INPUT', `${where(issue.path, issue.atKey)}: ${formatFieldPath(issue.path)}: ${issue.message}`);
 
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new PonderError('BAD_INPUT', `${path}:${lineOf(doc, lc, [])}: the recipe must be a mapping with model:, stages:, ... (got ${shown(raw)})`);
@@ -462,14 +467,14 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
       config = scratchConfig(r.model.config!, 'model.config');
     } catch (e) {
       // crossFieldIssues covers parseModelConfig's rules; this is a backstop that still names a line
-      if (isPonderError(e)) throw fail(path, lineOf(doc, lc, ['model', 'config']), 'model.config', e.message.replace(/^model\.config: /, ''));
+      if (isPonderError(e)) throw new PonderError('BAD_INPUT', `${where(['model', 'config'])}: model.config: ${e.message.replace(/^model\.config: /, '')}`);
       throw e;
     }
     config = { ...config, num_nextn_predict_layers: r.model.mtp_layers ?? 0 };
     model = { init: 'scratch', source: 'scratch', config, tokenizer: 'bytes' };
   } else {
     const spec = r.model.init;
-    const initAt = (msg: string) => fail(path, lineOf(doc, lc, ['model', 'init']), 'model.init', msg);
+    const initAt = (msg: string) => new PonderError('BAD_INPUT', `${where(['model', 'init'])}: model.init: ${msg}`);
     const candidate = resolve(recipeDir, spec);
     const bareName = !spec.includes('/') && !spec.includes('\\') && spec !== '.' && spec !== '..';
     let kind: ModelKind;
@@ -629,6 +634,7 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
     seed: r.seed,
     checkpoint_every: r.checkpoint_every,
     stages,
+    ...(overrides.length > 0 ? { overrides: overrides.map((o) => o.text) } : {}),
   };
   return { recipe, hash: recipeHash(recipe, outputWritten, pathsWritten) };
 }
