@@ -26,6 +26,7 @@ import { resolveModel, type ModelKind } from '../io/resolve-model.js';
 import { readConfigJson } from '../io/model-dir.js';
 import { READ_LIMITS, readRegularFile } from '../io/read-file.js';
 import { configToJson, parseModelConfig, type ModelConfig } from '../model/config.js';
+import { knownKeysAt, nearestKey } from './did-you-mean.js';
 import { applyOverrides, overriddenBy, type RecipeOverride } from './overrides.js';
 import { taskByName, TaskOptionError, type TaskOptions } from '../tasks/index.js';
 import {
@@ -308,6 +309,30 @@ function describeIssue(issue: core.$ZodIssue): RecipeIssue {
   }
 }
 
+/**
+ * Adds "did you mean" to a key problem: an unknown key near a known one names it, and a required key
+ * that is missing because it is misspelt (`stagess:` for `stages:`) is reported as that unknown key,
+ * the line a reader has to fix, rather than as a missing field.
+ */
+function withSuggestion(issue: RecipeIssue, raw: unknown): RecipeIssue {
+  const key = issue.path[issue.path.length - 1];
+  if (typeof key !== 'string') return issue;
+  const parent = issue.path.slice(0, -1);
+  if (issue.atKey && issue.message.startsWith('unknown key')) {
+    const near = nearestKey(key, knownKeysAt(RecipeSchema, raw, parent));
+    return near ? { ...issue, message: issue.message.replace(/^unknown key/, `unknown key (did you mean ${near}?)`) } : issue;
+  }
+  if (issue.message.startsWith('required, but missing')) {
+    let mapping: unknown = raw;
+    for (const seg of parent) mapping = mapping && typeof mapping === 'object' ? (mapping as Record<string | number, unknown>)[seg] : undefined;
+    if (!mapping || typeof mapping !== 'object' || Array.isArray(mapping)) return issue;
+    const known = new Set(knownKeysAt(RecipeSchema, raw, parent));
+    const misspelt = Object.keys(mapping).find((k) => !known.has(k) && nearestKey(k, [key]) === key);
+    if (misspelt !== undefined) return { path: [...parent, misspelt], message: `unknown key (did you mean ${key}?)`, atKey: true };
+  }
+  return issue;
+}
+
 /** Finds the line a field path came from (1-based). Missing fields: their parent's line. */
 function lineOf(doc: Document, lc: LineCounter, path: Path, atKey = false): number {
   const lineAt = (offset: number) => lc.linePos(offset).line;
@@ -439,7 +464,7 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
   }
   const raw: unknown = recipeToJs(doc, lc, path);
   // a field written on the command line has no line in the file: say where it came from instead
-  const where = (p: Path, atKey?: boolean): string => (overriddenBy(overrides, p) ? `${path} (from the command line)` : `${path}:${lineOf(doc, lc, p, atKey)}`);
+  const where = (p: Path, atKey?: boolean): string => (overriddenBy(overrides, p, atKey) ? `${path} (from the command line)` : `${path}:${lineOf(doc, lc, p, atKey)}`);
   const report = (issue: RecipeIssue): PonderError => new PonderError('BAD_INPUT', `${where(issue.path, issue.atKey)}: ${formatFieldPath(issue.path)}: ${issue.message}`);
 
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
@@ -449,7 +474,7 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
   const parsed = RecipeSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     // the issue that comes first in the file is the one a reader fixes first
-    const issues = parsed.error.issues.map(describeIssue);
+    const issues = parsed.error.issues.map(describeIssue).map((i) => withSuggestion(i, raw));
     const lines = issues.map((i) => lineOf(doc, lc, i.path, i.atKey));
     let best = 0;
     for (let i = 1; i < issues.length; i++) if (lines[i]! < lines[best]!) best = i;
@@ -527,9 +552,11 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
         const path = e.index !== undefined ? [...at, e.option, e.index] : Object.hasOwn(written, e.option) ? [...at, e.option] : at;
         if (!task.options.some((o) => o.name === e.option) && Object.hasOwn(written, e.option)) {
           // a misspelt key: name everything the mapping may hold, not only the task's options
-          const own = ['cot', ...task.options.map((o) => o.name)].sort().join(', ');
-          const fixed = at[at.length - 1] === 'eval' ? 'task, n, every' : 'task, n';
-          throw report({ path, message: `unknown key (${fixed}, and ${task.name}'s options: ${own})`, atKey: true });
+          const own = ['cot', ...task.options.map((o) => o.name)].sort();
+          const isEval = at[at.length - 1] === 'eval';
+          const fixed = isEval ? ['task', 'n', 'every'] : ['task', 'n'];
+          const near = nearestKey(e.option, [...fixed, ...(isEval ? ['samples', 'temperature', 'max_tokens'] : []), ...own]);
+          throw report({ path, message: `unknown key${near ? ` (did you mean ${near}?)` : ''} (${fixed.join(', ')}, and ${task.name}'s options: ${own.join(', ')})`, atKey: true });
         }
         throw report({ path, message: e.message });
       }

@@ -97,12 +97,15 @@ export function applyOverrides(doc: Document, overrides: readonly RecipeOverride
   }
 }
 
-/** Was the field at `path` (or a mapping above it) written by an override? Returns that override. */
-export function overriddenBy(overrides: readonly RecipeOverride[], path: readonly (string | number)[]): RecipeOverride | undefined {
+/**
+ * Was the field at `path` (or a mapping above it) written by an override? Returns that override. With
+ * `atKey` (a problem with the key itself, such as an unknown key) an override that wrote below the
+ * key counts too: it created the key.
+ */
+export function overriddenBy(overrides: readonly RecipeOverride[], path: readonly (string | number)[], atKey = false): RecipeOverride | undefined {
+  const startsWith = (long: readonly (string | number)[], short: readonly (string | number)[]) => short.length <= long.length && short.every((s, i) => String(s) === String(long[i]));
   let found: RecipeOverride | undefined;
-  for (const o of overrides) {
-    if (o.path.length <= path.length && o.path.every((s, i) => String(s) === String(path[i]))) found = o;
-  }
+  for (const o of overrides) if (startsWith(path, o.path) || (atKey && startsWith(o.path, path))) found = o;
   return found;
 }
 
