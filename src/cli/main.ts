@@ -11,6 +11,7 @@ import { registerGenerate } from './commands/generate.js';
 import { registerInfo } from './commands/info.js';
 import { registerLogits } from './commands/logits.js';
 import { registerModels } from './commands/models.js';
+import { registerRecipes } from './commands/recipes.js';
 import { registerReport } from './commands/report.js';
 import { registerServe } from './commands/serve.js';
 import { registerShow } from './commands/show.js';
@@ -44,6 +45,7 @@ export function buildProgram(io: CliIO, name = 'ponder'): Command {
   registerEval(program, io);
   registerBench(program, io);
   registerTune(program, io);
+  registerRecipes(program, io);
   registerReport(program, io);
   registerServe(program, io);
   registerModels(program, io);

@@ -26,6 +26,8 @@ import { resolveModel, type ModelKind } from '../io/resolve-model.js';
 import { readConfigJson } from '../io/model-dir.js';
 import { READ_LIMITS, readRegularFile } from '../io/read-file.js';
 import { configToJson, parseModelConfig, type ModelConfig } from '../model/config.js';
+import { knownKeysAt, nearestKey } from './did-you-mean.js';
+import { applyOverrides, overriddenBy, type RecipeOverride } from './overrides.js';
 import { taskByName, TaskOptionError, type TaskOptions } from '../tasks/index.js';
 import {
   crossFieldIssues,
@@ -172,6 +174,8 @@ export interface Recipe {
   seed: number;
   checkpoint_every: number;
   stages: RecipeStage[];
+  /** the command-line overrides applied to the file (as typed), when there were any; the hash covers their effect */
+  overrides?: string[];
 }
 
 export interface LoadedRecipe {
@@ -185,6 +189,8 @@ export interface LoadOptions {
   cwd?: string;
   /** where model names (model.init: default) are looked up; default: the package's models/ */
   modelsDir?: string;
+  /** `key=value` overrides from the command line (overrides.ts), applied to the document before validation */
+  overrides?: readonly RecipeOverride[];
 }
 
 type Path = (string | number)[];
@@ -274,8 +280,28 @@ function describeIssue(issue: core.$ZodIssue): RecipeIssue {
   }
 }
 
-function fail(file: string, line: number, field: string, message: string): PonderError {
-  return new PonderError('BAD_INPUT', `${file}:${line}: ${field}: ${message}`);
+/**
+ * Adds "did you mean" to a key problem: an unknown key near a known one names it, and a required key
+ * that is missing because it is misspelt (`stagess:` for `stages:`) is reported as that unknown key,
+ * the line a reader has to fix, rather than as a missing field.
+ */
+function withSuggestion(issue: RecipeIssue, raw: unknown): RecipeIssue {
+  const key = issue.path[issue.path.length - 1];
+  if (typeof key !== 'string') return issue;
+  const parent = issue.path.slice(0, -1);
+  if (issue.atKey && issue.message.startsWith('unknown key')) {
+    const near = nearestKey(key, knownKeysAt(RecipeSchema, raw, parent));
+    return near ? { ...issue, message: issue.message.replace(/^unknown key/, `unknown key (did you mean ${near}?)`) } : issue;
+  }
+  if (issue.message.startsWith('required, but missing')) {
+    let mapping: unknown = raw;
+    for (const seg of parent) mapping = mapping && typeof mapping === 'object' ? (mapping as Record<string | number, unknown>)[seg] : undefined;
+    if (!mapping || typeof mapping !== 'object' || Array.isArray(mapping)) return issue;
+    const known = new Set(knownKeysAt(RecipeSchema, raw, parent));
+    const misspelt = Object.keys(mapping).find((k) => !known.has(k) && nearestKey(k, [key]) === key);
+    if (misspelt !== undefined) return { path: [...parent, misspelt], message: `unknown key (did you mean ${key}?)`, atKey: true };
+  }
+  return issue;
 }
 
 /** Finds the line a field path came from (1-based). Missing fields: their parent's line. */
@@ -402,11 +428,15 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
     const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?\s*$/, '');
     throw new PonderError('BAD_INPUT', `${path}:${line}: YAML syntax error: ${what}`);
   }
+  const overrides = opts.overrides ?? [];
+  applyOverrides(doc, overrides, path);
   if (doc.contents === null || (isScalar(doc.contents) && (doc.contents.value === null || doc.contents.value === ''))) {
     throw new PonderError('BAD_INPUT', `${path}:1: the recipe is empty (expected model:, stages:, ...; see docs/recipes.md)`);
   }
   const raw: unknown = recipeToJs(doc, lc, path);
-  const report = (issue: RecipeIssue): PonderError => fail(path, lineOf(doc, lc, issue.path, issue.atKey), formatFieldPath(issue.path), issue.message);
+  // a field written on the command line has no line in the file: say where it came from instead
+  const where = (p: Path, atKey?: boolean): string => (overriddenBy(overrides, p, atKey) ? `${path} (from the command line)` : `${path}:${lineOf(doc, lc, p, atKey)}`);
+  const report = (issue: RecipeIssue): PonderError => new PonderError('BAD_INPUT', `${where(issue.path, issue.atKey)}: ${formatFieldPath(issue.path)}: ${issue.message}`);
 
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new PonderError('BAD_INPUT', `${path}:${lineOf(doc, lc, [])}: the recipe must be a mapping with model:, stages:, ... (got ${shown(raw)})`);
@@ -415,7 +445,7 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
   const parsed = RecipeSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     // the issue that comes first in the file is the one a reader fixes first
-    const issues = parsed.error.issues.map(describeIssue);
+    const issues = parsed.error.issues.map(describeIssue).map((i) => withSuggestion(i, raw));
     const lines = issues.map((i) => lineOf(doc, lc, i.path, i.atKey));
     let best = 0;
     for (let i = 1; i < issues.length; i++) if (lines[i]! < lines[best]!) best = i;
@@ -433,14 +463,14 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
       config = scratchConfig(r.model.config!, 'model.config');
     } catch (e) {
       // crossFieldIssues covers parseModelConfig's rules; this is a backstop that still names a line
-      if (isPonderError(e)) throw fail(path, lineOf(doc, lc, ['model', 'config']), 'model.config', e.message.replace(/^model\.config: /, ''));
+      if (isPonderError(e)) throw new PonderError('BAD_INPUT', `${where(['model', 'config'])}: model.config: ${e.message.replace(/^model\.config: /, '')}`);
       throw e;
     }
     config = { ...config, num_nextn_predict_layers: r.model.mtp_layers ?? 0 };
     model = { init: 'scratch', source: 'scratch', config, tokenizer: 'bytes' };
   } else {
     const spec = r.model.init;
-    const initAt = (msg: string) => fail(path, lineOf(doc, lc, ['model', 'init']), 'model.init', msg);
+    const initAt = (msg: string) => new PonderError('BAD_INPUT', `${where(['model', 'init'])}: model.init: ${msg}`);
     const candidate = resolve(recipeDir, spec);
     const bareName = !spec.includes('/') && !spec.includes('\\') && spec !== '.' && spec !== '..';
     let kind: ModelKind;
@@ -493,9 +523,11 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
         const path = e.index !== undefined ? [...at, e.option, e.index] : Object.hasOwn(written, e.option) ? [...at, e.option] : at;
         if (!task.options.some((o) => o.name === e.option) && Object.hasOwn(written, e.option)) {
           // a misspelt key: name everything the mapping may hold, not only the task's options
-          const own = ['cot', ...task.options.map((o) => o.name)].sort().join(', ');
-          const fixed = at[at.length - 1] === 'eval' ? 'task, n, every' : 'task, n';
-          throw report({ path, message: `unknown key (${fixed}, and ${task.name}'s options: ${own})`, atKey: true });
+          const own = ['cot', ...task.options.map((o) => o.name)].sort();
+          const isEval = at[at.length - 1] === 'eval';
+          const fixed = isEval ? ['task', 'n', 'every'] : ['task', 'n'];
+          const near = nearestKey(e.option, [...fixed, ...(isEval ? ['samples', 'temperature', 'max_tokens'] : []), ...own]);
+          throw report({ path, message: `unknown key${near ? ` (did you mean ${near}?)` : ''} (${fixed.join(', ')}, and ${task.name}'s options: ${own.join(', ')})`, atKey: true });
         }
         throw report({ path, message: e.message });
       }
@@ -600,6 +632,7 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
     seed: r.seed,
     checkpoint_every: r.checkpoint_every,
     stages,
+    ...(overrides.length > 0 ? { overrides: overrides.map((o) => o.text) } : {}),
   };
   return { recipe, hash: recipeHash(recipe, outputWritten, pathsWritten) };
 }

@@ -6,6 +6,7 @@ import type { TuneEvent } from '../../engine/tuner-events.js';
 import { PonderError } from '../../errors.js';
 import { Gpu } from '../../gpu/gpu.js';
 import { loadRecipe } from '../../recipe/load.js';
+import { isOverrideArg, parseOverrides, type RecipeOverride } from '../../recipe/overrides.js';
 import { formatPlan, planRecipe } from '../../recipe/plan.js';
 import { createPlainPrinter, printTuneJson } from '../../tui/tune-print.js';
 import { TuneDashboard } from '../../tui/tune/dashboard.js';
@@ -13,6 +14,23 @@ import { addGpuOptions, deviceOptions } from '../gpu-options.js';
 import type { CliIO } from '../io.js';
 import { pickMatmulConfig } from '../../ops/matmul-configs.js';
 import { checkTargetCoverage, checkTrainingFits, checkTrainingGrid, checkTuneOutput, matmulCoverPerWorkgroup } from '../tune-preflight.js';
+
+/**
+ * The overrides of a tune command line: each `key=value` after the recipe, then --output (last, so
+ * it wins over an output=... argument). Anything else after the recipe is a usage error.
+ */
+function tuneOverrides(args: readonly string[], opts: TuneOpts): RecipeOverride[] {
+  const stray = args.find((a) => !isOverrideArg(a));
+  if (stray !== undefined) throw new PonderError('USAGE', `unexpected argument ${JSON.stringify(stray)} after the recipe: overrides are key=value (e.g. stages.0.steps=50)`);
+  const out = parseOverrides(args);
+  if (opts.output !== undefined) out.push({ text: `--output ${opts.output}`, path: ['output'], value: opts.output });
+  return out;
+}
+
+/** An argument as a shell would need it typed (single-quoted unless plain). */
+function shellWord(a: string): string {
+  return /^[\w./=:,+@%-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}
 
 /** Signals that stop a run after the current step with a checkpoint (the first one; a second exits at once). */
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -23,6 +41,7 @@ interface TuneOpts {
   force?: boolean;
   plain?: boolean;
   json?: boolean;
+  output?: string;
   adapter?: string;
   backend?: string;
 }
@@ -52,14 +71,18 @@ export function registerTune(program: Command, io: CliIO): void {
       .command('tune')
       .description('post-train a model by running a recipe (pretrain, SFT, DPO, GRPO stages)')
       .argument('<recipe>', 'recipe YAML file (see docs/recipes.md)')
+      .argument('[overrides...]', 'key=value settings over the file\'s, e.g. stages.0.steps=50 seed=3 (values are YAML)')
+      .option('--output <dir>', 'the run directory (same as output=DIR)')
       .option('--check', 'validate the recipe and print its plan (stages, steps, tokens, parameters); no GPU')
       .option('--resume', 'continue from the newest valid checkpoint')
       .option('--force', 'with --resume: continue even though the recipe changed')
       .option('--plain', 'plain progress lines instead of the dashboard')
       .option('--json', 'with --check: the plan as one JSON object; otherwise engine events as JSON Lines')
       .addHelpText('after', HELP_AFTER),
-  ).action(async (recipePath: string, opts: TuneOpts) => {
-    const loaded = loadRecipe(recipePath);
+  ).action(async (recipePath: string, overrideArgs: string[], opts: TuneOpts) => {
+    const loaded = loadRecipe(recipePath, { overrides: tuneOverrides(overrideArgs, opts) });
+    // the command that resumes this run: the same recipe and overrides
+    const again = [recipePath, ...overrideArgs, ...(opts.output !== undefined ? ['--output', opts.output] : [])].map(shellWord).join(' ');
     const { recipe, hash } = loaded;
     const plan = planRecipe(recipe);
     if (opts.force && !opts.resume) throw new PonderError('USAGE', '--force only applies with --resume');
@@ -91,7 +114,7 @@ export function registerTune(program: Command, io: CliIO): void {
         if (!live) io.err('stopping after this step and writing a checkpoint (Ctrl-C again to quit now)');
       } else {
         stopUi?.();
-        io.err(`interrupted; resume from the newest checkpoint with \`ponder tune ${recipePath} --resume\``);
+        io.err(`interrupted; resume from the newest checkpoint with \`ponder tune ${again} --resume\``);
         process.exit(130);
       }
     };
@@ -141,7 +164,7 @@ export function registerTune(program: Command, io: CliIO): void {
       gpu.close();
     }
     if (stopped) {
-      throw new PonderError('INTERRUPTED', `training stopped after step ${stopped.step}; checkpoint ${stopped.checkpoint}`, `resume with \`ponder tune ${recipePath} --resume\``);
+      throw new PonderError('INTERRUPTED', `training stopped after step ${stopped.step}; checkpoint ${stopped.checkpoint}`, `resume with \`ponder tune ${again} --resume\``);
     }
   });
 }
