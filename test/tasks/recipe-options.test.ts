@@ -70,7 +70,7 @@ describe('recipes: task data and eval options', () => {
   it('a bad option names the recipe field and line, with the task\'s own message', () => {
     assert.match(loadError(recipe('{task: arithmetic, n: 5, digits: 12}')).message, /r\.yaml:5: stages\[0\]\.data\.digits: arithmetic: digits must be an integer from 1 to 9 \(got 12\)$/);
     assert.match(loadError(recipe('{task: arithmetic, n: 5}', '{task: countdown, n: 5, digits: 2}')).message, /r\.yaml:6: stages\[0\]\.eval\.digits: unknown key \(task, n, every, and countdown's options: cot, max_number, max_target, numbers\)$/);
-    assert.match(loadError(recipe('{task: linear, n: 5, range: 3, coeff: 2}')).message, /r\.yaml:5: stages\[0\]\.data\.coeff: unknown key \(task, n, and linear's options: coef, cot, negative, range\)$/);
+    assert.match(loadError(recipe('{task: linear, n: 5, range: 3, coeff: 2}')).message, /r\.yaml:5: stages\[0\]\.data\.coeff: unknown key \(did you mean coef\?\) \(task, n, and linear's options: coef, cot, negative, range\)$/);
     assert.match(loadError(recipe('{task: jsonl, n: 5}')).message, /r\.yaml:5: stages\[0\]\.data: jsonl: data is required/);
     assert.match(loadError(recipe("{task: arithmetic, n: 5, ops: ['+', '/']}")).message, /r\.yaml:5: stages\[0\]\.data\.ops\[1\]: arithmetic: ops must be/);
     assert.match(loadError(recipe('{task: arithmetic, n: 5, cot: maybe}')).message, /r\.yaml:5: stages\[0\]\.data\.cot: must be true or false/);
