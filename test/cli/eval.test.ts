@@ -78,6 +78,15 @@ describe('ponder eval', () => {
     assert.equal(s.curve, undefined);
   });
 
+  it('--think / --no-think as in chat and generate (and the older --think on|off)', async () => {
+    for (const [flags, want] of [[[], null], [['--think'], true], [['--no-think'], false], [['--think', 'off'], false], [['--think', 'on'], true]] as [string[], boolean | null][]) {
+      const out: string[] = [];
+      const code = await main(['eval', '--model', model, '--n', '1', '--max-tokens', '2', '--json', ...flags], 'ponder', { out: (l) => out.push(l), err: () => {}, isTTY: false });
+      assert.equal(code, 0, flags.join(' '));
+      assert.equal(JSON.parse(out.at(-1)!).think, want, flags.join(' '));
+    }
+  });
+
   it('--vote best: best-of-N is the headline', () => {
     const r = runPonder(['eval', '--model', model, '--n', '2', '--samples', '2', '--max-tokens', '4', '--vote', 'best', '--json']);
     assert.equal(r.code, 0, r.stderr);

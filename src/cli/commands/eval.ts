@@ -30,7 +30,8 @@ interface EvalFlags {
   topP?: string;
   vote: string;
   raw?: boolean;
-  think?: string;
+  /** --think / --no-think (chat's and generate's flags), or the older --think on|off */
+  think?: boolean | string;
   maxTokens?: string;
   show?: boolean;
   curve?: boolean;
@@ -113,7 +114,8 @@ export function registerEval(program: Command, io: CliIO): void {
       .option('--top-p <p>', 'nucleus sampling: keep the most likely tokens up to this probability (0 < p <= 1)')
       .option('--vote <majority|best>', 'the headline figure: majority vote (maj@k) or best-of-N with the verifier', 'majority')
       .option('--raw', 'prompt with raw text ("problem\\n") instead of the chat format (pretrained models)')
-      .option('--think <on|off>', 'chat format: ask for a reasoning block or not (default: the template\'s)')
+      .option('--think [on|off]', 'chat format: ask for a reasoning block (default: the template\'s); `--think off` is --no-think')
+      .option('--no-think', 'chat format: ask for no reasoning block')
       .option('--max-tokens <n>', 'most tokens per answer (default 256 with --cot or reasoning, else 24)')
       .option('--show', 'also print each problem, the answers and whether it is solved')
       .option('--curve', 'the test-time-scaling curve: maj@j and pass@j for j = 1, 2, 4, ... k (a chart in a terminal, else a table)')
@@ -142,10 +144,10 @@ export function registerEval(program: Command, io: CliIO): void {
     } catch (e) {
       throw isPonderError(e) ? usageError(e.message) : e;
     }
-    if (flags.think !== undefined && flags.think !== 'on' && flags.think !== 'off') throw usageError(`--think takes on or off (got "${flags.think}")`);
+    if (typeof flags.think === 'string' && flags.think !== 'on' && flags.think !== 'off') throw usageError(`--think takes on or off, or no value (got "${flags.think}")`);
     if (flags.raw && flags.think !== undefined) throw usageError('--think applies to the chat format; drop --raw or --think');
     if (flags.mtp && (samples > 1 || (temperature ?? 0) > 0)) throw usageError('--mtp drafts greedy answers: use it with one sample and temperature 0');
-    const think = flags.think === undefined ? undefined : flags.think === 'on';
+    const think = flags.think === undefined ? undefined : flags.think === true || flags.think === 'on';
     const dump = dumpPath(flags.dump);
 
     checkModelFlag(flags.model); // a bad --model fails before the GPU opens
@@ -193,7 +195,7 @@ export function registerEval(program: Command, io: CliIO): void {
         io.out(JSON.stringify({ model: flags.model, ...summary, vote, score: head.value, score_ci95: head.ci95, seed, task_options: options, top_p: topP ?? null, chat: !flags.raw, think: think ?? null }));
         return;
       }
-      const what = [...Object.entries(options).filter(([key]) => Object.hasOwn(rawOptions, key)).map(([key, v]) => `${key} ${Array.isArray(v) ? v.join(' ') : String(v)}`), `seed ${seed}`, flags.raw ? 'raw prompts' : think === undefined ? undefined : `think ${flags.think}`]
+      const what = [...Object.entries(options).filter(([key]) => Object.hasOwn(rawOptions, key)).map(([key, v]) => `${key} ${Array.isArray(v) ? v.join(' ') : String(v)}`), `seed ${seed}`, flags.raw ? 'raw prompts' : think === undefined ? undefined : `think ${think ? 'on' : 'off'}`]
         .filter(Boolean)
         .join(', ');
       for (const line of formatEvalSummary(summary, vote, what)) io.out(line);
