@@ -13,11 +13,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runTuner, type TunerOptions } from '../../src/engine/tuner.js';
-import type { TuneEvent } from '../../src/engine/tuner-events.js';
+import { runTuner } from '../../src/engine/tuner.js';
 import { loadModelDir } from '../../src/io/model-dir.js';
-import { loadRecipe, parseRecipe } from '../../src/recipe/load.js';
+import { parseRecipe } from '../../src/recipe/load.js';
+import type { Weights } from '../../src/model/config.js';
 import { testGpu } from '../helpers/gpu.js';
+import { assertSameBits, tuneEvents } from '../helpers/tune-run.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const FIXTURE = readFileSync(join(ROOT, 'test/fixtures/recipes/tiny-grpo.yaml'), 'utf8');
@@ -28,19 +29,6 @@ function recipeIn(name: string, edit: (text: string) => string = (t) => t): stri
   const path = join(tmp, `${name}.yaml`);
   writeFileSync(path, edit(FIXTURE.replace(/^output: .*$/m, `output: ${join(tmp, name)}`)));
   return path;
-}
-
-async function collect(path: string, opts: TunerOptions = {}): Promise<TuneEvent[]> {
-  const gpu = await testGpu();
-  const events: TuneEvent[] = [];
-  for await (const e of runTuner(gpu, loadRecipe(path), opts)) events.push(e);
-  return events;
-}
-
-function sameBits(a: Float32Array, b: Float32Array): boolean {
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  return x.length === y.length && x.every((v, i) => v === y[i]);
 }
 
 const TRL_METRICS = [
@@ -58,10 +46,10 @@ const TRL_METRICS = [
 ];
 
 describe('kind: grpo', () => {
-  let uninterrupted: Map<string, { data: Float32Array }> | undefined;
+  let uninterrupted: Weights | undefined;
 
   it('runs after SFT: TRL metrics per step, rollouts logged, the KL reference kept, a report', async () => {
-    const events = await collect(recipeIn('full'));
+    const events = await tuneEvents(recipeIn('full'));
     const steps = events.filter((e) => e.type === 'step' && e.stage === 1);
     assert.equal(steps.length, 4);
     const stage = events.find((e) => e.type === 'stage' && e.index === 1);
@@ -106,12 +94,12 @@ describe('kind: grpo', () => {
     assert.ok(uninterrupted, 'needs the previous test');
     const path = recipeIn('resumed');
     // global step 5 = GRPO step 1: the samples of step 1 are reused by step 2
-    const part = await collect(path, { stopAfterStep: 5 });
+    const part = await tuneEvents(path, { stopAfterStep: 5 });
     assert.equal(part.at(-1)!.type, 'interrupted');
-    const rest = await collect(path, { resume: true });
+    const rest = await tuneEvents(path, { resume: true });
     assert.equal(rest.at(-1)!.type, 'done');
     const resumed = loadModelDir(join(tmp, 'resumed', 'final')).weights;
-    for (const [name, t] of uninterrupted) assert.ok(sameBits(t.data, resumed.get(name)!.data), `${name} differs after resume`);
+    assertSameBits(uninterrupted, resumed, 'resumed grpo run');
     // and the rollout of step 3 (after the resume) is the same as the uninterrupted run's
     assert.equal(readFileSync(join(tmp, 'resumed/completions/rl-step_00003.jsonl'), 'utf8'), readFileSync(join(tmp, 'full/completions/rl-step_00003.jsonl'), 'utf8'));
   });
@@ -135,6 +123,6 @@ describe('kind: grpo', () => {
   it('prompts that leave no room for max_new_tokens are refused before sampling', async () => {
     // a one-digit prompt is ~30 tokens in the byte chat format; 30 + 40 > 64
     const path = recipeIn('too-long', (t) => t.replace('max_new_tokens: 8', 'max_new_tokens: 40').replace('overlong: {max: 8, buffer: 2}', ''));
-    await assert.rejects(collect(path), /prompts of up to \d+ tokens \+ max_new_tokens 40 exceed the model's context of 64/);
+    await assert.rejects(tuneEvents(path), /prompts of up to \d+ tokens \+ max_new_tokens 40 exceed the model's context of 64/);
   });
 });

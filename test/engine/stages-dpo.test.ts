@@ -3,13 +3,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTuner, type TunerOptions } from '../../src/engine/tuner.js';
 import type { TuneEvent } from '../../src/engine/tuner-events.js';
 import { isPonderError } from '../../src/errors.js';
 import { loadModelDir } from '../../src/io/model-dir.js';
-import type { Weights } from '../../src/model/config.js';
-import { loadRecipe } from '../../src/recipe/load.js';
-import { testGpu } from '../helpers/gpu.js';
+import { assertSameBits, tuneEvents } from '../helpers/tune-run.js';
 
 /**
  * `kind: dpo` through the Tuner on a tiny scratch byte model: 16 plain-text pairs (a + b = the sum
@@ -46,29 +43,11 @@ ${stage}
   return path;
 }
 
-async function run(path: string, opts: TunerOptions = {}): Promise<TuneEvent[]> {
-  const gpu = await testGpu();
-  const events: TuneEvent[] = [];
-  for await (const e of runTuner(gpu, loadRecipe(path), opts)) events.push(e);
-  return events;
-}
-
-function assertSameBits(a: Weights, b: Weights, what: string): void {
-  assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
-  for (const [name, t] of a) {
-    const x = new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
-    const u = b.get(name)!.data;
-    const y = new Uint32Array(u.buffer, u.byteOffset, u.length);
-    const i = x.findIndex((v, j) => v !== y[j]);
-    assert.equal(i, -1, `${what}: ${name}[${i}] differs`);
-  }
-}
-
 const stepMetrics = (evs: TuneEvent[]) => evs.filter((e) => e.type === 'step').map((e) => (e.type === 'step' ? e.metrics : {}));
 
 describe('dpo stage', () => {
   it('raises the preference accuracy and margin on its training pairs, with TRL metric names', async () => {
-    const evs = await run(recipe('learn', '    steps: 10\n    batch_size: 16\n    seq_len: 12\n    beta: 0.5\n    optimizer: {lr: 1.0e-2, schedule: constant, grad_clip: 0}'));
+    const evs = await tuneEvents(recipe('learn', '    steps: 10\n    batch_size: 16\n    seq_len: 12\n    beta: 0.5\n    optimizer: {lr: 1.0e-2, schedule: constant, grad_clip: 0}'));
     assert.equal(evs.at(-1)!.type, 'done');
     const m = stepMetrics(evs);
     assert.equal(m.length, 10);
@@ -85,11 +64,11 @@ describe('dpo stage', () => {
 
   it('stopped mid-stage and resumed, ends bit-identical to an uninterrupted run', async () => {
     const stage = '    steps: 6\n    batch_size: 4\n    seq_len: 12\n    loss: robust\n    label_smoothing: 0.1\n    sft_weight: 0.2\n    optimizer: {lr: 1.0e-2, warmup: 1}';
-    await run(recipe('whole', stage));
-    const part = await run(recipe('resumed', stage), { stopAfterStep: 3 });
+    await tuneEvents(recipe('whole', stage));
+    const part = await tuneEvents(recipe('resumed', stage), { stopAfterStep: 3 });
     assert.equal(part.at(-1)!.type, 'interrupted');
     const ref = readFileSync(join(tmp, 'resumed', 'prefs-ref-logps.json'), 'utf8');
-    const rest = await run(recipe('resumed', stage), { resume: true });
+    const rest = await tuneEvents(recipe('resumed', stage), { resume: true });
     assert.equal(rest.at(-1)!.type, 'done');
     assert.equal(stepMetrics(rest).length, 3);
     assert.ok('nll_loss' in stepMetrics(rest)[0]!);
@@ -100,7 +79,7 @@ describe('dpo stage', () => {
 
   it('a prompt longer than the rows is one line naming the file and the line', async () => {
     await assert.rejects(
-      run(recipe('long', '    steps: 1\n    batch_size: 2\n    seq_len: 4\n    optimizer: {lr: 1.0e-3}')),
+      tuneEvents(recipe('long', '    steps: 1\n    batch_size: 2\n    seq_len: 4\n    optimizer: {lr: 1.0e-3}')),
       (e: unknown) => isPonderError(e) && /pairs\.jsonl:1: the prompt is \d+ tokens/.test(e.message) && !e.message.includes('\n'),
     );
   });

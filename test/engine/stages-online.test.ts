@@ -6,12 +6,9 @@ import { join } from 'node:path';
 import { buildRolloutPairs } from '../../src/engine/stages/rollout-dpo.js';
 import { keepVerified } from '../../src/engine/stages/rft.js';
 import type { Rollout } from '../../src/engine/stages/rollouts.js';
-import { runTuner, type TunerOptions } from '../../src/engine/tuner.js';
 import type { TuneEvent } from '../../src/engine/tuner-events.js';
 import { loadModelDir } from '../../src/io/model-dir.js';
-import type { Weights } from '../../src/model/config.js';
-import { loadRecipe } from '../../src/recipe/load.js';
-import { testGpu } from '../helpers/gpu.js';
+import { assertSameBits, tuneEvents } from '../helpers/tune-run.js';
 
 /**
  * The online preference stages (rft, rollout_dpo) through the Tuner, on the bundled chat model
@@ -45,23 +42,6 @@ ${stage}
   return path;
 }
 
-async function run(path: string, opts: TunerOptions = {}): Promise<TuneEvent[]> {
-  const gpu = await testGpu();
-  const events: TuneEvent[] = [];
-  for await (const e of runTuner(gpu, loadRecipe(path), opts)) events.push(e);
-  return events;
-}
-
-function assertSameBits(a: Weights, b: Weights, what: string): void {
-  for (const [name, t] of a) {
-    const x = new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
-    const u = b.get(name)!.data;
-    const y = new Uint32Array(u.buffer, u.byteOffset, u.length);
-    const i = x.findIndex((v, j) => v !== y[j]);
-    assert.equal(i, -1, `${what}: ${name}[${i}] differs`);
-  }
-}
-
 const steps = (evs: TuneEvent[]) => evs.flatMap((e) => (e.type === 'step' ? [e] : []));
 
 const roll = (problem: number, ids: number[], correct: boolean, finished = true): Rollout => ({ problem, promptIds: [1], ids, text: '', finished, correct });
@@ -93,7 +73,7 @@ describe('rft and rollout_dpo stages', () => {
 
   it('rft trains only on verified samples, and resumes bit-exactly', async () => {
     const stage = '    kind: rft\n    steps: 4\n    optimizer: {lr: 1.0e-3, schedule: constant}';
-    const whole = await run(recipe('rft', stage));
+    const whole = await tuneEvents(recipe('rft', stage));
     assert.equal(whole.at(-1)!.type, 'done');
     const s = steps(whole);
     assert.equal(s.length, 4);
@@ -108,15 +88,15 @@ describe('rft and rollout_dpo stages', () => {
       kept += m.kept!;
     }
     assert.ok(kept > 0, 'the bundled model solves some one-digit sums');
-    await run(recipe('rft-resumed', stage), { stopAfterStep: 2 });
-    const rest = await run(recipe('rft-resumed', stage), { resume: true });
+    await tuneEvents(recipe('rft-resumed', stage), { stopAfterStep: 2 });
+    const rest = await tuneEvents(recipe('rft-resumed', stage), { resume: true });
     assert.deepEqual(steps(rest).map((e) => e.metrics), s.slice(2).map((e) => e.metrics));
     assertSameBits(loadModelDir(join(tmp, 'rft', 'final')).weights, loadModelDir(join(tmp, 'rft-resumed', 'final')).weights, 'rft resumed');
   });
 
   it('rollout_dpo builds pairs and trains against the stage-start reference, and resumes bit-exactly', async () => {
     const stage = '    kind: rollout_dpo\n    steps: 4\n    pairs_per_prompt: 2\n    beta: 0.5\n    optimizer: {lr: 1.0e-3, schedule: constant}';
-    const whole = await run(recipe('rdpo', stage));
+    const whole = await tuneEvents(recipe('rdpo', stage));
     assert.equal(whole.at(-1)!.type, 'done');
     const s = steps(whole);
     let pairs = 0;
@@ -133,9 +113,9 @@ describe('rft and rollout_dpo stages', () => {
     assert.equal(first.metrics['rewards/margins'], 0, 'the first update compares the reference with itself');
     assert.equal(first.metrics['rewards/chosen'], 0);
     assert.ok(existsSync(join(tmp, 'rdpo', 'reference', 'online', 'config.json')));
-    await run(recipe('rdpo-resumed', stage), { stopAfterStep: 2 });
+    await tuneEvents(recipe('rdpo-resumed', stage), { stopAfterStep: 2 });
     const refBefore = readFileSync(join(tmp, 'rdpo-resumed', 'reference', 'online', 'weights.msgpack'));
-    const rest = await run(recipe('rdpo-resumed', stage), { resume: true });
+    const rest = await tuneEvents(recipe('rdpo-resumed', stage), { resume: true });
     assert.ok(refBefore.equals(readFileSync(join(tmp, 'rdpo-resumed', 'reference', 'online', 'weights.msgpack'))), 'the resumed stage keeps the stage-start reference');
     assert.deepEqual(steps(rest).map((e) => e.metrics), s.slice(2).map((e) => e.metrics));
     assertSameBits(loadModelDir(join(tmp, 'rdpo', 'final')).weights, loadModelDir(join(tmp, 'rdpo-resumed', 'final')).weights, 'rollout_dpo resumed');

@@ -4,12 +4,9 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildEvolvePairs, isDegenerate, type ScoredRollout } from '../../src/engine/stages/self-evolve.js';
-import { runTuner, type TunerOptions } from '../../src/engine/tuner.js';
 import type { TuneEvent } from '../../src/engine/tuner-events.js';
 import { loadModelDir } from '../../src/io/model-dir.js';
-import type { Weights } from '../../src/model/config.js';
-import { loadRecipe } from '../../src/recipe/load.js';
-import { testGpu } from '../helpers/gpu.js';
+import { assertSameBits, tuneEvents } from '../helpers/tune-run.js';
 
 /**
  * `kind: self_evolve` (SPHERE-style rounds): the pruning and prefix-sharing pair rule on hand-made
@@ -59,23 +56,6 @@ stages:
   return path;
 }
 
-async function run(path: string, opts: TunerOptions = {}): Promise<TuneEvent[]> {
-  const gpu = await testGpu();
-  const events: TuneEvent[] = [];
-  for await (const e of runTuner(gpu, loadRecipe(path), opts)) events.push(e);
-  return events;
-}
-
-function assertSameBits(a: Weights, b: Weights, what: string): void {
-  for (const [name, t] of a) {
-    const x = new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
-    const u = b.get(name)!.data;
-    const y = new Uint32Array(u.buffer, u.byteOffset, u.length);
-    const i = x.findIndex((v, j) => v !== y[j]);
-    assert.equal(i, -1, `${what}: ${name}[${i}] differs`);
-  }
-}
-
 const steps = (evs: TuneEvent[]) => evs.flatMap((e) => (e.type === 'step' ? [e] : []));
 
 describe('self_evolve stage', () => {
@@ -110,7 +90,7 @@ describe('self_evolve stage', () => {
   });
 
   it('rounds build pairs and train, report per round with a held-out eval each, and resume mid-round exactly', async () => {
-    const whole = await run(recipe('whole'));
+    const whole = await tuneEvents(recipe('whole'));
     assert.equal(whole.at(-1)!.type, 'done');
     const s = steps(whole);
     assert.deepEqual(s.map((e) => e.metrics.round), [1, 1, 2, 2]);
@@ -126,8 +106,8 @@ describe('self_evolve stage', () => {
     assert.deepEqual(whole.filter((e) => e.type === 'eval').map((e) => e.type === 'eval' && e.step), [2, 4]);
     assert.ok(existsSync(join(tmp, 'whole', 'evolve-round-1.json')) && existsSync(join(tmp, 'whole', 'evolve-round-2.json')));
 
-    await run(recipe('resumed'), { stopAfterStep: 3 });
-    const rest = await run(recipe('resumed'), { resume: true });
+    await tuneEvents(recipe('resumed'), { stopAfterStep: 3 });
+    const rest = await tuneEvents(recipe('resumed'), { resume: true });
     assert.deepEqual(steps(rest).map((e) => e.metrics), s.slice(3).map((e) => e.metrics));
     assertSameBits(loadModelDir(join(tmp, 'whole', 'final')).weights, loadModelDir(join(tmp, 'resumed', 'final')).weights, 'self_evolve resumed mid-round');
   });

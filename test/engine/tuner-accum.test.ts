@@ -4,7 +4,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runTuner, type TunerOptions } from '../../src/engine/tuner.js';
 import type { TuneEvent, TuneStepEvent } from '../../src/engine/tuner-events.js';
 import { loadModelDir } from '../../src/io/model-dir.js';
 import { IGNORE_INDEX } from '../../src/ops/cross-entropy.js';
@@ -16,6 +15,7 @@ import { assertClose } from '../helpers/compare.js';
 import { testGpu } from '../helpers/gpu.js';
 import { randomInts, rng } from '../helpers/random.js';
 import { randomWeights, tinyConfig } from '../helpers/tiny-models.js';
+import { tuneEvents } from '../helpers/tune-run.js';
 
 /**
  * Gradient accumulation (a stage's grad_accum): two micro-batches of B rows scaled by 1 / (valid
@@ -38,13 +38,6 @@ function recipeIn(name: string, oneBatch = false): string {
   assert.ok(text.includes(oneBatch ? 'batch_size: 4' : 'grad_accum: 2'));
   writeFileSync(path, text);
   return path;
-}
-
-async function collect(path: string, opts: TunerOptions = {}): Promise<TuneEvent[]> {
-  const gpu = await testGpu();
-  const events: TuneEvent[] = [];
-  for await (const e of runTuner(gpu, loadRecipe(path), opts)) events.push(e);
-  return events;
 }
 
 const steps = (evs: TuneEvent[]) => evs.filter((e): e is TuneStepEvent => e.type === 'step');
@@ -93,8 +86,8 @@ describe('gradient accumulation', () => {
     assert.deepEqual([plan.batch_size, plan.grad_accum, plan.effective_batch, plan.tokens_per_step], [2, 2, 4, 4 * 24]);
     assert.notEqual(loadRecipe(accumPath).hash, loadRecipe(onePath).hash);
 
-    const accum = await collect(accumPath);
-    const one = await collect(onePath);
+    const accum = await tuneEvents(accumPath);
+    const one = await tuneEvents(onePath);
     const stage = accum.find((e) => e.type === 'stage');
     assert.ok(stage?.type === 'stage' && stage.grad_accum === 2 && stage.batch_size === 2);
     const a = steps(accum);
@@ -117,9 +110,9 @@ describe('gradient accumulation', () => {
 
   it('stopped after step 1 and resumed: bit-identical to the uninterrupted accumulating run', async () => {
     const path = recipeIn('accum-resumed');
-    const part = await collect(path, { stopAfterStep: 1 });
+    const part = await tuneEvents(path, { stopAfterStep: 1 });
     assert.equal(part.at(-1)!.type, 'interrupted');
-    const rest = await collect(path, { resume: true });
+    const rest = await tuneEvents(path, { resume: true });
     assert.deepEqual(steps(rest).map((s) => s.step), [2, 3]);
     const full = loadModelDir(join(tmp, 'accum/final')).weights;
     const resumed = loadModelDir(join(tmp, 'accum-resumed/final')).weights;

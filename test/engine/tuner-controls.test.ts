@@ -7,9 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { runTuner, TunerControl, type TunerOptions } from '../../src/engine/tuner.js';
 import type { TuneEvent } from '../../src/engine/tuner-events.js';
 import { loadModelDir } from '../../src/io/model-dir.js';
-import type { Weights } from '../../src/model/config.js';
 import { loadRecipe } from '../../src/recipe/load.js';
 import { testGpu } from '../helpers/gpu.js';
+import { assertSameBits } from '../helpers/tune-run.js';
 
 /**
  * Live controls on the tiny recipe (12 pretrain steps with eval, 4 SFT steps without): pause blocks
@@ -40,17 +40,6 @@ async function collect(path: string, opts: TunerOptions = {}, onEvent: (e: TuneE
     onEvent(e);
   }
   return events;
-}
-
-function assertSameBits(a: Weights, b: Weights, what: string): void {
-  assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
-  for (const [name, t] of a) {
-    const x = new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
-    const u = b.get(name)!.data;
-    const y = new Uint32Array(u.buffer, u.byteOffset, u.length);
-    const i = x.findIndex((v, j) => v !== y[j]);
-    assert.equal(i, -1, `${what}: ${name}[${i}] differs`);
-  }
 }
 
 const finalWeights = (name: string) => loadModelDir(join(tmp, name, 'final')).weights;

@@ -11,13 +11,14 @@ import { runTuner, type TunerOptions } from '../../src/engine/tuner.js';
 import type { TuneEvent } from '../../src/engine/tuner-events.js';
 import { isPonderError } from '../../src/errors.js';
 import { loadModelDir } from '../../src/io/model-dir.js';
-import { isMtpWeight, type Weights } from '../../src/model/config.js';
+import { isMtpWeight } from '../../src/model/config.js';
 import { loadRecipe } from '../../src/recipe/load.js';
 import type { StageKind } from '../../src/recipe/schema.js';
 import { drawU32 } from '../../src/sample/rng.js';
 import { STAGE_KINDS } from '../../src/recipe/schema.js';
 import { readCheckpoint, type Json } from '../../src/train/checkpoint.js';
 import { testGpu } from '../helpers/gpu.js';
+import { assertSameBits } from '../helpers/tune-run.js';
 
 /**
  * The Tuner is a shell: it runs a stage kind it has never heard of ("toy", a test-only runner passed
@@ -88,17 +89,6 @@ async function collect(name: string, opts: TunerOptions = {}): Promise<TuneEvent
   const events: TuneEvent[] = [];
   for await (const e of runTuner(gpu, toyRecipe(name), { maxEvalProblems: 1, runners: { toy: toyRunner }, ...opts })) events.push(e);
   return events;
-}
-
-function assertSameBits(a: Weights, b: Weights, what: string): void {
-  assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
-  for (const [name, t] of a) {
-    const x = new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
-    const u = b.get(name)!.data;
-    const y = new Uint32Array(u.buffer, u.byteOffset, u.length);
-    const i = x.findIndex((v, j) => v !== y[j]);
-    assert.equal(i, -1, `${what}: ${name}[${i}] differs`);
-  }
 }
 
 const finalWeights = (name: string) => loadModelDir(join(tmp, name, 'final')).weights;

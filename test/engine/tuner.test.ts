@@ -13,6 +13,7 @@ import type { Weights } from '../../src/model/config.js';
 import { loadRecipe, parseRecipe } from '../../src/recipe/load.js';
 import { runPonder } from '../helpers/cli.js';
 import { testGpu } from '../helpers/gpu.js';
+import { assertSameBits } from '../helpers/tune-run.js';
 
 /**
  * The Tuner on a tiny recipe (hidden 32, 2 layers, byte vocabulary, seq_len 24, batch 4, 12 steps,
@@ -41,19 +42,6 @@ async function collect(path: string, opts: TunerOptions = {}): Promise<TuneEvent
   return events;
 }
 
-function assertSameWeights(a: Weights, b: Weights, what: string): void {
-  assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
-  for (const [name, t] of a) {
-    const u = b.get(name)!;
-    assert.deepEqual(u.shape, t.shape);
-    const x = new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
-    const y = new Uint32Array(u.data.buffer, u.data.byteOffset, u.data.length);
-    let diff = -1;
-    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) { diff = i; break; }
-    assert.equal(diff, -1, `${what}: ${name}[${diff}] differs: ${t.data[diff]} vs ${u.data[diff]}`);
-  }
-}
-
 function stepLines(metricsPath: string): { stage: number; step: number }[] {
   return readFileSync(metricsPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => 'loss' in r);
 }
@@ -67,7 +55,7 @@ describe('runTuner', () => {
     const { recipe } = loadRecipe(RECIPE, { cwd: tmp });
     const a = initScratchWeights(recipe.model.config, 3);
     const b = initScratchWeights(recipe.model.config, 3);
-    assertSameWeights(a, b, 'same seed');
+    assertSameBits(a, b, 'same seed');
     const c = initScratchWeights(recipe.model.config, 4);
     assert.notDeepEqual(c.get('model.embed_tokens.weight')!.data, a.get('model.embed_tokens.weight')!.data);
     assert.ok(a.get('model.norm.weight')!.data.every((x) => x === 1));
@@ -130,7 +118,7 @@ describe('runTuner', () => {
     assert.ok(stage?.type === 'stage' && stage.index === 1 && stage.from_step === 0);
     assert.deepEqual(rest.filter((e) => e.type === 'step').map((s) => `${s.stage}:${s.step}`), ['1:1', '1:2', '1:3', '1:4']);
     assert.equal(rest.at(-1)!.type, 'done');
-    assertSameWeights(full!, loadModelDir(join(tmp, 'resumed/final')).weights, 'resumed vs uninterrupted');
+    assertSameBits(full!, loadModelDir(join(tmp, 'resumed/final')).weights, 'resumed vs uninterrupted');
     assert.deepEqual(stepLines(join(tmp, 'resumed/metrics.jsonl')).map((l) => `${l.stage}:${l.step}`), ALL_STEPS);
   });
 
@@ -168,7 +156,7 @@ describe('runTuner', () => {
     assert.equal(r.code, 0, r.stderr);
     const evs = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as TuneEvent);
     assert.equal(evs.at(-1)!.type, 'done');
-    assertSameWeights(full!, loadModelDir(join(out, 'final')).weights, 'killed+resumed vs uninterrupted');
+    assertSameBits(full!, loadModelDir(join(out, 'final')).weights, 'killed+resumed vs uninterrupted');
     assert.deepEqual(stepLines(join(out, 'metrics.jsonl')).map((l) => `${l.stage}:${l.step}`), ALL_STEPS);
   });
 });
