@@ -23,7 +23,7 @@ import { PonderError } from '../errors.js';
 import { READ_LIMITS, readTextFile } from '../io/read-file.js';
 import type { StageData, WrittenTaskOptions } from './stage-data.js';
 import { drawU32 } from '../sample/rng.js';
-import type { Problem, VerifiableTask } from '../tasks/types.js';
+import type { Problem, TaskOptions, VerifiableTask } from '../tasks/types.js';
 import { taskByName } from '../tasks/index.js';
 import { ByteTokenizer } from './byte-tokenizer.js';
 import { HfTokenizer } from './hf-tokenizer.js';
@@ -363,9 +363,9 @@ export function iteratorFrom(examples: readonly TokenizedExample[], opts: BatchO
 export type TaskDataInput = WrittenTaskOptions & { type?: 'task'; task: string; n: number; cot: boolean };
 
 /** Problems as examples: SFT = user prompt + assistant target; pretrain = "prompt\ntarget". */
-export function taskExamples(task: VerifiableTask, problems: readonly Problem[], opts: { kind: ExampleKind; cot: boolean }): Example[] {
+export function taskExamples(task: VerifiableTask, problems: readonly Problem[], opts: { kind: ExampleKind; cot: boolean; options?: TaskOptions }): Example[] {
   return problems.map((p) => {
-    const target = task.target(p, { cot: opts.cot });
+    const target = task.target(p, { ...opts.options, cot: opts.cot });
     return opts.kind === 'sft'
       ? { kind: 'sft', messages: [{ role: 'user', content: p.prompt }, { role: 'assistant', content: target }] }
       : { kind: 'pretrain', text: `${p.prompt}\n${target}` };
@@ -377,7 +377,7 @@ export function generateTaskExamples(spec: TaskDataInput, kind: ExampleKind, see
   // everything but the bookkeeping keys is the task's options (cot included)
   const { type: _type, task: name, n, ...options } = spec;
   const task = taskByName(name);
-  return taskExamples(task, task.generate(n, seed, options), { kind, cot: spec.cot });
+  return taskExamples(task, task.generate(n, seed, options), { kind, cot: spec.cot, options });
 }
 
 /** A plain-text pretraining file: one document per paragraph (blank-line separated). */

@@ -28,6 +28,7 @@
 import { PonderError } from '../errors.js';
 import { CANONICAL_INT, endsWithAnswerLine, extractIntAnswer, sameInteger, workingLines } from './answer-text.js';
 import { checkCount, parseTaskOptions, TaskOptionError } from './options.js';
+import { addScratchpad, mulScratchpad, subScratchpad } from './arithmetic-scratchpad.js';
 import { U32Stream } from './stream.js';
 import type { Problem, StepCheck, TaskOptions, TaskOptionSpec, VerifiableTask } from './types.js';
 
@@ -39,10 +40,14 @@ export const MIN_DIGITS = 1;
 export const MAX_DIGITS = 9;
 /** The default level's largest operand size per op (no `digits` given). */
 export const DEFAULT_DIGITS: Readonly<Record<ArithmeticOp, number>> = { '+': 3, '-': 3, '*': 2 };
+/** The styles of gold working (option `working`). */
+export type ArithmeticWorking = 'columns' | 'scratchpad';
+export const ARITHMETIC_WORKINGS: readonly ArithmeticWorking[] = ['columns', 'scratchpad'];
 
 export const ARITHMETIC_OPTIONS: readonly TaskOptionSpec[] = [
   { name: 'digits', kind: 'int', min: MIN_DIGITS, max: MAX_DIGITS, help: 'largest operand size (default: 3 for + and -, 2 for *)' },
   { name: 'ops', kind: 'list', choices: ARITHMETIC_OPS, default: [...ARITHMETIC_OPS], help: 'operations to draw from, e.g. "+,-" (default all: + - *)' },
+  { name: 'working', kind: 'string', choices: ARITHMETIC_WORKINGS, help: 'how the gold working is written: columns (the default, short) or scratchpad (each step reads the line above; see arithmetic-scratchpad.ts)' },
 ];
 
 export interface ArithmeticOptions extends TaskOptions {
@@ -50,6 +55,8 @@ export interface ArithmeticOptions extends TaskOptions {
   digits?: number;
   /** which operations to draw from (uniformly); default all three */
   ops?: readonly ArithmeticOp[];
+  /** the style of the gold working; default columns */
+  working?: ArithmeticWorking;
 }
 
 export interface ParsedArithmetic {
@@ -161,8 +168,15 @@ function mulSteps(a: bigint, b: bigint): string[] {
   return lines;
 }
 
-function solve(p: ParsedArithmetic): string[] {
+function solve(p: ParsedArithmetic, working: ArithmeticWorking = 'columns'): string[] {
   const { a, op, b } = p;
+  if (working === 'scratchpad') {
+    if (a < 0n || b < 0n) return [];
+    if (op === '*') return mulScratchpad(a, b);
+    if (op === '+') return addScratchpad(a, b);
+    if (a >= b) return subScratchpad(a, b);
+    return [`${a} < ${b}, so compute -(${b} - ${a})`, ...subScratchpad(b, a)];
+  }
   if (op === '*') return mulSteps(a, b);
   if (a < 0n || b < 0n) return []; // not generated; the answer line alone is still correct
   if (op === '+') return addSteps(a, b);
@@ -199,13 +213,13 @@ function generate(n: number, seed: number, raw: ArithmeticOptions = {}): Problem
   return out;
 }
 
-function goldCot(p: Problem): string {
+function goldCot(p: Problem, opts: ArithmeticOptions = {}): string {
   const parsed = parsePrompt(p.prompt);
   const value = evaluate(parsed);
   if (!CANONICAL_INT.test(p.answer.trim()) || BigInt(p.answer.trim()) !== value) {
     throw new PonderError('BAD_INPUT', `arithmetic: problem ${p.id} says the answer to ${JSON.stringify(p.prompt)} is ${JSON.stringify(p.answer)}, but it is ${value}`);
   }
-  return [...solve(parsed), `Answer: ${value}`].join('\n');
+  return [...solve(parsed, opts.working), `Answer: ${value}`].join('\n');
 }
 
 /** A line of working in the form the step checker compares (spaces collapsed, × and − read as * and -). */
@@ -220,9 +234,16 @@ export function claimLines(text: string): string[] {
     .filter((l) => !/^answer\s*:/.test(l) && (l.includes('=') || l.includes('<') || l.startsWith('write') || l.startsWith('negative')));
 }
 
+/** A scratchpad working opens by restating the operands alone on a line ("347 + 589"). */
+const SCRATCHPAD_HEAD = /^\d+ [+\-*] \d+$/;
+
 function checkSteps(p: Problem, text: string): StepCheck {
-  const gold = solve(parsePrompt(p.prompt)).map(stepForm);
-  const lines = claimLines(text);
+  // the style is read off the text: a scratchpad is checked line by line (its restating and "row"
+  // lines are steps too), the column working by its claim lines
+  const working = workingLines(text).map(stepForm).filter((l) => l !== '' && !/^answer\s*:/.test(l));
+  const scratchpad = working.length > 0 && SCRATCHPAD_HEAD.test(working[0]!);
+  const gold = solve(parsePrompt(p.prompt), scratchpad ? 'scratchpad' : 'columns').map(stepForm);
+  const lines = scratchpad ? working : claimLines(text);
   let correct = 0;
   let firstWrong: number | undefined;
   lines.forEach((l, k) => {
@@ -245,8 +266,8 @@ export const arithmeticTask: ArithmeticTask = {
   parseOptions,
   generate,
   goldCot,
-  target(p: Problem, opts: { cot?: boolean } = {}): string {
-    return opts.cot ? goldCot(p) : canonical(p.answer.trim());
+  target(p: Problem, opts: ArithmeticOptions = {}): string {
+    return opts.cot ? goldCot(p, opts) : canonical(p.answer.trim());
   },
   /** The last `Answer: <int>`, else the last integer (after `</think>` when present), canonicalised; undefined if none. */
   extractAnswer: extractIntAnswer,

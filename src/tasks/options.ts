@@ -4,7 +4,7 @@
  * same rules and fail with the same one-line messages, each naming the option:
  *
  *   arithmetic: digits must be an integer from 1 to 9 (got 12)
- *   arithmetic: unknown option "digit" (known: cot, digits, ops)
+ *   arithmetic: unknown option "digit" (known: cot, digits, ops, working)
  *
  * `cot` is generic (every task accepts it). Undefined values count as absent, and parsed values parse
  * to themselves, so parseOptions may be applied twice (generate re-validates what it is given).

@@ -74,10 +74,10 @@ export interface VerifiableTask {
   parseOptions(raw: Record<string, unknown>, where?: string): TaskOptions;
   /** `n` problems; problem i depends only on (seed, i, opts), so generate(10) is a prefix of generate(100). */
   generate(n: number, seed: number, opts?: TaskOptions): Problem[];
-  /** the worked solution, ending in the task's answer format */
-  goldCot(p: Problem): string;
-  /** what the assistant is trained to write: goldCot(p) with cot, else just the answer in its format */
-  target(p: Problem, opts?: { cot?: boolean }): string;
+  /** the worked solution, ending in the task's answer format (options may choose its style) */
+  goldCot(p: Problem, opts?: TaskOptions): string;
+  /** what the assistant is trained to write: goldCot(p, opts) with cot, else just the answer in its format */
+  target(p: Problem, opts?: TaskOptions): string;
   /** the answer a model's text gives, canonicalised, or undefined if it gives none */
   extractAnswer(text: string): string | undefined;
   /** exact check of an (extracted) answer; false for undefined or malformed answers */

@@ -84,7 +84,7 @@ describe('arithmetic: generator', () => {
     assert.deepEqual(task.parseOptions({ digits: undefined }), task.parseOptions({}));
     throwsBadInput(() => task.parseOptions({ digits: 12 }), /^arithmetic: digits must be an integer from 1 to 9 \(got 12\)$/);
     throwsBadInput(() => task.parseOptions({ digits: '3x' }), /^arithmetic: digits must be an integer from 1 to 9 \(got "3x"\)$/);
-    throwsBadInput(() => task.parseOptions({ digit: 3 }), /^arithmetic: unknown option "digit" \(known: cot, digits, ops\)$/);
+    throwsBadInput(() => task.parseOptions({ digit: 3 }), /^arithmetic: unknown option "digit" \(known: cot, digits, ops, working\)$/);
     throwsBadInput(() => task.parseOptions({ ops: '+,/' }), /^arithmetic: ops must be a non-empty list of \+ - \* .*"\/" is not allowed/);
     throwsBadInput(() => task.parseOptions({ ops: '' }), /ops must be a non-empty list/);
     throwsBadInput(() => task.parseOptions({ cot: 'maybe' }), /^arithmetic: cot must be true or false \(got "maybe"\)$/);
