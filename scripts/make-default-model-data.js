@@ -5,6 +5,12 @@
  * writes the same file, so `ponder tune recipes/default-model.yaml` reproduces models/default.
  *
  *   npm run build && node scripts/make-default-model-data.js [--n 6000] [--seed 11] [--out FILE]
+ *                                    [--level small|default] [--working columns|scratchpad]
+ *
+ * `--level small` (the default) is the data the bundled model was trained on; `--level default` draws
+ * from the arithmetic task's default level too (3-digit + and -, 2-digit x 2-digit: half the
+ * problems, the rest 1- and 2-digit as a curriculum), and `--working scratchpad` writes the working
+ * in the task's scratchpad form (each step reads the line above), which small models learn sooner.
  *
  * What the model is taught (a tiny byte-level model can learn this in well under an hour on a CPU):
  *   - arithmetic, 1- and 2-digit + and -, 1-digit *, asked in several phrasings, answered with the
@@ -30,6 +36,10 @@ function flag(name, fallback) {
 const N = Number(flag('--n', '6000'));
 const SEED = Number(flag('--seed', '11'));
 const OUT = resolve(flag('--out', `${root}/recipes/data/default-chat.jsonl`));
+const LEVEL = flag('--level', 'small');
+const WORKING = flag('--working', 'columns');
+if (!['small', 'default'].includes(LEVEL)) throw new Error(`--level must be small or default (got ${LEVEL})`);
+if (!['columns', 'scratchpad'].includes(WORKING)) throw new Error(`--working must be columns or scratchpad (got ${WORKING})`);
 
 /** Uniform choices from one Philox stream (domain "data"), independent of the task's draws. */
 let block = 0;
@@ -59,16 +69,27 @@ function phrase(a, op, b) {
 }
 
 /** One arithmetic exchange: [user, assistant]. */
-function arithmetic(i, think) {
+/** The task options of problem i: the small level (1- and 2-digit + and -, the times table) or the default level's mix. */
+function problemOptions() {
+  if (LEVEL === 'default') {
+    const r = below(10);
+    const op = pick(['+', '-', '*']);
+    // half at the task's default level (no digits: 3 for + and -, 2 for *), the rest smaller
+    return r < 5 ? { ops: [op] } : { ops: [op], digits: r < 7 ? 1 : 2 };
+  }
   const digits = below(5) < 2 ? 1 : 2;
   const op = pick(digits === 1 ? ['+', '-', '*'] : ['+', '+', '-', '-', '*']);
-  const ops = op === '*' ? ['*'] : [op];
-  const d = op === '*' ? 1 : digits; // 2-digit products need long working; keep * to the times table
-  const [p] = arithmeticTask.generate(1, SEED * 7919 + i, { digits: d, ops });
+  return { ops: [op], digits: op === '*' ? 1 : digits }; // keep * to the times table at this level
+}
+
+function arithmetic(i, think) {
+  const opts = problemOptions();
+  const op = opts.ops[0];
+  const [p] = arithmeticTask.generate(1, SEED * 7919 + i, opts);
   const parsed = parsePrompt(p.prompt);
   const { a, b } = parsed;
   const value = evaluate(parsed);
-  const steps = arithmeticTask.goldCot(p).split('\n').filter((l) => !l.startsWith('Answer:'));
+  const steps = arithmeticTask.goldCot(p, { working: WORKING }).split('\n').filter((l) => !l.startsWith('Answer:'));
   const answer = `${a} ${op} ${b} = ${value}.`;
   const content = think ? `<think>\n${steps.join('\n')}\n</think>\n${answer}` : `<think>\n\n</think>\n\n${answer}`;
   return [phrase(a, op, b), content];
