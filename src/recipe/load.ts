@@ -140,6 +140,8 @@ export interface RecipeStage {
   eval?: EvalSpec;
   /** trains the MTP modules too (or only them, with freeze_trunk) */
   mtp?: StageMtp;
+  /** kinds pretrain and sft: several whole examples per row (data/packing.ts) */
+  packing?: boolean;
   /** kind grpo only */
   grpo?: GrpoSettings;
   /** kinds dpo and rollout_dpo */
@@ -621,7 +623,7 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
     if (s.mtp && model.config.num_nextn_predict_layers === 0) {
       throw report({ path: ['stages', i, 'mtp'], message: 'the model has no MTP layers to train: set model.mtp_layers (e.g. 1)', atKey: true });
     }
-    return { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, grad_accum: s.grad_accum, seq_len: s.seq_len, optimizer: s.optimizer, eval: ev, ...(s.mtp ? { mtp: s.mtp } : {}) };
+    return { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, grad_accum: s.grad_accum, seq_len: s.seq_len, packing: s.packing, optimizer: s.optimizer, eval: ev, ...(s.mtp ? { mtp: s.mtp } : {}) };
   });
 
   const outputWritten = r.output ?? `runs/${basename(file, extname(file))}`;
