@@ -28,6 +28,9 @@
 //
 // The caller guarantees slots = 0..B-1, starts = 0 and L ≥ T, so no clamping of those is needed; key
 // and row indices are clamped so out-of-tile lanes never read out of bounds.
+//
+// Packed rows (segmented = 1): P is also 0 between a row and a key of different segments (seg [B,T],
+// the forward's block-diagonal causal mask), so a key gathers gradient from its own example only.
 
 struct Params {
   B: u32,
@@ -40,6 +43,7 @@ struct Params {
   scale: f32,
   D: u32,        // = HD, as a runtime loop bound: Mesa fully unrolls constant loops of ≤ 32 trips,
                  // which made lavapipe compile these kernels ~10x slower (20-30 s at D = 32)
+  segmented: u32, // 1: rows and keys of different segments do not attend (seg is bound)
 }
 
 override HD: u32 = 64;   // head dim D
@@ -62,6 +66,7 @@ const LOG2E: f32 = 1.4426950408889634;
 @group(0) @binding(6) var<storage, read> delta: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dk: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dv: array<f32>;
+@group(0) @binding(9) var<storage, read> seg: array<u32>;  // [B,T] segment ids (a dummy unless segmented)
 
 var<workgroup> pS: array<f32, BQ * NK>;   // P of the tile, [row][key]
 var<workgroup> dsS: array<f32, BQ * NK>;  // dS of the tile, [row][key]
@@ -77,6 +82,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let keyOk = key < p.T;
   let kOff = ((b * p.Hkv + kvh) * p.L + min(key, p.T - 1u)) * HD;
   let rowsTotal = p.T * p.G;
+  var segKey = 0u;
+  if (p.segmented != 0u) { segKey = seg[b * p.T + min(key, p.T - 1u)]; }
 
   var dkA: array<f32, MAXDPT>;
   var dvA: array<f32, MAXDPT>;
@@ -108,7 +115,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     for (var n = 0u; n < RN; n++) {
       let i = lane + n * TPR;
       let row = r0 + i;
-      let ok = keyOk && i < BQ && row < rowsTotal && key <= row / p.G;
+      var ok = keyOk && i < BQ && row < rowsTotal && key <= row / p.G;
+      if (p.segmented != 0u) { ok = ok && seg[b * p.T + min(row, rowsTotal - 1u) / p.G] == segKey; }
       let r = qo[n] / HD;
       let pr = select(0.0, exp2(s[n] * p.qScale - lse[r] * LOG2E), ok);
       if (i < BQ) {

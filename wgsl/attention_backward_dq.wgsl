@@ -18,6 +18,9 @@
 //   2. every lane adds Σ_c dS[i,c]·k_c into its DPT dims.
 // Cost: 6·D flops per causal (row, key) pair, ≈ 6·D·G·T²/2 per (b, kvh); k/v are read once per row
 // block (from cache), q/dout rows once per tile.
+//
+// Packed rows (segmented = 1): keys of another segment than the row's (seg [B,T]) get P = 0, the
+// forward's block-diagonal causal mask.
 
 struct Params {
   B: u32,
@@ -30,6 +33,7 @@ struct Params {
   scale: f32,
   D: u32,        // = HD, as a runtime loop bound: Mesa fully unrolls constant loops of ≤ 32 trips,
                  // which made lavapipe compile these kernels ~10x slower (20-30 s at D = 32)
+  segmented: u32, // 1: keys of other segments are masked (seg is bound)
 }
 
 override HD: u32 = 64;   // head dim D
@@ -51,6 +55,7 @@ const LOG2E: f32 = 1.4426950408889634;
 @group(0) @binding(5) var<storage, read> lse: array<f32>;
 @group(0) @binding(6) var<storage, read> delta: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dq: array<f32>;
+@group(0) @binding(8) var<storage, read> seg: array<u32>;  // [B,T] segment ids (a dummy unless segmented)
 
 var<workgroup> dsS: array<f32, NR * BK>;  // dS of the tile, [row][key]
 
@@ -70,6 +75,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let qo = r * HD;
   let lseR = lse[r] * LOG2E;
   let deltaR = delta[r];
+  var segRow = 0u;
+  if (p.segmented != 0u) { segRow = seg[b * p.T + t]; }
   let cacheBase = (b * p.Hkv + kvh) * p.L * HD;
   // Keys this block needs: up to the causal limit of its last row.
   let kEnd = (min(row0 + NR, rowsTotal) - 1u) / p.G + 1u;
@@ -97,7 +104,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
     for (var n = 0u; n < CN; n++) {
       let c = lane + n * TPR;
-      let ok = rowOk && c < BK && k0 + c <= t;
+      var ok = rowOk && c < BK && k0 + c <= t;
+      if (p.segmented != 0u) { ok = ok && seg[b * p.T + min(k0 + c, kEnd - 1u)] == segRow; }
       let pr = select(0.0, exp2(s[n] * p.qScale - lseR), ok);
       if (c < BK) { dsS[rl * BK + c] = select(0.0, pr * (dp[n] - deltaR), ok); }
     }

@@ -30,6 +30,11 @@
 // Out-of-range inputs are clamped, never read out of bounds: slots[b] ≥ S makes row b attend to
 // nothing (out = 0, lse = −inf); starts[b] > L is treated as L (positions past the cache attend to
 // all L cached positions).
+//
+// Packed rows (segmented = 1, training layout: starts 0, the cache holds this call's T keys): seg
+// [B,T] gives each token a segment id (one example of a packed row), and a query attends only to the
+// keys of its own segment: j ≤ t and seg[b,j] == seg[b,t] (block-diagonal causal). The tile's key
+// segments are staged with K; the rows' are loaded once. segmented = 0 leaves the mask as above.
 
 struct Params {
   B: u32,
@@ -41,6 +46,7 @@ struct Params {
   G: u32,         // Hq / Hkv
   writeLse: u32,  // 1 when the caller wants lse
   qScale: f32,    // softmax scale · log2(e)
+  segmented: u32, // 1: mask keys of other segments (seg is bound), 0: plain causal
 }
 
 override HD: u32 = 64;   // head dim D
@@ -72,11 +78,13 @@ var<private> NEG_INF_BITS: u32 = 0xff800000u;
 @group(0) @binding(5) var<storage, read> starts: array<u32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 @group(0) @binding(7) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(8) var<storage, read> seg: array<u32>;  // [B,T] segment ids (a dummy unless segmented)
 
 var<workgroup> ks: array<f32, BK * KS>;
 var<workgroup> vs: array<f32, VSIZE>;   // unused (1 float) when SHAREKV
 var<workgroup> ps: array<f32, BQ * BK>;   // probabilities of the tile
 var<workgroup> red: array<f32, BQ * TPR>; // per-lane row maxima, then per-lane row sums
+var<workgroup> segK: array<u32, BK>;      // the tile's key segments (segmented only)
 
 @compute @workgroup_size(RG * TPR)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -99,6 +107,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   var qOff: array<u32, MAXRM>;   // element offset of each row in q / out
   var qPos: array<u32, MAXRM>;   // absolute position of each row
   var rowOk: array<bool, MAXRM>;
+  var segQ: array<u32, MAXRM>;   // segment of each row (segmented only)
   for (var i = 0u; i < RM; i++) {
     let row = blockRow0 + r0 + i;
     rowOk[i] = row < rowsTotal;
@@ -106,6 +115,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     let t = rr / p.G;
     qPos[i] = start + t;
     qOff[i] = ((b * p.T + t) * p.Hq + kvh * p.G + rr % p.G) * HD;
+    segQ[i] = 0u;
+    if (p.segmented != 0u) { segQ[i] = seg[b * p.T + t]; }
   }
 
   var m: array<f32, MAXRM>;
@@ -135,6 +146,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       ks[c * KS + e % HD] = kx;
       if (!SHAREKV) { vs[min(e, VSIZE - 1u)] = vx; }
     }
+    if (p.segmented != 0u) {
+      for (var c = lid; c < BK; c += WG) { segK[c] = seg[b * p.T + min(k0 + c, p.T - 1u)]; }
+    }
     workgroupBarrier();
 
     // 2. score micro-tile: RM rows × CN keys
@@ -152,7 +166,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       var mx = MASKED;
       for (var n = 0u; n < CN; n++) {
         let key = k0 + lane + n * TPR;
-        let ok = rowOk[i] && lane + n * TPR < BK && key < kEnd && key <= qPos[i];
+        let sameSeg = p.segmented == 0u || segK[min(lane + n * TPR, BK - 1u)] == segQ[i];
+        let ok = rowOk[i] && lane + n * TPR < BK && key < kEnd && key <= qPos[i] && sameSeg;
         let sc = select(MASKED, s[i * CN + n] * p.qScale, ok);
         s[i * CN + n] = sc;
         mx = max(mx, sc);

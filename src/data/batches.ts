@@ -17,6 +17,9 @@
  *    epoch continues into the next one, so every example is seen once per epoch, no example is dropped,
  *    and B may exceed the number of examples. Saving the cursor with a checkpoint and resuming from it
  *    yields exactly the batches an uninterrupted run would have seen.
+ *    With `packing`, the B rows are filled with as many whole examples as fit (packing.ts, first fit
+ *    in the same order), and the batch also carries each token's segment id and position; the cursor
+ *    means the same thing.
  */
 import { extname } from 'node:path';
 import { PonderError } from '../errors.js';
@@ -28,6 +31,7 @@ import { taskByName } from '../tasks/index.js';
 import { ByteTokenizer } from './byte-tokenizer.js';
 import { HfTokenizer } from './hf-tokenizer.js';
 import { readJsonl, type Example, type ExampleKind, type SftMessage } from './jsonl.js';
+import { RowPacker } from './packing.js';
 import type { Tokenizer } from './tokenizer.js';
 
 /** Target value of positions without a loss (the cross-entropy kernel skips it). */
@@ -208,6 +212,8 @@ export interface BatchOptions {
   seed: number;
   /** input id on padding; default 0 (targets on padding are ignored anyway) */
   padId?: number;
+  /** several whole examples per row (packing.ts) instead of one padded example per row */
+  packing?: boolean;
 }
 
 export interface Batch {
@@ -216,7 +222,13 @@ export interface Batch {
   /** B*T target ids or IGNORE_INDEX */
   targets: number[];
   validTargets: number;
-  /** which examples, in row order */
+  /** packed batches: B*T segment id per token (the example's index within its row) */
+  segments?: number[];
+  /** packed batches: B*T position of each token within its example */
+  positions?: number[];
+  /** input positions holding an example's token (B*T minus the padding) */
+  usedTokens: number;
+  /** which examples, in row order (packed: in the order they were placed) */
   examples: number[];
   /** where this batch started */
   start: BatchCursor;
@@ -313,7 +325,33 @@ export class BatchIterator implements Iterator<Batch>, Iterable<Batch> {
     return this.perm;
   }
 
+  /** The example at the cursor, and the cursor moved past it (into the next epoch at the end). */
+  private take(): number {
+    const ex = this.order(this.epoch)[this.index]!;
+    if (++this.index === this.examples.length) {
+      this.index = 0;
+      this.epoch++;
+    }
+    return ex;
+  }
+
   nextBatch(): Batch {
+    return this.opts.packing ? this.nextPackedBatch() : this.nextPaddedBatch();
+  }
+
+  /** Whole examples first fit into the B rows until the next one fits no row (packing.ts). */
+  private nextPackedBatch(): Batch {
+    const { B, T } = this.opts;
+    const start = this.cursor;
+    const packer = new RowPacker(B, T, this.opts.padId ?? 0);
+    const picked: number[] = [];
+    // every example fits an empty row (cut to T), so each batch takes at least one
+    while (packer.add(this.examples[this.order(this.epoch)[this.index]!]!) >= 0) picked.push(this.take());
+    const rows = packer.finish();
+    return { inputs: rows.inputs, targets: rows.targets, validTargets: rows.validTargets, segments: rows.segments, positions: rows.positions, usedTokens: rows.usedTokens, examples: picked, start, cursor: this.cursor };
+  }
+
+  private nextPaddedBatch(): Batch {
     const { B, T } = this.opts;
     const pad = this.opts.padId ?? 0;
     const start = this.cursor;
@@ -321,8 +359,9 @@ export class BatchIterator implements Iterator<Batch>, Iterable<Batch> {
     const targets: number[] = [];
     const picked: number[] = [];
     let validTargets = 0;
+    let usedTokens = 0;
     for (let b = 0; b < B; b++) {
-      const ex = this.order(this.epoch)[this.index]!;
+      const ex = this.take();
       picked.push(ex);
       const row = toRow(this.examples[ex]!, T, pad);
       for (let j = 0; j < T; j++) {
@@ -330,12 +369,9 @@ export class BatchIterator implements Iterator<Batch>, Iterable<Batch> {
         targets.push(row.targets[j]!);
       }
       validTargets += row.validTargets;
-      if (++this.index === this.examples.length) {
-        this.index = 0;
-        this.epoch++;
-      }
+      usedTokens += Math.min(this.examples[ex]!.tokens.length, T);
     }
-    return { inputs, targets, validTargets, examples: picked, start, cursor: this.cursor };
+    return { inputs, targets, validTargets, usedTokens, examples: picked, start, cursor: this.cursor };
   }
 
   /** Never done: epochs follow each other; the trainer decides how many steps to take. */

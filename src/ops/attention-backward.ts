@@ -1,7 +1,7 @@
 import { grid1d, type Gpu } from '../gpu/gpu.js';
 import { Params } from '../gpu/params.js';
 import { shapeString, overlaps, type Tensor } from '../gpu/tensor.js';
-import { MAX_HEAD_DIM } from './attention.js';
+import { checkSegments, dummy, MAX_HEAD_DIM } from './attention.js';
 import { expectDtype, expectPositiveInt, expectRank, expectShape, fail } from './check.js';
 
 /**
@@ -13,6 +13,8 @@ import { expectDtype, expectPositiveInt, expectRank, expectShape, fail } from '.
  * Scope: the training layout — row b of the batch lives in cache slot b, starts are all 0 (the T
  * tokens attend causally within themselves) and the cache holds L ≥ T positions; dK/dV are the
  * gradients of the T keys/values written at positions 0..T-1, shaped [B,T,Hkv,D] like kvWrite's k/v.
+ * Packed rows: with `segments` (u32 [B,T], the forward's) the mask is block-diagonal causal, as in
+ * the forward; a key's gradient then comes from the rows of its own segment only.
  *
  * Three dispatches:
  *   1. attention_backward_delta.wgsl  delta[r] = Σ_d dout[r,d]·out[r,d]            2·D flops a row
@@ -48,6 +50,8 @@ export interface AttentionBackwardOptions {
   starts?: readonly number[];
   /** Cache slots the forward ran with; only slot b for row b is supported. */
   slots?: readonly number[];
+  /** u32 [B, T]: the segment ids the forward ran with (packed rows). Absent: plain causal. */
+  segments?: Tensor;
 }
 
 export interface AttentionGrads {
@@ -102,6 +106,7 @@ export function attentionBackward(
     if (opts.slots.length !== B) fail(OP, `slots has ${opts.slots.length} entries, expected one per row b (B=${B})`);
     if (opts.slots.some((s, b) => s !== b)) fail(OP, `only slot b for row b is supported, got slots=[${opts.slots.join(',')}]`);
   }
+  if (opts.segments) checkSegments(OP, opts.segments, B, T);
   const kvShape = [B, T, Hkv, D];
   const dq = grads.dq ?? gpu.empty(q.shape, 'f32', 'attentionBackward.dq');
   const dk = grads.dk ?? gpu.empty(kvShape, 'f32', 'attentionBackward.dk');
@@ -129,19 +134,20 @@ export function attentionBackward(
     workgroups: grid1d(Math.ceil(rows / DWG), maxWg),
   });
 
-  const params = () => new Params().u32(B).u32(T).u32(Hq).u32(Hkv).u32(L).u32(G).f32(scale * LOG2E).f32(scale).u32(D);
+  const segments = opts.segments ?? dummy(gpu, 'u32');
+  const params = () => new Params().u32(B).u32(T).u32(Hq).u32(Hkv).u32(L).u32(G).f32(scale * LOG2E).f32(scale).u32(D).u32(opts.segments ? 1 : 0);
   gpu.dispatch({
     file: 'attention_backward_dkdv.wgsl',
     constants: { HD: D, TPR, NK: NB, BQ: TILE },
     params: params(),
-    tensors: [q, kCache, vCache, dout, lse, delta, dk, dv],
+    tensors: [q, kCache, vCache, dout, lse, delta, dk, dv, segments],
     workgroups: [Math.ceil(T / NB), B * Hkv],
   });
   gpu.dispatch({
     file: 'attention_backward_dq.wgsl',
     constants: { HD: D, TPR, NR: NB, BK: TILE },
     params: params(),
-    tensors: [q, kCache, vCache, dout, lse, delta, dq],
+    tensors: [q, kCache, vCache, dout, lse, delta, dq, segments],
     workgroups: [Math.ceil((T * G) / NB), B * Hkv],
   });
   // Safe to recycle now: any later user of the buffer is recorded, and so runs, after these kernels.

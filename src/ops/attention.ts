@@ -18,6 +18,12 @@ import { tunedEntry, tuneCacheWarning } from './tune-cache.js';
  * Query head h reads KV head floor(h / (Hq/Hkv)) (HF convention). Query t of row b sits at position
  * starts[b]+t and attends cache positions 0..starts[b]+t inclusive.
  *
+ * Packed rows (training): `segments` u32 [B, T] gives each token a segment id (the example it belongs
+ * to) and confines attention to it: query t attends key j ≤ t only when segments[b,j] ==
+ * segments[b,t] (block-diagonal causal). It is the training layout's option — starts all 0, the cache
+ * holding this call's T keys — and applies to the prefill kernel (one position, T = 1, attends only to
+ * itself, so the decode kernel needs no segments).
+ *
  * slots/starts values live on the GPU, so they are not range-checked here; the kernels clamp instead
  * of reading or writing out of bounds:
  *   - kvWrite drops rows whose slot is ≥ S and positions ≥ L;
@@ -39,6 +45,8 @@ export interface AttentionOptions {
   kernel?: 'prefill' | 'decode';
   /** Tests and tuning: key streams of the decode kernel (default: see decodeTiles). */
   decodeKeySplit?: number;
+  /** u32 [B, T]: segment id per token (packed rows; starts must be 0). Absent: plain causal. */
+  segments?: Tensor;
 }
 
 /** Writes k[b,t] into kCache[slots[b], :, starts[b]+t, :] and v likewise into vCache. */
@@ -83,6 +91,7 @@ export function attention(gpu: Gpu, q: Tensor, kCache: Tensor, vCache: Tensor, s
     expectDtype(OP, 'lse', opts.lse, ['f32']);
     expectShape(OP, 'lse', opts.lse, [B, T, Hq], 'B x T x Hq');
   }
+  if (opts.segments) checkSegments(OP, opts.segments, B, T);
   const o = out ?? gpu.empty(q.shape, 'f32', 'attention.out');
   expectDtype(OP, 'out', o, ['f32']);
   expectShape(OP, 'out', o, q.shape, 'same as q');
@@ -93,7 +102,8 @@ export function attention(gpu: Gpu, q: Tensor, kCache: Tensor, vCache: Tensor, s
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   if (!Number.isFinite(scale)) fail(OP, `scale must be finite, got ${scale}`);
   const G = Hq / Hkv;
-  const lse = opts.lse ?? dummy(gpu);
+  const lse = opts.lse ?? dummy(gpu, 'f32');
+  const segmented = opts.segments && T > 1 ? 1 : 0;
   const writeLse = opts.lse ? 1 : 0;
   const smem = gpu.limits.maxComputeWorkgroupStorageSize ?? 16384;
 
@@ -103,8 +113,8 @@ export function attention(gpu: Gpu, q: Tensor, kCache: Tensor, vCache: Tensor, s
     gpu.dispatch({
       file: 'attention_prefill.wgsl',
       constants: { HD: D, RM: t.RM, RG: t.RG, TPR: t.TPR, BK: t.BK, SHAREKV: t.SHAREKV, VSIZE: t.SHAREKV ? 1 : t.BK * D },
-      params: new Params().u32(B).u32(T).u32(Hq).u32(Hkv).u32(S).u32(L).u32(G).u32(writeLse).f32(scale * LOG2E),
-      tensors: [q, kCache, vCache, slots, starts, o, lse],
+      params: new Params().u32(B).u32(T).u32(Hq).u32(Hkv).u32(S).u32(L).u32(G).u32(writeLse).f32(scale * LOG2E).u32(segmented),
+      tensors: [q, kCache, vCache, slots, starts, o, lse, opts.segments ?? dummy(gpu, 'u32')],
       workgroups: [Math.ceil((T * G) / (t.RG * t.RM)), B * Hkv],
     });
   } else {
@@ -152,15 +162,25 @@ function checkRowTensors(op: string, slots: Tensor, starts: Tensor, B: number): 
   expectShape(op, 'starts', starts, [B], 'one per row b');
 }
 
-/** Bound (never written) when the caller wants no lse. */
-const dummies = new WeakMap<Gpu, Tensor>();
-function dummy(gpu: Gpu): Tensor {
-  let t = dummies.get(gpu);
-  if (!t) {
-    t = gpu.empty([1], 'f32', 'attention.no-lse');
-    dummies.set(gpu, t);
+/** segments: u32 [B, T], one id per token. */
+export function checkSegments(op: string, segments: Tensor, B: number, T: number): void {
+  expectDtype(op, 'segments', segments, ['u32']);
+  expectShape(op, 'segments', segments, [B, T], 'B x T, one segment id per token');
+}
+
+/**
+ * Bound when the caller passes no lse (f32, never written) or no segments (u32, never read): one
+ * buffer per dtype, since a dispatch may not bind one buffer both writable and read-only.
+ */
+const dummies = new WeakMap<Gpu, Partial<Record<'f32' | 'u32', Tensor>>>();
+export function dummy(gpu: Gpu, dtype: 'f32' | 'u32'): Tensor {
+  let d = dummies.get(gpu);
+  if (!d) {
+    d = {};
+    dummies.set(gpu, d);
   }
-  return t;
+  d[dtype] ??= gpu.empty([1], dtype, `attention.no-${dtype === 'f32' ? 'lse' : 'segments'}`);
+  return d[dtype]!;
 }
 
 export interface PrefillTiles {

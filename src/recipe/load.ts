@@ -140,6 +140,8 @@ export interface RecipeStage {
   eval?: EvalSpec;
   /** trains the MTP modules too (or only them, with freeze_trunk) */
   mtp?: StageMtp;
+  /** kinds pretrain and sft: several whole examples per row (data/packing.ts) */
+  packing?: boolean;
   /** kind grpo only */
   grpo?: GrpoSettings;
   /** kinds dpo and rollout_dpo */
@@ -621,7 +623,7 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
     if (s.mtp && model.config.num_nextn_predict_layers === 0) {
       throw report({ path: ['stages', i, 'mtp'], message: 'the model has no MTP layers to train: set model.mtp_layers (e.g. 1)', atKey: true });
     }
-    return { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, grad_accum: s.grad_accum, seq_len: s.seq_len, optimizer: s.optimizer, eval: ev, ...(s.mtp ? { mtp: s.mtp } : {}) };
+    return { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, grad_accum: s.grad_accum, seq_len: s.seq_len, packing: s.packing, optimizer: s.optimizer, eval: ev, ...(s.mtp ? { mtp: s.mtp } : {}) };
   });
 
   const outputWritten = r.output ?? `runs/${basename(file, extname(file))}`;
@@ -697,8 +699,8 @@ function selfEvolveStage(s: RawSelfEvolveStage, i: number, config: ModelConfig, 
  * The hash covers what decides a run: the model (init as written and its full config), seed,
  * checkpoint cadence, output as written and every stage with its defaults filled. Paths (data files
  * and task path options such as jsonl's data) enter as written, so moving the checkout (or running
- * from another directory) keeps the hash. grad_accum enters only when it is not 1, so recipes (and
- * runs) from before the field existed keep their hash.
+ * from another directory) keeps the hash. grad_accum enters only when it is not 1, and packing only
+ * when it is on, so recipes (and runs) from before those fields existed keep their hash.
  */
 function recipeHash(r: Recipe, outputWritten: string, pathsWritten: ReadonlyMap<string, string>): string {
   const asWritten = <T extends object | undefined>(spec: T): T =>
@@ -708,7 +710,7 @@ function recipeHash(r: Recipe, outputWritten: string, pathsWritten: ReadonlyMap<
     output: outputWritten,
     seed: r.seed,
     checkpoint_every: r.checkpoint_every,
-    stages: r.stages.map((s) => ({ ...s, grad_accum: s.grad_accum === 1 ? undefined : s.grad_accum, data: s.data.type === 'file' ? { type: 'file', path: s.data.written } : asWritten(s.data), eval: asWritten(s.eval) })),
+    stages: r.stages.map((s) => ({ ...s, grad_accum: s.grad_accum === 1 ? undefined : s.grad_accum, packing: s.packing ? true : undefined, data: s.data.type === 'file' ? { type: 'file', path: s.data.written } : asWritten(s.data), eval: asWritten(s.eval) })),
   };
   return createHash('sha256').update(canonicalJson(canonical)).digest('hex');
 }

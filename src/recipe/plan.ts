@@ -22,6 +22,8 @@ export interface PlannedStage {
   /** batch_size * grad_accum: sequences per optimizer step */
   effective_batch: number;
   seq_len: number;
+  /** pretrain/sft with packing: rows hold several whole examples (absent: one padded example a row) */
+  packing?: boolean;
   /** effective_batch * seq_len: token positions processed per optimizer step (an upper bound when padded) */
   tokens_per_step: number;
   tokens: number;
@@ -79,6 +81,7 @@ export function planRecipe(recipe: Recipe): RecipePlan {
       grad_accum: s.grad_accum,
       effective_batch: effectiveBatch,
       seq_len: s.seq_len,
+      ...(s.packing ? { packing: true } : {}),
       tokens_per_step: tokensPerStep,
       tokens: tokensPerStep * s.steps,
       optimizer: s.optimizer,
@@ -150,7 +153,8 @@ export function formatPlan(plan: RecipePlan, recipePath: string, hash: string): 
       continue;
     }
     // with accumulation: "4x24 x 2 micro-batches (effective batch 8)"
-    const batch = s.grad_accum > 1 ? `${s.batch_size}x${s.seq_len} x ${s.grad_accum} micro-batches (effective batch ${s.effective_batch})` : `${s.batch_size}x${s.seq_len}`;
+    const rows = `${s.batch_size}x${s.seq_len}${s.packing ? ' packed' : ''}`;
+    const batch = s.grad_accum > 1 ? `${rows} x ${s.grad_accum} micro-batches (effective batch ${s.effective_batch})` : rows;
     lines.push(
       `stage ${s.index + 1} ${s.name} (${s.kind}): ${dataText(s.data)}; ${s.steps} steps x ${batch} = ${fmtCount(s.tokens_per_step)} tokens/step (${fmtCount(s.tokens)}); ` +
         `lr ${o.lr} ${o.schedule} warmup ${o.warmup} wd ${o.weight_decay} clip ${o.grad_clip}${ev}`,

@@ -105,6 +105,8 @@ export const SequenceStageSchema = z.strictObject({
   grad_accum: posInt().default(1),
   /** tokens per sequence (packed or padded to this) */
   seq_len: posInt(),
+  /** several whole examples per row, attention confined to each, instead of one padded example a row */
+  packing: z.boolean().default(false),
   optimizer: OptimizerSchema,
   eval: EvalSchema.optional(),
   mtp: StageMtpSchema.optional(),

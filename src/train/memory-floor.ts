@@ -24,7 +24,7 @@ import { arenaRuns, planArenas } from './param-arena.js';
  *                  per layer: x, n1, xm, n2 [R,H]; rstd1, rstd2 [R]; q, attn [R,Hq·D]; lse [B,T,Hq];
  *                             kCache, vCache [B,Hkv,T,D]; gate, up, act [R,I];
  *                             with qk-norm also qRaw [R,Hq·D], kRaw [R,Hkv·D], rstdQ [R·Hq], rstdK [R·Hkv]
- *                  once: tokens, targets, positions (u32 [R]), slots, starts (u32 [B]), ones [1,R],
+ *                  once: tokens, targets, positions, segments (u32 [R]), slots, starts (u32 [B]), ones [1,R],
  *                        xFinal, nFinal [R,H], rstdFinal [R], logits [R,V] (the dlogits overwrite them),
  *                        lossRows [R], k, v [R,Hkv·D]; backward scratch dres, dtmp, dn [R,H],
  *                        dact, dgate, dup [R,I], dattn, dq [R,Hq·D], dk, dv [R,Hkv·D],
@@ -153,7 +153,7 @@ export function trainingMemoryFloor(config: ModelConfig, B: number, T: number, o
     act('lossMat', (1 + K) * R);
   }
   // once per plan
-  act('tokens, targets, positions', R, 3);
+  act('tokens, targets, positions, segments', R, 4);
   act('slots, starts', B, 2);
   act('ones', R);
   act('xFinal, nFinal', R * H, 2);

@@ -78,6 +78,13 @@ import { ParamArenas, type ParamSpec } from './param-arena.js';
  * `<name>#token` (its column halves, as the inference model splits it); toWeights joins them.
  * step()'s loss tensor holds 1 + K sums: the main loss, then each module's.
  *
+ * Packed rows (StepOptions.segments/positions, data/packing.ts): several examples share a row. Each
+ * token carries its example's segment id and its position within the example; RoPE takes the
+ * positions (restarting at 0 per example) and attention the segments (a token attends only to earlier
+ * tokens of its own example), so every example computes exactly what it would alone in a padded row.
+ * MTP module k's row t reads token and target t+k+1 only within t's segment; a row whose t+k+1 is in
+ * the next example gets token 0 and no target, as a padded row's tail does.
+ *
  * Objectives other than cross-entropy (GRPO, DPO: train/objectives/) are per-token weights:
  * forwardLogprobs() runs the forward and the token log-prob/entropy kernel over its logits (left
  * intact), the caller computes w = −∂L/∂logp on the CPU, and backwardWeighted(w) writes
@@ -103,6 +110,19 @@ export interface StepOptions {
   mtpWeight?: number;
   /** only the MTP modules learn (needs mtpWeight > 0) */
   freezeTrunk?: boolean;
+  /**
+   * Packed rows ([B·T] each, with `positions`): the segment (example) id of every token, contiguous
+   * runs within a row. Absent: one sequence per row (segment 0, positions 0..T-1).
+   */
+  segments?: number[];
+  /** [B·T] each token's position within its segment: 0 at its first token, then counting up */
+  positions?: number[];
+}
+
+/** Per-token layout of a step's rows: packed (segments and positions) or one sequence per row. */
+interface RowLayout {
+  segments: number[];
+  positions: number[];
 }
 
 interface LayerParams {
@@ -179,7 +199,10 @@ interface Plan {
   T: number;
   tokens: Tensor; // u32 [R]
   targets: Tensor; // u32 [R]
-  positions: Tensor; // u32 [R]: t
+  positions: Tensor; // u32 [R]: t, or the position within its segment when packed
+  segments: Tensor; // u32 [B, T]: segment id per token (packed rows only)
+  /** whether positions/segments hold a packed layout (else positions are t and segments unused) */
+  packed: boolean;
   slots: Tensor; // u32 [B]: b
   starts: Tensor; // u32 [B]: 0
   ones: Tensor; // [1, R] row of ones: column sums (bias grads, loss sum) as a matmul
@@ -377,13 +400,14 @@ export class TrainableModel {
     const K = lambda > 0 ? this.mtp.length : 0;
     if (opts.freezeTrunk && K === 0) throw new PonderError('BAD_INPUT', 'TrainableModel.step: freezeTrunk trains the MTP modules only; it needs MTP layers and mtpWeight > 0');
     const frozen = opts.freezeTrunk === true;
-    const p = this.forwardTrunk(inputs, B, T);
+    const layout = this.checkLayout(opts, B, T);
+    const p = this.forwardTrunk(inputs, B, T, layout);
     const gpu = this.gpu;
     gpu.write(p.targets, Uint32Array.from(targets));
     const R = B * T;
     if (K > 0) {
       // modules forward, then their losses and backward from the last module down
-      for (let k = 0; k < K; k++) this.writeShifted(p.mtp[k]!, inputs, targets, B, T, k + 1);
+      for (let k = 0; k < K; k++) this.writeShifted(p.mtp[k]!, inputs, targets, B, T, k + 1, layout?.segments);
       for (let k = 0; k < K; k++) this.mtpForward(p, k);
       for (let k = K - 1; k >= 0; k--) this.mtpBackward(p, k, K, (opts.gradScale * lambda) / K, frozen);
     }
@@ -425,13 +449,20 @@ export class TrainableModel {
   }
 
   /** The forward up to nFinal = rmsnorm(x_L): everything but the lm_head. Returns the plan used. */
-  private forwardTrunk(inputs: number[], B: number, T: number): Plan {
+  private forwardTrunk(inputs: number[], B: number, T: number, layout?: RowLayout): Plan {
     this.live();
     this.checkInputs(inputs, B, T);
     if (T > this.rope.cos.shape[0]) this.rope = this.buildRope(T, this.rope);
     const p = this.plan(B, T);
     const gpu = this.gpu;
     gpu.write(p.tokens, Uint32Array.from(inputs));
+    if (layout) {
+      gpu.write(p.positions, Uint32Array.from(layout.positions));
+      gpu.write(p.segments, Uint32Array.from(layout.segments));
+    } else if (p.packed) {
+      gpu.write(p.positions, plainPositions(B, T));
+    }
+    p.packed = layout !== undefined;
     embedding(gpu, p.tokens, tableValues(this.embed), p.layers[0]?.x ?? p.xFinal);
     this.layers.forEach((l, i) => {
       const a = p.layers[i];
@@ -638,12 +669,17 @@ export class TrainableModel {
 
   // ------------------------------------------------------------------ MTP modules
 
-  /** A module's inputs and targets: row (b, t) takes token inputs[b, t+shift] and target targets[b, t+shift]. */
-  private writeShifted(a: MtpActs, inputs: number[], targets: number[], B: number, T: number, shift: number): void {
+  /**
+   * A module's inputs and targets: row (b, t) takes token inputs[b, t+shift] and target
+   * targets[b, t+shift], when t+shift is in the row and (packed rows) in t's segment; else token 0 and
+   * no target.
+   */
+  private writeShifted(a: MtpActs, inputs: number[], targets: number[], B: number, T: number, shift: number, segments?: number[]): void {
     const toks = new Uint32Array(B * T);
     const tgts = new Uint32Array(B * T).fill(IGNORE_INDEX);
     for (let b = 0; b < B; b++) {
       for (let t = 0; t + shift < T; t++) {
+        if (segments && segments[b * T + t + shift] !== segments[b * T + t]) continue;
         toks[b * T + t] = inputs[b * T + t + shift]!;
         tgts[b * T + t] = targets[b * T + t + shift]!;
       }
@@ -812,7 +848,8 @@ export class TrainableModel {
     rope(gpu, q, p.positions, this.rope);
     rope(gpu, k, p.positions, this.rope);
     kvWrite(gpu, k, p.v.reshape([B, T, Hkv, D]), a.kCache, a.vCache, p.slots, p.starts);
-    attention(gpu, q, a.kCache, a.vCache, p.slots, p.starts, { lse: a.lse }, a.attn.reshape([B, T, Hq, D]));
+    const segments = p.packed ? p.segments : undefined;
+    attention(gpu, q, a.kCache, a.vCache, p.slots, p.starts, { lse: a.lse, segments }, a.attn.reshape([B, T, Hq, D]));
     gpu.copy(a.x, a.xm);
     matmul(gpu, a.attn, l.o.value, { transB: true, accumulate: true }, a.xm);
   }
@@ -862,7 +899,7 @@ export class TrainableModel {
     matmul(gpu, p.dres, l.o.value, {}, p.dattn);
     const q4 = a.q.reshape([B, T, Hq, D]);
     const kv4 = [B, T, Hkv, D];
-    attentionBackward(gpu, p.dattn.reshape([B, T, Hq, D]), q4, a.kCache, a.vCache, a.attn.reshape([B, T, Hq, D]), a.lse, { T }, {
+    attentionBackward(gpu, p.dattn.reshape([B, T, Hq, D]), q4, a.kCache, a.vCache, a.attn.reshape([B, T, Hq, D]), a.lse, { T, segments: p.packed ? p.segments : undefined }, {
       dq: p.dq.reshape([B, T, Hq, D]),
       dk: p.dk.reshape(kv4),
       dv: p.dv.reshape(kv4),
@@ -919,6 +956,31 @@ export class TrainableModel {
     });
   }
 
+  /**
+   * The packed layout of a step, checked: both arrays or neither, [B·T] integers, segments in
+   * contiguous non-decreasing runs within a row, positions restarting at 0 with each run and counting
+   * up by one (what RoPE and the segment mask together assume).
+   */
+  private checkLayout(opts: StepOptions, B: number, T: number): RowLayout | undefined {
+    const { segments, positions } = opts;
+    if (segments === undefined && positions === undefined) return undefined;
+    const bad = (m: string): never => {
+      throw new PonderError('BAD_INPUT', `TrainableModel.step: ${m}`);
+    };
+    if (segments === undefined || positions === undefined) return bad('packed rows need both segments and positions');
+    if (segments.length !== B * T) bad(`${segments.length} segment ids for B*T = ${B}*${T}`);
+    if (positions.length !== B * T) bad(`${positions.length} positions for B*T = ${B}*${T}`);
+    for (let i = 0; i < B * T; i++) {
+      const s = segments[i]!;
+      if (!Number.isInteger(s) || s < 0 || s > 0xffffffff) bad(`segment id ${i} is ${s}, not a u32`);
+      const first = i % T === 0;
+      if (!first && s < segments[i - 1]!) bad(`segment ids must not decrease within a row (token ${i}: ${s} after ${segments[i - 1]})`);
+      const expected = first || s !== segments[i - 1] ? 0 : positions[i - 1]! + 1;
+      if (positions[i] !== expected) bad(`position ${i} is ${positions[i]}, expected ${expected} (positions restart at 0 with each segment and count up by one)`);
+    }
+    return { segments, positions };
+  }
+
   private plan(B: number, T: number): Plan {
     const key = `${B}x${T}`;
     let p = this.plans.get(key);
@@ -965,6 +1027,8 @@ export class TrainableModel {
       tokens: e([R], 'tokens', 'u32'),
       targets: e([R], 'targets', 'u32'),
       positions: e([R], 'positions', 'u32'),
+      segments: e([B, T], 'segments', 'u32'),
+      packed: false,
       slots: e([B], 'slots', 'u32'),
       starts: e([B], 'starts', 'u32'),
       ones: e([1, R], 'ones'),
@@ -1007,7 +1071,7 @@ export class TrainableModel {
       dqRaw: qk ? e([R, Hq * D], 'dqRaw') : undefined,
       dkRaw: qk ? e([R, Hkv * D], 'dkRaw') : undefined,
     };
-    this.gpu.write(p.positions, Uint32Array.from({ length: R }, (_, r) => r % T));
+    this.gpu.write(p.positions, plainPositions(B, T));
     this.gpu.write(p.slots, Uint32Array.from({ length: B }, (_, b) => b));
     this.gpu.write(p.starts, new Uint32Array(B));
     this.gpu.fill(p.ones, 1);
@@ -1035,6 +1099,11 @@ export class TrainableModel {
   private live(): void {
     if (this.disposed) throw new PonderError('BAD_INPUT', 'TrainableModel: used after dispose()');
   }
+}
+
+/** Positions of one sequence per row: t for row (b, t). */
+function plainPositions(B: number, T: number): Uint32Array {
+  return Uint32Array.from({ length: B * T }, (_, r) => r % T);
 }
 
 /** Gpu.emptyStacked(2, shape) handed to `name` as (first, second, whole?). */

@@ -43,3 +43,21 @@ export function randomInts(n: number, rand: () => number, max: number): Uint32Ar
   for (let i = 0; i < n; i++) out[i] = Math.floor(rand() * max);
   return out;
 }
+
+/** Random contiguous segments per row: runs of 1..maxRun tokens, ids 0, 1, 2, ... within a row. */
+export function randomSegments(B: number, T: number, r: () => number, maxRun: number): Uint32Array {
+  const seg = new Uint32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    let id = 0;
+    let left = 1 + Math.floor(r() * maxRun);
+    for (let t = 0; t < T; t++) {
+      if (left === 0) {
+        id++;
+        left = 1 + Math.floor(r() * maxRun);
+      }
+      seg[b * T + t] = id;
+      left--;
+    }
+  }
+  return seg;
+}

@@ -21,7 +21,7 @@ interface Case extends TrainDims {
   gpuForward?: boolean;
 }
 
-const label = (c: Case) => `B=${c.B} T=${c.T} Hq=${c.Hq} Hkv=${c.Hkv} D=${c.D}` + (c.scale !== undefined ? ` scale=${c.scale}` : '');
+const label = (c: Case) => `B=${c.B} T=${c.T} Hq=${c.Hq} Hkv=${c.Hkv} D=${c.D}` + (c.scale !== undefined ? ` scale=${c.scale}` : '') + (c.segments ? ` segments=[${Array.from(c.segments)}]` : '');
 
 function randomF64(n: number, r: () => number): Float64Array {
   return Float64Array.from({ length: n }, () => 2 * r() - 1);
@@ -34,6 +34,8 @@ describe('attentionBackwardRef (float64)', () => {
     { B: 2, T: 5, Hq: 4, Hkv: 2, D: 3 }, // GQA
     { B: 1, T: 4, Hq: 3, Hkv: 1, D: 2, scale: 1.7 }, // MQA, larger scale
     { B: 1, T: 3, Hq: 2, Hkv: 2, D: 4 }, // MHA
+    // packed rows: three examples in row 0, two in row 1 (block-diagonal causal)
+    { B: 2, T: 6, Hq: 4, Hkv: 2, D: 3, segments: [0, 0, 1, 1, 1, 2, 0, 1, 1, 1, 1, 1] },
   ];
   for (const c of cases) {
     it(`matches central finite differences for ${label(c)}`, () => {

@@ -6,6 +6,9 @@
  *   dV_j += P_j·dout;  dP_j = dout·v_j;  dS_j = P_j·(dP_j − Σ_i P_i·dP_i);
  *   dQ += scale·Σ_j dS_j·k_j;  dK_j += scale·dS_j·q.
  * The test file proves this against central finite differences of `attentionTrainRef`.
+ *
+ * Packed rows: with `segments` ([B·T] ids) query t attends key j only when j ≤ t and both tokens are
+ * in the same segment; the masked keys simply drop out of the sums (P = 0).
  */
 export interface TrainDims {
   B: number;
@@ -13,6 +16,14 @@ export interface TrainDims {
   Hq: number;
   Hkv: number;
   D: number;
+  /** [B·T] segment id per token (packed rows); absent: plain causal */
+  segments?: ArrayLike<number>;
+}
+
+/** Whether query t of row b attends key j (causal, and within its segment when there are segments). */
+export function attends(dims: TrainDims, b: number, t: number, j: number): boolean {
+  const s = dims.segments;
+  return j <= t && (s === undefined || s[b * dims.T + j] === s[b * dims.T + t]);
 }
 
 function rowProbs(q: ArrayLike<number>, k: ArrayLike<number>, dims: TrainDims, b: number, t: number, h: number, scale: number, probs: Float64Array): number {
@@ -21,6 +32,10 @@ function rowProbs(q: ArrayLike<number>, k: ArrayLike<number>, dims: TrainDims, b
   const qo = ((b * T + t) * Hq + h) * D;
   let max = -Infinity;
   for (let j = 0; j <= t; j++) {
+    if (!attends(dims, b, t, j)) {
+      probs[j] = -Infinity;
+      continue;
+    }
     const ko = ((b * T + j) * Hkv + kvh) * D;
     let s = 0;
     for (let d = 0; d < D; d++) s += q[qo + d] * k[ko + d];
@@ -29,7 +44,7 @@ function rowProbs(q: ArrayLike<number>, k: ArrayLike<number>, dims: TrainDims, b
   }
   let sum = 0;
   for (let j = 0; j <= t; j++) {
-    probs[j] = Math.exp(probs[j] - max);
+    probs[j] = Math.exp(probs[j] - max); // exp(−∞) = 0 for the masked keys
     sum += probs[j];
   }
   for (let j = 0; j <= t; j++) probs[j] /= sum;

@@ -14,7 +14,8 @@ import { randomWeights, tinyConfig } from '../helpers/tiny-models.js';
  * The training memory floor against the buffer pool's measured peak over one real training step
  * (TrainableModel.step + AdamW.step). The floor's buffers, each rounded to the pool's size class, must
  * all be live at the peak (so peak >= that), and what the peak holds beyond them must be no more than
- * the ops' short-lived scratch of that step: the loss [1] and AdamW's result [2] plus the largest of
+ * the ops' short-lived scratch of that step: the loss [1] and AdamW's result [2], the attention ops'
+ * stand-in for absent segments (u32 [1], allocated once per device), plus the largest of
  * the attention backward's delta [B,T,Hq], RMSNorm's dweight partials and the embedding backward's CSR
  * index. A buffer the floor forgot (even a [B·T] row vector) leaves more than that and fails.
  */
@@ -47,7 +48,7 @@ function scratchAllowance(config: ModelConfig, B: number, T: number): number {
   const partials = Math.max(...dims.map((d) => Math.ceil(R / rmsnormDwRowsPerBlock(R)) * d * 4), ...[R * config.num_attention_heads, R * config.num_key_value_heads].map((rows) => Math.ceil(rows / rmsnormDwRowsPerBlock(rows)) * config.head_dim * 4));
   const delta = R * config.num_attention_heads * 4;
   const csr = 3 * sizeClass(4 * (R + 1));
-  return sizeClass(4) + sizeClass(8) + Math.max(sizeClass(delta), sizeClass(partials), csr);
+  return 2 * sizeClass(4) + sizeClass(8) + Math.max(sizeClass(delta), sizeClass(partials), csr);
 }
 
 describe('training memory floor', () => {

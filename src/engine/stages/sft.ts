@@ -3,8 +3,9 @@
  * (pretraining: raw text, every token a target; SFT: chat-formatted, only the answer tokens are).
  *
  *   data       examples (loadStageExamples) -> tokenized -> seeded shuffled batches (batchIterator,
- *              seed = recipe seed + stage index); state() is the batch cursor, so a resumed stage
- *              draws the batches the uninterrupted one would.
+ *              seed = recipe seed + stage index), packed with `packing: true` (data/packing.ts: each
+ *              row several whole examples, with segment ids and positions for the model); state()
+ *              is the batch cursor, so a resumed stage draws the batches the uninterrupted one would.
  *   one step   zeroGrads, `grad_accum` micro-batches of batch_size rows through TrainableModel.step
  *              (which adds into the grads; gradScale = 1 / the valid targets of all the step's
  *              micro-batches, so the summed gradient is the mean over the effective batch), then
@@ -12,7 +13,8 @@
  *   params     the trunk (MTP modules are left alone unless the stage has mtp:), trunk and modules, or
  *              the modules alone (mtp.freeze_trunk).
  *   metrics    loss: mean cross-entropy per valid target; mtp_loss (stages with mtp:): the modules'
- *              mean loss per target token.
+ *              mean loss per target token. Both are per target token, so a packed and a padded stage
+ *              over the same examples report the same loss.
  */
 import { batchIterator, coverageIssue, IGNORE_INDEX, targetCoverage, loadStageExamples, padId, tokenizeExamples, type Batch, type BatchCursor } from '../../data/batches.js';
 import { PonderError } from '../../errors.js';
@@ -27,7 +29,15 @@ import type { RunnerFactory, StageRunner, StepReport } from './types.js';
 function mtpMeanLoss(sums: number[], micro: Batch[], B: number, T: number): number {
   const means = sums.map((sum, k) => {
     let n = 0;
-    for (const b of micro) for (let r = 0; r < B; r++) for (let t = k + 1; t < T; t++) if (b.targets[r * T + t] !== IGNORE_INDEX) n++;
+    for (const b of micro) {
+      for (let r = 0; r < B; r++) {
+        for (let t = k + 1; t < T; t++) {
+          // packed rows: module k's row t - k - 1 reads target t only within its own example
+          const sameExample = !b.segments || b.segments[r * T + t] === b.segments[r * T + t - k - 1];
+          if (b.targets[r * T + t] !== IGNORE_INDEX && sameExample) n++;
+        }
+      }
+    }
     return n > 0 ? sum / n : 0;
   });
   return means.length > 0 ? means.reduce((a, x) => a + x, 0) / means.length : 0;
@@ -42,7 +52,7 @@ export const createSftRunner: RunnerFactory = ({ gpu, model, tok, recipe, stage,
   // a stage whose rows all lose their answers to the cut would train nothing and say loss 0
   const coverage = coverageIssue(stage.name, targetCoverage(examples, T), T);
   if (coverage.error) throw new PonderError('BAD_INPUT', coverage.error);
-  const batches = batchIterator(examples, { B, T, seed: recipe.seed + stageIndex, padId: padId(tok) }, resume as unknown as BatchCursor | undefined);
+  const batches = batchIterator(examples, { B, T, seed: recipe.seed + stageIndex, padId: padId(tok), packing: stage.packing }, resume as unknown as BatchCursor | undefined);
   const mtp = stage.mtp;
   const mtpOpts = mtp ? { mtpWeight: mtp.weight, freezeTrunk: mtp.freeze_trunk } : {};
 
@@ -61,7 +71,7 @@ export const createSftRunner: RunnerFactory = ({ gpu, model, tok, recipe, stage,
       const valid = micro.reduce((sum, b) => sum + b.validTargets, 0);
       const gradScale = valid > 0 ? 1 / valid : 0;
       model.zeroGrads();
-      const lossTs = micro.map((b) => model.step(b.inputs, b.targets, B, T, { gradScale, ...mtpOpts }));
+      const lossTs = micro.map((b) => model.step(b.inputs, b.targets, B, T, { gradScale, ...mtpOpts, segments: b.segments, positions: b.positions }));
       const res = opt.step(lr);
       let lossSum = 0;
       const mtpSums: number[] = [];
