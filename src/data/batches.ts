@@ -32,19 +32,15 @@ import { ByteTokenizer } from './byte-tokenizer.js';
 import { HfTokenizer } from './hf-tokenizer.js';
 import { readJsonl, type Example, type ExampleKind, type SftMessage } from './jsonl.js';
 import { RowPacker } from './packing.js';
+import { IGNORE_INDEX, type TokenizedExample } from './example.js';
+
+export { IGNORE_INDEX, type TokenizedExample };
 import type { Tokenizer } from './tokenizer.js';
 
-/** Target value of positions without a loss (the cross-entropy kernel skips it). */
-export const IGNORE_INDEX = 0xffffffff;
 
 /** Philox counter word 3 for the epoch shuffles (ASCII "shuf"). */
 export const SHUFFLE_DOMAIN = 0x73687566;
 
-export interface TokenizedExample {
-  tokens: number[];
-  /** train[i] = 1: token i is a prediction target (the row's target at position i - 1) */
-  train: Uint8Array;
-}
 
 // ---------------------------------------------------------------------------------------------------
 // tokenizing

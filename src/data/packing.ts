@@ -19,7 +19,7 @@
  * run of that order, never skipping an example, and the batch cursor ({epoch, index} of the next
  * example, batches.ts) stays what a checkpoint needs to resume bit-exactly.
  */
-import { IGNORE_INDEX, type TokenizedExample } from './batches.js';
+import { IGNORE_INDEX, type TokenizedExample } from './example.js';
 
 /** Slots an example takes in a packed row of T tokens. */
 export function packedLength(ex: TokenizedExample, T: number): number {
