@@ -5,7 +5,8 @@
  *
  *   - the output directory: not the init model's directory (nor one holding it), and usable as a
  *     run directory (train/run-dir.ts: empty, missing, a run to resume, or a run that stopped before
- *     its first checkpoint), so nothing the user owns is written over;
+ *     its first checkpoint; with --fresh, an earlier run to set aside: fresh-run.ts), so nothing the
+ *     user owns is written over;
  *   - the size: every buffer one training step keeps (train/memory-floor.ts) must fit the device's
  *     maxBufferSize and, as each is bound whole to a kernel, its maxStorageBufferBindingSize. Without
  *     a device (--check) the weights are checked against this machine's memory, as a scratch model's
@@ -20,12 +21,13 @@ import { realpathSync } from 'node:fs';
 import { ByteTokenizer } from '../data/byte-tokenizer.js';
 import { coverageIssue, loadStageExamples, targetCoverage, tokenizeExamples } from '../data/batches.js';
 import { loadHfTokenizer } from '../data/hf-tokenizer.js';
-import { PonderError } from '../errors.js';
+import { isPonderError, PonderError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import type { MatmulConfig } from '../ops/matmul-configs.js';
 import type { Recipe } from '../recipe/load.js';
 import { trainingMemoryFloor } from '../train/memory-floor.js';
 import { checkRunDirUsable } from '../train/run-dir.js';
+import { planFreshStart, type FreshStartPlan } from './fresh-run.js';
 
 function real(p: string): string {
   try {
@@ -40,8 +42,18 @@ function within(inner: string, outer: string): boolean {
   return r === '' || (!r.startsWith('..') && !isAbsolute(r));
 }
 
-/** Refuses an output that is (or holds) the init model, or that a run may not use; returns warnings. */
-export function checkTuneOutput(recipe: Recipe, resume: boolean): string[] {
+export interface TuneOutputCheck {
+  /** lines creating the run would print */
+  warnings: string[];
+  /** with `fresh`: the earlier run that will be set aside (fresh-run.ts), when there is one */
+  fresh?: FreshStartPlan;
+}
+
+/**
+ * Refuses an output that is (or holds) the init model, or that a run may not use. With `fresh`, an
+ * earlier run there is planned to be set aside (nothing moves here) instead of refused.
+ */
+export function checkTuneOutput(recipe: Recipe, opts: { resume: boolean; fresh?: boolean }): TuneOutputCheck {
   if (recipe.model.dir !== undefined && within(real(recipe.model.dir), real(recipe.output))) {
     const same = real(recipe.model.dir) === real(recipe.output);
     throw new PonderError(
@@ -50,7 +62,17 @@ export function checkTuneOutput(recipe: Recipe, resume: boolean): string[] {
       'set output: to a new directory (the trained model is saved to <output>/final)',
     );
   }
-  return checkRunDirUsable(recipe.output, resume);
+  if (opts.fresh) {
+    const plan = planFreshStart(recipe.output);
+    if (plan) return { warnings: [], fresh: plan };
+  }
+  try {
+    return { warnings: checkRunDirUsable(recipe.output, opts.resume) };
+  } catch (e) {
+    // the run directory's own hint knows --resume; tune also offers --fresh
+    if (isPonderError(e) && / already holds a run /.test(e.message)) throw new PonderError(e.code, e.message, 'pass --resume to continue it, --fresh to start over (its files move to <output>.prev-N), or choose another output directory');
+    throw e;
+  }
 }
 
 export interface TrainingLimits {
