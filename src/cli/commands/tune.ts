@@ -9,6 +9,7 @@ import { Gpu } from '../../gpu/gpu.js';
 import { loadRecipe } from '../../recipe/load.js';
 import { isOverrideArg, parseOverrides, type RecipeOverride } from '../../recipe/overrides.js';
 import { formatPlan, planRecipe } from '../../recipe/plan.js';
+import { fillDerivedSeqLens, formatDerivedSeqLen } from '../../recipe/seq-len.js';
 import { createPlainPrinter, printTuneJson } from '../../tui/tune-print.js';
 import { TuneDashboard } from '../../tui/tune/dashboard.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
@@ -95,6 +96,8 @@ export function registerTune(program: Command, io: CliIO): void {
     const again = [recipePath, ...overrideArgs, ...(opts.output !== undefined ? ['--output', opts.output] : [])].map(shellWord).join(' ');
     if (opts.fresh && opts.resume) throw new PonderError('USAGE', '--fresh starts the run over and --resume continues it: pass one of them');
     const { recipe, hash } = loaded;
+    // stages without a seq_len get theirs from the data before anything is checked or planned
+    const derived = await fillDerivedSeqLens(recipe);
     const plan = planRecipe(recipe);
     if (opts.force && !opts.resume) throw new PonderError('USAGE', '--force only applies with --resume');
     // before any weight is built: where the run writes, and (no GPU yet) the model against this
@@ -102,6 +105,7 @@ export function registerTune(program: Command, io: CliIO): void {
     const output = checkTuneOutput(recipe, { resume: opts.resume ?? false, fresh: opts.fresh });
     const outputShown = relativeOrAbsolute(recipe.output);
     checkTrainingFits(recipe);
+    for (const d of derived) io.err(formatDerivedSeqLen(d));
     if (opts.check) {
       for (const w of output.warnings) io.err(w);
       if (output.fresh) io.err(freshStartLine(output.fresh, outputShown, true));
