@@ -8,6 +8,7 @@ import type { SamplingDefaults } from '../io/generation-config.js';
 import { ApiError, badParam } from './api-error.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './request.js';
 import { ReasoningRouter, StopMatcher, type Channel } from './text-stream.js';
+import { defaultMaxTokens } from '../engine/answer-budget.js';
 
 /**
  * The two generation endpoints: a validated request becomes n sequences in the decode scheduler
@@ -101,7 +102,9 @@ async function run(
   signal.addEventListener('abort', onClientGone, { once: true });
   if (signal.aborted) request.abort();
   const opts = {
-    maxTokens: req.maxTokens ?? limit - ids.length,
+    // chat's and generate's rule (engine/answer-budget.ts): half the context, at most 512; the
+    // scheduler keeps any budget within what the context leaves after the prompt
+    maxTokens: req.maxTokens ?? defaultMaxTokens(limit),
     temperature: req.temperature ?? d.temperature ?? 1,
     topP: req.topP ?? d.topP,
     topK: d.topK,
