@@ -16,7 +16,8 @@ import { addGpuOptions, deviceOptions } from '../gpu-options.js';
 import type { CliIO } from '../io.js';
 import { pickMatmulConfig } from '../../ops/matmul-configs.js';
 import { applyFreshStart, freshStartLine } from '../fresh-run.js';
-import { checkTargetCoverage, checkTrainingFits, checkTrainingGrid, checkTuneOutput, matmulCoverPerWorkgroup } from '../tune-preflight.js';
+import { checkTargetCoverage, checkTrainingFits, checkTrainingGrid, checkTuneOutput } from '../tune-preflight.js';
+import { matmulCover } from '../../model/limits.js';
 
 /**
  * The overrides of a tune command line: each `key=value` after the recipe, then --output (last, so
@@ -142,7 +143,7 @@ export function registerTune(program: Command, io: CliIO): void {
     try {
       const limits = { maxBufferSize: gpu.limits.maxBufferSize!, maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize!, maxComputeWorkgroupsPerDimension: gpu.limits.maxComputeWorkgroupsPerDimension! };
       checkTrainingFits(recipe, limits);
-      checkTrainingGrid(recipe, limits, matmulCoverPerWorkgroup(pickMatmulConfig(gpu)));
+      checkTrainingGrid(recipe, limits, matmulCover(pickMatmulConfig(gpu)));
     } catch (e) {
       for (const sig of STOP_SIGNALS) process.off(sig, onSigint);
       gpu.close();
