@@ -23,7 +23,7 @@ import { coverageIssue, loadStageExamples, targetCoverage, tokenizeExamples } fr
 import { loadHfTokenizer } from '../data/hf-tokenizer.js';
 import { isPonderError, PonderError } from '../errors.js';
 import { formatBytes } from '../format.js';
-import { modelWidthIssue, mostRows, mostSequences } from '../model/limits.js';
+import { modelWidthIssue, mostPositions, mostRows, mostSequences } from '../model/limits.js';
 import type { Recipe, RecipeStage } from '../recipe/load.js';
 import { trainingMemoryFloor } from '../train/memory-floor.js';
 import { checkRunDirUsable } from '../train/run-dir.js';
@@ -141,10 +141,12 @@ function forwardSequences(s: RecipeStage): { field: string; value: number; perUn
  * Checks the grids a training step dispatches against maxComputeWorkgroupsPerDimension, in the
  * recipe's terms (model/limits.ts): the model's matmul widths (a vocabulary of millions over a small
  * hidden_size), each stage's sequences per forward in the attention grid (sequences ×
- * num_key_value_heads) and its rows per forward (sequences × seq_len) in the matmuls. These used to
+ * num_key_value_heads), its seq_len in the attention's query rows (seq_len × query heads per kv head
+ * over `cover.queryRows`: the smaller of the backward's block and the forward's tile) and its rows
+ * per forward (sequences × seq_len) in the matmuls. These used to
  * fail mid-step with a kernel's "a grid of … workgroups exceeds …".
  */
-export function checkTrainingGrid(recipe: Recipe, limits: TrainingLimits & { maxComputeWorkgroupsPerDimension: number }, cover: { columns: number; rows: number }): void {
+export function checkTrainingGrid(recipe: Recipe, limits: TrainingLimits & { maxComputeWorkgroupsPerDimension: number }, cover: { columns: number; rows: number; queryRows: number }): void {
   const c = recipe.model.config;
   const width = modelWidthIssue(c, limits, cover);
   if (width) {
@@ -152,7 +154,12 @@ export function checkTrainingGrid(recipe: Recipe, limits: TrainingLimits & { max
   }
   const seqMost = mostSequences(c, limits);
   const rowsMost = mostRows(limits, cover);
+  const positionsMost = mostPositions(c, limits, cover.queryRows);
   recipe.stages.forEach((s, i) => {
+    if (s.seq_len > positionsMost) {
+      const g = c.num_attention_heads / c.num_key_value_heads;
+      throw new PonderError('DEVICE_LIMIT', `${recipe.file}: stage ${i + 1} (${s.name}): seq_len ${s.seq_len} is too long for this adapter's attention (at most ${positionsMost.toLocaleString('en-US')} with ${g} query head${g === 1 ? '' : 's'} per key-value head)`, 'lower seq_len');
+    }
     const f = forwardSequences(s);
     const sequences = f.value * f.perUnit;
     const per = f.perUnit > 1 ? ` (${f.perUnit} sequences each)` : '';

@@ -7,6 +7,7 @@ import { loadAnyModel, resolveModel } from '../io/resolve-model.js';
 import type { ModelConfig } from '../model/config.js';
 import { checkInferenceGrid } from '../model/limits.js';
 import { pickMatmulConfig } from '../ops/matmul-configs.js';
+import { prefillTiles } from '../ops/attention.js';
 import { Transformer } from '../model/transformer.js';
 
 /**
@@ -29,7 +30,8 @@ export async function openModel(gpu: Gpu, spec: string, opts: { kvSlots?: number
   const declared = readConfigJson(dir);
   checkFitsDevice(declared, limits, { kvSlots: opts.kvSlots, maxPositions: opts.maxPositions });
   // the kernels' grids too, in the config's terms, before a weight is read
-  checkInferenceGrid(declared, { ...limits, maxComputeWorkgroupsPerDimension: gpu.limits.maxComputeWorkgroupsPerDimension }, pickMatmulConfig(gpu), { sequences: opts.kvSlots, positions: opts.maxPositions });
+  const tile = prefillTiles(declared.head_dim, gpu.limits.maxComputeWorkgroupStorageSize);
+  checkInferenceGrid(declared, { ...limits, maxComputeWorkgroupsPerDimension: gpu.limits.maxComputeWorkgroupsPerDimension }, pickMatmulConfig(gpu), { sequences: opts.kvSlots, positions: opts.maxPositions, queryRows: tile.RG * tile.RM });
   const sampling = readSamplingDefaults(dir);
   const { config, weights, tokenizer } = await loadAnyModel(dir);
   const model = Transformer.load(gpu, config, weights);

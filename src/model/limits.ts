@@ -12,7 +12,10 @@
  *                   num_attention_heads · head_dim and hidden_size;
  *   matmul rows     the rows of one forward (sequences × tokens) over the rows one workgroup covers;
  *   attention       one workgroup row per sequence and key-value head: sequences × num_key_value_heads
- *                   in the grid's second dimension (prefill, decode and the training backward alike).
+ *                   in the grid's second dimension (prefill, decode and the training backward alike),
+ *                   and the query rows of a kv head, positions × (num_attention_heads /
+ *                   num_key_value_heads), over the rows one workgroup covers in the first (prefill:
+ *                   its tile, ops/attention.ts prefillTiles; the backward: 16).
  *
  * Every other kernel (norms, RoPE, elementwise, cross-entropy, sampling, embedding) folds its grid
  * into two dimensions (ops/check.ts grid1d), so it reaches no limit before memory does.
@@ -79,6 +82,12 @@ export function mostSequences(config: ModelConfig, limits: GridLimits): number {
   return Math.floor(limits.maxComputeWorkgroupsPerDimension / config.num_key_value_heads);
 }
 
+/** Positions one attention pass may hold: positions × query heads per kv head over `queryRowsPerWorkgroup`. */
+export function mostPositions(config: ModelConfig, limits: GridLimits, queryRowsPerWorkgroup: number): number {
+  const perKvHead = config.num_attention_heads / config.num_key_value_heads;
+  return Math.floor((limits.maxComputeWorkgroupsPerDimension * queryRowsPerWorkgroup) / perKvHead);
+}
+
 /** Rows (sequences × tokens) one forward's matmuls may hold. */
 export function mostRows(limits: GridLimits, cover: { rows: number }): number {
   return limits.maxComputeWorkgroupsPerDimension * cover.rows;
@@ -86,10 +95,11 @@ export function mostRows(limits: GridLimits, cover: { rows: number }): number {
 
 /**
  * Checks a model for inference before its weights are read: its matmul widths, `sequences` decoded
- * together (KV-cache slots) and prompts of up to `positions` tokens prefilled at once. Throws one
- * DEVICE_LIMIT line in the config's terms.
+ * together (KV-cache slots) and prompts of up to `positions` tokens prefilled at once (`queryRows`:
+ * the query rows a prefill attention workgroup covers, RG·RM of its tile). Throws one DEVICE_LIMIT
+ * line in the config's terms.
  */
-export function checkInferenceGrid(config: ModelConfig, limits: GridLimits, cfg: MatmulConfig, opts: { sequences?: number; positions?: number } = {}): void {
+export function checkInferenceGrid(config: ModelConfig, limits: GridLimits, cfg: MatmulConfig, opts: { sequences?: number; positions?: number; queryRows?: number } = {}): void {
   const cover = matmulCover(cfg);
   const width = modelWidthIssue(config, limits, cover);
   if (width) {
@@ -104,5 +114,10 @@ export function checkInferenceGrid(config: ModelConfig, limits: GridLimits, cfg:
   const rowsMost = mostRows(limits, cover);
   if (positions > rowsMost) {
     throw new PonderError('DEVICE_LIMIT', `a context of ${fmt(positions)} positions is too long for this adapter's matmuls (at most ${fmt(rowsMost)} prompt tokens in one pass)`, 'use a shorter context');
+  }
+  const positionsMost = mostPositions(config, limits, opts.queryRows ?? 1);
+  if (positions > positionsMost) {
+    const g = config.num_attention_heads / config.num_key_value_heads;
+    throw new PonderError('DEVICE_LIMIT', `a context of ${fmt(positions)} positions is too long for this adapter's attention (at most ${fmt(positionsMost)} with ${g} query head${g === 1 ? '' : 's'} per key-value head, ${opts.queryRows ?? 1} query rows a workgroup)`, 'use a shorter context');
   }
 }

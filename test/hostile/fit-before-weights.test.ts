@@ -34,7 +34,7 @@ describe('the fit is checked before weights are built', () => {
   it('matmul grids in the recipe\'s terms: a vocabulary of millions, rows beyond the grid', () => {
     const { recipe } = loadRecipe(join(ROOT, 'test/fixtures/recipes/tiny-train.yaml'));
     const limits = { maxBufferSize: 2 ** 31, maxStorageBufferBindingSize: 2 ** 27, maxComputeWorkgroupsPerDimension: 65535 };
-    const cover = { columns: 16, rows: 16 };
+    const cover = { columns: 16, rows: 16, queryRows: 16 };
     checkTrainingGrid(recipe, limits, cover);
     const big = { ...recipe, model: { ...recipe.model, config: { ...recipe.model.config, vocab_size: 5_000_000, hidden_size: 8 } } };
     // hidden_size 8: chunks of 2^27 / 32 = 4,194,304 rows; 16 columns a workgroup: at most 1,048,560

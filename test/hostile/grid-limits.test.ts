@@ -53,7 +53,10 @@ describe('grid limits in the model\'s and the recipe\'s terms', () => {
     refuses(() => checkInferenceGrid({ ...small, intermediate_size: 262_141 }, LIMITS, CFG), /^intermediate_size 262,141 is too large for this adapter's matmuls \(at most 262,140/);
     checkInferenceGrid(small, LIMITS, CFG, { sequences: 32_767 });
     refuses(() => checkInferenceGrid(small, LIMITS, CFG, { sequences: 32_768 }), /^32,768 sequences decoded together is too many for this adapter's attention \(at most 32,767: one workgroup per sequence and each of num_key_value_heads 2/);
-    refuses(() => checkInferenceGrid(small, LIMITS, CFG, { positions: 65_535 * 32 + 1 }), /^a context of 2,097,121 positions is too long for this adapter's matmuls \(at most 2,097,120 prompt tokens/);
+    refuses(() => checkInferenceGrid(small, LIMITS, CFG, { positions: 65_535 * 32 + 1, queryRows: 64 }), /^a context of 2,097,121 positions is too long for this adapter's matmuls \(at most 2,097,120 prompt tokens/);
+    // 4 query heads on 2 kv heads, 4 query rows a workgroup: 65,535 × 4 / 2 positions
+    checkInferenceGrid(small, LIMITS, CFG, { positions: 131_070, queryRows: 4 });
+    refuses(() => checkInferenceGrid(small, LIMITS, CFG, { positions: 131_071, queryRows: 4 }), /^a context of 131,071 positions is too long for this adapter's attention \(at most 131,070 with 2 query heads per key-value head, 4 query rows a workgroup\)$/);
   });
 
   it('training: sequences per forward by stage kind, in the field that sets them', () => {
@@ -62,7 +65,7 @@ describe('grid limits in the model\'s and the recipe\'s terms', () => {
     const model = 'model: {init: scratch, config: {hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 64, max_position_embeddings: 128}}\n';
     const load = (stage: string) => parseRecipe(`${model}output: ${join(tmp, 'o')}\nstages:\n  - ${stage}\n`, join(tmp, 'r.yaml')).recipe;
     const task = '{task: arithmetic, n: 8, digits: 1}';
-    const cover = matmulCover(CFG);
+    const cover = { ...matmulCover(CFG), queryRows: 16 };
     // 2 kv heads: 32,767 sequences per forward
     refuses(() => checkTrainingGrid(load(`{name: s, kind: pretrain, data: ${task}, steps: 1, batch_size: 100000, seq_len: 2}`), LIMITS, cover), /stage 1 \(s\): batch_size 100000 is too large for this adapter's attention \(at most 32,767: one workgroup per sequence/);
     refuses(() => checkTrainingGrid(load(`{name: g, kind: grpo, data: ${task}, steps: 1, batch_size: 5000, group_size: 8, max_new_tokens: 8}`), LIMITS, cover), /stage 1 \(g\): batch_size 5000 \(8 sequences each\) is too large for this adapter's attention \(at most 4,095/);
@@ -71,6 +74,11 @@ describe('grid limits in the model\'s and the recipe\'s terms', () => {
     refuses(() => checkTrainingGrid(load(`{name: d, kind: dpo, data: ${pairs}, steps: 1, batch_size: 20000, seq_len: 16}`), LIMITS, cover), /stage 1 \(d\): batch_size 20000 \(2 sequences each\) is too large .*at most 16,383/);
     // rows: 30,000 × 64 = 1,920,000 fit; 32,000 × 70 do not (at most 2,097,120)
     checkTrainingGrid(load(`{name: s, kind: sft, data: ${task}, steps: 1, batch_size: 30000, seq_len: 64}`), LIMITS, cover);
+    // seq_len in the attention's query rows: 2 query heads per kv head, 1 query row a workgroup
+    const longModel = 'model: {init: scratch, config: {hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 64, max_position_embeddings: 65536}}\n';
+    const long = (seqLen: number) => parseRecipe(`${longModel}output: ${join(tmp, 'o')}\nstages:\n  - {name: s, kind: pretrain, data: ${task}, steps: 1, batch_size: 1, seq_len: ${seqLen}}\n`, join(tmp, 'long.yaml')).recipe;
+    checkTrainingGrid(long(32_767), LIMITS, { ...cover, queryRows: 1 });
+    refuses(() => checkTrainingGrid(long(32_768), LIMITS, { ...cover, queryRows: 1 }), /stage 1 \(s\): seq_len 32768 is too long for this adapter's attention \(at most 32,767 with 2 query heads per key-value head\)$/);
     refuses(() => checkTrainingGrid(load(`{name: s, kind: sft, data: ${task}, steps: 1, batch_size: 32000, seq_len: 70}`), LIMITS, cover), /stage 1 \(s\): batch_size 32000 × seq_len 70 = 2,240,000 rows per forward is too large for this adapter's matmuls \(at most 2,097,120 rows: batch_size at most 29,958 at this seq_len\)$/);
   });
 

@@ -18,6 +18,8 @@ import { pickMatmulConfig } from '../../ops/matmul-configs.js';
 import { applyFreshStart, freshStartLine } from '../fresh-run.js';
 import { checkTargetCoverage, checkTrainingFits, checkTrainingGrid, checkTuneOutput } from '../tune-preflight.js';
 import { matmulCover } from '../../model/limits.js';
+import { prefillTiles } from '../../ops/attention.js';
+import { ATTENTION_BACKWARD_QUERY_ROWS } from '../../ops/attention-backward.js';
 
 /**
  * The overrides of a tune command line: each `key=value` after the recipe, then --output (last, so
@@ -143,7 +145,8 @@ export function registerTune(program: Command, io: CliIO): void {
     try {
       const limits = { maxBufferSize: gpu.limits.maxBufferSize!, maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize!, maxComputeWorkgroupsPerDimension: gpu.limits.maxComputeWorkgroupsPerDimension! };
       checkTrainingFits(recipe, limits);
-      checkTrainingGrid(recipe, limits, matmulCover(pickMatmulConfig(gpu)));
+      const tile = prefillTiles(recipe.model.config.head_dim, gpu.limits.maxComputeWorkgroupStorageSize);
+      checkTrainingGrid(recipe, limits, { ...matmulCover(pickMatmulConfig(gpu)), queryRows: Math.min(ATTENTION_BACKWARD_QUERY_ROWS, tile.RG * tile.RM) });
     } catch (e) {
       for (const sig of STOP_SIGNALS) process.off(sig, onSigint);
       gpu.close();
