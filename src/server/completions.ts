@@ -27,6 +27,8 @@ export interface ServedModel {
   tokenizer: Tokenizer;
   /** the model's generation_config.json sampling defaults (request fields win) */
   sampling: SamplingDefaults;
+  /** serve's --think / --no-think: ask the chat template for a reasoning block when a request does not say (undefined: the template's default) */
+  think?: boolean;
 }
 
 export type OpenAIFinish = 'stop' | 'length';
@@ -53,7 +55,7 @@ type Kind = 'chat' | 'text';
 
 export async function handleChat(model: ServedModel, req: ChatRequest, res: ServerResponse, signal: AbortSignal): Promise<RunResult> {
   checkModel(model, req);
-  const ids = encodeMessages(model.tokenizer, req.messages, { enableThinking: req.enableThinking });
+  const ids = encodeMessages(model.tokenizer, req.messages, { enableThinking: req.enableThinking ?? model.think });
   const think = { open: model.tokenizer.specialTokens.think, close: model.tokenizer.specialTokens.end_think };
   return run(model, 'chat', ids, req, res, signal, () => new ReasoningRouter(think, opensReasoning(ids, think)));
 }
