@@ -22,6 +22,8 @@ export interface PlannedStage {
   /** batch_size * grad_accum: sequences per optimizer step */
   effective_batch: number;
   seq_len: number;
+  /** the recipe wrote no seq_len: it comes from the data (recipe/seq-len.ts) */
+  seq_len_auto?: true;
   /** effective_batch * seq_len: token positions processed per optimizer step (an upper bound when padded) */
   tokens_per_step: number;
   tokens: number;
@@ -79,6 +81,7 @@ export function planRecipe(recipe: Recipe): RecipePlan {
       grad_accum: s.grad_accum,
       effective_batch: effectiveBatch,
       seq_len: s.seq_len,
+      ...(s.seq_len_auto ? { seq_len_auto: true as const } : {}),
       tokens_per_step: tokensPerStep,
       tokens: tokensPerStep * s.steps,
       optimizer: s.optimizer,

@@ -109,5 +109,10 @@ describe('seq_len from the data', () => {
     const m = /^stage "pre": seq_len (\d+) from the data \(the longest example has \d+ tokens\)$/.exec(r.stderr);
     assert.ok(m, r.stderr);
     assert.match(r.stdout, new RegExp(`^stage 1 pre \\(pretrain\\): .* 2 steps x 4x${m[1]} = `, 'm'));
+    const j = runPonder(['tune', path, '--check', '--json'], { env: { VK_ICD_FILENAMES: '/nonexistent/icd.json' } });
+    assert.equal(j.code, 0, j.stderr);
+    const stage = JSON.parse(j.stdout).plan.stages[0];
+    assert.equal(stage.seq_len, Number(m[1]));
+    assert.equal(stage.seq_len_auto, true);
   });
 });
