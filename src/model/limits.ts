@@ -95,9 +95,11 @@ export function mostRows(limits: GridLimits, cover: { rows: number }): number {
 
 /**
  * Checks a model for inference before its weights are read: its matmul widths, `sequences` decoded
- * together (KV-cache slots) and prompts of up to `positions` tokens prefilled at once (`queryRows`:
- * the query rows a prefill attention workgroup covers, RG·RM of its tile). Throws one DEVICE_LIMIT
- * line in the config's terms.
+ * together (KV-cache slots) and, when the caller fixes a context (serve's --context), prompts of up
+ * to `positions` tokens prefilled at once (`queryRows`: the query rows a prefill attention workgroup
+ * covers, RG·RM of its tile). Without `positions` the context is not held against the grid: a model
+ * whose context runs to a million positions is usable with the prompts people write, and refusing it
+ * for the longest one it could take would be wrong. Throws one DEVICE_LIMIT line in the config's terms.
  */
 export function checkInferenceGrid(config: ModelConfig, limits: GridLimits, cfg: MatmulConfig, opts: { sequences?: number; positions?: number; queryRows?: number } = {}): void {
   const cover = matmulCover(cfg);
@@ -110,7 +112,8 @@ export function checkInferenceGrid(config: ModelConfig, limits: GridLimits, cfg:
   if (sequences > seqMost) {
     throw new PonderError('DEVICE_LIMIT', `${fmt(sequences)} sequences decoded together is too many for this adapter's attention (at most ${fmt(seqMost)}: one workgroup per sequence and each of num_key_value_heads ${config.num_key_value_heads}, ${fmt(limits.maxComputeWorkgroupsPerDimension)} per dimension)`, 'decode fewer sequences at once');
   }
-  const positions = opts.positions ?? config.max_position_embeddings;
+  if (opts.positions === undefined) return;
+  const positions = opts.positions;
   const rowsMost = mostRows(limits, cover);
   if (positions > rowsMost) {
     throw new PonderError('DEVICE_LIMIT', `a context of ${fmt(positions)} positions is too long for this adapter's matmuls (at most ${fmt(rowsMost)} prompt tokens in one pass)`, 'use a shorter context');

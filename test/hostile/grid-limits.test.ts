@@ -54,6 +54,8 @@ describe('grid limits in the model\'s and the recipe\'s terms', () => {
     checkInferenceGrid(small, LIMITS, CFG, { sequences: 32_767 });
     refuses(() => checkInferenceGrid(small, LIMITS, CFG, { sequences: 32_768 }), /^32,768 sequences decoded together is too many for this adapter's attention \(at most 32,767: one workgroup per sequence and each of num_key_value_heads 2/);
     refuses(() => checkInferenceGrid(small, LIMITS, CFG, { positions: 65_535 * 32 + 1, queryRows: 64 }), /^a context of 2,097,121 positions is too long for this adapter's matmuls \(at most 2,097,120 prompt tokens/);
+    // a long context is held against the grid only when the caller fixes one (serve's --context)
+    checkInferenceGrid({ ...small, max_position_embeddings: 10_000_000 }, LIMITS, CFG, { queryRows: 4 });
     // 4 query heads on 2 kv heads, 4 query rows a workgroup: 65,535 × 4 / 2 positions
     checkInferenceGrid(small, LIMITS, CFG, { positions: 131_070, queryRows: 4 });
     refuses(() => checkInferenceGrid(small, LIMITS, CFG, { positions: 131_071, queryRows: 4 }), /^a context of 131,071 positions is too long for this adapter's attention \(at most 131,070 with 2 query heads per key-value head, 4 query rows a workgroup\)$/);
