@@ -5,13 +5,14 @@
  *
  *   - the output directory: not the init model's directory (nor one holding it), and usable as a
  *     run directory (train/run-dir.ts: empty, missing, a run to resume, or a run that stopped before
- *     its first checkpoint), so nothing the user owns is written over;
+ *     its first checkpoint; with --fresh, an earlier run to set aside: fresh-run.ts), so nothing the
+ *     user owns is written over;
  *   - the size: every buffer one training step keeps (train/memory-floor.ts) must fit the device's
  *     maxBufferSize and, as each is bound whole to a kernel, its maxStorageBufferBindingSize. Without
  *     a device (--check) the weights are checked against this machine's memory, as a scratch model's
  *     weights are built there first;
- *   - the matmul grids: each matmul dimension over the fewest rows/columns a workgroup covers must fit
- *     maxComputeWorkgroupsPerDimension (checkTrainingGrid).
+ *   - the grids: the model's matmul widths, each stage's sequences and rows per forward must fit
+ *     maxComputeWorkgroupsPerDimension (checkTrainingGrid, model/limits.ts).
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { totalmem } from 'node:os';
@@ -20,12 +21,13 @@ import { realpathSync } from 'node:fs';
 import { ByteTokenizer } from '../data/byte-tokenizer.js';
 import { coverageIssue, loadStageExamples, targetCoverage, tokenizeExamples } from '../data/batches.js';
 import { loadHfTokenizer } from '../data/hf-tokenizer.js';
-import { PonderError } from '../errors.js';
+import { isPonderError, PonderError } from '../errors.js';
 import { formatBytes } from '../format.js';
-import type { MatmulConfig } from '../ops/matmul-configs.js';
-import type { Recipe } from '../recipe/load.js';
+import { modelWidthIssue, mostPositions, mostRows, mostSequences } from '../model/limits.js';
+import type { Recipe, RecipeStage } from '../recipe/load.js';
 import { trainingMemoryFloor } from '../train/memory-floor.js';
 import { checkRunDirUsable } from '../train/run-dir.js';
+import { planFreshStart, type FreshStartPlan } from './fresh-run.js';
 
 function real(p: string): string {
   try {
@@ -40,8 +42,18 @@ function within(inner: string, outer: string): boolean {
   return r === '' || (!r.startsWith('..') && !isAbsolute(r));
 }
 
-/** Refuses an output that is (or holds) the init model, or that a run may not use; returns warnings. */
-export function checkTuneOutput(recipe: Recipe, resume: boolean): string[] {
+export interface TuneOutputCheck {
+  /** lines creating the run would print */
+  warnings: string[];
+  /** with `fresh`: the earlier run that will be set aside (fresh-run.ts), when there is one */
+  fresh?: FreshStartPlan;
+}
+
+/**
+ * Refuses an output that is (or holds) the init model, or that a run may not use. With `fresh`, an
+ * earlier run there is planned to be set aside (nothing moves here) instead of refused.
+ */
+export function checkTuneOutput(recipe: Recipe, opts: { resume: boolean; fresh?: boolean }): TuneOutputCheck {
   if (recipe.model.dir !== undefined && within(real(recipe.model.dir), real(recipe.output))) {
     const same = real(recipe.model.dir) === real(recipe.output);
     throw new PonderError(
@@ -50,7 +62,17 @@ export function checkTuneOutput(recipe: Recipe, resume: boolean): string[] {
       'set output: to a new directory (the trained model is saved to <output>/final)',
     );
   }
-  return checkRunDirUsable(recipe.output, resume);
+  if (opts.fresh) {
+    const plan = planFreshStart(recipe.output);
+    if (plan) return { warnings: [], fresh: plan };
+  }
+  try {
+    return { warnings: checkRunDirUsable(recipe.output, opts.resume) };
+  } catch (e) {
+    // the run directory's own hint knows --resume; tune also offers --fresh
+    if (isPonderError(e) && / already holds a run /.test(e.message)) throw new PonderError(e.code, e.message, 'pass --resume to continue it, --fresh to start over (its files move to <output>.prev-N), or choose another output directory');
+    throw e;
+  }
 }
 
 export interface TrainingLimits {
@@ -94,38 +116,62 @@ export function checkTrainingFits(recipe: Recipe, limits?: TrainingLimits): void
 }
 
 /**
- * The fewest rows or columns one workgroup of the training matmuls covers (tiled: 4·tx columns, 4·ty
- * rows; subgroup: 4·colQuads·wg columns, `rows` rows), from the device's matmul config.
+ * The sequences one training forward of a stage holds, as a multiple of the recipe field that sets
+ * them: pretrain/sft batch_size rows; dpo, self_evolve and rollout_dpo the chosen then the rejected
+ * row of each pair (rollout_dpo: up to pairs_per_prompt pairs per prompt); grpo its micro_batch, or
+ * all batch_size × group_size completions; rft up to `samples` kept answers per prompt.
  */
-export function matmulCoverPerWorkgroup(cfg: MatmulConfig): number {
-  return Math.min(4 * cfg.tiled.tx, 4 * cfg.tiled.ty, 4 * cfg.subgroup.colQuads * cfg.subgroup.wg, cfg.subgroup.rows);
+function forwardSequences(s: RecipeStage): { field: string; value: number; perUnit: number } {
+  switch (s.kind) {
+    case 'grpo':
+      return s.grpo!.micro_batch !== undefined ? { field: 'micro_batch', value: s.grpo!.micro_batch, perUnit: 1 } : { field: 'batch_size', value: s.batch_size, perUnit: s.grpo!.group_size };
+    case 'dpo':
+    case 'self_evolve':
+      return { field: 'batch_size', value: s.batch_size, perUnit: 2 };
+    case 'rollout_dpo':
+      return { field: 'batch_size', value: s.batch_size, perUnit: 2 * (s.rollout?.pairs_per_prompt ?? 1) };
+    case 'rft':
+      return { field: 'batch_size', value: s.batch_size, perUnit: s.rollout?.samples ?? 1 };
+    default:
+      return { field: 'batch_size', value: s.batch_size, perUnit: 1 };
+  }
 }
 
 /**
- * Checks the matmul grids a training step dispatches against maxComputeWorkgroupsPerDimension, in
- * the recipe's terms: every matmul dimension (the rows batch_size × seq_len, hidden_size,
- * intermediate_size, the attention widths and vocab_size, which the trainer splits into row chunks of
- * at most one binding) over `perWorkgroup` (matmulCoverPerWorkgroup) must fit one grid dimension. A
- * vocabulary of millions otherwise failed mid-step with a kernel's "a grid of … workgroups".
+ * Checks the grids a training step dispatches against maxComputeWorkgroupsPerDimension, in the
+ * recipe's terms (model/limits.ts): the model's matmul widths (a vocabulary of millions over a small
+ * hidden_size), each stage's sequences per forward in the attention grid (sequences ×
+ * num_key_value_heads), its seq_len in the attention's query rows (seq_len × query heads per kv head
+ * over `cover.queryRows`: the smaller of the backward's block and the forward's tile) and its rows
+ * per forward (sequences × seq_len) in the matmuls. These used to
+ * fail mid-step with a kernel's "a grid of … workgroups exceeds …".
  */
-export function checkTrainingGrid(recipe: Recipe, limits: TrainingLimits & { maxComputeWorkgroupsPerDimension: number }, perWorkgroup: number): void {
+export function checkTrainingGrid(recipe: Recipe, limits: TrainingLimits & { maxComputeWorkgroupsPerDimension: number }, cover: { columns: number; rows: number; queryRows: number }): void {
   const c = recipe.model.config;
-  const maxWg = limits.maxComputeWorkgroupsPerDimension;
-  const most = maxWg * perWorkgroup;
-  const tableRows = Math.max(1, Math.floor(limits.maxStorageBufferBindingSize / (c.hidden_size * 4)));
-  const dims: [string, number][] = [
-    ['vocab_size', Math.min(c.vocab_size, tableRows)],
-    ['hidden_size', c.hidden_size],
-    ['intermediate_size', c.intermediate_size],
-    ['num_attention_heads × head_dim', c.num_attention_heads * c.head_dim],
-  ];
-  for (const [what, d] of dims) {
-    if (d > most) throw new PonderError('DEVICE_LIMIT', `${recipe.file}: the model's ${what} (${d.toLocaleString('en-US')}) needs more than this device's ${maxWg} workgroups per dimension in a matmul (at most ${most.toLocaleString('en-US')})`, 'this model is too large for this GPU; use a smaller one');
+  const width = modelWidthIssue(c, limits, cover);
+  if (width) {
+    throw new PonderError('DEVICE_LIMIT', `${recipe.file}: the model's ${width.field} ${width.value.toLocaleString('en-US')} is too large for this adapter's matmuls (at most ${width.most.toLocaleString('en-US')}: ${width.why})`, 'this model is too large for this GPU; use a smaller one');
   }
+  const seqMost = mostSequences(c, limits);
+  const rowsMost = mostRows(limits, cover);
+  const positionsMost = mostPositions(c, limits, cover.queryRows);
   recipe.stages.forEach((s, i) => {
-    const rows = s.batch_size * s.seq_len;
-    if (rows > most) {
-      throw new PonderError('DEVICE_LIMIT', `${recipe.file}: stage ${i + 1} (${s.name}) trains batch_size ${s.batch_size} × seq_len ${s.seq_len} = ${rows.toLocaleString('en-US')} rows per micro-batch, more than this device's matmuls take (at most ${most.toLocaleString('en-US')})`, 'lower batch_size (use grad_accum for the same effective batch) or seq_len');
+    if (s.seq_len > positionsMost) {
+      const g = c.num_attention_heads / c.num_key_value_heads;
+      throw new PonderError('DEVICE_LIMIT', `${recipe.file}: stage ${i + 1} (${s.name}): seq_len ${s.seq_len} is too long for this adapter's attention (at most ${positionsMost.toLocaleString('en-US')} with ${g} query head${g === 1 ? '' : 's'} per key-value head)`, 'lower seq_len');
+    }
+    const f = forwardSequences(s);
+    const sequences = f.value * f.perUnit;
+    const per = f.perUnit > 1 ? ` (${f.perUnit} sequences each)` : '';
+    const hint = f.field === 'batch_size' && (s.kind === 'pretrain' || s.kind === 'sft') ? 'lower batch_size (use grad_accum for the same effective batch)' : `lower ${f.field}`;
+    if (sequences > seqMost) {
+      const most = Math.floor(seqMost / f.perUnit);
+      throw new PonderError('DEVICE_LIMIT', `${recipe.file}: stage ${i + 1} (${s.name}): ${f.field} ${f.value}${per} is too large for this adapter's attention (at most ${most.toLocaleString('en-US')}: one workgroup per sequence and each of num_key_value_heads ${c.num_key_value_heads}, ${limits.maxComputeWorkgroupsPerDimension} per dimension)`, hint);
+    }
+    const rows = sequences * s.seq_len;
+    if (rows > rowsMost) {
+      const most = Math.floor(rowsMost / (f.perUnit * s.seq_len));
+      throw new PonderError('DEVICE_LIMIT', `${recipe.file}: stage ${i + 1} (${s.name}): ${f.field} ${f.value}${per} × seq_len ${s.seq_len} = ${rows.toLocaleString('en-US')} rows per forward is too large for this adapter's matmuls (at most ${rowsMost.toLocaleString('en-US')} rows: ${f.field} at most ${most.toLocaleString('en-US')} at this seq_len)`, `${hint} or seq_len`);
     }
   });
 }

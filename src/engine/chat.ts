@@ -46,8 +46,8 @@ export interface ChatSettings {
   seed: number;
   /** ask the chat template for a reasoning block (Qwen3's enable_thinking) */
   think: boolean;
-  /** draft with the model's MTP modules (used when the model has them) */
-  mtp: boolean;
+  /** draft with the model's MTP modules (used when the model has them): all of them, the first N, or none */
+  mtp: boolean | number;
 }
 
 // mtp is on: it only acts for a model with MTP layers, and then changes nothing but speed (greedy
@@ -208,7 +208,7 @@ export class ChatSession implements ChatSessionLike {
       if (answer) yield { type: 'token', text: answer };
       const s = this.settings;
       // MTP drafting needs MTP layers; otherwise answers decode plainly
-      const mtp = s.mtp && this.info.mtpLayers > 0 ? true : undefined;
+      const mtp = s.mtp === false || this.info.mtpLayers === 0 ? undefined : s.mtp === true ? true : Math.min(s.mtp, this.info.mtpLayers);
       // generate caps the answer at the context's end itself (and then reports stop_reason 'context')
       const opts: GenerateOptions = { maxTokens, temperature: s.temperature, topP: s.topP, topK: s.topK, minP: s.minP, seed: s.seed, signal: abort.signal, mtp };
       for await (const ev of this.backend.generate(ids, opts)) {

@@ -50,8 +50,8 @@ export interface TaskEvalOptions {
   think?: boolean;
   /** most tokens per answer; default 256 with cot or a chat model's reasoning, else 24 */
   maxTokens?: number;
-  /** greedy, one sample: decode with the model's MTP modules drafting (same answers) */
-  mtp?: boolean;
+  /** greedy, one sample: decode with the model's MTP modules drafting (same answers): true for all, N for the first N */
+  mtp?: boolean | number;
   /** also compute the test-time-scaling curve */
   curve?: boolean;
   signal?: AbortSignal;
@@ -192,7 +192,7 @@ async function draftedGreedy(
     if (opts.signal?.aborted) break;
     let done: BatchCompletion = { prompt, sample: 0, ids: [], text: '', finish: 'context' };
     if (ids.length < ctx) {
-      for await (const ev of generate(gpu, model, tok, ids, { maxTokens, temperature: 0, signal: opts.signal, mtp: true })) {
+      for await (const ev of generate(gpu, model, tok, ids, { maxTokens, temperature: 0, signal: opts.signal, mtp: opts.mtp })) {
         if (ev.type !== 'done') continue;
         done = { prompt, sample: 0, ids: ev.ids, text: ev.text, finish: ev.stats.stop_reason };
         drafts.drafted += ev.stats.mtp?.drafted ?? 0;

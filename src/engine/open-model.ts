@@ -5,6 +5,9 @@ import { readSamplingDefaults, type SamplingDefaults } from '../io/generation-co
 import { readConfigJson } from '../io/model-dir.js';
 import { loadAnyModel, resolveModel } from '../io/resolve-model.js';
 import type { ModelConfig } from '../model/config.js';
+import { checkInferenceGrid } from '../model/limits.js';
+import { pickMatmulConfig } from '../ops/matmul-configs.js';
+import { prefillTiles } from '../ops/attention.js';
 import { Transformer } from '../model/transformer.js';
 
 /**
@@ -24,7 +27,11 @@ export interface OpenedModel {
 export async function openModel(gpu: Gpu, spec: string, opts: { kvSlots?: number; maxPositions?: number } = {}): Promise<OpenedModel> {
   const { dir } = resolveModel(spec);
   const limits = { maxBufferSize: gpu.limits.maxBufferSize, maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize };
-  checkFitsDevice(readConfigJson(dir), limits, { kvSlots: opts.kvSlots, maxPositions: opts.maxPositions });
+  const declared = readConfigJson(dir);
+  checkFitsDevice(declared, limits, { kvSlots: opts.kvSlots, maxPositions: opts.maxPositions });
+  // the kernels' grids too, in the config's terms, before a weight is read
+  const tile = prefillTiles(declared.head_dim, gpu.limits.maxComputeWorkgroupStorageSize);
+  checkInferenceGrid(declared, { ...limits, maxComputeWorkgroupsPerDimension: gpu.limits.maxComputeWorkgroupsPerDimension }, pickMatmulConfig(gpu), { sequences: opts.kvSlots, positions: opts.maxPositions, queryRows: tile.RG * tile.RM });
   const sampling = readSamplingDefaults(dir);
   const { config, weights, tokenizer } = await loadAnyModel(dir);
   const model = Transformer.load(gpu, config, weights);

@@ -40,6 +40,8 @@ const LOG2E = Math.LOG2E;
 const TPR = 8;
 const NB = 16;
 const TILE = 16;
+/** Query rows (positions × query heads of a kv head) one backward workgroup covers: its grid is ⌈T·G / this⌉ wide (model/limits.ts). */
+export const ATTENTION_BACKWARD_QUERY_ROWS = NB;
 
 export interface AttentionBackwardOptions {
   /** Softmax scale used by the forward; default 1/sqrt(D). */

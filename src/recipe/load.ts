@@ -31,6 +31,8 @@ import { applyOverrides, overriddenBy, type RecipeOverride } from './overrides.j
 import { taskByName, TaskOptionError, type TaskOptions } from '../tasks/index.js';
 import {
   crossFieldIssues,
+  DEFAULT_LR,
+  OptimizerSchema,
   type GRPO_LOSSES,
   type REWARD_SCALES,
   type TemperatureSettingRaw,
@@ -136,6 +138,11 @@ export interface RecipeStage {
   /** micro-batches per optimizer step (gradient accumulation; 1 = none) */
   grad_accum: number;
   seq_len: number;
+  /**
+   * the recipe wrote no seq_len: until recipe/seq-len.ts fills it from the data (the CLI does, before
+   * any check or run), seq_len is the model's context
+   */
+  seq_len_auto?: true;
   optimizer: OptimizerSettings;
   eval?: EvalSpec;
   /** trains the MTP modules too (or only them, with freeze_trunk) */
@@ -609,7 +616,7 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
       const data: TaskDataSpec = { type: 'task', task, n, cot, ...taskOptions(task, written, ['stages', i, 'data']) };
       return onlineStage(s, i, model.config, report, data, resolveEval(s.eval, data, s.steps, i));
     }
-    if (s.seq_len > model.config.max_position_embeddings) {
+    if (s.seq_len !== undefined && s.seq_len > model.config.max_position_embeddings) {
       throw report({ path: ['stages', i, 'seq_len'], message: `must be <= the model's max_position_embeddings (${model.config.max_position_embeddings}) (got ${s.seq_len})` });
     }
     let data: StageData;
@@ -623,7 +630,7 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
     if (s.mtp && model.config.num_nextn_predict_layers === 0) {
       throw report({ path: ['stages', i, 'mtp'], message: 'the model has no MTP layers to train: set model.mtp_layers (e.g. 1)', atKey: true });
     }
-    return { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, grad_accum: s.grad_accum, seq_len: s.seq_len, packing: s.packing, optimizer: s.optimizer, eval: ev, ...(s.mtp ? { mtp: s.mtp } : {}) };
+    return { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, grad_accum: s.grad_accum, ...seqLenOf(s.seq_len, model.config), packing: s.packing, optimizer: stageOptimizer(s), eval: ev, ...(s.mtp ? { mtp: s.mtp } : {}) };
   });
 
   const outputWritten = r.output ?? `runs/${basename(file, extname(file))}`;
@@ -639,9 +646,23 @@ export function parseRecipe(text: string, path: string, opts: LoadOptions = {}):
   return { recipe, hash: recipeHash(recipe, outputWritten, pathsWritten) };
 }
 
+/** A stage's optimizer: what it wrote, the schema's defaults for the rest, and its kind's lr when it wrote none. */
+function stageOptimizer(s: RawStage): OptimizerSettings {
+  const written = OptimizerSchema.parse(s.optimizer ?? {});
+  return { ...written, lr: written.lr ?? DEFAULT_LR[s.kind] };
+}
+
+/**
+ * A sequence or dpo stage's seq_len: as written, or (none written) the model's context for now,
+ * marked seq_len_auto so that recipe/seq-len.ts can derive it from the data before the run.
+ */
+function seqLenOf(written: number | undefined, config: ModelConfig): { seq_len: number; seq_len_auto?: true } {
+  return written !== undefined ? { seq_len: written } : { seq_len: config.max_position_embeddings, seq_len_auto: true };
+}
+
 /** A grpo stage resolved: its settings apart, seq_len the context (its longest possible row). */
 function grpoStage(s: RawGrpoStage, i: number, config: ModelConfig, report: (issue: RecipeIssue) => PonderError, data: TaskDataSpec, ev?: EvalSpec): RecipeStage {
-  const { name, kind, steps, batch_size, optimizer, data: _data, eval: _eval, ...settings } = s;
+  const { name, kind, steps, batch_size, optimizer: _optimizer, data: _data, eval: _eval, ...settings } = s;
   const ctx = config.max_position_embeddings;
   if (settings.max_new_tokens >= ctx) {
     throw report({ path: ['stages', i, 'max_new_tokens'], message: `must leave room for the prompt in the model's context of ${ctx} tokens (got ${settings.max_new_tokens})` });
@@ -653,7 +674,7 @@ function grpoStage(s: RawGrpoStage, i: number, config: ModelConfig, report: (iss
     throw report({ path: ['stages', i, 'micro_batch'], message: `must divide batch_size x group_size (${batch_size * settings.group_size}) (got ${settings.micro_batch})` });
   }
   // seq_len: the longest sequence the stage can train on (prompt + completion within the context)
-  return { name, kind, data, steps, batch_size, grad_accum: 1, seq_len: ctx, optimizer, eval: ev, grpo: settings };
+  return { name, kind, data, steps, batch_size, grad_accum: 1, seq_len: ctx, optimizer: stageOptimizer(s), eval: ev, grpo: settings };
 }
 
 /** The DPO settings of a dpo / rollout_dpo stage, with the loss-specific rules dpoLoss enforces named at their line. */
@@ -666,10 +687,10 @@ function dpoSettings(s: RawDpoStage | RawRolloutDpoStage | RawSelfEvolveStage, i
 
 /** A dpo stage resolved: a pairs file, rows of seq_len tokens within the context. */
 function dpoStage(s: RawDpoStage, i: number, config: ModelConfig, report: (issue: RecipeIssue) => PonderError, data: FileDataSpec, ev?: EvalSpec): RecipeStage {
-  if (s.seq_len > config.max_position_embeddings) {
+  if (s.seq_len !== undefined && s.seq_len > config.max_position_embeddings) {
     throw report({ path: ['stages', i, 'seq_len'], message: `must be <= the model's max_position_embeddings (${config.max_position_embeddings}) (got ${s.seq_len})` });
   }
-  return { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, grad_accum: 1, seq_len: s.seq_len, optimizer: s.optimizer, eval: ev, dpo: dpoSettings(s, i, report) };
+  return { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, grad_accum: 1, ...seqLenOf(s.seq_len, config), optimizer: stageOptimizer(s), eval: ev, dpo: dpoSettings(s, i, report) };
 }
 
 /** An rft / rollout_dpo stage resolved: sampling settings apart, seq_len the context (its longest row). */
@@ -679,7 +700,7 @@ function onlineStage(s: RawRftStage | RawRolloutDpoStage, i: number, config: Mod
     throw report({ path: ['stages', i, 'max_new_tokens'], message: `must leave room for the prompt in the model's context of ${ctx} tokens (got ${s.max_new_tokens})` });
   }
   const rollout: RolloutSettings = { samples: s.samples, max_new_tokens: s.max_new_tokens, temperature: s.temperature, top_p: s.top_p, ...(s.think !== undefined ? { think: s.think } : {}) };
-  const base = { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, grad_accum: 1, seq_len: ctx, optimizer: s.optimizer, eval: ev };
+  const base = { name: s.name, kind: s.kind, data, steps: s.steps, batch_size: s.batch_size, grad_accum: 1, seq_len: ctx, optimizer: stageOptimizer(s), eval: ev };
   if (s.kind === 'rft') return { ...base, rollout };
   return { ...base, rollout: { ...rollout, pairs_per_prompt: s.pairs_per_prompt }, dpo: dpoSettings(s, i, report) };
 }
@@ -692,7 +713,7 @@ function selfEvolveStage(s: RawSelfEvolveStage, i: number, config: ModelConfig, 
   }
   const rollout: RolloutSettings = { samples: s.samples, max_new_tokens: s.max_new_tokens, temperature: s.temperatures[0]!, top_p: s.top_p, pairs_per_prompt: s.pairs_per_prompt, ...(s.think !== undefined ? { think: s.think } : {}) };
   const evolve: SelfEvolveSettings = { rounds: s.rounds, steps_per_round: s.steps_per_round, prompts_per_round: s.prompts_per_round, temperatures: s.temperatures, variations: s.variations };
-  return { name: s.name, kind: s.kind, data, steps: s.rounds * s.steps_per_round, batch_size: s.batch_size, grad_accum: 1, seq_len: ctx, optimizer: s.optimizer, eval: ev, rollout, dpo: dpoSettings(s, i, report), evolve };
+  return { name: s.name, kind: s.kind, data, steps: s.rounds * s.steps_per_round, batch_size: s.batch_size, grad_accum: 1, seq_len: ctx, optimizer: stageOptimizer(s), eval: ev, rollout, dpo: dpoSettings(s, i, report), evolve };
 }
 
 /**
@@ -710,7 +731,8 @@ function recipeHash(r: Recipe, outputWritten: string, pathsWritten: ReadonlyMap<
     output: outputWritten,
     seed: r.seed,
     checkpoint_every: r.checkpoint_every,
-    stages: r.stages.map((s) => ({ ...s, grad_accum: s.grad_accum === 1 ? undefined : s.grad_accum, packing: s.packing ? true : undefined, data: s.data.type === 'file' ? { type: 'file', path: s.data.written } : asWritten(s.data), eval: asWritten(s.eval) })),
+    // a seq_len derived from the data enters as 'auto' (whether derived yet or not): the data decide it
+    stages: r.stages.map(({ seq_len_auto, ...s }) => ({ ...s, seq_len: seq_len_auto ? 'auto' : s.seq_len, grad_accum: s.grad_accum === 1 ? undefined : s.grad_accum, packing: s.packing ? true : undefined, data: s.data.type === 'file' ? { type: 'file', path: s.data.written } : asWritten(s.data), eval: asWritten(s.eval) })),
   };
   return createHash('sha256').update(canonicalJson(canonical)).digest('hex');
 }

@@ -24,6 +24,8 @@ export interface PlannedStage {
   seq_len: number;
   /** pretrain/sft with packing: rows hold several whole examples (absent: one padded example a row) */
   packing?: boolean;
+  /** the recipe wrote no seq_len: it comes from the data (recipe/seq-len.ts) */
+  seq_len_auto?: true;
   /** effective_batch * seq_len: token positions processed per optimizer step (an upper bound when padded) */
   tokens_per_step: number;
   tokens: number;
@@ -82,6 +84,7 @@ export function planRecipe(recipe: Recipe): RecipePlan {
       effective_batch: effectiveBatch,
       seq_len: s.seq_len,
       ...(s.packing ? { packing: true } : {}),
+      ...(s.seq_len_auto ? { seq_len_auto: true as const } : {}),
       tokens_per_step: tokensPerStep,
       tokens: tokensPerStep * s.steps,
       optimizer: s.optimizer,

@@ -48,8 +48,13 @@ export const TaskDataSchema = z.looseObject({
 /** A stage's data: a generated task, or a path (relative to the recipe's directory) to a .jsonl file. */
 export const DataSchema = z.union([z.string().min(1), TaskDataSchema]);
 
+/**
+ * AdamW's settings. Every field has a default, so a stage may leave the whole section out: lr then
+ * depends on the stage's kind (DEFAULT_LR), the rest is the same for every kind.
+ */
 export const OptimizerSchema = z.strictObject({
-  lr: z.number().gt(0),
+  /** default: DEFAULT_LR for the stage's kind */
+  lr: z.number().gt(0).optional(),
   /** linear warm-up, in optimizer steps */
   warmup: nonNegInt().default(0),
   schedule: z.enum(LR_SCHEDULES).default('cosine'),
@@ -61,6 +66,25 @@ export const OptimizerSchema = z.strictObject({
   beta2: z.number().min(0).lt(1).default(0.95),
   eps: z.number().gt(0).default(1e-8),
 });
+
+/**
+ * The learning rate of a stage that does not write one, by kind. ponder trains models of 0.1M-50M
+ * parameters, where the rates of the large-model references (TRL's 1e-6 for GRPO and DPO, 2e-5 for
+ * SFT) would barely move the weights in a few hundred steps; these are the bundled recipes' own
+ * ranges instead: next-token training (pretrain, sft) at 1e-3, and the stages that train on the
+ * model's own samples or on preferences (grpo, dpo, rft, rollout_dpo, self_evolve), which drift and
+ * collapse at high rates (bench/RESULTS.md: GRPO on the bundled model held at 1e-4 and fell at 2e-4),
+ * at 5e-5.
+ */
+export const DEFAULT_LR: Readonly<Record<StageKind, number>> = {
+  pretrain: 1e-3,
+  sft: 1e-3,
+  grpo: 5e-5,
+  dpo: 5e-5,
+  rft: 5e-5,
+  rollout_dpo: 5e-5,
+  self_evolve: 5e-5,
+};
 
 /** `{task: arithmetic, n: 200, every: 50, ...task options}`; task options default to the stage data's when it is the same task. */
 export const EvalSchema = z.looseObject({
@@ -103,11 +127,15 @@ export const SequenceStageSchema = z.strictObject({
    * sequences while activation memory stays that of batch_size
    */
   grad_accum: posInt().default(1),
-  /** tokens per sequence (packed or padded to this) */
-  seq_len: posInt(),
+  /**
+   * tokens per sequence (packed or padded to this, longer ones cut); default: from the data
+   * (recipe/seq-len.ts: the longest example, rounded up to a multiple of 8, at most max_position_embeddings)
+   */
+  seq_len: posInt().optional(),
   /** several whole examples per row, attention confined to each, instead of one padded example a row */
   packing: z.boolean().default(false),
-  optimizer: OptimizerSchema,
+  /** default: OptimizerSchema's defaults with DEFAULT_LR for the kind */
+  optimizer: OptimizerSchema.optional(),
   eval: EvalSchema.optional(),
   mtp: StageMtpSchema.optional(),
 });
@@ -163,7 +191,8 @@ export const GrpoStageSchema = z.strictObject({
   micro_batch: posInt().optional(),
   /** chat models: ask for a reasoning block (default: the template's default) */
   think: z.boolean().optional(),
-  optimizer: OptimizerSchema,
+  /** default: OptimizerSchema's defaults with DEFAULT_LR for the kind */
+  optimizer: OptimizerSchema.optional(),
   eval: EvalSchema.optional(),
 });
 
@@ -205,10 +234,14 @@ export const DpoStageSchema = z.strictObject({
   steps: posInt(),
   /** pairs per optimizer step (2 x batch_size rows in one forward) */
   batch_size: posInt(),
-  /** tokens per row (prompt + completion; completions past it are cut, a prompt that fills it is an error) */
-  seq_len: posInt(),
+  /**
+   * tokens per row (prompt + completion; completions past it are cut, a prompt that fills it is an
+   * error); default: from the pairs, as a sequence stage's
+   */
+  seq_len: posInt().optional(),
   ...dpoFields,
-  optimizer: OptimizerSchema,
+  /** default: OptimizerSchema's defaults with DEFAULT_LR for the kind */
+  optimizer: OptimizerSchema.optional(),
   eval: EvalSchema.optional(),
 });
 
@@ -221,7 +254,8 @@ export const RftStageSchema = z.strictObject({
   /** prompts per optimizer step */
   batch_size: posInt(),
   ...rolloutFields,
-  optimizer: OptimizerSchema,
+  /** default: OptimizerSchema's defaults with DEFAULT_LR for the kind */
+  optimizer: OptimizerSchema.optional(),
   eval: EvalSchema.optional(),
 });
 
@@ -237,7 +271,8 @@ export const RolloutDpoStageSchema = z.strictObject({
   /** most pairs built from one prompt's samples */
   pairs_per_prompt: posInt().default(1),
   ...dpoFields,
-  optimizer: OptimizerSchema,
+  /** default: OptimizerSchema's defaults with DEFAULT_LR for the kind */
+  optimizer: OptimizerSchema.optional(),
   eval: EvalSchema.optional(),
 });
 
@@ -269,7 +304,8 @@ export const SelfEvolveStageSchema = z.strictObject({
   /** pairs per DPO optimizer step */
   batch_size: posInt(),
   ...dpoFields,
-  optimizer: OptimizerSchema,
+  /** default: OptimizerSchema's defaults with DEFAULT_LR for the kind */
+  optimizer: OptimizerSchema.optional(),
   eval: EvalSchema.optional(),
 });
 
@@ -328,7 +364,8 @@ export type RawSelfEvolveStage = z.output<typeof SelfEvolveStageSchema>;
 export type TemperatureSettingRaw = z.output<typeof TemperatureSchema>;
 export type RawModelConfig = z.output<typeof ModelConfigSchema>;
 export type TaskData = z.output<typeof TaskDataSchema>;
-export type OptimizerSettings = z.output<typeof OptimizerSchema>;
+/** A stage's optimizer as it runs: every field known (lr from DEFAULT_LR when the recipe gave none). */
+export type OptimizerSettings = Omit<z.output<typeof OptimizerSchema>, 'lr'> & { lr: number };
 export type StageMtp = z.output<typeof StageMtpSchema>;
 
 /** One problem found in a recipe: the field it is about (zod-style path) and what is wrong. */
@@ -370,7 +407,7 @@ export function crossFieldIssues(r: RawRecipe): RecipeIssue[] {
     if (first !== undefined) issues.push({ path: ['stages', i, 'name'], message: `duplicate stage name "${s.name}" (also stages[${first}].name)` });
     else seen.set(s.name, i);
     const steps = s.kind === 'self_evolve' ? s.rounds * s.steps_per_round : s.steps;
-    if (s.optimizer.warmup > steps) {
+    if (s.optimizer && s.optimizer.warmup > steps) {
       issues.push({ path: ['stages', i, 'optimizer', 'warmup'], message: `must be <= the stage's steps (${steps}) (got ${s.optimizer.warmup})` });
     }
   });

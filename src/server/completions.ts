@@ -8,6 +8,7 @@ import type { SamplingDefaults } from '../io/generation-config.js';
 import { ApiError, badParam } from './api-error.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './request.js';
 import { ReasoningRouter, StopMatcher, type Channel } from './text-stream.js';
+import { defaultMaxTokens } from '../engine/answer-budget.js';
 
 /**
  * The two generation endpoints: a validated request becomes n sequences in the decode scheduler
@@ -26,6 +27,8 @@ export interface ServedModel {
   tokenizer: Tokenizer;
   /** the model's generation_config.json sampling defaults (request fields win) */
   sampling: SamplingDefaults;
+  /** serve's --think / --no-think: ask the chat template for a reasoning block when a request does not say (undefined: the template's default) */
+  think?: boolean;
 }
 
 export type OpenAIFinish = 'stop' | 'length';
@@ -52,7 +55,7 @@ type Kind = 'chat' | 'text';
 
 export async function handleChat(model: ServedModel, req: ChatRequest, res: ServerResponse, signal: AbortSignal): Promise<RunResult> {
   checkModel(model, req);
-  const ids = encodeMessages(model.tokenizer, req.messages, { enableThinking: req.enableThinking });
+  const ids = encodeMessages(model.tokenizer, req.messages, { enableThinking: req.enableThinking ?? model.think });
   const think = { open: model.tokenizer.specialTokens.think, close: model.tokenizer.specialTokens.end_think };
   return run(model, 'chat', ids, req, res, signal, () => new ReasoningRouter(think, opensReasoning(ids, think)));
 }
@@ -101,7 +104,9 @@ async function run(
   signal.addEventListener('abort', onClientGone, { once: true });
   if (signal.aborted) request.abort();
   const opts = {
-    maxTokens: req.maxTokens ?? limit - ids.length,
+    // chat's and generate's rule (engine/answer-budget.ts): half the context, at most 512; the
+    // scheduler keeps any budget within what the context leaves after the prompt
+    maxTokens: req.maxTokens ?? defaultMaxTokens(limit),
     temperature: req.temperature ?? d.temperature ?? 1,
     topP: req.topP ?? d.topP,
     topK: d.topK,

@@ -34,13 +34,15 @@ describe('the fit is checked before weights are built', () => {
   it('matmul grids in the recipe\'s terms: a vocabulary of millions, rows beyond the grid', () => {
     const { recipe } = loadRecipe(join(ROOT, 'test/fixtures/recipes/tiny-train.yaml'));
     const limits = { maxBufferSize: 2 ** 31, maxStorageBufferBindingSize: 2 ** 27, maxComputeWorkgroupsPerDimension: 65535 };
-    checkTrainingGrid(recipe, limits, 16);
+    const cover = { columns: 16, rows: 16, queryRows: 16 };
+    checkTrainingGrid(recipe, limits, cover);
     const big = { ...recipe, model: { ...recipe.model, config: { ...recipe.model.config, vocab_size: 5_000_000, hidden_size: 8 } } };
-    assert.throws(() => checkTrainingGrid(big, limits, 16), (e: unknown) => e instanceof PonderError && e.code === 'DEVICE_LIMIT' && /vocab_size \(4,194,304\) needs more than this device's 65535 workgroups per dimension/.test(e.message));
+    // hidden_size 8: chunks of 2^27 / 32 = 4,194,304 rows; 16 columns a workgroup: at most 1,048,560
+    assert.throws(() => checkTrainingGrid(big, limits, cover), (e: unknown) => e instanceof PonderError && e.code === 'DEVICE_LIMIT' && /the model's vocab_size 5,000,000 is too large for this adapter's matmuls \(at most 1,048,560: with hidden_size 8 the output layer is split into chunks of 4,194,304 rows/.test(e.message));
     // the same vocabulary with a wider hidden size is split into row chunks that fit
-    checkTrainingGrid({ ...big, model: { ...big.model, config: { ...big.model.config, hidden_size: 512 } } }, limits, 16);
+    checkTrainingGrid({ ...big, model: { ...big.model, config: { ...big.model.config, hidden_size: 512 } } }, limits, cover);
     const rows = { ...recipe, stages: recipe.stages.map((s) => ({ ...s, batch_size: 20_000, seq_len: 64 })) };
-    assert.throws(() => checkTrainingGrid(rows, limits, 16), (e: unknown) => e instanceof PonderError && /stage 1 \(pre\) trains batch_size 20000 × seq_len 64 = 1,280,000 rows/.test(e.message));
+    assert.throws(() => checkTrainingGrid(rows, limits, cover), (e: unknown) => e instanceof PonderError && /stage 1 \(pre\): batch_size 20000 × seq_len 64 = 1,280,000 rows per forward is too large for this adapter's matmuls \(at most 1,048,560 rows: batch_size at most 16,383 at this seq_len\)/.test(e.message));
   });
 
   it('a scratch model larger than memory: --check and a run refuse it in one line', { timeout: 120_000 }, () => {

@@ -52,7 +52,7 @@ const BROKEN: [string, string, RegExp][] = [
   ['unknown-kind.yaml', 'stages[0].kind', /^unknown stage kind "ppo" \(known: pretrain, sft[^)]*\)$/],
   ['duplicate-stage-names.yaml', 'stages[1].name', /^duplicate stage name "sft" \(also stages\[0\]\.name\)$/],
   ['init-missing.yaml', 'model.init', /^no such directory "\.\/no-such-model" \(looked at .*no-such-model; paths are relative to the recipe's directory\)$/],
-  ['missing-optimizer.yaml', 'stages[0].optimizer', /^required, but missing/],
+  ['missing-batch-size.yaml', 'stages[0].batch_size', /^required, but missing/],
   ['seq-len-too-long.yaml', 'stages[0].seq_len', /^must be <= the model's max_position_embeddings \(64\) \(got 128\)$/],
   ['yaml-syntax.yaml', '', /^YAML syntax error: Flow map .*end with a \}$/],
   ['yaml-duplicate-key.yaml', '', /^YAML syntax error: Map keys must be unique$/],

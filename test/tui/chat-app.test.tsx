@@ -120,6 +120,22 @@ describe('chat app', () => {
     await t.until('mtp on notice', (f) => /MTP drafting on with 2 modules/.test(f));
     assert.equal(t.session.settings.mtp, true);
     await t.until('status bar shows mtp', (f) => f.includes('mtp on'));
+    // a number of modules, as --mtp N: the first N; more than the model has is refused
+    await t.type('/mtp 1');
+    await t.type('\r');
+    await t.until('mtp 1 notice', (f) => /MTP drafting on with the first 1 module of 2/.test(f));
+    assert.equal(t.session.settings.mtp, 1);
+    await t.type('/mtp');
+    await t.type('\r');
+    await t.until('mtp shown', (f) => /mtp on \(the first 1 of 2 modules\)/.test(f));
+    await t.type('/mtp 3');
+    await t.type('\r');
+    await t.until('mtp 3 refused', (f) => /the model has 2 MTP modules/.test(f));
+    assert.equal(t.session.settings.mtp, 1);
+    await t.type('/mtp 2');
+    await t.type('\r');
+    await t.until('mtp 2 notice', (f) => /MTP drafting on with 2 modules/.test(f));
+    assert.equal(t.session.settings.mtp, true);
     await t.type('/frobnicate');
     await t.type('\r');
     await t.until('unknown command notice', (f) => f.includes('unknown command /frobnicate'));

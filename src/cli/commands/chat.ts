@@ -83,8 +83,8 @@ export function registerChat(program: Command, io: CliIO): void {
     let session: ChatSession | undefined;
     try {
       session = await ChatSession.open(gpu, flags.model, settings);
-      // the chat drafts with all modules or none: --mtp N is checked like generate's, then means on
-      session.setSettings({ mtp: resolveMtpFlag(flags.mtp, session.info.mtpLayers, flags.model) !== undefined });
+      // --mtp [N] / --no-mtp as generate reads them; /mtp changes it later
+      session.setSettings({ mtp: resolveMtpFlag(flags.mtp, session.info.mtpLayers, flags.model) ?? false });
       if (headless) await answerOnce(session, prompt!, io, Boolean(flags.json));
       else {
         // bracketed paste: the terminal marks pasted text, so a pasted block stays one message

@@ -13,6 +13,7 @@ import { checkModelFlag } from '../model-flag.js';
 import type { CliIO } from '../io.js';
 import { usageError } from '../output.js';
 import { parseIntFlag, parseNumberFlag } from '../parse.js';
+import { resolveBatchedMtpFlag, type MtpFlag } from '../mtp-flag.js';
 
 interface EvalFlags {
   model: string;
@@ -37,7 +38,7 @@ interface EvalFlags {
   curve?: boolean;
   json?: boolean;
   dump?: string;
-  mtp?: boolean;
+  mtp?: MtpFlag;
   adapter?: string;
   backend?: string;
 }
@@ -120,7 +121,8 @@ export function registerEval(program: Command, io: CliIO): void {
       .option('--show', 'also print each problem, the answers and whether it is solved')
       .option('--curve', 'the test-time-scaling curve: maj@j and pass@j for j = 1, 2, 4, ... k (a chart in a terminal, else a table)')
       .option('--dump <file>', 'write every problem and sample (text, answer, verdict) as JSON lines to this file')
-      .option('--mtp', "greedy, one sample: answer with the model's MTP modules drafting (same answers) and report how many drafts were accepted")
+      .option('--mtp [n]', "greedy, one sample: answer one problem at a time with the model's MTP modules (all, or the first n) drafting (same answers) and report how many drafts were accepted (default: off, as the batched answers are faster)")
+      .option('--no-mtp', 'answer without MTP drafting (the default)')
       .option('--json', 'a JSON object for the summary (and one per problem with --show)'),
   ).action(async (flags: EvalFlags) => {
     if (flags.listTasks) {
@@ -146,7 +148,8 @@ export function registerEval(program: Command, io: CliIO): void {
     }
     if (typeof flags.think === 'string' && flags.think !== 'on' && flags.think !== 'off') throw usageError(`--think takes on or off, or no value (got "${flags.think}")`);
     if (flags.raw && flags.think !== undefined) throw usageError('--think applies to the chat format; drop --raw or --think');
-    if (flags.mtp && (samples > 1 || (temperature ?? 0) > 0)) throw usageError('--mtp drafts greedy answers: use it with one sample and temperature 0');
+    if (typeof flags.mtp === 'string') parseIntFlag('--mtp', flags.mtp, 1); // a bad value is a usage error before the GPU opens
+    if (flags.mtp !== undefined && flags.mtp !== false && (samples > 1 || (temperature ?? 0) > 0)) throw usageError('--mtp drafts greedy answers: use it with one sample and temperature 0');
     const think = flags.think === undefined ? undefined : flags.think === true || flags.think === 'on';
     const dump = dumpPath(flags.dump);
 
@@ -158,7 +161,7 @@ export function registerEval(program: Command, io: CliIO): void {
     const progress = Boolean(process.stderr.isTTY);
     try {
       const { model, tokenizer } = await openModel(gpu, flags.model);
-      if (flags.mtp && model.mtpDepth === 0) throw usageError(`${flags.model} has no MTP layers (num_nextn_predict_layers is 0): drop --mtp`);
+      const mtp = resolveBatchedMtpFlag(flags.mtp, model.mtpDepth, flags.model);
       const { items, summary } = await evaluateTask(gpu, model, tokenizer, {
         task: flags.task,
         n,
@@ -170,7 +173,7 @@ export function registerEval(program: Command, io: CliIO): void {
         chat: !flags.raw,
         think,
         maxTokens,
-        mtp: flags.mtp,
+        mtp,
         curve: flags.curve,
         signal: abort.signal,
         onProgress: progress ? (done, total) => process.stderr.write(`\r${done}/${total} answers`) : undefined,

@@ -9,6 +9,7 @@ import { addGpuOptions, deviceOptions } from '../gpu-options.js';
 import type { CliIO } from '../io.js';
 import { usageError } from '../output.js';
 import { parseIntFlag } from '../parse.js';
+import type { MtpFlag } from '../mtp-flag.js';
 
 /**
  * `ponder serve`: an OpenAI-compatible HTTP server for one model (src/server/), continuous batching
@@ -27,6 +28,8 @@ interface ServeFlags {
   context?: string;
   apiKey?: string;
   json?: boolean;
+  think?: boolean;
+  mtp?: MtpFlag;
   adapter?: string;
   backend?: string;
 }
@@ -42,7 +45,11 @@ export function registerServe(program: Command, io: CliIO): void {
       .option('--parallel <n>', 'sequences decoded at once (KV-cache slots); more requests wait in a queue', '4')
       .option('--context <n>', `KV positions per slot: prompt + answer at most this long (default: the model's context, at most ${DEFAULT_MAX_CONTEXT})`)
       .option('--api-key <key>', 'require "Authorization: Bearer KEY" on every request (env PONDER_API_KEY)')
-      .option('--json', 'startup and access log as JSON lines'),
+      .option('--json', 'startup and access log as JSON lines')
+      .option('--think', "chat requests: ask for a reasoning block unless the request says (chat_template_kwargs.enable_thinking); default: the template's")
+      .option('--no-think', 'chat requests: ask for no reasoning block unless the request says')
+      .option('--mtp [n]', 'MTP drafting: not available here (requests decode batched); chat, generate and eval draft')
+      .option('--no-mtp', 'decode without MTP drafting (the default)'),
   ).action(async (flags: ServeFlags) => {
     const port = parseIntFlag('--port', flags.port, 0)!;
     if (port > 65535) throw usageError(`--port must be at most 65535, got ${port}`);
@@ -50,6 +57,8 @@ export function registerServe(program: Command, io: CliIO): void {
     const context = parseIntFlag('--context', flags.context, 2);
     const apiKey = flags.apiKey ?? process.env.PONDER_API_KEY;
     if (apiKey !== undefined && apiKey.trim() === '') throw usageError('--api-key is empty');
+    // the flag every decoding command takes; the scheduler decodes its slots together and never drafts
+    if (flags.mtp !== undefined && flags.mtp !== false) throw usageError('--mtp: serve decodes its requests together (--parallel slots), where MTP drafting does not apply; drop --mtp (chat, generate and eval --mtp draft)');
 
     const gpu = await Gpu.open(deviceOptions(flags));
     try {
@@ -63,7 +72,7 @@ export function registerServe(program: Command, io: CliIO): void {
         if (flags.json) io.err(JSON.stringify(r));
         else io.err(`${r.method} ${r.path} ${r.status}${r.completion_tokens !== undefined ? ` ${r.prompt_tokens}+${r.completion_tokens} tokens` : ''} ${r.ms} ms`);
       };
-      const server = await startServer({ id: flags.model, scheduler, tokenizer, sampling }, { host: flags.host, port, apiKey, log });
+      const server = await startServer({ id: flags.model, scheduler, tokenizer, sampling, think: flags.think }, { host: flags.host, port, apiKey, log });
       const adapter = adapterName(gpu);
       if (flags.json) io.out(JSON.stringify({ event: 'listening', url: server.url, model: flags.model, adapter, parallel, context: positions, auth: apiKey !== undefined }));
       else io.out(`ponder serve: listening on ${server.url} (model ${flags.model}, adapter ${adapter}, ${parallel} slot${parallel > 1 ? 's' : ''} of ${positions} tokens${apiKey ? ', API key required' : ''})`);

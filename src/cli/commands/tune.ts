@@ -1,3 +1,4 @@
+import { isAbsolute, relative } from 'node:path';
 import type { Command } from 'commander';
 import { render } from 'ink';
 import { createElement } from 'react';
@@ -8,12 +9,17 @@ import { Gpu } from '../../gpu/gpu.js';
 import { loadRecipe } from '../../recipe/load.js';
 import { isOverrideArg, parseOverrides, type RecipeOverride } from '../../recipe/overrides.js';
 import { formatPlan, planRecipe } from '../../recipe/plan.js';
+import { fillDerivedSeqLens, formatDerivedSeqLen } from '../../recipe/seq-len.js';
 import { createPlainPrinter, printTuneJson } from '../../tui/tune-print.js';
 import { TuneDashboard } from '../../tui/tune/dashboard.js';
 import { addGpuOptions, deviceOptions } from '../gpu-options.js';
 import type { CliIO } from '../io.js';
 import { pickMatmulConfig } from '../../ops/matmul-configs.js';
-import { checkTargetCoverage, checkTrainingFits, checkTrainingGrid, checkTuneOutput, matmulCoverPerWorkgroup } from '../tune-preflight.js';
+import { applyFreshStart, freshStartLine } from '../fresh-run.js';
+import { checkTargetCoverage, checkTrainingFits, checkTrainingGrid, checkTuneOutput } from '../tune-preflight.js';
+import { matmulCover } from '../../model/limits.js';
+import { prefillTiles } from '../../ops/attention.js';
+import { ATTENTION_BACKWARD_QUERY_ROWS } from '../../ops/attention-backward.js';
 
 /**
  * The overrides of a tune command line: each `key=value` after the recipe, then --output (last, so
@@ -32,12 +38,19 @@ function shellWord(a: string): string {
   return /^[\w./=:,+@%-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
 }
 
+/** A path as the user would type it from here: relative when under the working directory. */
+function relativeOrAbsolute(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r !== '' && !r.startsWith('..') && !isAbsolute(r) ? r : p;
+}
+
 /** Signals that stop a run after the current step with a checkpoint (the first one; a second exits at once). */
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 interface TuneOpts {
   check?: boolean;
   resume?: boolean;
+  fresh?: boolean;
   force?: boolean;
   plain?: boolean;
   json?: boolean;
@@ -76,6 +89,7 @@ export function registerTune(program: Command, io: CliIO): void {
       .option('--check', 'validate the recipe and print its plan (stages, steps, tokens, parameters); no GPU')
       .option('--resume', 'continue from the newest valid checkpoint')
       .option('--force', 'with --resume: continue even though the recipe changed')
+      .option('--fresh', "start over in an output that holds an earlier run: that run's files move to <output>.prev-N (nothing is deleted)")
       .option('--plain', 'plain progress lines instead of the dashboard')
       .option('--json', 'with --check: the plan as one JSON object; otherwise engine events as JSON Lines')
       .addHelpText('after', HELP_AFTER),
@@ -83,15 +97,21 @@ export function registerTune(program: Command, io: CliIO): void {
     const loaded = loadRecipe(recipePath, { overrides: tuneOverrides(overrideArgs, opts) });
     // the command that resumes this run: the same recipe and overrides
     const again = [recipePath, ...overrideArgs, ...(opts.output !== undefined ? ['--output', opts.output] : [])].map(shellWord).join(' ');
+    if (opts.fresh && opts.resume) throw new PonderError('USAGE', '--fresh starts the run over and --resume continues it: pass one of them');
     const { recipe, hash } = loaded;
+    // stages without a seq_len get theirs from the data before anything is checked or planned
+    const derived = await fillDerivedSeqLens(recipe);
     const plan = planRecipe(recipe);
     if (opts.force && !opts.resume) throw new PonderError('USAGE', '--force only applies with --resume');
     // before any weight is built: where the run writes, and (no GPU yet) the model against this
     // machine's memory; the device's own limits are checked once it is open
-    const outputWarnings = checkTuneOutput(recipe, opts.resume ?? false);
+    const output = checkTuneOutput(recipe, { resume: opts.resume ?? false, fresh: opts.fresh });
+    const outputShown = relativeOrAbsolute(recipe.output);
     checkTrainingFits(recipe);
+    for (const d of derived) io.err(formatDerivedSeqLen(d));
     if (opts.check) {
-      for (const w of outputWarnings) io.err(w);
+      for (const w of output.warnings) io.err(w);
+      if (output.fresh) io.err(freshStartLine(output.fresh, outputShown, true));
       for (const w of await checkTargetCoverage(recipe)) io.err(`warning: ${w}`);
       if (opts.json) io.out(JSON.stringify({ ok: true, recipe: recipePath, hash, plan }));
       else {
@@ -125,11 +145,22 @@ export function registerTune(program: Command, io: CliIO): void {
     try {
       const limits = { maxBufferSize: gpu.limits.maxBufferSize!, maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize!, maxComputeWorkgroupsPerDimension: gpu.limits.maxComputeWorkgroupsPerDimension! };
       checkTrainingFits(recipe, limits);
-      checkTrainingGrid(recipe, limits, matmulCoverPerWorkgroup(pickMatmulConfig(gpu)));
+      const tile = prefillTiles(recipe.model.config.head_dim, gpu.limits.maxComputeWorkgroupStorageSize);
+      checkTrainingGrid(recipe, limits, { ...matmulCover(pickMatmulConfig(gpu)), queryRows: Math.min(ATTENTION_BACKWARD_QUERY_ROWS, tile.RG * tile.RM) });
     } catch (e) {
       for (const sig of STOP_SIGNALS) process.off(sig, onSigint);
       gpu.close();
       throw e;
+    }
+    // every check has passed: only now does an earlier run move aside (--fresh)
+    if (output.fresh) {
+      try {
+        io.err(applyFreshStart(output.fresh, outputShown));
+      } catch (e) {
+        for (const sig of STOP_SIGNALS) process.off(sig, onSigint);
+        gpu.close();
+        throw e;
+      }
     }
     const control = live ? new TunerControl() : undefined;
     let stopped: Extract<TuneEvent, { type: 'interrupted' }> | undefined;

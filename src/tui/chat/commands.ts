@@ -23,7 +23,7 @@ export const SLASH_COMMANDS: readonly SlashCommand[] = [
   { name: '/max-tokens', args: '[N]', help: 'longest answer in tokens, or auto (half the context, at most 512)' },
   { name: '/seed', args: '[N]', help: 'random seed for sampling' },
   { name: '/think', args: '[on|off]', help: 'ask the model for a reasoning block' },
-  { name: '/mtp', args: '[on|off]', help: 'multi-token prediction drafting' },
+  { name: '/mtp', args: '[on|off|N]', help: 'multi-token prediction drafting (N: with the first N modules)' },
   { name: '/reset', args: '', help: 'start a new conversation (stops and drops an answer being written)' },
   { name: '/save', args: 'FILE', help: 'append the conversation to a JSONL file (SFT format)' },
   { name: '/load', args: 'FILE', help: 'load the last conversation of a JSONL file' },
@@ -249,18 +249,27 @@ const SETTINGS: readonly Setting[] = [
   {
     name: 'mtp',
     aliases: [],
-    show: (s) => (s.info.mtpLayers === 0 ? 'off (the model has no MTP layers)' : `${s.settings.mtp ? 'on' : 'off'} (${s.info.mtpLayers} module${s.info.mtpLayers > 1 ? 's' : ''})`),
+    show: (s) => {
+      const n = s.info.mtpLayers;
+      if (n === 0) return 'off (the model has no MTP layers)';
+      const m = s.settings.mtp;
+      return m === false ? `off (${n} module${n > 1 ? 's' : ''})` : m === true || m >= n ? `on (${n} module${n > 1 ? 's' : ''})` : `on (the first ${m} of ${n} modules)`;
+    },
     set: (s, v) => {
-      const on = onOff(v);
-      if (on === undefined) return 'needs on or off';
+      // on, off, or N: the first N modules, as --mtp N
+      const count = /^\d+$/.test(v.trim()) ? Number(v.trim()) : undefined;
+      const on = count !== undefined ? count > 0 : onOff(v);
+      if (on === undefined) return 'needs on, off or a number of modules';
       if (!on) {
         s.setSettings({ mtp: false });
         return { notice: 'MTP drafting off' };
       }
       const n = s.info.mtpLayers;
       if (n === 0) return 'this model has no MTP layers: answers use plain decoding';
-      s.setSettings({ mtp: true });
-      return { notice: `MTP drafting on with ${n} module${n > 1 ? 's' : ''}` };
+      if (count !== undefined && count > n) return `the model has ${n} MTP module${n > 1 ? 's' : ''}`;
+      const used = count ?? n;
+      s.setSettings({ mtp: count === undefined || count === n ? true : count });
+      return { notice: `MTP drafting on with ${used === n ? '' : 'the first '}${used} module${used > 1 ? 's' : ''}${used === n ? '' : ` of ${n}`}` };
     },
   },
   {
