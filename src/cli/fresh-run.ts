@@ -22,14 +22,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { PonderError } from '../errors.js';
 import { TOKENIZER_FILES, WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from '../io/model-dir.js';
 import { CHECKPOINTS_SUBDIR, isCheckpointFileName } from '../train/checkpoint.js';
-import { RECIPE_HASH_FILE } from '../train/run-dir.js';
+import { FINAL_SUBDIR, RECIPE_HASH_FILE, RUN_FILE_RE, RUN_SUBDIRS } from '../train/run-dir.js';
 
-/** Files a run writes at the top of its directory (run-dir.ts, the stage runners, the report). */
-const RUN_FILE_RE = /^(recipe\.yaml|recipe\.hash|metrics\.jsonl|report\.md|recipe\.[0-9a-f]{12}\.yaml|[A-Za-z0-9][A-Za-z0-9._-]*-ref-logps\.json|[A-Za-z0-9][A-Za-z0-9._-]*-round-\d+\.json)(\.tmp)?$/;
-/** Folders the stage runners keep in a run (rollout logs, KL / DPO reference models). */
-const RUN_SUBDIRS = new Set(['completions', 'reference']);
-/** The trained model a finished run saves (the tuner's FINAL_DIR). */
-const FINAL_SUBDIR = 'final';
 /** What a saved model directory holds (io/model-dir.ts saveModelDir). */
 const MODEL_FILE_RE = /^weights-\d{5,}-of-\d{5,}\.msgpack$/;
 const MODEL_FILES = new Set(['config.json', 'README.md', WEIGHTS_FILE, WEIGHTS_INDEX_FILE, ...TOKENIZER_FILES]);

@@ -71,12 +71,17 @@ export function writeFileAtomic(path: string, text: string): void {
   }
 }
 
-/** Files ponder writes at the top of a run directory (the recipe, its hash, old recipes, metrics, their .tmp). */
-const RUN_FILE_RE = /^(recipe\.yaml|recipe\.hash|metrics\.jsonl|report\.md|recipe\.[0-9a-f]{12}\.yaml|[A-Za-z0-9][A-Za-z0-9._-]*-ref-logps\.json)(\.tmp)?$/;
-/** Folders stage runners keep in a run (rollout logs, a KL reference model). */
-const RUN_SUBDIRS = new Set(['completions', 'reference']);
+/**
+ * Files ponder writes at the top of a run directory, and their .tmp: the recipe, its hash, old
+ * recipes, metrics, the report, a preference stage's reference log-probs (`<stage>-ref-logps.json`)
+ * and a self_evolve stage's rounds (`<stage>-round-<r>.json`). `tune --fresh` (cli/fresh-run.ts)
+ * reads the same list, so a run is recognised alike by both.
+ */
+export const RUN_FILE_RE = /^(recipe\.yaml|recipe\.hash|metrics\.jsonl|report\.md|recipe\.[0-9a-f]{12}\.yaml|[A-Za-z0-9][A-Za-z0-9._-]*-ref-logps\.json|[A-Za-z0-9][A-Za-z0-9._-]*-round-\d+\.json)(\.tmp)?$/;
+/** Folders stage runners keep in a run (rollout logs, KL / DPO reference models). */
+export const RUN_SUBDIRS: ReadonlySet<string> = new Set(['completions', 'reference']);
 /** The model directory a finished run leaves (the tuner's FINAL_DIR). */
-const FINAL_SUBDIR = 'final';
+export const FINAL_SUBDIR = 'final';
 
 /** What an existing directory holds, as a run directory sees it. */
 interface RunDirContents {

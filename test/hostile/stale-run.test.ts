@@ -33,6 +33,17 @@ describe('a run that stopped before its first checkpoint', () => {
     assert.equal(readFileSync(join(out, 'recipe.yaml'), 'utf8'), 'b');
   });
 
+  it("createRunDir: a stage runner's own files (self_evolve rounds, DPO reference log-probs) still mark it a ponder run", () => {
+    const out = join(tmp, 'rounds');
+    createRunDir(out, { recipeText: 'a', recipeHash: H, resume: false });
+    writeFileSync(join(out, 'evolve-round-1.json'), '{}');
+    writeFileSync(join(out, 'dpo-ref-logps.json.tmp'), '{');
+    const again = createRunDir(out, { recipeText: 'b', recipeHash: H, resume: false });
+    assert.match(again.warnings[0]!, /stopped before its first checkpoint; starting it again/);
+    writeFileSync(join(out, 'notes.txt'), 'mine');
+    assert.throws(() => createRunDir(out, { recipeText: 'b', recipeHash: H, resume: false }), /not a ponder run \(it holds "notes\.txt"\)/);
+  });
+
   it('killed (SIGKILL) after its first step: --resume says to start fresh, and a fresh run finishes', { timeout: 180_000 }, async () => {
     const out = join(tmp, 'killed');
     mkdirSync(out);
