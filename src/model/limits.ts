@@ -124,3 +124,13 @@ export function checkInferenceGrid(config: ModelConfig, limits: GridLimits, cfg:
     throw new PonderError('DEVICE_LIMIT', `a context of ${fmt(positions)} positions is too long for this adapter's attention (at most ${fmt(positionsMost)} with ${g} query head${g === 1 ? '' : 's'} per key-value head, ${opts.queryRows ?? 1} query rows a workgroup)`, 'use a shorter context');
   }
 }
+
+/**
+ * The most tokens of each sequence, and rows in all, that one forward pass may take (prefill of a
+ * prompt): the attention grid's query rows and the matmuls' rows. A model whose context is longer
+ * than this is still usable (checkInferenceGrid does not refuse it); a prompt past it is refused by
+ * Transformer.forward with one line in these terms instead of a kernel's grid error.
+ */
+export function onePassLimits(config: ModelConfig, limits: Pick<GridLimits, 'maxComputeWorkgroupsPerDimension'>, cfg: MatmulConfig, queryRows: number): { positions: number; rows: number } {
+  return { positions: mostPositions(config, limits as GridLimits, queryRows), rows: mostRows(limits as GridLimits, matmulCover(cfg)) };
+}

@@ -1,7 +1,8 @@
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { shapeString, stackedView, type Tensor } from '../gpu/tensor.js';
-import { attention, kvWrite } from '../ops/attention.js';
+import { attention, kvWrite, prefillTiles } from '../ops/attention.js';
+import { pickMatmulConfig } from '../ops/matmul-configs.js';
 import { embedding } from '../ops/embedding.js';
 import { matmul } from '../ops/matmul.js';
 import { rmsnorm } from '../ops/rmsnorm.js';
@@ -10,6 +11,7 @@ import { swiglu } from '../ops/swiglu.js';
 import type { ModelConfig, Weights } from './config.js';
 import { checkGpuWeights, releaseWeights, tableChunks, uploadWeights, type GpuWeights, type LayerWeights, type MtpWeights, type UploadOptions } from './gpu-weights.js';
 import { KvCache } from './kv-cache.js';
+import { onePassLimits } from './limits.js';
 
 /**
  * The decoder-only transformer of Llama / Qwen2 / Qwen3 (HF LlamaModel & co.), forward only:
@@ -49,6 +51,8 @@ export interface LoadOptions extends UploadOptions {
    * (default and maximum: the device's maxStorageBufferBindingSize).
    */
   maxLogitsBindingBytes?: number;
+  /** Tests only: the grid limit one-pass checks use (default: the device's maxComputeWorkgroupsPerDimension). */
+  maxWorkgroupsPerDimension?: number;
 }
 
 export interface ForwardOptions {
@@ -69,6 +73,8 @@ export interface GpuWeightsOptions {
   owned: boolean;
   /** as LoadOptions.maxLogitsBindingBytes */
   maxLogitsBindingBytes?: number;
+  /** as LoadOptions.maxWorkgroupsPerDimension */
+  maxWorkgroupsPerDimension?: number;
 }
 
 /** Activation buffers for one (B, T). Row-major; `rows` = B·T. */
@@ -106,6 +112,8 @@ const MAX_PLANS = 8;
 export class Transformer {
   private plans = new Map<string, Plan>();
   private rope: RopeTables;
+  /** the longest pass the kernels take (checkOnePass), computed on first use */
+  private passLimits?: { positions: number; rows: number };
   private disposed = false;
 
   private constructor(
@@ -115,6 +123,8 @@ export class Transformer {
     private readonly maxLogitsBinding: number,
     /** dispose() releases the weights only when the model owns them */
     private readonly ownsWeights: boolean,
+    /** tests only: LoadOptions.maxWorkgroupsPerDimension */
+    private readonly maxWorkgroups?: number,
   ) {
     this.rope = this.buildRope(config.max_position_embeddings);
   }
@@ -122,7 +132,7 @@ export class Transformer {
   /** Checks the weights against the config (PonderError naming a missing / mis-shaped tensor), then uploads them. */
   static load(gpu: Gpu, config: ModelConfig, weights: Weights, opts: LoadOptions = {}): Transformer {
     const maxBinding = Math.min(opts.maxLogitsBindingBytes ?? Infinity, gpu.limits.maxStorageBufferBindingSize);
-    return new Transformer(gpu, config, uploadWeights(gpu, config, weights, opts), maxBinding, true);
+    return new Transformer(gpu, config, uploadWeights(gpu, config, weights, opts), maxBinding, true, opts.maxWorkgroupsPerDimension);
   }
 
   /**
@@ -135,7 +145,7 @@ export class Transformer {
   static fromGpuWeights(gpu: Gpu, config: ModelConfig, weights: GpuWeights, opts: GpuWeightsOptions): Transformer {
     checkGpuWeights(config, weights, 'Transformer.fromGpuWeights');
     const maxBinding = Math.min(opts.maxLogitsBindingBytes ?? Infinity, gpu.limits.maxStorageBufferBindingSize);
-    return new Transformer(gpu, config, weights, maxBinding, opts.owned);
+    return new Transformer(gpu, config, weights, maxBinding, opts.owned, opts.maxWorkgroupsPerDimension);
   }
 
   createCache(slots: number, maxPositions = this.config.max_position_embeddings): KvCache {
@@ -336,6 +346,27 @@ export class Transformer {
   }
 
   /** Validates the call; returns T. */
+  /**
+   * A pass of B sequences of T tokens must fit the kernels' grids (model/limits.ts onePassLimits):
+   * otherwise one line in prompt terms, where a dispatch would fail in a kernel's words.
+   */
+  private checkOnePass(where: string, B: number, T: number): void {
+    const gpu = this.gpu;
+    this.passLimits ??= onePassLimits(
+      this.config,
+      { maxComputeWorkgroupsPerDimension: this.maxWorkgroups ?? gpu.limits.maxComputeWorkgroupsPerDimension },
+      pickMatmulConfig(gpu),
+      ((t) => t.RG * t.RM)(prefillTiles(this.config.head_dim, gpu.limits.maxComputeWorkgroupStorageSize)),
+    );
+    const { positions, rows } = this.passLimits;
+    if (T > positions) {
+      throw new PonderError('DEVICE_LIMIT', `${where}: ${T} tokens in one pass is more than this adapter's attention takes (at most ${positions} with ${this.config.num_attention_heads / this.config.num_key_value_heads} query heads per key-value head)`, 'use a shorter prompt');
+    }
+    if (B * T > rows) {
+      throw new PonderError('DEVICE_LIMIT', `${where}: ${B} sequences x ${T} tokens in one pass is more than this adapter's matmuls take (at most ${rows} rows)`, 'use shorter prompts or fewer at once');
+    }
+  }
+
   private checkInputs(where: string, tokens: Tensor | number[][], cache: KvCache, layers: number, slots: number[], starts: number[]): number {
     const B = slots.length;
     if (B === 0) throw new PonderError('BAD_INPUT', `${where}: no sequences (slots is empty)`);
@@ -358,6 +389,7 @@ export class Transformer {
       T = tokens.size / B;
     }
     if (T === 0) throw new PonderError('BAD_INPUT', `${where}: no tokens`);
+    this.checkOnePass(where, B, T);
     if (cache.isDisposed) throw new PonderError('BAD_INPUT', `${where}: the KV cache was disposed`);
     if (cache.layers !== layers) throw new PonderError('BAD_INPUT', `${where}: the KV cache has ${cache.layers} layers, this needs ${layers}`);
     for (let b = 0; b < B; b++) {
