@@ -2,6 +2,7 @@ import './globals.js';
 import { PonderError } from '../errors.js';
 import { openDevice, type AdapterDescription, type DeviceOptions, type WantedFeature } from './device.js';
 import type { Params } from './params.js';
+import { BindGroupCache, type Binding } from './bind-groups.js';
 import { PipelineCache, type KernelRef } from './pipelines.js';
 import { BufferPool, formatBytes } from './pool.js';
 import { BINDING_ALIGN_BYTES, DTYPE_BYTES, Tensor, numel, shapeString, type DType } from './tensor.js';
@@ -33,6 +34,7 @@ const ARENA_SLOTS = 1024;
 export class Gpu {
   readonly pool: BufferPool;
   readonly pipelines: PipelineCache;
+  readonly bindGroups: BindGroupCache;
   readonly maxDispatchesPerSubmit = 512;
   dispatchCount = 0;
   submitCount = 0;
@@ -56,6 +58,7 @@ export class Gpu {
   ) {
     this.pool = new BufferPool(device, limits.maxBufferSize);
     this.pipelines = new PipelineCache(device);
+    this.bindGroups = new BindGroupCache(device);
     this.arenaGpu = device.createBuffer({
       size: PARAM_SLOT * ARENA_SLOTS,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
@@ -200,9 +203,9 @@ export class Gpu {
     d.params.writeTo(this.arenaView, slot * PARAM_SLOT);
 
     const pipeline = this.pipelines.pipeline(d);
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.arenaGpu, offset: slot * PARAM_SLOT, size: paramBytes } }];
-    d.tensors.forEach((t, i) => entries.push({ binding: i + 1, resource: { buffer: t.buffer, offset: t.byteOffset, size: Math.ceil(Math.max(t.byteSize, 4) / 4) * 4 } }));
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const bindings: Binding[] = [{ buffer: this.arenaGpu, offset: slot * PARAM_SLOT, size: paramBytes }];
+    for (const t of d.tensors) bindings.push({ buffer: t.buffer, offset: t.byteOffset, size: Math.ceil(Math.max(t.byteSize, 4) / 4) * 4 });
+    const bindGroup = this.bindGroups.get(pipeline, bindings);
     const pass = this.ensurePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);

@@ -66,7 +66,10 @@ export class PipelineCache {
   pipeline(ref: KernelRef): GPUComputePipeline {
     const entry = ref.entry ?? 'main';
     const constants = ref.constants ?? {};
-    const key = `${ref.file}#${entry}#${JSON.stringify(Object.entries(constants).sort())}`;
+    // the key in the constants' own order (a call site always writes them in one order; two orders
+    // would only compile one pipeline twice): building it must cost little, it runs every dispatch
+    let key = `${ref.file}#${entry}`;
+    for (const k in constants) key += `#${k}=${constants[k]}`;
     let p = this.pipelines.get(key);
     if (p) return p;
     const numeric: Record<string, number> = {};
