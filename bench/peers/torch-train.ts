@@ -28,6 +28,11 @@ import { PY_LOAD_SAFETENSORS } from './torch-model.js';
  * CPU facts (below), every step's loss (warm-up included: the first is the loss of the initial
  * weights, which the suite checks against ponder's), and the timed steps' ms.
  *
+ * On the CPU the subprocess runs with OMP_WAIT_POLICY=PASSIVE unless the environment sets it: torch's
+ * OpenMP threads otherwise spin after each parallel region on the cores OpenBLAS's own pthreads need
+ * (two of each on two cores), which made the default-model step 5-9x slower in bench/RESULTS.md's
+ * measurements; the probe line names the policy.
+ *
  * A CPU figure is honest only on a real BLAS with every core in use: Debian's python3-torch calls
  * whatever libblas.so.3 the system's alternatives pick, and the reference (netlib) BLAS there makes it
  * several times slower. So the script reports what it runs on (PY_TORCH_FACTS) and judgeTorchBackend
@@ -39,13 +44,13 @@ import { PY_LOAD_SAFETENSORS } from './torch-model.js';
  * process may use (sched_getaffinity) and, when the mapped BLAS is OpenBLAS, OpenBLAS's own thread
  * count to the same (openblas_set_num_threads: its pthread build keeps a pool of its own). It returns
  * torch's version, the CUDA device (or None), BLAS_INFO from torch.__config__.show(), the cores, torch's
- * threads, the BLAS/LAPACK libraries mapped into the process (/proc/self/maps, after one matmul), and
+ * threads, OMP_WAIT_POLICY, the BLAS/LAPACK libraries mapped into the process (/proc/self/maps, after one matmul), and
  * OpenBLAS's openblas_get_config(), thread count and parallel mode (0 serial, 1 pthreads, 2 OpenMP).
  */
 export const PY_TORCH_FACTS = `
 import os, re, ctypes
 def facts():
-    f = {'torch': torch.__version__, 'cuda': torch.cuda.get_device_name(0) if cuda else None}
+    f = {'torch': torch.__version__, 'cuda': torch.cuda.get_device_name(0) if cuda else None, 'omp_wait_policy': os.environ.get('OMP_WAIT_POLICY')}
     m = re.search(r'BLAS_INFO=(\\w+)', torch.__config__.show())
     f['blas_info'] = m.group(1) if m else None
     f['cores'] = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
@@ -193,6 +198,8 @@ export interface TorchFacts {
   blas_info: string | null;
   cores: number;
   torch_threads: number;
+  /** the environment's OMP_WAIT_POLICY (absent in older facts) */
+  omp_wait_policy?: string | null;
   libs: string[];
   openblas: { config: string; threads: number; parallel: number } | null;
 }
@@ -222,7 +229,7 @@ export function judgeTorchBackend(f: TorchFacts): TorchBackend {
   const base = (p: string) => p.split('/').pop()!.toLowerCase();
   const mapped = (re: RegExp) => f.libs.find((p) => re.test(base(p)));
   const cores = `${f.cores} core${f.cores === 1 ? '' : 's'}`;
-  const torchThreads = `torch ${f.torch_threads} thread${f.torch_threads === 1 ? '' : 's'}`;
+  const torchThreads = `torch ${f.torch_threads} thread${f.torch_threads === 1 ? '' : 's'}${f.omp_wait_policy ? ` (OMP_WAIT_POLICY=${f.omp_wait_policy})` : ''}`;
   let blas: string | undefined;
   let blasThreads = f.torch_threads;
   const openblas = mapped(/openblas/);
@@ -246,8 +253,13 @@ export function judgeTorchBackend(f: TorchFacts): TorchBackend {
   return { backend, counts: true };
 }
 
+/** The peer's environment: this process's, with OMP_WAIT_POLICY=PASSIVE unless it sets one (see the header). */
+function peerEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' };
+}
+
 function python(args: string[], timeoutMs: number): Promise<string> {
-  return runPython(torchPython(), { import: 'torch', name: 'PyTorch' }, args, timeoutMs);
+  return runPython(torchPython(), { import: 'torch', name: 'PyTorch' }, args, timeoutMs, peerEnv());
 }
 
 /** The probe line: where the peer runs, and why its figures do not count when they do not. */

@@ -30,6 +30,9 @@ describe('torch backend verdict', () => {
     assert.equal(b.why, undefined);
     assert.equal(b.backend, 'torch 1.13.0a0, cpu: OpenBLAS 0.3.21 (pthreads) 2 threads, torch 2 threads, 2 cores');
     assert.equal(describeTorchBackend(b), b.backend);
+    // the OpenMP wait policy the peer ran under is named when the environment set one
+    const passive = judgeTorchBackend(facts({ omp_wait_policy: 'PASSIVE' }));
+    assert.equal(passive.backend, 'torch 1.13.0a0, cpu: OpenBLAS 0.3.21 (pthreads) 2 threads, torch 2 threads (OMP_WAIT_POLICY=PASSIVE), 2 cores');
   });
 
   it('the same torch on the netlib reference BLAS does not count', () => {

@@ -85,7 +85,7 @@ describe('pytorch training peer', () => {
     for await (const ev of trainSuite(gpu, [c], { peers: [torchTrainPeer()] })) events.push(ev);
     assert.equal(events[0]!.type, 'note');
     const probe = (events[0] as { message: string }).message;
-    assert.match(probe, /^peer pytorch: torch \S+, (cpu: \S.* \d+ threads?, torch \d+ threads?, \d+ cores?|cuda: .*cuBLAS, TF32 off)/);
+    assert.match(probe, /^peer pytorch: torch \S+, (cpu: \S.* \d+ threads?, torch \d+ threads? \(OMP_WAIT_POLICY=\w+\), \d+ cores?|cuda: .*cuBLAS, TF32 off)/);
     const row = (events.find((e) => e.type === 'result') as { result: TrainBenchResult } | undefined)?.result;
     assert.ok(row, JSON.stringify(events));
     const fig = row.peers![0]!;
