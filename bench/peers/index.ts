@@ -1,10 +1,11 @@
-import type { MatmulPeer, ModelPeer } from '../../src/engine/bench/types.js';
+import type { MatmulPeer, ModelPeer, TrainPeer } from '../../src/engine/bench/types.js';
 import type { DeviceOptions } from '../../src/gpu/device.js';
 import { numpyPeer } from './numpy.js';
 import { onnxruntimePeer } from './onnxruntime.js';
 import { tfjsPeer } from './tfjs.js';
 import { torchPeer } from './torch.js';
 import { torchModelPeer } from './torch-model.js';
+import { torchTrainPeer } from './torch-train.js';
 
 /**
  * The matmul peers `ponder bench kernels --peers` runs beside ponder, in column order: numpy's BLAS on
@@ -28,4 +29,15 @@ export const MODEL_PEER_NAMES = ['pytorch'] as const;
 
 export function modelPeers(): ModelPeer[] {
   return [torchModelPeer()];
+}
+
+/**
+ * The training peers `ponder bench train --peers` runs beside ponder: PyTorch training the same model
+ * on the same batches with the same AdamW (CUDA on a GPU machine, else its CPU path, whose BLAS and
+ * threads are checked before its ratio counts), see torch-train.ts.
+ */
+export const TRAIN_PEER_NAMES = ['pytorch'] as const;
+
+export function trainPeers(): TrainPeer[] {
+  return [torchTrainPeer()];
 }

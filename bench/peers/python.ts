@@ -2,13 +2,14 @@ import { execFile } from 'node:child_process';
 import type { MatmulShape } from '../../src/engine/bench/types.js';
 
 /**
- * What the Python peers (numpy.ts, torch.ts) share: running a `-c` script in a subprocess with one-line
- * errors (the interpreter missing, the module missing, else Python's last error line), and timing one
+ * What the Python peers (numpy.ts, torch.ts) share: running a `-c` script in a subprocess (in this
+ * process's environment, or `env`) with one-line errors (the interpreter missing, the module missing,
+ * else Python's last error line), and timing one
  * matmul shape with a script that prints {"ms": …} as its last line.
  */
-export function runPython(exe: string, module: { import: string; name: string }, args: string[], timeoutMs: number): Promise<string> {
+export function runPython(exe: string, module: { import: string; name: string }, args: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(exe, args, { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+    execFile(exe, args, { timeout: timeoutMs, maxBuffer: 1 << 20, ...(env ? { env } : {}) }, (err, stdout, stderr) => {
       if (!err) return resolve(stdout.trim());
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return reject(new Error(`${exe} is not installed`));
       const last = stderr.trim().split('\n').pop() ?? '';

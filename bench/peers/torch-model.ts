@@ -3,39 +3,13 @@ import { runPython } from './python.js';
 import { PY_TORCH_DEVICE, torchPeer, torchPython } from './torch.js';
 
 /**
- * PyTorch as a model peer (`ponder bench model --peers`): the same model's prefill and greedy decode,
- * in plain torch (no transformers), on CUDA when torch sees a GPU, else on torch's CPU path. The
- * interpreter is the matmul peer's (python3, or $PONDER_PYTHON), and so is the probe line.
- *
- * The script reads an HF-style directory as the model suite writes it: config.json and one
- * model.safetensors (parsed here: an 8-byte little-endian header length, the JSON header, then the
- * data; F32, F16 or BF16 tensors, computed in float32), so it needs nothing beyond torch. Its forward
- * is the HF modeling code's for Llama / Qwen2 / Qwen3 (and MiMo's trunk), the same as
- * test/reference/transformer.ts:
- *   RMSNorm in float32 with rms_norm_eps; q/k/v biases where the checkpoint has them (attention_bias);
- *   Qwen3's per-head q/k RMSNorm before RoPE where it has q_norm/k_norm; head_dim from the config;
- *   RoPE as HF computes it (inv_freq and position · inv_freq in float32, rotate_half); GQA by repeating
- *   each KV head over its query heads; softmax attention with the causal mask; SwiGLU MLP; the final
- *   norm and lm_head (or the tied embedding) on the last position only, as ponder's decode does.
- * Attention uses torch's scaled_dot_product_attention where the torch version has it (2.0+: the fused
- * kernels HF uses by default on a GPU), else the explicit softmax(q·kᵀ/√D)·v.
- *
- * Timing, under torch.no_grad in float32 (TF32 off on CUDA, so matmuls are f32 like ponder's): a
- * preallocated KV cache; an untimed warm-up (a 2-token prefill and one decode step: allocator, kernel
- * selection); then the timed prefill of the prompt, its argmax read back to the CPU, and `steps`
- * greedy decode steps, each feeding the last token, reading its argmax back and (on CUDA)
- * synchronizing, as a real decode loop must. It prints one JSON line: prefill_ms, the decode steps'
- * median and total ms, the greedy tokens (the prefill's, then one per step) and, when asked, the
- * prefill's last-position logits.
+ * Python source defining `load(path)`: one model.safetensors read into a dict of float32 tensors on
+ * `dev` (from PY_TORCH_DEVICE), parsed here (an 8-byte little-endian header length, the JSON header,
+ * then the data; F32, F16 or BF16), so the peers need nothing beyond torch. The training peer
+ * (torch-train.ts) reads its initial weights with it too.
  */
-const DECODE = `
-import sys, os, json, time, struct
-${PY_TORCH_DEVICE}
-import torch.nn.functional as F
-d, prompt, steps, want_logits = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == '1'
-assert len(prompt) > 0, 'empty prompt'
-cfg = json.load(open(os.path.join(d, 'config.json')))
-
+export const PY_LOAD_SAFETENSORS = `
+import os, json, struct
 def load(path):
     buf = bytearray(os.path.getsize(path))
     with open(path, 'rb') as f:
@@ -57,7 +31,42 @@ def load(path):
         # a copy either way: on the CPU the tensor must not keep the whole file's buffer alive
         out[name] = t.to(dev) if cuda else t.clone()
     return out
+`;
 
+/**
+ * PyTorch as a model peer (`ponder bench model --peers`): the same model's prefill and greedy decode,
+ * in plain torch (no transformers), on CUDA when torch sees a GPU, else on torch's CPU path. The
+ * interpreter is the matmul peer's (python3, or $PONDER_PYTHON), and so is the probe line.
+ *
+ * The script reads an HF-style directory as the model suite writes it: config.json and one
+ * model.safetensors (read by PY_LOAD_SAFETENSORS, computed in float32). Its forward is the HF
+ * modeling code's for Llama / Qwen2 / Qwen3 (and MiMo's trunk), the same as
+ * test/reference/transformer.ts:
+ *   RMSNorm in float32 with rms_norm_eps; q/k/v biases where the checkpoint has them (attention_bias);
+ *   Qwen3's per-head q/k RMSNorm before RoPE where it has q_norm/k_norm; head_dim from the config;
+ *   RoPE as HF computes it (inv_freq and position · inv_freq in float32, rotate_half); GQA by repeating
+ *   each KV head over its query heads; softmax attention with the causal mask; SwiGLU MLP; the final
+ *   norm and lm_head (or the tied embedding) on the last position only, as ponder's decode does.
+ * Attention uses torch's scaled_dot_product_attention where the torch version has it (2.0+: the fused
+ * kernels HF uses by default on a GPU), else the explicit softmax(q·kᵀ/√D)·v.
+ *
+ * Timing, under torch.no_grad in float32 (TF32 off on CUDA, so matmuls are f32 like ponder's): a
+ * preallocated KV cache; an untimed warm-up (a 2-token prefill and one decode step: allocator, kernel
+ * selection); then the timed prefill of the prompt, its argmax read back to the CPU, and `steps`
+ * greedy decode steps, each feeding the last token, reading its argmax back and (on CUDA)
+ * synchronizing, as a real decode loop must. It prints one JSON line: prefill_ms, the decode steps'
+ * median and total ms, the greedy tokens (the prefill's, then one per step) and, when asked, the
+ * prefill's last-position logits.
+ */
+const DECODE = `
+import sys, os, json, time
+${PY_TORCH_DEVICE}
+import torch.nn.functional as F
+d, prompt, steps, want_logits = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == '1'
+assert len(prompt) > 0, 'empty prompt'
+cfg = json.load(open(os.path.join(d, 'config.json')))
+
+${PY_LOAD_SAFETENSORS}
 W = load(os.path.join(d, 'model.safetensors'))
 H = cfg['hidden_size']
 L = cfg['num_hidden_layers']

@@ -1,7 +1,7 @@
 import { describeCeilings } from '../engine/bench/ceilings.js';
 import { compareMarker, compareRuns, compareSummary, formatRatio, type Baseline } from '../engine/bench/compare.js';
 import type { BenchEvent } from '../engine/bench/runner.js';
-import { suiteOf, type BenchResult, type BenchSuite, type KernelBenchResult, type ModelBenchResult, type TrainBenchResult } from '../engine/bench/types.js';
+import { suiteOf, type BenchResult, type BenchSuite, type KernelBenchResult, type ModelBenchResult, type ModelPeerFigure, type TrainBenchResult, type TrainPeerFigure } from '../engine/bench/types.js';
 import { formatBytes } from '../format.js';
 
 /**
@@ -11,9 +11,11 @@ import { formatBytes } from '../format.js';
  * suites prints one table per suite, each starting at the suite's first case. With a Baseline
  * (--compare) each row also shows the saved time, the ratio new/old and a marker for regressions; the
  * plain table ends with a one-line summary. With peers (--peers), matmul rows show each peer's GFLOP/s
- * and ponder's ratio to it (> 1: ponder is faster), and the model suite's batch-1 prefill and decode
- * rows each model peer's tokens/s and the ratio; a model peer that ran but has no figure (it failed,
- * or decoded other tokens than ponder) says why at the end of the plain row.
+ * and ponder's ratio to it (> 1: ponder is faster), the model suite's batch-1 prefill and decode
+ * rows each model peer's tokens/s and the ratio, and train rows each training peer's tokens/s and the
+ * ratio; a peer that ran but has no figure (it failed, decoded other tokens than ponder, started from
+ * another loss) or no ratio (a CPU peer whose BLAS or threads make it no fair comparison) says why at
+ * the end of the plain row.
  */
 export interface BenchColumn {
   title: string;
@@ -58,9 +60,10 @@ function peerColumns(peers: readonly string[]): BenchColumn[] {
   });
 }
 
-function modelPeerColumns(peers: readonly string[]): BenchColumn[] {
+/** A peer's tokens/s and ratio columns on model or train rows (`figures` picks the row's figures). */
+function tokensPeerColumns(peers: readonly string[], figures: (r: BenchResult) => readonly (ModelPeerFigure | TrainPeerFigure)[] | undefined): BenchColumn[] {
   return peers.flatMap((p): BenchColumn[] => {
-    const fig = (r: BenchResult) => model(r).peers?.find((f) => f.peer === p);
+    const fig = (r: BenchResult) => figures(r)?.find((f) => f.peer === p);
     const tps = `${p} tok/s`;
     const vs = `vs ${p}`;
     return [
@@ -71,22 +74,24 @@ function modelPeerColumns(peers: readonly string[]): BenchColumn[] {
 }
 
 /**
- * Why a model row's peers have no figure, as "peer: reason" ('' when every figure is there). A peer
- * that is not available here says so once in its note line, not on every row.
+ * Why a model or train row's peers have no figure or no ratio, as "peer: reason" ('' when every
+ * figure is there). A peer that is not available here says so once in its note line, not on every row.
  */
 export function modelPeerNotes(r: BenchResult): string {
-  if (suiteOf(r) !== 'model') return '';
-  return (model(r).peers ?? [])
+  const suite = suiteOf(r);
+  const figures: readonly (ModelPeerFigure | TrainPeerFigure)[] = suite === 'model' ? (model(r).peers ?? []) : suite === 'train' ? (train(r).peers ?? []) : [];
+  return figures
     .filter((f) => f.note && f.note !== 'not available')
     .map((f) => `${f.peer}: ${f.note}`)
     .join('; ');
 }
 
 /**
- * What a model row says after its cells: a batched-sampling row its completions per second both ways
- * and the speedup, then any peer notes (modelPeerNotes).
+ * What a model or train row says after its cells: a batched-sampling row its completions per second
+ * both ways and the speedup, then any peer notes (modelPeerNotes).
  */
 export function modelRowNotes(r: BenchResult): string {
+  if (suiteOf(r) === 'train') return modelPeerNotes(r);
   if (suiteOf(r) !== 'model') return '';
   const m = model(r);
   const sampled = m.speedup === undefined ? '' : `${formatNumber(m.completions_per_s!)} completions/s batched vs ${formatNumber(m.sequential_completions_per_s!)} one at a time (${formatRatio(m.speedup)})`;
@@ -101,9 +106,9 @@ function countColumns(row: (r: BenchResult) => { dispatches_per_step?: number; s
   ];
 }
 
-/** The peer names whose columns a suite's table shows (--peers): matmul peers on kernels, model peers on model. */
-export function peersOf(suite: BenchSuite, opts: { peers?: readonly string[]; modelPeers?: readonly string[] }): readonly string[] {
-  return (suite === 'kernels' ? opts.peers : suite === 'model' ? opts.modelPeers : undefined) ?? [];
+/** The peer names whose columns a suite's table shows (--peers): matmul peers on kernels, model peers on model, training peers on train. */
+export function peersOf(suite: BenchSuite, opts: { peers?: readonly string[]; modelPeers?: readonly string[]; trainPeers?: readonly string[] }): readonly string[] {
+  return (suite === 'kernels' ? opts.peers : suite === 'model' ? opts.modelPeers : opts.trainPeers) ?? [];
 }
 
 /**
@@ -134,7 +139,7 @@ export function suiteColumns(suite: BenchSuite, peers: readonly string[] = [], c
         { title: 'accept', width: 7, narrow: 6, align: 'right', value: (r) => formatPct(model(r).acceptance === undefined ? undefined : 100 * model(r).acceptance!) },
         { title: 'params', width: 8, narrow: 7, align: 'right', value: (r) => formatCount(model(r).params) },
         ...(counts ? countColumns((r) => model(r)) : []),
-        ...modelPeerColumns(peers),
+        ...tokensPeerColumns(peers, (r) => model(r).peers),
       ];
     case 'train':
       return [
@@ -147,6 +152,7 @@ export function suiteColumns(suite: BenchSuite, peers: readonly string[] = [], c
         { title: 'floor', width: 10, narrow: 9, align: 'right', value: (r) => formatBytes(train(r).floor_bytes) },
         { title: 'peak/floor', width: 10, narrow: 10, align: 'right', value: (r) => formatRatio(train(r).peak_over_floor) },
         ...(counts ? countColumns((r) => train(r)) : []),
+        ...tokensPeerColumns(peers, (r) => train(r).peers),
       ];
   }
 }
@@ -171,6 +177,8 @@ export interface PrintOptions {
   peers?: readonly string[];
   /** --peers: the model peers asked for (model columns), in column order */
   modelPeers?: readonly string[];
+  /** --peers: the training peers asked for (train columns), in column order */
+  trainPeers?: readonly string[];
   /**
    * CSV: the suites of the run, which decide the columns of the header and of every row (default: the
    * start event's suites for the header, a row's own suite for the row, which agree in a one-suite run)
@@ -324,6 +332,13 @@ function suiteCsv(suite: BenchSuite, peers: readonly string[]): CsvColumn[] {
         { name: 'peak_over_floor', value: (r) => train(r).peak_over_floor },
         { name: 'dispatches_per_step', value: (r) => train(r).dispatches_per_step },
         { name: 'submits_per_step', value: (r) => train(r).submits_per_step },
+        ...peers.flatMap((p): CsvColumn[] => {
+          const fig = (r: BenchResult) => train(r).peers?.find((f) => f.peer === p);
+          return [
+            { name: `${id(p)}_tokens_per_s`, value: (r) => fig(r)?.tokens_per_s },
+            { name: `ratio_vs_${id(p)}`, value: (r) => fig(r)?.ratio },
+          ];
+        }),
       ];
   }
 }
@@ -333,11 +348,11 @@ function suiteCsv(suite: BenchSuite, peers: readonly string[]): CsvColumn[] {
  * columns (a column two suites share, like tokens_per_s, appears once), then adapter and error. A
  * row leaves the columns of other suites empty.
  */
-export function csvColumns(suites: readonly BenchSuite[], peers: readonly string[] = [], modelPeers: readonly string[] = []): string[] {
-  return csvColumnDefs(suites, { peers, modelPeers }).map((c) => c.name);
+export function csvColumns(suites: readonly BenchSuite[], peers: readonly string[] = [], modelPeers: readonly string[] = [], trainPeers: readonly string[] = []): string[] {
+  return csvColumnDefs(suites, { peers, modelPeers, trainPeers }).map((c) => c.name);
 }
 
-function csvColumnDefs(suites: readonly BenchSuite[], peers: { peers?: readonly string[]; modelPeers?: readonly string[] }): { name: string; bySuite: Map<BenchSuite, CsvColumn> }[] {
+function csvColumnDefs(suites: readonly BenchSuite[], peers: { peers?: readonly string[]; modelPeers?: readonly string[]; trainPeers?: readonly string[] }): { name: string; bySuite: Map<BenchSuite, CsvColumn> }[] {
   const cols: { name: string; bySuite: Map<BenchSuite, CsvColumn> }[] = COMMON_CSV.map((c) => ({ name: c.name, bySuite: new Map(suites.map((s) => [s, c])) }));
   for (const s of suites) {
     for (const c of suiteCsv(s, peersOf(s, peers))) {

@@ -153,7 +153,7 @@ function suitesShown(state: BenchViewState): BenchSuite[] {
 }
 
 /** The view of one state (exported for tests and for callers that drive the reducer themselves). */
-export function BenchTableView({ state, baseline, peers, modelPeers }: { state: BenchViewState; baseline?: Baseline; peers?: readonly string[]; modelPeers?: readonly string[] }) {
+export function BenchTableView({ state, baseline, peers, modelPeers, trainPeers }: { state: BenchViewState; baseline?: Baseline; peers?: readonly string[]; modelPeers?: readonly string[]; trainPeers?: readonly string[] }) {
   const compare = Boolean(baseline);
   return (
     <Box flexDirection="column">
@@ -166,7 +166,7 @@ export function BenchTableView({ state, baseline, peers, modelPeers }: { state: 
         </Text>
       ))}
       {suitesShown(state).map((suite) => {
-        const columns = suiteColumns(suite, peersOf(suite, { peers, modelPeers }));
+        const columns = suiteColumns(suite, peersOf(suite, { peers, modelPeers, trainPeers }));
         return (
           <Box key={suite} flexDirection="column" marginTop={suite === 'kernels' ? 0 : 1}>
             <Header columns={columns} compare={compare} />
@@ -204,13 +204,15 @@ export interface BenchTableProps {
   peers?: readonly string[];
   /** --peers: the model peers asked for (their columns on batch-1 prefill and decode rows) */
   modelPeers?: readonly string[];
+  /** --peers: the training peers asked for (their columns on train rows) */
+  trainPeers?: readonly string[];
   /** called once the stream ends (with the error if it threw) */
   onDone?: (error?: unknown) => void;
 }
 
 /** Consumes `events` and redraws as each one arrives. */
-export function BenchTable({ events, baseline, peers, modelPeers, onDone }: BenchTableProps) {
+export function BenchTable({ events, baseline, peers, modelPeers, trainPeers, onDone }: BenchTableProps) {
   const [state, dispatch] = useReducer((s: BenchViewState, ev: BenchEvent) => reduceBenchView(s, ev, baseline), initialBenchView);
   useEventStream(events, dispatch, onDone);
-  return <BenchTableView state={state} baseline={baseline} peers={peers} modelPeers={modelPeers} />;
+  return <BenchTableView state={state} baseline={baseline} peers={peers} modelPeers={modelPeers} trainPeers={trainPeers} />;
 }

@@ -120,9 +120,10 @@ describe('ponder bench model / train / all', () => {
     assert.equal(f.stderrLines[1], 'hint: see `ponder bench model --list`');
     const a = runPonder(['bench', 'all', '--filter', 'no-such-case']);
     assert.equal(a.stderrLines[0], 'ponder: error: no benchmark case matches --filter "no-such-case"');
-    const p = runPonder(['bench', 'train', '--peers']);
-    assert.equal(p.code, 2);
-    assert.match(p.stderrLines[0]!, /^ponder: error: --peers applies to the kernels suite \(matmul cases\) and the model suite \(prefill and decode\): use `bench kernels --peers`, `bench model --peers` or `bench all --peers`$/);
+    // every suite takes --peers now (train: bench/peers/torch-train.ts)
+    const p = runPonder(['bench', 'train', '--peers', '--list', '--filter', 'bench-50m']);
+    assert.equal(p.code, 0, p.stderr);
+    assert.match(p.stdout, /^train\s+bench-50m\s+bench B1 T256$/m);
   });
 
   it('bench model --json: decode rows at batch 1, plain and with MTP drafting, with their roofline', () => {

@@ -5,7 +5,7 @@ import { render } from 'ink';
 import { createElement } from 'react';
 import { allKernelCases } from '../../../bench/kernels/index.js';
 import { allModelCases } from '../../../bench/models.js';
-import { matmulPeers, MODEL_PEER_NAMES, modelPeers, PEER_NAMES } from '../../../bench/peers/index.js';
+import { matmulPeers, MODEL_PEER_NAMES, modelPeers, PEER_NAMES, TRAIN_PEER_NAMES, trainPeers } from '../../../bench/peers/index.js';
 import { allTrainCases } from '../../../bench/train.js';
 import type { BenchCeilings } from '../../engine/bench/ceilings.js';
 import { Baseline, compareRuns, loadSavedRun, makeSavedRun, rowLabel, serializeSavedRun } from '../../engine/bench/compare.js';
@@ -66,6 +66,7 @@ export function registerBench(program: Command, io: CliIO): void {
         '--peers',
         'kernels: time each matmul case also with numpy (python3), tfjs-webgpu and onnxruntime-webgpu (optional dev packages) and PyTorch (cuBLAS on a CUDA GPU, else CPU); ' +
           'model: run the same model\'s batch-1 prefill and greedy decode in PyTorch (CUDA, else CPU), shown only where its first greedy tokens equal ponder\'s; ' +
+          'train: train the same model on the same batches with the same AdamW in PyTorch (CUDA, else CPU: its BLAS and threads are named, and a ratio is given only on an optimized BLAS using every core), shown only where its first loss equals ponder\'s; ' +
           'PyTorch runs in python3 or $PONDER_PYTHON; prints ponder/peer ratios',
       )
       .option('--save <file>', 'write the run (ceilings, rows, adapter, date, version, commit) as JSON to FILE')
@@ -84,9 +85,7 @@ export function registerBench(program: Command, io: CliIO): void {
     if (opts.failOnRegression && !opts.compare) throw usageError('--fail-on-regression needs --compare FILE');
     if (opts.tune && !suites.includes('kernels')) throw usageError('--tune runs with the kernels suite: use `bench kernels --tune` or `bench all --tune`');
     if (opts.tune && opts.list) throw usageError('--tune cannot be combined with --list');
-    if (opts.peers && !suites.includes('kernels') && !suites.includes('model')) {
-      throw usageError('--peers applies to the kernels suite (matmul cases) and the model suite (prefill and decode): use `bench kernels --peers`, `bench model --peers` or `bench all --peers`');
-    }
+
     checkFilter(opts.filter);
     const cases = benchCases(suites);
     const listed = listCases(cases, suites, opts.filter);
@@ -114,8 +113,9 @@ export function registerBench(program: Command, io: CliIO): void {
       // each suite opens only its own peers, and only when it runs a case they time
       const peers = opts.peers && suites.includes('kernels') ? matmulPeers(deviceOptions(opts)) : undefined;
       const mPeers = opts.peers && suites.includes('model') ? modelPeers() : undefined;
+      const tPeers = opts.peers && suites.includes('train') ? trainPeers() : undefined;
       const runSuites = suites.filter((s) => listed.some((c) => c.suite === s));
-      const events = runBench(gpu, cases, suites, { filter: opts.filter, timeMs, signal: abort.signal, ceilings: 'measure', peers, modelPeers: mPeers });
+      const events = runBench(gpu, cases, suites, { filter: opts.filter, timeMs, signal: abort.signal, ceilings: 'measure', peers, modelPeers: mPeers, trainPeers: tPeers });
       // bookkeeping shared by every view; the view sees the same events
       async function* tracked(): AsyncGenerator<BenchEvent> {
         for await (const ev of events) {
@@ -126,9 +126,9 @@ export function registerBench(program: Command, io: CliIO): void {
           yield ev;
         }
       }
-      const printOpts = { baseline, peers: peers ? [...PEER_NAMES] : undefined, modelPeers: mPeers ? [...MODEL_PEER_NAMES] : undefined, suites: runSuites };
+      const printOpts = { baseline, peers: peers ? [...PEER_NAMES] : undefined, modelPeers: mPeers ? [...MODEL_PEER_NAMES] : undefined, trainPeers: tPeers ? [...TRAIN_PEER_NAMES] : undefined, suites: runSuites };
       const live = io.isTTY && !opts.json && !opts.csv && !opts.plain;
-      if (live) await runLiveTable(tracked(), baseline, printOpts.peers, printOpts.modelPeers);
+      if (live) await runLiveTable(tracked(), baseline, printOpts);
       else {
         const print = opts.json ? printBenchJson : opts.csv ? printBenchCsv : printBenchPlain;
         for await (const ev of tracked()) print(ev, io.out, printOpts);
@@ -191,11 +191,11 @@ function saveRun(file: string, text: string): void {
 }
 
 /** The Ink table on a terminal; resolves when the stream ends (rejects if it threw). */
-async function runLiveTable(events: AsyncIterable<BenchEvent>, baseline: Baseline | undefined, peers: readonly string[] | undefined, modelPeers: readonly string[] | undefined): Promise<void> {
+async function runLiveTable(events: AsyncIterable<BenchEvent>, baseline: Baseline | undefined, peers: { peers?: readonly string[]; modelPeers?: readonly string[]; trainPeers?: readonly string[] }): Promise<void> {
   let finish!: (e?: unknown) => void;
   const finished = new Promise<unknown>((resolve) => (finish = resolve));
   // no useInput: stdin stays cooked, so Ctrl-C is the usual SIGINT that aborts the run
-  const ui = render(createElement(BenchTable, { events, baseline, peers, modelPeers, onDone: (e?: unknown) => finish(e) }), { exitOnCtrlC: false, patchConsole: false });
+  const ui = render(createElement(BenchTable, { events, baseline, peers: peers.peers, modelPeers: peers.modelPeers, trainPeers: peers.trainPeers, onDone: (e?: unknown) => finish(e) }), { exitOnCtrlC: false, patchConsole: false });
   const error = await finished;
   await new Promise((r) => setTimeout(r, 30)); // let the last event's frame render before unmounting
   ui.unmount();

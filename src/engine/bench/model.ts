@@ -285,9 +285,9 @@ async function* runModels(gpu: Gpu, selected: ModelBenchCase[], adapter: string,
 /**
  * The model as a peer reads it: an HF-style directory (config.json, one F32 model.safetensors) of the
  * trunk, in a fresh folder under the OS temp folder. The MTP modules are left out: plain decoding,
- * the only thing a peer runs, never reads them.
+ * the only thing a peer runs, never reads them (and the train suite trains the trunk only).
  */
-function writePeerModel(config: ModelConfig, weights: Weights): string {
+export function writePeerModel(config: ModelConfig, weights: Weights): string {
   const dir = mkdtempSync(join(tmpdir(), 'ponder-bench-peer-'));
   try {
     const trunk = withoutMtp(config, weights);

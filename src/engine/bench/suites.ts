@@ -3,14 +3,14 @@ import type { Gpu } from '../../gpu/gpu.js';
 import { modelCaseShape, modelSuite, type ModelBenchCase } from './model.js';
 import { kernelSuite, matchesFilter, type BenchEvent, type BenchRunOptions } from './runner.js';
 import { trainCaseShape, trainSuite, type TrainBenchCase } from './train.js';
-import type { BenchResult, BenchSuite, KernelBenchCase, ModelPeer } from './types.js';
+import type { BenchResult, BenchSuite, KernelBenchCase, ModelPeer, TrainPeer } from './types.js';
 
 /**
  * One `ponder bench` run over one or more suites (`all` = kernels, then model, then train): a single
  * event stream framed by `start` (the total over every suite) and `done` (every row), so the views and
  * --save/--compare treat a run of several suites like a run of one. The ceilings are measured only
  * when the kernel suite runs (they give kernel rows their % of peak). With --peers, `peers` (matmul
- * peers) go to the kernel suite and `modelPeers` to the model suite.
+ * peers) go to the kernel suite, `modelPeers` to the model suite and `trainPeers` to the train suite.
  */
 export interface BenchCases {
   kernels: KernelBenchCase[];
@@ -38,6 +38,8 @@ export function listCases(cases: Partial<BenchCases>, suites: readonly BenchSuit
 export interface RunBenchOptions extends BenchRunOptions {
   /** --peers: implementations that run the model suite's batch-1 prefill and decode too */
   modelPeers?: ModelPeer[];
+  /** --peers: implementations that train the train suite's cases too */
+  trainPeers?: TrainPeer[];
 }
 
 export async function* runBench(gpu: Gpu, cases: Partial<BenchCases>, suites: readonly BenchSuite[], opts: RunBenchOptions = {}): AsyncGenerator<BenchEvent> {
@@ -52,7 +54,7 @@ export async function* runBench(gpu: Gpu, cases: Partial<BenchCases>, suites: re
         ? kernelSuite(gpu, cases.kernels ?? [], opts)
         : suite === 'model'
           ? modelSuite(gpu, cases.model ?? [], { filter: opts.filter, signal: opts.signal, peers: opts.modelPeers })
-          : trainSuite(gpu, cases.train ?? [], opts);
+          : trainSuite(gpu, cases.train ?? [], { filter: opts.filter, signal: opts.signal, peers: opts.trainPeers });
     for await (const ev of events) {
       if (ev.type === 'result') results.push(ev.result);
       yield ev;

@@ -200,6 +200,63 @@ export interface TrainBenchResult {
   dispatches_per_step?: number;
   submits_per_step?: number;
   adapter: string;
+  /** the first (warm-up) step's mean loss: the initial weights' loss, which a peer's must equal */
+  first_loss?: number;
+  /** with --peers: each training peer's figure for the same model, batches and optimizer */
+  peers?: TrainPeerFigure[];
+}
+
+/** A train row's figure for one peer (see --peers). */
+export interface TrainPeerFigure {
+  peer: string;
+  /** the peer's tokens/s; null when it could not run the case or did not train the same model */
+  tokens_per_s: number | null;
+  /** ponder's tokens/s ÷ the peer's (> 1: ponder is faster); null also when the figure does not count */
+  ratio: number | null;
+  /** where the peer ran: library version, device, BLAS and threads */
+  backend?: string;
+  /** the peer's first-step loss (the initial weights' loss on the same first batch) */
+  first_loss?: number;
+  /** the peer's last step's loss, beside the row's `loss` (equal up to float32 drift when it trains alike) */
+  loss?: number;
+  /** why there is no figure or no ratio, when there is none */
+  note?: string;
+}
+
+/** What a training peer measured on one case (see TrainPeer). */
+export interface TrainPeerRun {
+  /** every step's mean loss, warm-up steps included: [0] is the initial weights' */
+  losses: number[];
+  /** the timed steps' ms, and their median and total */
+  stepMs: number[];
+  msMedian: number;
+  totalMs: number;
+  /** where it ran, in words (version, device, BLAS, threads) */
+  backend: string;
+  /** false when the run is not a fair comparison (a CPU peer on a reference BLAS, or not on every core) */
+  counts: boolean;
+  /** why it does not count */
+  why?: string;
+}
+
+/**
+ * Another implementation that trains the same model in the same run (PyTorch: CUDA on a GPU machine,
+ * else its CPU path). The train suite hands it a directory holding:
+ *   config.json, model.safetensors  the initial weights, F32, HF names (the trunk: no MTP modules)
+ *   train.json  { batch, seq_len, warmup, steps, lr, beta1, beta2, eps, weight_decay, grad_clip,
+ *                 rows: (warmup + steps)·batch token rows of seq_len + 1 ids, step by step }
+ * Each step trains on its batch rows (inputs the first seq_len ids, targets the last seq_len): mean
+ * cross-entropy, backward, global grad-norm clipping at grad_clip (0: none), AdamW (decoupled decay on
+ * all but `*norm.weight` and `*.bias`). The warm-up steps are not timed. `open` throws (any error; its
+ * first line is shown) when the peer is not available here.
+ */
+export interface TrainPeer {
+  name: string;
+  /** Checks the peer is usable; returns a one-line description (version, device, BLAS, threads). */
+  open(): Promise<string>;
+  /** Trains the case in `dir` (see above); fails (one line) when it cannot within `timeoutMs`. */
+  timeTrain(dir: string, timeoutMs: number): Promise<TrainPeerRun>;
+  close(): Promise<void>;
 }
 
 export type BenchResult = KernelBenchResult | ModelBenchResult | TrainBenchResult;
