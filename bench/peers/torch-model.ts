@@ -1,6 +1,6 @@
 import type { ModelPeer, ModelPeerRun } from '../../src/engine/bench/types.js';
 import { runPython } from './python.js';
-import { PY_TORCH_DEVICE, torchPeer, torchPython } from './torch.js';
+import { PY_TORCH_DEVICE, torchPeer, torchPeerEnv, torchPython } from './torch.js';
 
 /**
  * Python source defining `load(path)`: one model.safetensors read into a dict of float32 tensors on
@@ -166,7 +166,7 @@ print(json.dumps(out))
 `;
 
 function python(args: string[], timeoutMs: number): Promise<string> {
-  return runPython(torchPython(), { import: 'torch', name: 'PyTorch' }, args, timeoutMs);
+  return runPython(torchPython(), { import: 'torch', name: 'PyTorch' }, args, timeoutMs, torchPeerEnv());
 }
 
 export function torchModelPeer(): ModelPeer {

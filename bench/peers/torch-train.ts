@@ -1,6 +1,6 @@
 import type { TrainPeer, TrainPeerRun } from '../../src/engine/bench/types.js';
 import { runPython } from './python.js';
-import { PY_TORCH_DEVICE, torchPython } from './torch.js';
+import { PY_TORCH_DEVICE, torchPeerEnv, torchPython } from './torch.js';
 import { PY_LOAD_SAFETENSORS } from './torch-model.js';
 
 /**
@@ -253,13 +253,8 @@ export function judgeTorchBackend(f: TorchFacts): TorchBackend {
   return { backend, counts: true };
 }
 
-/** The peer's environment: this process's, with OMP_WAIT_POLICY=PASSIVE unless it sets one (see the header). */
-function peerEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' };
-}
-
 function python(args: string[], timeoutMs: number): Promise<string> {
-  return runPython(torchPython(), { import: 'torch', name: 'PyTorch' }, args, timeoutMs, peerEnv());
+  return runPython(torchPython(), { import: 'torch', name: 'PyTorch' }, args, timeoutMs, torchPeerEnv());
 }
 
 /** The probe line: where the peer runs, and why its figures do not count when they do not. */

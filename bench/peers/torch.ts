@@ -3,7 +3,8 @@ import { PY_MEDIAN_MS, runPython, timePythonMatmul } from './python.js';
 
 /**
  * PyTorch as a matmul peer: on a GPU machine with a CUDA build of torch it is cuBLAS, otherwise torch's
- * CPU matmul (its BLAS, on torch's default thread count: the physical cores; the probe names both).
+ * CPU matmul (its BLAS, on every core this process may use, with OMP_WAIT_POLICY=PASSIVE: torchPeerEnv; the
+ * probe names the thread count, the BLAS and the policy).
  * Like the numpy peer it runs one Python subprocess per shape, so nothing of Python stays in ponder's
  * process. The interpreter is `python3`, or the one the environment
  * variable PONDER_PYTHON names (e.g. PONDER_PYTHON=/usr/bin/python3 for a distribution's python3-torch).
@@ -17,30 +18,45 @@ import { PY_MEDIAN_MS, runPython, timePythonMatmul } from './python.js';
  * the exact value (0.125 · K); a shape whose operands do not fit the device fails with Python's last
  * error line, not a figure.
  */
-const PROBE = `
-import re
-import torch
-if torch.cuda.is_available():
-    print('torch ' + torch.__version__ + ' (cuda: ' + torch.cuda.get_device_name(0) + ', cuBLAS)')
-else:
-    n = torch.get_num_threads()
-    blas = re.search(r'BLAS_INFO=(\\w+)', torch.__config__.show())
-    print('torch ' + torch.__version__ + ' (cpu, ' + str(n) + (' thread' if n == 1 else ' threads') + (', BLAS ' + blas.group(1) if blas else '') + ')')
-`;
 
 /**
  * Python source that picks the device (CUDA when torch sees a GPU, with TF32 off so matmuls are f32
- * like ponder's) and defines `sync()` (a CUDA synchronize, or nothing on the CPU). The model peer
- * (torch-model.ts) starts from it too.
+ * like ponder's; else the CPU with torch's threads set to every core this process may use) and
+ * defines `sync()` (a CUDA synchronize, or nothing on the CPU). The model and training peers
+ * (torch-model.ts, torch-train.ts) start from it too.
  */
 export const PY_TORCH_DEVICE = `
+import os
 import torch
 cuda = torch.cuda.is_available()
 dev = torch.device('cuda' if cuda else 'cpu')
 if cuda:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
+else:
+    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1))
 sync = torch.cuda.synchronize if cuda else (lambda: None)
+`;
+
+/**
+ * The environment every torch peer runs in: this process's, with OMP_WAIT_POLICY=PASSIVE unless it
+ * sets one. torch's OpenMP threads otherwise spin after each parallel region on the cores that
+ * OpenBLAS's own pthreads need; on the 2-core VM that made training steps 5-9x slower
+ * (bench/RESULTS.md, "Training beside PyTorch"). The probe lines name the policy.
+ */
+export function torchPeerEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' };
+}
+
+const PROBE = `
+import os, re
+${PY_TORCH_DEVICE}
+if torch.cuda.is_available():
+    print('torch ' + torch.__version__ + ' (cuda: ' + torch.cuda.get_device_name(0) + ', cuBLAS)')
+else:
+    n = torch.get_num_threads()
+    blas = re.search(r'BLAS_INFO=(\\w+)', torch.__config__.show())
+    print('torch ' + torch.__version__ + ' (cpu, ' + str(n) + (' thread' if n == 1 else ' threads') + (', BLAS ' + blas.group(1) if blas else '') + ', OMP_WAIT_POLICY ' + os.environ.get('OMP_WAIT_POLICY', 'unset') + ')')
 `;
 
 const TIME = `
@@ -65,7 +81,7 @@ export function torchPython(): string {
 }
 
 function python(args: string[], timeoutMs: number): Promise<string> {
-  return runPython(torchPython(), { import: 'torch', name: 'PyTorch' }, args, timeoutMs);
+  return runPython(torchPython(), { import: 'torch', name: 'PyTorch' }, args, timeoutMs, torchPeerEnv());
 }
 
 export function torchPeer(): MatmulPeer {

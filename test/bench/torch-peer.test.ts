@@ -16,7 +16,7 @@ describe('pytorch peer', () => {
     const peer = torchPeer();
     assert.equal(peer.name, 'pytorch');
     const desc = await peer.open();
-    assert.match(desc, /^torch [\d.]+\S* \((cuda: .+, cuBLAS|cpu, \d+ threads?(, BLAS \w+)?)\)$/);
+    assert.match(desc, /^torch [\d.]+\S* \((cuda: .+, cuBLAS|cpu, \d+ threads?(, BLAS \w+)?, OMP_WAIT_POLICY \w+)\)$/);
     try {
       for (const transB of [false, true]) {
         const ms = await peer.timeMatmul({ M: 32, N: 48, K: 64, transB }, 20);
