@@ -58,6 +58,21 @@ def load(path):
  * median and total ms, the greedy tokens (the prefill's, then one per step) and, when asked, the
  * prefill's last-position logits.
  */
+/**
+ * Python source reading the dimensions both torch peers (decode here, training in torch-train.ts)
+ * take from a parsed `cfg` (config.json), with HF's defaults: H, L, Hq, Hkv, D, eps, theta, tied.
+ */
+export const PY_CONFIG_DIMS = `
+H = cfg['hidden_size']
+L = cfg['num_hidden_layers']
+Hq = cfg['num_attention_heads']
+Hkv = cfg.get('num_key_value_heads') or Hq
+D = cfg.get('head_dim') or H // Hq
+eps = cfg.get('rms_norm_eps', 1e-6)
+theta = float(cfg.get('rope_theta', 10000.0))
+tied = cfg.get('tie_word_embeddings', False)
+`;
+
 const DECODE = `
 import sys, os, json, time
 ${PY_TORCH_DEVICE}
@@ -68,15 +83,8 @@ cfg = json.load(open(os.path.join(d, 'config.json')))
 
 ${PY_LOAD_SAFETENSORS}
 W = load(os.path.join(d, 'model.safetensors'))
-H = cfg['hidden_size']
-L = cfg['num_hidden_layers']
-Hq = cfg['num_attention_heads']
-Hkv = cfg.get('num_key_value_heads') or Hq
-D = cfg.get('head_dim') or H // Hq
-eps = cfg.get('rms_norm_eps', 1e-6)
-theta = float(cfg.get('rope_theta', 10000.0))
-embed = W['model.embed_tokens.weight']
-head = embed if cfg.get('tie_word_embeddings', False) else W['lm_head.weight']
+${PY_CONFIG_DIMS}embed = W['model.embed_tokens.weight']
+head = embed if tied else W['lm_head.weight']
 layers = []
 for l in range(L):
     p = 'model.layers.%d.' % l

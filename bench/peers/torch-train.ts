@@ -1,7 +1,7 @@
 import type { TrainPeer, TrainPeerRun } from '../../src/engine/bench/types.js';
 import { runPython } from './python.js';
 import { PY_TORCH_DEVICE, torchPeerEnv, torchPython } from './torch.js';
-import { PY_LOAD_SAFETENSORS } from './torch-model.js';
+import { PY_CONFIG_DIMS, PY_LOAD_SAFETENSORS } from './torch-model.js';
 
 /**
  * PyTorch as a training peer (`ponder bench train --peers`): the same model trained the same way in
@@ -102,15 +102,7 @@ env = facts()
 cfg = json.load(open(os.path.join(d, 'config.json')))
 spec = json.load(open(os.path.join(d, 'train.json')))
 W = load(os.path.join(d, 'model.safetensors'))
-H = cfg['hidden_size']
-L = cfg['num_hidden_layers']
-Hq = cfg['num_attention_heads']
-Hkv = cfg.get('num_key_value_heads') or Hq
-D = cfg.get('head_dim') or H // Hq
-eps = cfg.get('rms_norm_eps', 1e-6)
-theta = float(cfg.get('rope_theta', 10000.0))
-tied = cfg.get('tie_word_embeddings', False)
-P = {name: torch.nn.Parameter(t) for name, t in W.items() if not (tied and name == 'lm_head.weight')}
+${PY_CONFIG_DIMS}P = {name: torch.nn.Parameter(t) for name, t in W.items() if not (tied and name == 'lm_head.weight')}
 del W
 embed = P['model.embed_tokens.weight']
 head = embed if tied else P['lm_head.weight']

@@ -352,12 +352,11 @@ export class Transformer {
    */
   private checkOnePass(where: string, B: number, T: number): void {
     const gpu = this.gpu;
-    this.passLimits ??= onePassLimits(
-      this.config,
-      { maxComputeWorkgroupsPerDimension: this.maxWorkgroups ?? gpu.limits.maxComputeWorkgroupsPerDimension },
-      pickMatmulConfig(gpu),
-      ((t) => t.RG * t.RM)(prefillTiles(this.config.head_dim, gpu.limits.maxComputeWorkgroupStorageSize)),
-    );
+    if (!this.passLimits) {
+      const tile = prefillTiles(this.config.head_dim, gpu.limits.maxComputeWorkgroupStorageSize);
+      const maxComputeWorkgroupsPerDimension = this.maxWorkgroups ?? gpu.limits.maxComputeWorkgroupsPerDimension;
+      this.passLimits = onePassLimits(this.config, { maxComputeWorkgroupsPerDimension }, pickMatmulConfig(gpu), tile.RG * tile.RM);
+    }
     const { positions, rows } = this.passLimits;
     if (T > positions) {
       throw new PonderError('DEVICE_LIMIT', `${where}: ${T} tokens in one pass is more than this adapter's attention takes (at most ${positions} with ${this.config.num_attention_heads / this.config.num_key_value_heads} query heads per key-value head)`, 'use a shorter prompt');
