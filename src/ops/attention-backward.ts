@@ -1,4 +1,5 @@
 import { grid1d, type Gpu } from '../gpu/gpu.js';
+import { denseAttentionBackward, denseAttentionScratchBytes, usesDenseAttention } from './attention-dense.js';
 import { Params } from '../gpu/params.js';
 import { shapeString, overlaps, type Tensor } from '../gpu/tensor.js';
 import { checkSegments, dummy, MAX_HEAD_DIM } from './attention.js';
@@ -27,6 +28,10 @@ import { expectDtype, expectPositiveInt, expectRank, expectShape, fail } from '.
  * lse read a small number of times, dq/dk/dv written once, one [B,T,Hq] scratch for delta.
  * Measured on lavapipe (B=1, T=256, Hq=14, Hkv=2, D=64): ~0.65 s vs ~0.08 s for the forward — the
  * kernels have 1-2 loads per FMA (no register micro-tiling beyond 4 rows a lane yet).
+ *
+ * For short training rows (the caches exactly B slots of T positions, the B·Hq·T² scores within
+ * attention-dense.ts's cap) the `auto` path runs the dense form instead: scores materialised, the
+ * five products as batched matmuls, several times faster on lavapipe (attention-dense.ts).
  */
 
 const OP = 'attentionBackward';
@@ -43,6 +48,9 @@ const TILE = 16;
 /** Query rows (positions × query heads of a kv head) one backward workgroup covers: its grid is ⌈T·G / this⌉ wide (model/limits.ts). */
 export const ATTENTION_BACKWARD_QUERY_ROWS = NB;
 
+/** Which implementation runs: `auto` picks dense when its scratch fits (attention-dense.ts). */
+export type AttentionBackwardPath = 'auto' | 'dense' | 'flash';
+
 export interface AttentionBackwardOptions {
   /** Softmax scale used by the forward; default 1/sqrt(D). */
   scale?: number;
@@ -54,6 +62,8 @@ export interface AttentionBackwardOptions {
   slots?: readonly number[];
   /** u32 [B, T]: the segment ids the forward ran with (packed rows). Absent: plain causal. */
   segments?: Tensor;
+  /** default `auto` (tests pin one path) */
+  path?: AttentionBackwardPath;
 }
 
 export interface AttentionGrads {
@@ -137,6 +147,14 @@ export function attentionBackward(
   });
 
   const segments = opts.segments ?? dummy(gpu, 'u32');
+  const path = opts.path ?? 'auto';
+  const dense = path === 'dense' || (path === 'auto' && usesDenseAttention(gpu, B, T, Hq, S, L));
+  if (dense) {
+    if (denseAttentionScratchBytes(B, T, Hq, S, L) === undefined) fail(OP, `the dense path needs a cache of exactly B=${B} slots of T=${T} positions, got kCache ${shapeString(kCache.shape)}`);
+    denseAttentionBackward(gpu, { dout, q, kCache, vCache, lse, delta, segments, segmented: opts.segments !== undefined }, { B, T, Hq, Hkv, D, scale }, { dq, dk, dv });
+    delta.release();
+    return { dq, dk, dv };
+  }
   const params = () => new Params().u32(B).u32(T).u32(Hq).u32(Hkv).u32(L).u32(G).f32(scale * LOG2E).f32(scale).u32(D).u32(opts.segments ? 1 : 0);
   gpu.dispatch({
     file: 'attention_backward_dkdv.wgsl',
@@ -156,3 +174,4 @@ export function attentionBackward(
   delta.release();
   return { dq, dk, dv };
 }
+

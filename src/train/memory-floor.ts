@@ -1,5 +1,6 @@
 import type { ModelConfig } from '../model/config.js';
 import { expectedWeights } from '../model/config.js';
+import { denseAttentionFits } from '../ops/attention-dense.js';
 import { decaysByName } from './optimizer.js';
 import { arenaRuns, planArenas } from './param-arena.js';
 
@@ -28,7 +29,9 @@ import { arenaRuns, planArenas } from './param-arena.js';
  *                        xFinal, nFinal [R,H], rstdFinal [R], logits [R,V] (the dlogits overwrite them),
  *                        lossRows [R], k, v [R,Hkv·D]; backward scratch dres, dtmp, dn [R,H],
  *                        dact, dgate, dup [R,I], dattn, dq [R,Hq·D], dk, dv [R,Hkv·D],
- *                        with qk-norm dqRaw [R,Hq·D], dkRaw [R,Hkv·D]
+ *                        with qk-norm dqRaw [R,Hq·D], dkRaw [R,Hkv·D]; where the attention backward
+ *                        takes its dense path (short rows), its scores and dP [B·Hq,T,T] and head-major
+ *                        copies qH, doutH [R,Hq·D] and dkH, dvH [R,Hkv·D]
  *                  per MTP module (K = num_nextn_predict_layers): its block's per-layer buffers,
  *                        tokens, targets (u32 [R]), e, en, hn, xOut, hOut, dh, dhNext [R,H],
  *                        rstdE, rstdH, rstdOut, lossRows [R]; and once dFromMtp [R,H], lossMat [1+K, R]
@@ -173,6 +176,12 @@ export function trainingMemoryFloor(config: ModelConfig, B: number, T: number, o
   if (qk) {
     act('dqRaw', R * q);
     act('dkRaw', R * kv);
+  }
+  // the dense attention backward's scratch (ops/attention-backward.ts), live during one layer's backward
+  if (denseAttentionFits(B, T, config.num_attention_heads, binding)) {
+    act('attention backward (dense): scores, dP', B * config.num_attention_heads * T * T, 2);
+    act('attention backward (dense): qH, doutH (dqH reuses it)', R * q, 2);
+    act('attention backward (dense): dkH, dvH', R * kv, 2);
   }
   add('rope', 'rope.cos, rope.sin', Math.max(config.max_position_embeddings, T) * (D / 2), 2);
 

@@ -21,7 +21,7 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 const KINDS: Record<string, string[]> = {
   'rft.yaml': ['sft', 'rft'],
   'exaone-style.yaml': ['sft', 'dpo', 'grpo'],
-  'phi4-mini-style.yaml': ['pretrain', 'sft', 'rollout_dpo', 'grpo'],
+  'phi4-mini-style.yaml': ['sft', 'sft', 'rollout_dpo', 'grpo'],
   'mimo-style.yaml': ['sft', 'grpo'],
   'sphere.yaml': ['sft', 'self_evolve'],
 };

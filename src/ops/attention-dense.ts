@@ -1,0 +1,176 @@
+import { grid1d, type Gpu } from '../gpu/gpu.js';
+import { Params } from '../gpu/params.js';
+import { shapeString, type Tensor } from '../gpu/tensor.js';
+import { checkSegments, dummy } from './attention.js';
+import { expectDtype, expectRank, expectShape, fail } from './check.js';
+import { matmul } from './matmul.js';
+
+/**
+ * Causal grouped-query attention over whole training rows, forward and backward, computed densely:
+ * the B·Hq·T² scores are materialised and every product runs as a batched matmul on the tuned matmul
+ * kernels. The flash kernels (attention_prefill.wgsl, attention_backward_*.wgsl) never store a T×T
+ * matrix, but on lavapipe they run far below matmul speed (a training step of the bundled model's
+ * shape, B=16 rows of T=128 with 4/2 heads of 32, spent ~70% of its time in the flash backward at
+ * under 1 GFLOP/s while the matmuls ran at ~20; bench/RESULTS.md). For the short rows ponder trains
+ * on, the scores are small (4 MiB a layer at that shape), so the dense form wins despite computing
+ * the masked half too.
+ *
+ * Layout: per (b, kv head) the G query heads' T rows form one [G·T, D] matrix once q is head-major
+ * ([B, Hq, T, D], permute_heads.wgsl), and the cache block [T, D] of that kv head holds its keys, so
+ * the batch is B·Hkv entries; scores are [B·Hkv, G·T, T] (row ρ = g·T + t, column = key position).
+ *
+ *   forward   qH = permute(q); S = qH·kᵀ; P, lse = masked softmax(scale·S) (attention_dense_softmax);
+ *             out = permute(P·v)                                          4·D flops a (row, key) pair
+ *   backward  S = qH·kᵀ, dP = doutH·vᵀ; P, dS = P∘(dP − delta) (attention_backward_probs);
+ *             dV = Pᵀ·doutH, dK = scale·dSᵀ·qH, dQ = scale·dS·k            10·D flops a pair
+ *
+ * over all T² pairs (the flash kernels do the causal half: 4·D and 14·D). Same results as the flash
+ * kernels to float32 rounding (the sums run in another order); both are tested against one float64
+ * reference. Only the training layout: the caches hold exactly slot b = row b, positions 0..T-1.
+ */
+
+/**
+ * The largest scores buffer (B·Hq·T² floats) the dense path takes; above it the flash kernels run.
+ * 64 MiB covers B=16 rows of T=512 with 4 heads, or B=8 of T=1024 with 2.
+ */
+export const DENSE_SCRATCH_BYTES = 64 * 2 ** 20;
+
+/**
+ * The bytes of one [B·Hq, T, T] scores buffer, or undefined where the dense path cannot run (the
+ * cache holds more slots or positions than the rows: its per-head blocks are then not one batch).
+ */
+export function denseAttentionScratchBytes(B: number, T: number, Hq: number, cacheSlots = B, cachePositions = T): number | undefined {
+  if (cacheSlots !== B || cachePositions !== T) return undefined;
+  return B * Hq * T * T * 4;
+}
+
+/** Whether the scores buffer fits the cap and one binding of `maxBindingBytes` (training layout). */
+export function denseAttentionFits(B: number, T: number, Hq: number, maxBindingBytes: number): boolean {
+  return denseAttentionScratchBytes(B, T, Hq)! <= Math.min(DENSE_SCRATCH_BYTES, maxBindingBytes);
+}
+
+/** Whether training attention over these shapes takes the dense path (forward and backward alike). */
+export function usesDenseAttention(gpu: Gpu, B: number, T: number, Hq: number, cacheSlots = B, cachePositions = T): boolean {
+  return denseAttentionScratchBytes(B, T, Hq, cacheSlots, cachePositions) !== undefined && denseAttentionFits(B, T, Hq, gpu.limits.maxStorageBufferBindingSize);
+}
+
+/** [A, X, Y, D] -> [A, Y, X, D] (permute_heads.wgsl) into `out`. */
+export function permuteHeads(gpu: Gpu, x: Tensor, A: number, X: number, Y: number, D: number, out: Tensor): Tensor {
+  const WG = 256;
+  gpu.dispatch({
+    file: 'permute_heads.wgsl',
+    constants: { WG },
+    params: new Params().u32(x.size).u32(X).u32(Y).u32(D),
+    tensors: [x, out],
+    workgroups: grid1d(Math.ceil(x.size / WG), gpu.limits.maxComputeWorkgroupsPerDimension),
+  });
+  return out;
+}
+
+/** Scratch buffers of one call, released together at its end. */
+function scratchList(gpu: Gpu, op: string) {
+  const list: Tensor[] = [];
+  return {
+    tmp(shape: number[], label: string): Tensor {
+      const x = gpu.empty(shape, 'f32', `${op}.${label}`);
+      list.push(x);
+      return x;
+    },
+    // safe to recycle: later users of these buffers are recorded, and so run, after this call's kernels
+    release(): void {
+      for (const x of list) x.release();
+    },
+  };
+}
+
+/** The row-wise kernels' shared params: rows, T, G, Hkv, scale·log2(e), segmented. */
+function rowParams(B: number, T: number, Hq: number, Hkv: number, scale: number, segmented: boolean): Params {
+  return new Params().u32(B * Hq * T).u32(T).u32(Hq / Hkv).u32(Hkv).f32(scale * Math.LOG2E).u32(segmented ? 1 : 0);
+}
+
+export interface DenseAttentionOptions {
+  /** softmax scale; default 1/sqrt(D) */
+  scale?: number;
+  /** u32 [B, T]: segment ids of packed rows (block-diagonal causal mask) */
+  segments?: Tensor;
+  /** f32 [B, T, Hq]: receives each row's log-sum-exp (what the backward needs) */
+  lse: Tensor;
+}
+
+const FWD = 'denseAttention';
+
+/**
+ * out[b,t,h] = softmax(scale·q[b,t,h]·Kᵀ over keys 0..t of row b (of its segment)) · V, with the
+ * row's log-sum-exp into `opts.lse`: what `attention` computes for fresh training rows (slots 0..B-1,
+ * starts 0), densely. q [B,T,Hq,D]; kCache/vCache [B,Hkv,T,D]; out [B,T,Hq,D].
+ */
+export function denseAttentionForward(gpu: Gpu, q: Tensor, kCache: Tensor, vCache: Tensor, opts: DenseAttentionOptions, out: Tensor): Tensor {
+  expectDtype(FWD, 'q', q, ['f32']);
+  expectRank(FWD, 'q', q, [4]);
+  const [B, T, Hq, D] = q.shape;
+  if (kCache.shape.length !== 4) fail(FWD, `kCache has shape ${shapeString(kCache.shape)}, expected rank 4 [B x Hkv x T x D]`);
+  const Hkv = kCache.shape[1]!;
+  if (!(Hkv > 0 && Hq % Hkv === 0)) fail(FWD, `q ${shapeString(q.shape)} has ${Hq} heads, not a multiple of the ${Hkv} KV heads of kCache ${shapeString(kCache.shape)}`);
+  expectShape(FWD, 'kCache', kCache, [B, Hkv, T, D], 'B x Hkv x T x D (the training layout)');
+  expectShape(FWD, 'vCache', vCache, kCache.shape, 'same as kCache');
+  expectShape(FWD, 'lse', opts.lse, [B, T, Hq], 'B x T x Hq');
+  expectShape(FWD, 'out', out, q.shape, 'same as q');
+  if (opts.segments) checkSegments(FWD, opts.segments, B, T);
+  if (B === 0 || T === 0) return out;
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const G = Hq / Hkv;
+  const BK = B * Hkv;
+  const s = scratchList(gpu, FWD);
+  const qH = permuteHeads(gpu, q, B, T, Hq, D, s.tmp([BK, G * T, D], 'qH'));
+  const scores = matmul(gpu, qH, kCache.reshape([BK, T, D]), { transB: true }, s.tmp([BK, G * T, T], 'scores'));
+  gpu.dispatch({
+    file: 'attention_dense_softmax.wgsl',
+    constants: { WG: 64 },
+    params: rowParams(B, T, Hq, Hkv, scale, opts.segments !== undefined),
+    tensors: [scores, opts.lse, opts.segments ?? dummy(gpu, 'u32')],
+    workgroups: grid1d(B * Hq * T, gpu.limits.maxComputeWorkgroupsPerDimension),
+  });
+  // P·v into qH's buffer (qH is read only by the scores matmul, recorded before)
+  const oH = matmul(gpu, scores, vCache.reshape([BK, T, D]), {}, qH);
+  permuteHeads(gpu, oH, B, Hq, T, D, out);
+  s.release();
+  return out;
+}
+
+/**
+ * The backward's dense path (attention-backward.ts checks the shapes and computes delta): the three
+ * gradients into `g`, in the token-major layouts dq [B,T,Hq,D], dk/dv [B,T,Hkv,D].
+ */
+export function denseAttentionBackward(
+  gpu: Gpu,
+  t: { dout: Tensor; q: Tensor; kCache: Tensor; vCache: Tensor; lse: Tensor; delta: Tensor; segments: Tensor; segmented: boolean },
+  dims: { B: number; T: number; Hq: number; Hkv: number; D: number; scale: number },
+  g: { dq: Tensor; dk: Tensor; dv: Tensor },
+): void {
+  const { B, T, Hq, Hkv, D, scale } = dims;
+  const G = Hq / Hkv;
+  const BK = B * Hkv;
+  const s = scratchList(gpu, 'attentionBackward');
+  const qH = permuteHeads(gpu, t.q, B, T, Hq, D, s.tmp([BK, G * T, D], 'qH'));
+  const doH = permuteHeads(gpu, t.dout, B, T, Hq, D, s.tmp([BK, G * T, D], 'doutH'));
+  const kH = t.kCache.reshape([BK, T, D]);
+  const vH = t.vCache.reshape([BK, T, D]);
+  const sc = matmul(gpu, qH, kH, { transB: true }, s.tmp([BK, G * T, T], 'scores'));
+  const dp = matmul(gpu, doH, vH, { transB: true }, s.tmp([BK, G * T, T], 'dP'));
+  gpu.dispatch({
+    file: 'attention_backward_probs.wgsl',
+    constants: { WG: 64 },
+    params: rowParams(B, T, Hq, Hkv, scale, t.segmented),
+    tensors: [sc, dp, t.lse, t.delta, t.segments],
+    workgroups: grid1d(B * Hq * T, gpu.limits.maxComputeWorkgroupsPerDimension),
+  });
+  // sc = P, dp = dS, stored [G·T, T] per entry: the transposed A of a [T x G·T] product
+  const dvH = matmul(gpu, sc, doH, { transA: true }, s.tmp([BK, T, D], 'dvH'));
+  const dkH = matmul(gpu, dp, qH, { transA: true, alpha: scale }, s.tmp([BK, T, D], 'dkH'));
+  // dQ into doutH's buffer (its last reader, the dV matmul, is recorded before)
+  const dqH = matmul(gpu, dp, kH, { alpha: scale }, doH);
+  permuteHeads(gpu, dqH, B, Hq, T, D, g.dq);
+  permuteHeads(gpu, dkH, B, Hkv, T, D, g.dk);
+  permuteHeads(gpu, dvH, B, Hkv, T, D, g.dv);
+  s.release();
+}
