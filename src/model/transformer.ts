@@ -3,6 +3,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import { shapeString, stackedView, type Tensor } from '../gpu/tensor.js';
 import { attention, kvWrite, prefillTiles } from '../ops/attention.js';
 import { pickMatmulConfig } from '../ops/matmul-configs.js';
+import { decodeLayer, decodeLayerFits } from '../ops/decode-layer.js';
 import { embedding } from '../ops/embedding.js';
 import { matmul } from '../ops/matmul.js';
 import { rmsnorm } from '../ops/rmsnorm.js';
@@ -110,6 +111,11 @@ interface Plan {
 const MAX_PLANS = 8;
 
 export class Transformer {
+  /**
+   * Small decode passes run each layer as one dispatch where ops/decode-layer.ts takes them (default);
+   * false keeps the separate ops everywhere (tests and benchmarks compare the two).
+   */
+  fusedDecode = true;
   private plans = new Map<string, Plan>();
   private rope: RopeTables;
   /** the longest pass the kernels take (checkOnePass), computed on first use */
@@ -172,9 +178,13 @@ export class Transformer {
     const p = this.begin('forward', tokens, cache, this.config.num_hidden_layers, slots, starts, opts);
     const ids = Array.isArray(tokens) ? p.tokens : tokens.reshape([p.B * p.T]);
     embedding(this.gpu, ids, this.w.embed, p.x);
+    const fused = this.fusesLayers(p, cache, this.w.layers);
     this.w.layers.forEach((layer, i) => {
-      this.attentionBlock(p, layer, cache.k[i], cache.v[i]);
-      this.mlpBlock(p, layer);
+      if (fused) decodeLayer(this.gpu, p.x, layer, this.layerDims, cache.k[i], cache.v[i], this.rope, slots, starts, p.T);
+      else {
+        this.attentionBlock(p, layer, cache.k[i], cache.v[i]);
+        this.mlpBlock(p, layer);
+      }
     });
     return this.head(p, this.w.norm, opts);
   }
@@ -193,8 +203,11 @@ export class Transformer {
     const p = this.begin(`mtpForward(${k})`, tokens, cache, this.mtpDepth, slots, starts, opts);
     this.checkRows('mtpForward: hidden', hidden, p.B * p.T);
     this.mtpInput(p, m, hidden, Array.isArray(tokens) ? p.tokens : tokens.reshape([p.B * p.T]));
-    this.attentionBlock(p, m.block, cache.k[k], cache.v[k]);
-    this.mlpBlock(p, m.block);
+    if (this.fusesLayers(p, cache, [m.block])) decodeLayer(this.gpu, p.x, m.block, this.layerDims, cache.k[k], cache.v[k], this.rope, slots, starts, p.T);
+    else {
+      this.attentionBlock(p, m.block, cache.k[k], cache.v[k]);
+      this.mlpBlock(p, m.block);
+    }
     return this.head(p, m.finalNorm, opts);
   }
 
@@ -209,6 +222,24 @@ export class Transformer {
   }
 
   // ------------------------------------------------------------------ blocks
+
+  /** The shapes ops/decode-layer.ts takes, from the config. */
+  private get layerDims() {
+    const c = this.config;
+    return { hidden: c.hidden_size, intermediate: c.intermediate_size, heads: c.num_attention_heads, kvHeads: c.num_key_value_heads, headDim: c.head_dim, eps: c.rms_norm_eps };
+  }
+
+  /**
+   * Whether this pass runs each layer as one fused dispatch (ops/decode-layer.ts): a few new rows of
+   * a small model on a software adapter, where a dispatch's fixed cost outweighs a small layer's
+   * arithmetic (bench/RESULTS.md "Fused decode layer"). Everything else runs the separate ops.
+   */
+  private fusesLayers(p: Plan, cache: KvCache, layers: readonly LayerWeights[]): boolean {
+    if (!this.fusedDecode) return false;
+    const c = this.config;
+    const f32 = layers.every((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down, l.inputNorm, l.postNorm].every((t) => t.dtype === 'f32'));
+    return f32 && decodeLayerFits(this.gpu, { ...this.layerDims, bias: c.attention_bias, qkNorm: c.qk_norm, rotaryDim: c.head_dim }, p.B, p.T, cache.maxPositions);
+  }
 
   /** x = input_proj(cat(rmsnorm(hidden), rmsnorm(embed(tokens)))) as two matmuls into x. */
   private mtpInput(p: Plan, m: MtpWeights, hidden: Tensor, ids: Tensor): void {

@@ -65,6 +65,37 @@ describe('KV-cache decode', () => {
   });
 });
 
+describe('fused decode layers (ops/decode-layer.ts)', () => {
+  it('a small llama decode step runs one dispatch a layer, with the separate ops\' logits', async () => {
+    const gpu = await testGpu();
+    const c = tinyModelConfig('llama');
+    const w = tinyModelWeights(c, testSeed);
+    const seq = randomSeq(c, 9, testSeed + 9);
+    const run = async (fused: boolean) => {
+      const model = Transformer.load(gpu, c, w);
+      model.fusedDecode = fused;
+      const cache = model.createCache(1, 16);
+      model.forward([seq.slice(0, 6)], cache, [0], [0], { lastOnly: true }).release();
+      const out: number[][] = [];
+      let dispatches = 0;
+      for (let t = 6; t < seq.length; t++) {
+        const d0 = gpu.dispatchCount;
+        const step = model.forward([[seq[t]!]], cache, [0], [t], { lastOnly: true });
+        dispatches = gpu.dispatchCount - d0;
+        out.push([...(await gpu.readF32(step))]);
+        step.release();
+      }
+      cache.dispose();
+      model.dispose();
+      return { out, dispatches };
+    };
+    const fused = await run(true);
+    const separate = await run(false);
+    if (gpu.info.software) assert.ok(fused.dispatches <= c.num_hidden_layers + 5, `${fused.dispatches} dispatches a step (separate ops: ${separate.dispatches})`);
+    for (let i = 0; i < fused.out.length; i++) assertClose(`step ${i}`, fused.out[i]!, separate.out[i]!, TOL);
+  });
+});
+
 describe('batched decode', () => {
   it('3 sequences of different lengths in one forward == one at a time', async () => {
     const gpu = await testGpu();

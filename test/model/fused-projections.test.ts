@@ -28,6 +28,9 @@ describe('fused k/v and gate/up projections', () => {
         return { ...l, k: single(`${p}.self_attn.k_proj.weight`), v: single(`${p}.self_attn.v_proj.weight`), gate: single(`${p}.mlp.gate_proj.weight`), up: single(`${p}.mlp.up_proj.weight`) };
       }),
     }, { owned: false });
+    // the separate-op path (small passes would otherwise run as one fused kernel a layer, decode-layer.test.ts)
+    fused.fusedDecode = false;
+    separate.fusedDecode = false;
     const r = rng(testSeed);
     for (const [B, T, fewer] of [[2, 2, 2 * 2], [1, 3, 0]] as const) {
       const tokens = Array.from({ length: B }, () => Array.from(randomInts(T, r, config.vocab_size)));

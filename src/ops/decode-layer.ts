@@ -1,0 +1,123 @@
+import type { Gpu } from '../gpu/gpu.js';
+import { Params } from '../gpu/params.js';
+import { shapeString, type Tensor } from '../gpu/tensor.js';
+import { expectDtype, expectShape, fail } from './check.js';
+import type { RopeTables } from './rope.js';
+
+/**
+ * A whole Llama layer (attention and MLP, pre-norm, residuals) for a few new tokens of each of a few
+ * sequences, in one dispatch: decode_layer.wgsl, a workgroup per sequence. The decode step of a small
+ * model on a software adapter is a few dozen tiny kernels, each paying ~50-100 µs of driver overhead
+ * on lavapipe (bench/RESULTS.md); this does a layer's twelve in one. Same arithmetic as the separate
+ * ops (ops/rmsnorm, matmul, rope, attention.kvWrite, attention, swiglu), in another summation order.
+ *
+ * Scope (decodeLayerFits): T ≤ 4 new rows per sequence, B ≤ 8 sequences, no q/k/v biases and no
+ * q/k norms, full rotary dims, sizes that are multiples of 4 and small enough for one workgroup's
+ * memory; the caller falls back to the separate ops otherwise.
+ */
+
+const OP = 'decodeLayer';
+const WG = 128;
+/** Most rows per sequence (the kernel's per-thread accumulators) and sequences (the params' slot arrays). */
+export const DECODE_LAYER_MAX_T = 4;
+export const DECODE_LAYER_MAX_B = 8;
+/** Largest H, I the fused layer takes: beyond these a workgroup per sequence does too much serial work. */
+const MAX_HIDDEN = 512;
+const MAX_INTERMEDIATE = 2048;
+
+export interface DecodeLayerWeights {
+  inputNorm: Tensor;
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  o: Tensor;
+  postNorm: Tensor;
+  gate: Tensor;
+  up: Tensor;
+  down: Tensor;
+}
+
+export interface DecodeLayerDims {
+  hidden: number;
+  intermediate: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  eps: number;
+}
+
+/** Workgroup-memory sizes of the kernel (override constants), in floats / vec4s. */
+function memory(d: DecodeLayerDims, T: number, L: number) {
+  const Nq = d.heads * d.headDim;
+  const Nkv = d.kvHeads * d.headDim;
+  const big = Math.max(d.heads * L, T * d.intermediate);
+  const sizes = { XS: T * d.hidden, NS4: (T * d.hidden) / 4, QS: T * Nq, KVS: T * Nkv, AS4: (T * Nq) / 4, BIG4: Math.ceil(big / 4) };
+  const bytes = 4 * (sizes.XS + 4 * sizes.NS4 + sizes.QS + 2 * sizes.KVS + 4 * sizes.AS4 + 4 * sizes.BIG4 + WG + 64);
+  return { sizes, bytes };
+}
+
+/**
+ * Whether `decodeLayer` takes B sequences of T rows of this model with a cache of L positions on
+ * this device: the kernel's scope (see the header), its 14 storage bindings, and its workgroup memory.
+ * `softwareOnly` (the default): only on a software adapter, where dispatch overhead dominates; on a
+ * GPU one workgroup per sequence would leave the chip idle.
+ */
+export function decodeLayerFits(gpu: Gpu, d: DecodeLayerDims & { bias: boolean; qkNorm: boolean; rotaryDim: number }, B: number, T: number, L: number, opts: { softwareOnly?: boolean } = {}): boolean {
+  if ((opts.softwareOnly ?? true) && !gpu.info.software) return false;
+  if (d.bias || d.qkNorm || d.rotaryDim !== d.headDim) return false;
+  if (B < 1 || B > DECODE_LAYER_MAX_B || T < 1 || T > DECODE_LAYER_MAX_T) return false;
+  if (d.hidden > MAX_HIDDEN || d.intermediate > MAX_INTERMEDIATE || d.heads > 32) return false;
+  if (d.hidden % 4 || d.intermediate % 4 || (d.heads * d.headDim) % 4 || d.headDim % 2) return false;
+  if ((gpu.limits.maxStorageBuffersPerShaderStage ?? 8) < 14) return false;
+  return memory(d, T, L).bytes <= (gpu.limits.maxComputeWorkgroupStorageSize ?? 16384);
+}
+
+/**
+ * x [B·T, hidden] (rows b·T .. b·T+T−1 are sequence b's new tokens, at positions starts[b] ..) goes
+ * through one layer in place; the rows' keys and values are written into kCache/vCache [S, Hkv, L, D]
+ * at slots[b]. `rope` holds the cos/sin tables of the full head dim.
+ */
+export function decodeLayer(gpu: Gpu, x: Tensor, w: DecodeLayerWeights, d: DecodeLayerDims, kCache: Tensor, vCache: Tensor, rope: RopeTables, slots: readonly number[], starts: readonly number[], T: number): void {
+  const B = slots.length;
+  const { hidden: H, intermediate: I, heads: Hq, kvHeads: Hkv, headDim: D } = d;
+  const Nq = Hq * D;
+  const Nkv = Hkv * D;
+  if (starts.length !== B) fail(OP, `${starts.length} starts for ${B} slots`);
+  if (B > DECODE_LAYER_MAX_B || T < 1 || T > DECODE_LAYER_MAX_T) fail(OP, `B=${B} sequences of T=${T} rows: at most ${DECODE_LAYER_MAX_B} of ${DECODE_LAYER_MAX_T}`);
+  expectDtype(OP, 'x', x, ['f32']);
+  expectShape(OP, 'x', x, [B * T, H], 'B·T x hidden');
+  for (const [name, t, shape] of [
+    ['inputNorm', w.inputNorm, [H]],
+    ['q', w.q, [Nq, H]],
+    ['k', w.k, [Nkv, H]],
+    ['v', w.v, [Nkv, H]],
+    ['o', w.o, [H, Nq]],
+    ['postNorm', w.postNorm, [H]],
+    ['gate', w.gate, [I, H]],
+    ['up', w.up, [I, H]],
+    ['down', w.down, [H, I]],
+  ] as const) {
+    expectShape(OP, name, t, shape, `the layer's ${name} weight`);
+  }
+  const [S, Hc, L, Dc] = kCache.shape;
+  if (kCache.shape.length !== 4 || Hc !== Hkv || Dc !== D) fail(OP, `kCache ${shapeString(kCache.shape)} is not [S x ${Hkv} x L x ${D}]`);
+  expectShape(OP, 'vCache', vCache, kCache.shape, 'same as kCache');
+  const maxPos = rope.cos.shape[0]!;
+  if (rope.cos.shape[1] !== D / 2) fail(OP, `rope tables ${shapeString(rope.cos.shape)} are not of the full head dim ${D}`);
+  for (let b = 0; b < B; b++) {
+    if (!(slots[b]! >= 0 && slots[b]! < S!)) fail(OP, `slot ${slots[b]} of sequence ${b} is outside the cache's ${S} slots`);
+    if (!(starts[b]! >= 0 && starts[b]! + T <= L!)) fail(OP, `positions ${starts[b]}..${starts[b]! + T - 1} of sequence ${b} are outside the cache's ${L} positions`);
+  }
+  const slotWords = Array.from({ length: DECODE_LAYER_MAX_B }, (_, b) => slots[b] ?? 0);
+  const startWords = Array.from({ length: DECODE_LAYER_MAX_B }, (_, b) => starts[b] ?? 0);
+  const params = new Params().u32(H).u32(Nq).u32(Nkv).u32(I).u32(Hq).u32(Hkv).u32(D).u32(D / 2).u32(L!).u32(maxPos).f32(d.eps).f32(Math.LOG2E / Math.sqrt(D)).u32(0).u32(0).u32(0).u32(0);
+  for (const v of slotWords) params.u32(v);
+  for (const v of startWords) params.u32(v);
+  gpu.dispatch({
+    file: 'decode_layer.wgsl',
+    constants: { WG, T, ...memory(d, T, L!).sizes },
+    params,
+    tensors: [x, w.inputNorm, w.q, w.k, w.v, w.o, w.postNorm, w.gate, w.up, w.down, kCache, vCache, rope.cos, rope.sin],
+    workgroups: [B],
+  });
+}

@@ -1,0 +1,277 @@
+// One whole transformer layer for a few new tokens of one sequence, in one dispatch (the decode step
+// of a small model; src/ops/decode-layer.ts). For each of the T rows of sequence b (positions
+// start_b .. start_b + T − 1, written into cache slot slot_b):
+//
+//   n = rmsnorm(x) · w_in;  q, k, v = n·Wqᵀ, n·Wkᵀ, n·Wvᵀ;  RoPE on q and k;  k, v -> cache
+//   a = softmax(scale · q·Kᵀ over the keys up to the row's own position) · V      (grouped-query)
+//   x += a·Woᵀ
+//   n = rmsnorm(x) · w_post;  x += (silu(n·Wgᵀ) ∘ n·Wuᵀ)·Wdᵀ
+//
+// Why one kernel: on a software adapter (lavapipe) every dispatch costs ~50-100 µs of driver and
+// thread-pool overhead whatever its size, and the twelve small kernels of a layer spent more time
+// there than in arithmetic. A workgroup per sequence keeps every intermediate vector in workgroup
+// memory and separates the phases with barriers instead of dispatches; the T rows share each weight
+// read (T sums a thread), so drafting's verify pass (T = 2) reads the weights once. On a real GPU
+// a single workgroup a sequence leaves most of the chip idle; the wrapper takes this path only for
+// small models on a software adapter (decodeLayerFits).
+//
+// Layouts: x [B, T, H] (updated in place); Wq [Nq, H], Wk/Wv [Nkv, H], Wo [H, Nq], Wg/Wu [I, H],
+// Wd [H, I] (HF Linear: out × in), read as vec4 rows (H, Nq, I multiples of 4); caches
+// [S, Hkv, L, D]; RoPE tables [maxPos, half] (pairs (i, i + half) of each head, dims ≥ 2·half pass
+// through). Loop bounds over H, Nq, I, D come from the params, not constants: Mesa fully unrolls
+// constant loops of ≤ 32 trips, which made such kernels compile ~10x slower.
+
+struct Params {
+  H: u32,
+  Nq: u32,        // Hq·D
+  Nkv: u32,       // Hkv·D
+  I: u32,
+  Hq: u32,
+  Hkv: u32,
+  D: u32,
+  half: u32,      // rotary_dim / 2
+  L: u32,         // cache positions
+  maxPos: u32,    // RoPE table rows
+  eps: f32,
+  qScale: f32,    // scale · log2(e): scores are kept in the log2 domain
+  pad3: u32,      // padding: the arrays below start at a 16-byte boundary
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
+  slots: array<vec4u, 2>,   // cache slot of sequence b (b < 8)
+  starts: array<vec4u, 2>,  // position of sequence b's first new row
+}
+
+override WG: u32 = 128;
+override T: u32 = 1;         // rows per sequence (1: a decode step; 2+: a draft-and-verify pass)
+override XS: u32 = 128;      // ≥ T·H        (the rows' residual stream)
+override NS4: u32 = 32;      // ≥ T·H/4      (normed rows, as vec4)
+override QS: u32 = 128;      // ≥ T·Nq
+override KVS: u32 = 64;      // ≥ T·Nkv
+override AS4: u32 = 32;      // ≥ T·Nq/4     (attention output rows, as vec4)
+override BIG4: u32 = 128;    // ≥ max(Hq·L, T·I)/4 (one row's scores, then the rows' MLP activations)
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+@group(0) @binding(2) var<storage, read> wIn: array<f32>;
+@group(0) @binding(3) var<storage, read> wq: array<vec4f>;
+@group(0) @binding(4) var<storage, read> wk: array<vec4f>;
+@group(0) @binding(5) var<storage, read> wv: array<vec4f>;
+@group(0) @binding(6) var<storage, read> wo: array<vec4f>;
+@group(0) @binding(7) var<storage, read> wPost: array<f32>;
+@group(0) @binding(8) var<storage, read> wg: array<vec4f>;
+@group(0) @binding(9) var<storage, read> wu: array<vec4f>;
+@group(0) @binding(10) var<storage, read> wd: array<vec4f>;
+@group(0) @binding(11) var<storage, read_write> kc: array<f32>;
+@group(0) @binding(12) var<storage, read_write> vc: array<f32>;
+@group(0) @binding(13) var<storage, read> cosT: array<f32>;
+@group(0) @binding(14) var<storage, read> sinT: array<f32>;
+
+var<workgroup> xs: array<f32, XS>;
+var<workgroup> ns: array<vec4f, NS4>;
+var<workgroup> qs: array<f32, QS>;
+var<workgroup> ks: array<f32, KVS>;
+var<workgroup> vs: array<f32, KVS>;
+var<workgroup> att: array<vec4f, AS4>;
+var<workgroup> big: array<vec4f, BIG4>;
+var<workgroup> red: array<f32, WG>;
+var<workgroup> stat: array<f32, 64>;  // per head: max (log2 domain) at 2h, 1/sum at 2h+1 (Hq ≤ 32)
+
+/** Σ over the workgroup of v (a fixed tree: deterministic); every thread gets the result. */
+fn reduceSum(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var w = WG / 2u; w > 0u; w /= 2u) {
+    if (lid < w) { red[lid] += red[lid + w]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();  // all have read red[0] before the next reduction writes it
+  return r;
+}
+
+fn setNs(i: u32, v: f32) { ns[i >> 2u][i & 3u] = v; }
+fn setAtt(i: u32, v: f32) { att[i >> 2u][i & 3u] = v; }
+fn getBig(i: u32) -> f32 { return big[i >> 2u][i & 3u]; }
+fn setBig(i: u32, v: f32) { big[i >> 2u][i & 3u] = v; }
+
+/** ns[r] = rmsnorm(xs[r]) · w for every row r; `post` picks the post-attention norm's weights. */
+fn normRows(lid: u32, post: bool) {
+  for (var r = 0u; r < T; r++) {
+    var ss = 0.0;
+    for (var i = lid; i < p.H; i += WG) {
+      let v = xs[r * p.H + i];
+      ss += v * v;
+    }
+    let rstd = inverseSqrt(reduceSum(ss, lid) / f32(p.H) + p.eps);
+    for (var i = lid; i < p.H; i += WG) {
+      let w = select(wIn[i], wPost[i], post);
+      setNs(r * p.H + i, xs[r * p.H + i] * rstd * w);
+    }
+  }
+  workgroupBarrier();
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let b = wid.x;
+  let slot = p.slots[b >> 2u][b & 3u];
+  let start = p.starts[b >> 2u][b & 3u];
+  let H4 = p.H / 4u;
+  let Nq4 = p.Nq / 4u;
+  let I4 = p.I / 4u;
+  let G = p.Hq / p.Hkv;
+
+  // 1. the rows of x into workgroup memory; input norm
+  for (var i = lid; i < T * p.H; i += WG) { xs[i] = x[b * T * p.H + i]; }
+  workgroupBarrier();
+  normRows(lid, false);
+
+  // 2. q, k, v: one output row a thread at a time, its weight row read once for all T rows
+  for (var j = lid; j < p.Nq + 2u * p.Nkv; j += WG) {
+    var acc: array<f32, 4>;  // T ≤ 4 (function-scope arrays need a constant size)
+    for (var r = 0u; r < T; r++) { acc[r] = 0.0; }
+    if (j < p.Nq) {
+      for (var k = 0u; k < H4; k++) {
+        let w = wq[j * H4 + k];
+        for (var r = 0u; r < T; r++) { acc[r] += dot(w, ns[r * H4 + k]); }
+      }
+      for (var r = 0u; r < T; r++) { qs[r * p.Nq + j] = acc[r]; }
+    } else if (j < p.Nq + p.Nkv) {
+      let jj = j - p.Nq;
+      for (var k = 0u; k < H4; k++) {
+        let w = wk[jj * H4 + k];
+        for (var r = 0u; r < T; r++) { acc[r] += dot(w, ns[r * H4 + k]); }
+      }
+      for (var r = 0u; r < T; r++) { ks[r * p.Nkv + jj] = acc[r]; }
+    } else {
+      let jj = j - p.Nq - p.Nkv;
+      for (var k = 0u; k < H4; k++) {
+        let w = wv[jj * H4 + k];
+        for (var r = 0u; r < T; r++) { acc[r] += dot(w, ns[r * H4 + k]); }
+      }
+      for (var r = 0u; r < T; r++) { vs[r * p.Nkv + jj] = acc[r]; }
+    }
+  }
+  workgroupBarrier();
+
+  // 3. RoPE on q's and k's heads, each row at its own position
+  let heads = p.Hq + p.Hkv;
+  for (var idx = lid; idx < T * heads * p.half; idx += WG) {
+    let r = idx / (heads * p.half);
+    let rest = idx % (heads * p.half);
+    let h = rest / p.half;
+    let i = rest % p.half;
+    let pos = min(start + r, p.maxPos - 1u);
+    let c = cosT[pos * p.half + i];
+    let s = sinT[pos * p.half + i];
+    if (h < p.Hq) {
+      let o = r * p.Nq + h * p.D + i;
+      let a = qs[o];
+      let e = qs[o + p.half];
+      qs[o] = a * c - e * s;
+      qs[o + p.half] = e * c + a * s;
+    } else {
+      let o = r * p.Nkv + (h - p.Hq) * p.D + i;
+      let a = ks[o];
+      let e = ks[o + p.half];
+      ks[o] = a * c - e * s;
+      ks[o + p.half] = e * c + a * s;
+    }
+  }
+  workgroupBarrier();
+
+  // 4. k and v of every row into the cache
+  for (var idx = lid; idx < T * p.Nkv; idx += WG) {
+    let r = idx / p.Nkv;
+    let kvh = (idx % p.Nkv) / p.D;
+    let d = idx % p.D;
+    let o = ((slot * p.Hkv + kvh) * p.L + start + r) * p.D + d;
+    kc[o] = ks[idx];
+    vc[o] = vs[idx];
+  }
+  storageBarrier();  // this workgroup's cache writes are visible to its reads below
+
+  // 5. attention, one row at a time (its scores fill `big`)
+  for (var r = 0u; r < T; r++) {
+    let nk = start + r + 1u;  // keys 0 .. the row's own position
+    for (var idx = lid; idx < p.Hq * nk; idx += WG) {
+      let h = idx / nk;
+      let j = idx % nk;
+      let ko = ((slot * p.Hkv + h / G) * p.L + j) * p.D;
+      let qo = r * p.Nq + h * p.D;
+      var acc = 0.0;
+      for (var d = 0u; d < p.D; d++) { acc += qs[qo + d] * kc[ko + d]; }
+      setBig(idx, acc * p.qScale);
+    }
+    workgroupBarrier();
+    // per head: max and 1/sum (few heads; a thread each, walking the keys)
+    for (var h = lid; h < p.Hq; h += WG) {
+      var m = -3.0e38;
+      for (var j = 0u; j < nk; j++) { m = max(m, getBig(h * nk + j)); }
+      var sum = 0.0;
+      for (var j = 0u; j < nk; j++) { sum += exp2(getBig(h * nk + j) - m); }
+      stat[2u * h] = m;
+      stat[2u * h + 1u] = 1.0 / sum;
+    }
+    workgroupBarrier();
+    for (var idx = lid; idx < p.Hq * nk; idx += WG) {
+      let h = idx / nk;
+      setBig(idx, exp2(getBig(idx) - stat[2u * h]) * stat[2u * h + 1u]);
+    }
+    workgroupBarrier();
+    for (var idx = lid; idx < p.Nq; idx += WG) {
+      let h = idx / p.D;
+      let d = idx % p.D;
+      let vo = (slot * p.Hkv + h / G) * p.L * p.D + d;
+      var acc = 0.0;
+      for (var j = 0u; j < nk; j++) { acc += getBig(h * nk + j) * vc[vo + j * p.D]; }
+      setAtt(r * p.Nq + idx, acc);
+    }
+    workgroupBarrier();
+  }
+
+  // 6. x += a·Woᵀ
+  for (var i = lid; i < p.H; i += WG) {
+    var acc: array<f32, 4>;  // T ≤ 4 (function-scope arrays need a constant size)
+    for (var r = 0u; r < T; r++) { acc[r] = 0.0; }
+    for (var k = 0u; k < Nq4; k++) {
+      let w = wo[i * Nq4 + k];
+      for (var r = 0u; r < T; r++) { acc[r] += dot(w, att[r * Nq4 + k]); }
+    }
+    for (var r = 0u; r < T; r++) { xs[r * p.H + i] += acc[r]; }
+  }
+  workgroupBarrier();
+
+  // 7. post-attention norm; the MLP's activations silu(g)·u into `big`
+  normRows(lid, true);
+  for (var i = lid; i < p.I; i += WG) {
+    var g: array<f32, 4>;  // T ≤ 4 (function-scope arrays need a constant size)
+    var u: array<f32, 4>;  // T ≤ 4 (function-scope arrays need a constant size)
+    for (var r = 0u; r < T; r++) {
+      g[r] = 0.0;
+      u[r] = 0.0;
+    }
+    for (var k = 0u; k < H4; k++) {
+      let wgk = wg[i * H4 + k];
+      let wuk = wu[i * H4 + k];
+      for (var r = 0u; r < T; r++) {
+        g[r] += dot(wgk, ns[r * H4 + k]);
+        u[r] += dot(wuk, ns[r * H4 + k]);
+      }
+    }
+    for (var r = 0u; r < T; r++) { setBig(r * p.I + i, g[r] / (1.0 + exp(-g[r])) * u[r]); }
+  }
+  workgroupBarrier();
+
+  // 8. x += act·Wdᵀ, back to global memory
+  for (var i = lid; i < p.H; i += WG) {
+    var acc: array<f32, 4>;  // T ≤ 4 (function-scope arrays need a constant size)
+    for (var r = 0u; r < T; r++) { acc[r] = 0.0; }
+    for (var k = 0u; k < I4; k++) {
+      let w = wd[i * I4 + k];
+      for (var r = 0u; r < T; r++) { acc[r] += dot(w, big[r * I4 + k]); }
+    }
+    for (var r = 0u; r < T; r++) { x[(b * T + r) * p.H + i] = xs[r * p.H + i] + acc[r]; }
+  }
+}
