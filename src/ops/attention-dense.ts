@@ -1,30 +1,27 @@
 import { grid1d, type Gpu } from '../gpu/gpu.js';
 import { Params } from '../gpu/params.js';
-import { shapeString, type Tensor } from '../gpu/tensor.js';
-import { checkSegments, dummy } from './attention.js';
-import { expectDtype, expectRank, expectShape, fail } from './check.js';
+import type { Tensor } from '../gpu/tensor.js';
 import { matmul } from './matmul.js';
 
 /**
- * Causal grouped-query attention over whole training rows, forward and backward, computed densely:
- * the B·Hq·T² scores are materialised and every product runs as a batched matmul on the tuned matmul
- * kernels. The flash kernels (attention_prefill.wgsl, attention_backward_*.wgsl) never store a T×T
- * matrix, but on lavapipe they run far below matmul speed (a training step of the bundled model's
- * shape, B=16 rows of T=128 with 4/2 heads of 32, spent ~70% of its time in the flash backward at
- * under 1 GFLOP/s while the matmuls ran at ~20; bench/RESULTS.md). For the short rows ponder trains
- * on, the scores are small (4 MiB a layer at that shape), so the dense form wins despite computing
- * the masked half too.
+ * The backward of causal grouped-query attention over whole training rows, computed densely: the
+ * B·Hq·T² scores are materialised and every product runs as a batched matmul on the tuned matmul
+ * kernels. The flash backward (attention_backward_dkdv.wgsl, _dq.wgsl) never stores a T×T matrix,
+ * but on lavapipe it runs far below matmul speed (a training step of the bundled model's shape, B=16
+ * rows of T=128 with 4/2 heads of 32, spent ~70% of its time there at under 1 GFLOP/s while the
+ * matmuls ran at ~20; bench/RESULTS.md). For the short rows ponder trains on, the scores are small
+ * (4 MiB a layer at that shape), so the dense form wins despite computing the masked half too. (The
+ * same treatment of the forward measured slightly slower than attention_prefill.wgsl, which already
+ * runs near the matmuls' speed, so the forward stays flash.)
  *
  * Layout: per (b, kv head) the G query heads' T rows form one [G·T, D] matrix once q is head-major
  * ([B, Hq, T, D], permute_heads.wgsl), and the cache block [T, D] of that kv head holds its keys, so
  * the batch is B·Hkv entries; scores are [B·Hkv, G·T, T] (row ρ = g·T + t, column = key position).
  *
- *   forward   qH = permute(q); S = qH·kᵀ; P, lse = masked softmax(scale·S) (attention_dense_softmax);
- *             out = permute(P·v)                                          4·D flops a (row, key) pair
  *   backward  S = qH·kᵀ, dP = doutH·vᵀ; P, dS = P∘(dP − delta) (attention_backward_probs);
  *             dV = Pᵀ·doutH, dK = scale·dSᵀ·qH, dQ = scale·dS·k            10·D flops a pair
  *
- * over all T² pairs (the flash kernels do the causal half: 4·D and 14·D). Same results as the flash
+ * over all T² pairs (the flash kernels do the causal half: 14·D). Same results as the flash
  * kernels to float32 rounding (the sums run in another order); both are tested against one float64
  * reference. Only the training layout: the caches hold exactly slot b = row b, positions 0..T-1.
  */
@@ -49,7 +46,7 @@ export function denseAttentionFits(B: number, T: number, Hq: number, maxBindingB
   return denseAttentionScratchBytes(B, T, Hq)! <= Math.min(DENSE_SCRATCH_BYTES, maxBindingBytes);
 }
 
-/** Whether training attention over these shapes takes the dense path (forward and backward alike). */
+/** Whether the attention backward over these shapes takes the dense path. */
 export function usesDenseAttention(gpu: Gpu, B: number, T: number, Hq: number, cacheSlots = B, cachePositions = T): boolean {
   return denseAttentionScratchBytes(B, T, Hq, cacheSlots, cachePositions) !== undefined && denseAttentionFits(B, T, Hq, gpu.limits.maxStorageBufferBindingSize);
 }
@@ -86,55 +83,6 @@ function scratchList(gpu: Gpu, op: string) {
 /** The row-wise kernels' shared params: rows, T, G, Hkv, scale·log2(e), segmented. */
 function rowParams(B: number, T: number, Hq: number, Hkv: number, scale: number, segmented: boolean): Params {
   return new Params().u32(B * Hq * T).u32(T).u32(Hq / Hkv).u32(Hkv).f32(scale * Math.LOG2E).u32(segmented ? 1 : 0);
-}
-
-export interface DenseAttentionOptions {
-  /** softmax scale; default 1/sqrt(D) */
-  scale?: number;
-  /** u32 [B, T]: segment ids of packed rows (block-diagonal causal mask) */
-  segments?: Tensor;
-  /** f32 [B, T, Hq]: receives each row's log-sum-exp (what the backward needs) */
-  lse: Tensor;
-}
-
-const FWD = 'denseAttention';
-
-/**
- * out[b,t,h] = softmax(scale·q[b,t,h]·Kᵀ over keys 0..t of row b (of its segment)) · V, with the
- * row's log-sum-exp into `opts.lse`: what `attention` computes for fresh training rows (slots 0..B-1,
- * starts 0), densely. q [B,T,Hq,D]; kCache/vCache [B,Hkv,T,D]; out [B,T,Hq,D].
- */
-export function denseAttentionForward(gpu: Gpu, q: Tensor, kCache: Tensor, vCache: Tensor, opts: DenseAttentionOptions, out: Tensor): Tensor {
-  expectDtype(FWD, 'q', q, ['f32']);
-  expectRank(FWD, 'q', q, [4]);
-  const [B, T, Hq, D] = q.shape;
-  if (kCache.shape.length !== 4) fail(FWD, `kCache has shape ${shapeString(kCache.shape)}, expected rank 4 [B x Hkv x T x D]`);
-  const Hkv = kCache.shape[1]!;
-  if (!(Hkv > 0 && Hq % Hkv === 0)) fail(FWD, `q ${shapeString(q.shape)} has ${Hq} heads, not a multiple of the ${Hkv} KV heads of kCache ${shapeString(kCache.shape)}`);
-  expectShape(FWD, 'kCache', kCache, [B, Hkv, T, D], 'B x Hkv x T x D (the training layout)');
-  expectShape(FWD, 'vCache', vCache, kCache.shape, 'same as kCache');
-  expectShape(FWD, 'lse', opts.lse, [B, T, Hq], 'B x T x Hq');
-  expectShape(FWD, 'out', out, q.shape, 'same as q');
-  if (opts.segments) checkSegments(FWD, opts.segments, B, T);
-  if (B === 0 || T === 0) return out;
-  const scale = opts.scale ?? 1 / Math.sqrt(D);
-  const G = Hq / Hkv;
-  const BK = B * Hkv;
-  const s = scratchList(gpu, FWD);
-  const qH = permuteHeads(gpu, q, B, T, Hq, D, s.tmp([BK, G * T, D], 'qH'));
-  const scores = matmul(gpu, qH, kCache.reshape([BK, T, D]), { transB: true }, s.tmp([BK, G * T, T], 'scores'));
-  gpu.dispatch({
-    file: 'attention_dense_softmax.wgsl',
-    constants: { WG: 64 },
-    params: rowParams(B, T, Hq, Hkv, scale, opts.segments !== undefined),
-    tensors: [scores, opts.lse, opts.segments ?? dummy(gpu, 'u32')],
-    workgroups: grid1d(B * Hq * T, gpu.limits.maxComputeWorkgroupsPerDimension),
-  });
-  // P·v into qH's buffer (qH is read only by the scores matmul, recorded before)
-  const oH = matmul(gpu, scores, vCache.reshape([BK, T, D]), {}, qH);
-  permuteHeads(gpu, oH, B, Hq, T, D, out);
-  s.release();
-  return out;
 }
 
 /**

@@ -4,7 +4,6 @@ import { stackedView, Tensor } from '../gpu/tensor.js';
 import { addInPlace } from '../ops/add.js';
 import { attention, kvWrite } from '../ops/attention.js';
 import { attentionBackward } from '../ops/attention-backward.js';
-import { denseAttentionForward, usesDenseAttention } from '../ops/attention-dense.js';
 import { crossEntropy, IGNORE_INDEX } from '../ops/cross-entropy.js';
 import { embedding, embeddingBackward } from '../ops/embedding.js';
 import { matmul } from '../ops/matmul.js';
@@ -850,9 +849,7 @@ export class TrainableModel {
     rope(gpu, k, p.positions, this.rope);
     kvWrite(gpu, k, p.v.reshape([B, T, Hkv, D]), a.kCache, a.vCache, p.slots, p.starts);
     const segments = p.packed ? p.segments : undefined;
-    // fresh rows in their own cache slots: the dense form where its scratch fits (attention-dense.ts)
-    if (usesDenseAttention(gpu, B, T, Hq)) denseAttentionForward(gpu, q, a.kCache, a.vCache, { lse: a.lse, segments }, a.attn.reshape([B, T, Hq, D]));
-    else attention(gpu, q, a.kCache, a.vCache, p.slots, p.starts, { lse: a.lse, segments }, a.attn.reshape([B, T, Hq, D]));
+    attention(gpu, q, a.kCache, a.vCache, p.slots, p.starts, { lse: a.lse, segments }, a.attn.reshape([B, T, Hq, D]));
     gpu.copy(a.x, a.xm);
     matmul(gpu, a.attn, l.o.value, { transB: true, accumulate: true }, a.xm);
   }
