@@ -311,9 +311,10 @@ export class Transformer {
     if (opts.hiddenOut) gpu.copy(p.n, opts.hiddenOut, 0, 0, p.n.byteSize);
     const V = this.config.vocab_size;
     if (opts.lastOnly) {
-      embedding(gpu, p.lastRows, p.n, p.lastNorm);
+      // with one row a sequence (a decode step) the last rows are all of n: no gather to dispatch
+      if (p.T > 1) embedding(gpu, p.lastRows, p.n, p.lastNorm);
       const logits = gpu.empty([p.B, 1, V], 'f32', 'logits');
-      this.lmHead(p.lastNorm, logits);
+      this.lmHead(p.T > 1 ? p.lastNorm : p.n, logits);
       return logits;
     }
     const logits = gpu.empty([p.B, p.T, V], 'f32', 'logits');
