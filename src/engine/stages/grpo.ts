@@ -24,13 +24,12 @@
  * pure function of (recipe seed, stage, step, round), so a resumed run samples what an
  * uninterrupted one does and ends with the same weights.
  */
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IGNORE_INDEX } from '../../data/batches.js';
 import { PonderError } from '../../errors.js';
 import { Transformer } from '../../model/transformer.js';
 import type { GrpoSettings } from '../../recipe/load.js';
-import { loadModelDir, saveModelDir } from '../../io/model-dir.js';
 import { isMtpWeight } from '../../model/config.js';
 import { tokenLogprobs } from '../../ops/token-logprobs.js';
 import { taskOptionsOf, type TaskDataSpec } from '../../recipe/load.js';
@@ -43,6 +42,7 @@ import { taskPromptIds } from '../evaluate.js';
 import { sampleBatch, type BatchCompletion } from '../sample-batch.js';
 import { ProblemPool, type PoolState } from './problem-pool.js';
 import { overlongPenalty, temperatureAt } from './shaping.js';
+import { stageReferenceWeights } from './reference.js';
 import type { RunnerFactory, StageContext, StageRunner, StepReport } from './types.js';
 
 /** GRPO's problems are drawn with seed + this: a problem list of their own, apart from SFT's and the evals'. */
@@ -351,13 +351,8 @@ class GrpoRunner implements StageRunner {
    */
   async openReference(): Promise<void> {
     if (this.g.kl_coef === 0) return;
-    const { gpu, model, runDir, stage } = this.ctx;
-    const dir = join(runDir, 'reference', stage.name);
-    // a fresh stage saves its starting weights; a resumed one must find them
-    if (this.ctx.resume === undefined) saveModelDir(dir, { config: model.config, weights: await model.toWeights() }, { overwrite: true });
-    else if (!existsSync(join(dir, 'config.json'))) throw new PonderError('BAD_INPUT', `${dir}: the KL reference of stage "${stage.name}" is missing; resume cannot continue this stage (start it afresh)`);
-    const { config, weights } = loadModelDir(dir);
-    this.reference = Transformer.load(gpu, config, weights);
+    const { config, weights } = await stageReferenceWeights(this.ctx, 'the KL reference');
+    this.reference = Transformer.load(this.ctx.gpu, config, weights);
   }
 
   /** log π_ref of each row's completion tokens at the sampling temperature. */

@@ -25,17 +25,15 @@
  * state(): the prompt pool's cursor (sampling and the rejected order follow from the step index).
  * metrics: loss and TRL's DPO metrics (0 when no pair), pairs, all_correct, none_correct, pass_rate.
  */
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { padId } from '../../data/batches.js';
 import { PonderError } from '../../errors.js';
-import { loadModelDir, saveModelDir } from '../../io/model-dir.js';
 import { isMtpWeight } from '../../model/config.js';
 import { drawU32 } from '../../sample/rng.js';
 import type { Json } from '../../train/checkpoint.js';
 import { TrainableModel } from '../../train/trainable.js';
 import { ProblemPool, type PoolState } from './problem-pool.js';
 import { dpoStep, sequenceLogps } from './preference-step.js';
+import { stageReferenceWeights } from './reference.js';
 import { ROLLOUT_SEED_OFFSET, rolloutKey, rolloutLength, rolloutRow, sampleRollouts, stageProblems, type Rollout } from './rollouts.js';
 import type { RunnerFactory, StageRunner, StepReport } from './types.js';
 
@@ -89,24 +87,6 @@ export function buildRolloutPairs(rollouts: readonly Rollout[], k: number, perPr
   return out;
 }
 
-/** The stage-start weights as a frozen TrainableModel: saved at stage start, loaded on resume. */
-async function referenceModel(ctx: Parameters<RunnerFactory>[0]): Promise<TrainableModel> {
-  const { gpu, model, runDir, stage, resume } = ctx;
-  const dir = join(runDir, 'reference', stage.name);
-  if (resume === undefined) {
-    const weights = await model.toWeights();
-    const tmp = `${dir}.tmp`;
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(join(runDir, 'reference'), { recursive: true });
-    saveModelDir(tmp, { config: model.config, weights });
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
-    return TrainableModel.create(gpu, model.config, weights);
-  }
-  if (!existsSync(dir)) throw new PonderError('BAD_INPUT', `${dir}: missing; a rollout_dpo stage resumed mid-way needs the reference weights its start saved`);
-  return TrainableModel.create(gpu, model.config, loadModelDir(dir).weights);
-}
-
 export const createRolloutDpoRunner: RunnerFactory = async (ctx): Promise<StageRunner> => {
   const { gpu, model, tok, recipe, stage, stageIndex, resume, signal } = ctx;
   const settings = stage.rollout;
@@ -117,7 +97,8 @@ export const createRolloutDpoRunner: RunnerFactory = async (ctx): Promise<StageR
   const pad = padId(tok);
   const ctxLen = model.config.max_position_embeddings;
   const seed = recipe.seed + ROLLOUT_SEED_OFFSET + stageIndex;
-  const reference = await referenceModel(ctx);
+  const ref = await stageReferenceWeights(ctx, 'the reference model (π_ref)');
+  const reference = TrainableModel.create(gpu, ref.config, ref.weights);
 
   return {
     headline: 'rewards/accuracies',
