@@ -31,6 +31,13 @@
 // barriers as coroutines and pays ~30 ns per 8-lane load whatever the address pattern), and
 // about 4x quicker to compile. vec4 rows were slower still there (spilled unrolled registers).
 //
+// Row groups (RPW > 1, only with KSPLIT = 1): a workgroup serves RPW consecutive (b, kvh) pairs,
+// lane r·HPW + h taking head h of the r-th. With KSPLIT = 1 a workgroup is only HPW threads (2 for
+// the bundled model's heads), so on a CPU adapter most SIMD lanes of a workgroup idled and each of
+// the B·Hkv tiny workgroups paid its own start-up; packing several rows fills the lanes. Their keys
+// differ (K/V loads become gathers, which lavapipe pays the same per 8-lane load) and so may their
+// key counts (the loop is divergent; there is no barrier on this path).
+//
 // Out-of-range inputs are clamped, never read out of bounds: slots[b] ≥ S gives out = 0 and
 // lse = −inf; starts[b] ≥ L attends to all L cached positions.
 
@@ -49,6 +56,7 @@ override HD: u32 = 64;      // head dim D (≤ MAXD)
 override HPW: u32 = 8;      // query heads per workgroup
 override KSPLIT: u32 = 1;   // key streams; workgroup = HPW·KSPLIT threads
 override DC: u32 = 8;       // dims per round of the final merge
+override RPW: u32 = 1;      // (b, kvh) row groups per workgroup (> 1 only with KSPLIT = 1)
 // Loops over the head dim run at least 40 trips (skipping d ≥ D): Mesa unrolls loops of ≤ 32 trips,
 // which scalarises the 256-float q/acc rows and makes lavapipe take ~10-20 s to compile D ≤ 32.
 override DLOOP: u32 = max(HD, 40u);
@@ -73,10 +81,15 @@ var<workgroup> headM: array<f32, HPW>;             // merged max per head
 var<workgroup> headL: array<f32, HPW>;             // merged sum per head
 var<workgroup> red: array<f32, HPW * KSPLIT * DC>; // rescaled accumulator slices
 
-@compute @workgroup_size(HPW * KSPLIT)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let b = wid.y / p.Hkv;
-  let kvh = wid.y % p.Hkv;
+@compute @workgroup_size(HPW * KSPLIT * RPW)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidAll: u32) {
+  // this lane's row group (a lane past the last one repeats it and never writes)
+  let group = wid.y * RPW + lidAll / (HPW * KSPLIT);
+  let groupOk = group < p.B * p.Hkv;
+  let y = min(group, p.B * p.Hkv - 1u);
+  let lid = lidAll % (HPW * KSPLIT);
+  let b = y / p.Hkv;
+  let kvh = y % p.Hkv;
   let h0 = wid.x * HPW;                // first head of this chunk within the group
   let nh = min(HPW, p.G - h0);         // heads actually served (G may be below HPW)
   let qhead0 = b * p.Hq + kvh * p.G + h0;
@@ -137,7 +150,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
 
   if (KSPLIT == 1u) {
-    if (h < nh) {
+    if (h < nh && groupOk) {
       let inv = select(0.0, 1.0 / l, l > 0.0);
       for (var d = 0u; d < DLOOP; d++) {
         if (d < HD) { out[(qhead0 + h) * HD + d] = acc[d] * inv; }

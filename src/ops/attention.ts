@@ -45,6 +45,8 @@ export interface AttentionOptions {
   kernel?: 'prefill' | 'decode';
   /** Tests and tuning: key streams of the decode kernel (default: see decodeTiles). */
   decodeKeySplit?: number;
+  /** Tests: (b, kv head) row groups per decode workgroup, with one key stream (default: decodeRowGroups). */
+  decodeRowGroups?: number;
   /** u32 [B, T]: segment id per token (packed rows; starts must be 0). Absent: plain causal. */
   segments?: Tensor;
 }
@@ -127,12 +129,16 @@ export function attention(gpu: Gpu, q: Tensor, kCache: Tensor, vCache: Tensor, s
       const ks = tuning.decodeKeySplit?.[String(D)];
       if (ks !== undefined && decodeKeySplitFits(gpu, t, ks)) t.KSPLIT = ks;
     }
+    const rpw = opts.decodeRowGroups ?? decodeRowGroups(t, B * Hkv);
+    if (!(Number.isInteger(rpw) && rpw >= 1 && (rpw === 1 || t.KSPLIT === 1) && t.HPW * t.KSPLIT * rpw <= gpu.limits.maxComputeInvocationsPerWorkgroup)) {
+      fail(OP, `decodeRowGroups=${rpw} needs one key stream and at most ${gpu.limits.maxComputeInvocationsPerWorkgroup} threads a workgroup`);
+    }
     gpu.dispatch({
       file: 'attention_decode.wgsl',
-      constants: { HD: D, HPW: t.HPW, KSPLIT: t.KSPLIT, DC: t.DC },
+      constants: { HD: D, HPW: t.HPW, KSPLIT: t.KSPLIT, DC: t.DC, RPW: rpw },
       params: new Params().u32(B).u32(Hq).u32(Hkv).u32(S).u32(L).u32(G).u32(writeLse).f32(scale * LOG2E),
       tensors: [q, kCache, vCache, slots, starts, o, lse],
-      workgroups: [Math.ceil(G / t.HPW), B * Hkv],
+      workgroups: [Math.ceil(G / t.HPW), Math.ceil((B * Hkv) / rpw)],
     });
   }
   return o;
@@ -246,6 +252,19 @@ export function decodeTiles(D: number, G: number, smemBytes: number, software: b
   if (decodeSharedBytes({ HPW, KSPLIT, DC }) > smemBytes) fail(OP, `the decode kernel does not fit this device's ${smemBytes} bytes of workgroup memory`);
   if (D > MAX_HEAD_DIM) fail(OP, `head dim ${D} is unsupported (1..${MAX_HEAD_DIM})`);
   return { HPW, KSPLIT, DC };
+}
+
+/**
+ * Row groups per decode workgroup: with one key stream (CPU adapters) a workgroup is only HPW
+ * threads, so several (b, kv head) pairs share one, up to 32 threads, while at least 4 workgroups
+ * remain to spread over the cores. A power of two, so batched sampling's shrinking batches compile
+ * few pipeline variants.
+ */
+export function decodeRowGroups(t: DecodeTiles, rows: number): number {
+  if (t.KSPLIT !== 1) return 1;
+  let r = 1;
+  while (r * 2 * t.HPW <= 32 && r * 2 * 4 <= rows) r *= 2;
+  return r;
 }
 
 export function decodeSharedBytes(t: DecodeTiles): number {

@@ -24,6 +24,7 @@ interface Case {
   std?: number;
   kernel?: AttentionOptions['kernel'];
   decodeKeySplit?: number;
+  decodeRowGroups?: number;
 }
 
 interface Built {
@@ -87,7 +88,7 @@ async function checkCase(c: Case, kernel = c.kernel): Promise<void> {
   const { B, T, Hq, D } = x.dims;
   const out = poisoned(gpu, [B, T, Hq, D]);
   const lse = poisoned(gpu, [B, T, Hq]);
-  attention(gpu, x.tq, x.tkc, x.tvc, x.tslots, x.tstarts, { scale: c.scale, lse, kernel, decodeKeySplit: kernel === 'prefill' ? undefined : c.decodeKeySplit }, out);
+  attention(gpu, x.tq, x.tkc, x.tvc, x.tslots, x.tstarts, { scale: c.scale, lse, kernel, decodeKeySplit: kernel === 'prefill' ? undefined : c.decodeKeySplit, decodeRowGroups: kernel === 'prefill' ? undefined : c.decodeRowGroups }, out);
   const ref = attentionRef(x.q, x.kRef, x.vRef, x.slots, x.starts, x.dims, c.scale);
   const name = `${kernel ?? 'auto'} ${JSON.stringify(c)}`;
   assertClose(`${name} out`, await gpu.readF32(out), ref.out, { rtol: 1e-4, atol: 2e-5 });
@@ -95,7 +96,7 @@ async function checkCase(c: Case, kernel = c.kernel): Promise<void> {
 }
 
 const label = (c: Case) =>
-  `B=${c.B} T=${c.T} Hq=${c.Hq} Hkv=${c.Hkv} D=${c.D}` + (c.starts ? ` starts=[${c.starts}]` : '') + (c.slots ? ` slots=[${c.slots}]` : '') + (c.std ? ` std=${c.std} scale=${c.scale}` : '');
+  `B=${c.B} T=${c.T} Hq=${c.Hq} Hkv=${c.Hkv} D=${c.D}` + (c.starts ? ` starts=[${c.starts}]` : '') + (c.slots ? ` slots=[${c.slots}]` : '') + (c.std ? ` std=${c.std} scale=${c.scale}` : '') + (c.decodeRowGroups ? ` row groups ${c.decodeRowGroups}` : '');
 
 describe('kvWrite', () => {
   it('appends k/v at each row’s slot and start, leaving the rest of the cache alone', async () => {
@@ -165,6 +166,9 @@ describe('attention decode (T = 1, keys split over the workgroup)', () => {
     { B: 1, T: 1, Hq: 3, Hkv: 3, D: 8, starts: [33] },
     { B: 3, T: 1, Hq: 16, Hkv: 2, D: 32, starts: [0, 150, 40], std: 3, scale: 1 }, // huge scores
     { B: 3, T: 1, Hq: 14, Hkv: 2, D: 64, starts: [300, 0, 77], decodeKeySplit: 16 }, // GPU-style key split + merge
+    // row groups: several (b, kv head) pairs a workgroup, of different lengths, the last group partial
+    { B: 5, T: 1, Hq: 4, Hkv: 2, D: 32, starts: [0, 9, 130, 3, 64], slots: [4, 0, 3, 1, 2], decodeKeySplit: 1, decodeRowGroups: 4 },
+    { B: 7, T: 1, Hq: 6, Hkv: 1, D: 16, starts: [40, 1, 2, 200, 0, 77, 5], decodeKeySplit: 1, decodeRowGroups: 16 },
   ];
   for (const c of cases) {
     it(`matches the float64 reference for ${label(c)}`, async () => {
