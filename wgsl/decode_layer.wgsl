@@ -104,9 +104,11 @@ fn normRows(lid: u32, post: bool) {
       ss += v * v;
     }
     let rstd = inverseSqrt(reduceSum(ss, lid) / f32(p.H) + p.eps);
-    for (var i = lid; i < p.H; i += WG) {
-      let w = select(wIn[i], wPost[i], post);
-      setNs(r * p.H + i, xs[r * p.H + i] * rstd * w);
+    // `post` is uniform: one weight read an element, not both
+    if (post) {
+      for (var i = lid; i < p.H; i += WG) { setNs(r * p.H + i, xs[r * p.H + i] * rstd * wPost[i]); }
+    } else {
+      for (var i = lid; i < p.H; i += WG) { setNs(r * p.H + i, xs[r * p.H + i] * rstd * wIn[i]); }
     }
   }
   workgroupBarrier();

@@ -3,7 +3,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import { shapeString, stackedView, type Tensor } from '../gpu/tensor.js';
 import { attention, kvWrite, prefillTiles } from '../ops/attention.js';
 import { pickMatmulConfig } from '../ops/matmul-configs.js';
-import { decodeLayer, decodeLayerFits } from '../ops/decode-layer.js';
+import { decodeLayer, decodeLayerFits, type DecodeLayerDims } from '../ops/decode-layer.js';
 import { embedding } from '../ops/embedding.js';
 import { matmul } from '../ops/matmul.js';
 import { rmsnorm } from '../ops/rmsnorm.js';
@@ -116,6 +116,9 @@ export class Transformer {
    * false keeps the separate ops everywhere (tests and benchmarks compare the two).
    */
   fusedDecode = true;
+  private decodeDims?: DecodeLayerDims;
+  /** fusesLayers' answers by shape */
+  private fusedFits = new Map<string, boolean>();
   private plans = new Map<string, Plan>();
   private rope: RopeTables;
   /** the longest pass the kernels take (checkOnePass), computed on first use */
@@ -224,9 +227,9 @@ export class Transformer {
   // ------------------------------------------------------------------ blocks
 
   /** The shapes ops/decode-layer.ts takes, from the config. */
-  private get layerDims() {
+  private get layerDims(): DecodeLayerDims {
     const c = this.config;
-    return { hidden: c.hidden_size, intermediate: c.intermediate_size, heads: c.num_attention_heads, kvHeads: c.num_key_value_heads, headDim: c.head_dim, eps: c.rms_norm_eps };
+    return (this.decodeDims ??= { hidden: c.hidden_size, intermediate: c.intermediate_size, heads: c.num_attention_heads, kvHeads: c.num_key_value_heads, headDim: c.head_dim, eps: c.rms_norm_eps });
   }
 
   /**
@@ -236,9 +239,16 @@ export class Transformer {
    */
   private fusesLayers(p: Plan, cache: KvCache, layers: readonly LayerWeights[]): boolean {
     if (!this.fusedDecode) return false;
-    const c = this.config;
-    const f32 = layers.every((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down, l.inputNorm, l.postNorm].every((t) => t.dtype === 'f32'));
-    return f32 && decodeLayerFits(this.gpu, { ...this.layerDims, bias: c.attention_bias, qkNorm: c.qk_norm, rotaryDim: c.head_dim }, p.B, p.T, cache.maxPositions);
+    // decided once per (rows, cache length, weights): a decode step asks every token
+    const key = `${p.B}x${p.T}x${cache.maxPositions}x${layers === this.w.layers ? 'trunk' : 'mtp'}`;
+    let fits = this.fusedFits.get(key);
+    if (fits === undefined) {
+      const c = this.config;
+      const f32 = layers.every((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down, l.inputNorm, l.postNorm].every((t) => t.dtype === 'f32'));
+      fits = f32 && decodeLayerFits(this.gpu, { ...this.layerDims, bias: c.attention_bias, qkNorm: c.qk_norm, rotaryDim: c.head_dim }, p.B, p.T, cache.maxPositions);
+      this.fusedFits.set(key, fits);
+    }
+    return fits;
   }
 
   /** x = input_proj(cat(rmsnorm(hidden), rmsnorm(embed(tokens)))) as two matmuls into x. */
