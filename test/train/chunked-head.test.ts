@@ -68,7 +68,11 @@ describe('TrainableModel with a chunked vocabulary', () => {
         // is 0 and both models sum rows of dk to rounding noise, held to the size of those rows: the k
         // weight's gradient, Σ dk ⊗ rmsnorm(x) with normed entries of order 1
         const kWeight = n.endsWith('k_proj.bias') ? whole.grads.get(n.replace('.bias', '.weight')) : undefined;
-        const tol = kWeight ? { ...TOL, scale: Math.max(...kWeight.map(Math.abs)) } : TOL;
+        // the q and k gradients go through the softmax gradient dS = P∘(dP − rowsum(P∘dP)), whose terms
+        // cancel: both orders of f32 summation are only as close as those terms are large, a few ulps of
+        // the tensor's largest entry (seen: 1.1x of atol 1e-6 once in ~50 seeds), so they get 3e-6
+        const cancels = /\.(q|k)_proj\.weight$/.test(n) ? { ...TOL, atol: 3e-6 } : TOL;
+        const tol = kWeight ? { ...TOL, scale: Math.max(...kWeight.map(Math.abs)) } : cancels;
         assertClose(`grad ${n} (seed ${seed})`, split.grads.get(n)!, g, tol);
       }
       // toWeights joins the chunks back into the HF tensors, bit for bit
