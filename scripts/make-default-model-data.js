@@ -5,11 +5,12 @@
  * writes the same file, so `ponder tune recipes/default-model.yaml` reproduces models/default.
  *
  *   npm run build && node scripts/make-default-model-data.js [--n 6000] [--seed 11] [--out FILE]
- *                                    [--level small|two-digit|default] [--working columns|scratchpad]
+ *                                    [--level small|two-digit|default|hard] [--working columns|scratchpad]
  *
  * `--level small` (the default) is the data the bundled model was trained on; `--level default` draws
  * from the arithmetic task's default level too (3-digit + and -, 2-digit x 2-digit: half the
- * problems, the rest 1- and 2-digit as a curriculum); `--level two-digit` asks only 1- and 2-digit
+ * problems, the rest 1- and 2-digit as a curriculum); `--level hard` asks the default level alone (the
+ * curated set of the bundled model's second SFT stage); `--level two-digit` asks only 1- and 2-digit
  * + and - (a curated set for the second, SFT stage of recipes/phi4-mini-style.yaml); and `--working scratchpad` writes the working
  * in the task's scratchpad form (each step reads the line above), which small models learn sooner.
  *
@@ -39,7 +40,7 @@ const SEED = Number(flag('--seed', '11'));
 const OUT = resolve(flag('--out', `${root}/recipes/data/default-chat.jsonl`));
 const LEVEL = flag('--level', 'small');
 const WORKING = flag('--working', 'columns');
-if (!['small', 'two-digit', 'default'].includes(LEVEL)) throw new Error(`--level must be small, two-digit or default (got ${LEVEL})`);
+if (!['small', 'two-digit', 'default', 'hard'].includes(LEVEL)) throw new Error(`--level must be small, two-digit, default or hard (got ${LEVEL})`);
 if (!['columns', 'scratchpad'].includes(WORKING)) throw new Error(`--working must be columns or scratchpad (got ${WORKING})`);
 
 /** Uniform choices from one Philox stream (domain "data"), independent of the task's draws. */
@@ -69,7 +70,6 @@ function phrase(a, op, b) {
   ]);
 }
 
-/** One arithmetic exchange: [user, assistant]. */
 /** The task options of problem i: the small level (1- and 2-digit + and -, the times table), two-digit + and - alone, or the default level's mix. */
 function problemOptions() {
   if (LEVEL === 'default') {
@@ -78,12 +78,14 @@ function problemOptions() {
     // half at the task's default level (no digits: 3 for + and -, 2 for *), the rest smaller
     return r < 5 ? { ops: [op] } : { ops: [op], digits: r < 7 ? 1 : 2 };
   }
+  if (LEVEL === 'hard') return { ops: [pick(['+', '-', '*'])] };
   if (LEVEL === 'two-digit') return { ops: [pick(['+', '-'])], digits: 2 };
   const digits = below(5) < 2 ? 1 : 2;
   const op = pick(digits === 1 ? ['+', '-', '*'] : ['+', '+', '-', '-', '*']);
   return { ops: [op], digits: op === '*' ? 1 : digits }; // keep * to the times table at this level
 }
 
+/** One arithmetic exchange: [user, assistant]. */
 function arithmetic(i, think) {
   const opts = problemOptions();
   const op = opts.ops[0];

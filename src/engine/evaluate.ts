@@ -18,6 +18,7 @@
  * Prompts: chat models (SFT) see the problem as a user turn in their chat format (with thinking on or
  * off when the tokenizer knows the switch); pretrained models see "prompt\n" as raw text.
  */
+import { MAX_DEFAULT_ANSWER_TOKENS } from './answer-budget.js';
 import { encodeMessages } from '../data/prompt.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { PonderError } from '../errors.js';
@@ -48,7 +49,10 @@ export interface TaskEvalOptions {
   chat: boolean;
   /** chat only: ask for a reasoning block or not (undefined: the template's default) */
   think?: boolean;
-  /** most tokens per answer; default 256 with cot or a chat model's reasoning, else 24 */
+  /**
+   * most tokens per answer; default, with cot or a chat model's reasoning, 512 (and never past the
+   * context: a long multiplication's working runs to ~300 tokens), else 24
+   */
   maxTokens?: number;
   /** greedy, one sample: decode with the model's MTP modules drafting (same answers): true for all, N for the first N */
   mtp?: boolean | number;
@@ -136,7 +140,8 @@ export async function evaluateTask(gpu: Gpu, model: Transformer, tok: Tokenizer,
   const temperature = opts.temperature ?? (k === 1 ? 0 : 1);
   if (opts.mtp && (k > 1 || temperature !== 0)) throw new PonderError('BAD_INPUT', 'eval: MTP drafting applies to greedy evaluation with one sample');
   const { task, problems, options } = problemsFor(opts.task, opts.n, opts.seed, opts.taskOptions ?? {});
-  const budget = opts.maxTokens ?? (options.cot || (opts.chat && opts.think !== false) ? 256 : 24);
+  const reasons = options.cot || (opts.chat && opts.think !== false);
+  const budget = opts.maxTokens ?? (reasons ? Math.min(MAX_DEFAULT_ANSWER_TOKENS, model.config.max_position_embeddings) : 24);
   const prompts = problems.map((p) => taskPromptIds(tok, p.prompt, opts.chat, opts.think));
 
   const drafts = { drafted: 0, accepted: 0 };

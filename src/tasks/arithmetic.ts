@@ -17,13 +17,14 @@
  * Gold chain of thought (short: tiny byte-level models pay per character):
  *   addition       column by column from the right, "7 + 5 + 1 = 13, write 3, carry 1"
  *   subtraction    column by column, "5 - 7 < 0, borrow: 15 - 7 = 8" / "8 - 1 - 4 = 3"
- *   multiplication one partial product per digit of b, "47 * 80 = 3760", then their sum
+ *   multiplication one partial product per digit of b, each digit by digit ("7 * 6 = 42, write 2,
+ *                  carry 4", "4 * 6 + 4 = 28, write 28", "47 * 6 = 282"), then their sum in columns
  * and always a last line "Answer: N".
  *
  * Step checker: the k-th line of the model's working that claims something (has "=" or "<", or is a
  * "write"/"negative" line; the Answer line is not a step) must be the k-th line of the gold working
  * for this problem (spaces collapsed): that checks each column's digits, sum, carry and borrow, each
- * partial product and the partial sum line, not just that the line is true arithmetic.
+ * digit product, partial product and column of the partials' sum, not just that the line is true arithmetic.
  */
 import { PonderError } from '../errors.js';
 import { CANONICAL_INT, endsWithAnswerLine, extractIntAnswer, sameInteger, workingLines } from './answer-text.js';
@@ -148,6 +149,34 @@ function subSteps(a: bigint, b: bigint): string[] {
   return lines;
 }
 
+/**
+ * One partial product pa * d (d a single digit), digit by digit from the right when pa has several
+ * digits: "7 * 6 = 42, write 2, carry 4", then "4 * 6 + 4 = 28, write 28" (the last digit writes its
+ * whole value). A one-digit pa, or d = 0, is a single fact and needs no lines of its own.
+ */
+function digitProductSteps(pa: bigint, d: number): string[] {
+  const da = digitsOf(pa);
+  if (da.length === 1 || d === 0) return [];
+  const lines: string[] = [];
+  let carry = 0;
+  da.forEach((x, i) => {
+    const v = x * d + carry;
+    const lhs = carry ? `${x} * ${d} + ${carry}` : `${x} * ${d}`;
+    const last = i === da.length - 1;
+    carry = Math.floor(v / 10);
+    lines.push(last ? `${lhs} = ${v}, write ${v}` : `${lhs} = ${v}, write ${v % 10}${carry ? `, carry ${carry}` : ''}`);
+  });
+  return lines;
+}
+
+/**
+ * Long multiplication by the digits of b from the right: each partial product worked digit by digit
+ * (digitProductSteps), then stated with its place ("47 * 80 = 3760"); with two or more partials, their
+ * sum in columns as addition writes it (partials summed left to right, the running total first).
+ * Every line asks for one single-digit fact and a carry, as the + and - columns do: a byte-level
+ * model learns those, where "47 * 80 = 3760" or "235 + 3760 = 3995" in one line it barely starts to
+ * (bench/RESULTS.md "Working formats, continued").
+ */
 function mulSteps(a: bigint, b: bigint): string[] {
   const neg = a < 0n !== b < 0n;
   const pa = a < 0n ? -a : a;
@@ -159,11 +188,14 @@ function mulSteps(a: bigint, b: bigint): string[] {
     const m = BigInt(d) * place;
     const p = pa * m;
     partials.push(p);
-    lines.push(`${pa} * ${m} = ${p}`);
+    lines.push(...digitProductSteps(pa, d), `${pa} * ${m} = ${p}`);
     place *= 10n;
   }
-  const total = partials.reduce((s, p) => s + p, 0n);
-  if (partials.length > 1) lines.push(`${partials.join(' + ')} = ${total}`);
+  let total = partials[0]!;
+  for (const p of partials.slice(1)) {
+    lines.push(...addSteps(total, p));
+    total += p;
+  }
   if (neg && total !== 0n) lines.push(`negative: -${total}`);
   return lines;
 }

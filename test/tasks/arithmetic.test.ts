@@ -114,8 +114,34 @@ describe('arithmetic: gold chain of thought', () => {
   });
 
   it('writes partial products for multiplication', () => {
-    assert.equal(task.goldCot(problem(47, '*', 85)), ['47 * 5 = 235', '47 * 80 = 3760', '235 + 3760 = 3995', 'Answer: 3995'].join('\n'));
+    // each partial product digit by digit, stated with its place, then the partials summed in columns
+    assert.equal(
+      task.goldCot(problem(47, '*', 86)),
+      [
+        '7 * 6 = 42, write 2, carry 4',
+        '4 * 6 + 4 = 28, write 28',
+        '47 * 6 = 282',
+        '7 * 8 = 56, write 6, carry 5',
+        '4 * 8 + 5 = 37, write 37',
+        '47 * 80 = 3760',
+        '2 + 0 = 2, write 2',
+        '8 + 6 = 14, write 4, carry 1',
+        '2 + 7 + 1 = 10, write 0, carry 1',
+        '0 + 3 + 1 = 4, write 4',
+        'Answer: 4042',
+      ].join('\n'),
+    );
+    // no carry out of a digit, a zero digit of b, a one-digit a (single facts need no digit lines)
+    assert.equal(task.goldCot(problem(21, '*', 4)), ['1 * 4 = 4, write 4', '2 * 4 = 8, write 8', '21 * 4 = 84', 'Answer: 84'].join('\n'));
     assert.equal(task.goldCot(problem(7, '*', 3)), ['7 * 3 = 21', 'Answer: 21'].join('\n'));
+    assert.equal(
+      task.goldCot(problem(7, '*', 30)),
+      ['7 * 0 = 0', '7 * 30 = 210', '0 + 0 = 0, write 0', '0 + 1 = 1, write 1', '0 + 2 = 2, write 2', 'Answer: 210'].join('\n'),
+    );
+    // three partials: the running total is the first addend of each column sum
+    const three = task.goldCot(problem(12, '*', 111)).split('\n');
+    assert.deepEqual(three.filter((l) => /^12 \*/.test(l)), ['12 * 1 = 12', '12 * 10 = 120', '12 * 100 = 1200']);
+    assert.equal(three.at(-1), 'Answer: 1332');
   });
 
   it(`round trip: verify(extractAnswer(goldCot(p))) for every generated problem (seed ${seed})`, () => {

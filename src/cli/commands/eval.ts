@@ -117,7 +117,7 @@ export function registerEval(program: Command, io: CliIO): void {
       .option('--raw', 'prompt with raw text ("problem\\n") instead of the chat format (pretrained models)')
       .option('--think [on|off]', 'chat format: ask for a reasoning block (default: the template\'s); `--think off` is --no-think')
       .option('--no-think', 'chat format: ask for no reasoning block')
-      .option('--max-tokens <n>', 'most tokens per answer (default 256 with --cot or reasoning, else 24)')
+      .option('--max-tokens <n>', 'most tokens per answer (default 512 with --cot or reasoning, within the context; else 24)')
       .option('--show', 'also print each problem, the answers and whether it is solved')
       .option('--curve', 'the test-time-scaling curve: maj@j and pass@j for j = 1, 2, 4, ... k (a chart in a terminal, else a table)')
       .option('--dump <file>', 'write every problem and sample (text, answer, verdict) as JSON lines to this file')
