@@ -49,6 +49,15 @@
 // stored [K,N], K % 4 == 0 for B stored [N,K]. Any M, N, K otherwise: rows and columns past the
 // edge are clamped on load and skipped on store, and k past K reads A as zero.
 //
+// Causal hints (src/ops/matmul.ts `causal`; dense attention's products, whose score matrices are
+// causal-triangular with rows repeating every `period` = T, the G query heads stacked): tri = 1,
+// C[ρ, n] is wanted only for n ≤ ρ mod period, so a workgroup whose columns all lie past its rows'
+// diagonals returns without writing; tri = 2, op(A)[ρ, k] = 0 for k > ρ mod period, so the k loop
+// stops after the block's last diagonal; tri = 3, op(A)[m, k] = 0 for k mod period < m, so in each
+// period the k loop starts at the block's first row. A block whose rows straddle a period boundary
+// takes the whole range. The bounds are uniform per workgroup (no per-lane cost), rounded to the k
+// loop's 8 (the few extra k's read zeros of A), and period % 8 == 0 keeps every k0 aligned.
+//
 // Grid: x = column blocks of 4·CV·WG columns, y = row blocks of R rows, z = batch.
 
 enable subgroups;
@@ -62,6 +71,10 @@ struct Params {
   alpha: f32,
   has_bias: u32,
   accumulate: u32,
+  tri: u32,      // causal hint: 0 none, 1 scores, 2 lower-triangular op(A), 3 upper (see the header)
+  period: u32,   // rows' diagonal period for the hint (a multiple of 8)
+  pad0: u32,
+  pad1: u32,
 }
 
 override WG: u32 = 8;         // invocations per workgroup: a multiple of 8, subgroups side by side along N
@@ -138,11 +151,25 @@ fn main(
   let b_base = wid.z * p.b_batch_stride;
   let quad0 = wid.x * WG * CV + lid.x; // quad q of this invocation is quad0 + q·WG
 
+  // the causal hint's bounds (uniform): the diagonals of this block's rows run loDiag .. hiDiag
+  var kEnd = K;
+  var kLo = 0u;  // tri = 3: each period's k loop starts here
+  if (p.tri != 0u) {
+    let P = p.period;
+    let straddles = m0 / P != (m0 + rows - 1u) / P;
+    let loDiag = select(m0 % P, 0u, straddles);
+    let hiDiag = select((m0 + rows - 1u) % P, P - 1u, straddles);
+    if (p.tri == 1u && 4u * wid.x * WG * CV > hiDiag) { return; }
+    if (p.tri == 2u) { kEnd = min(K, hiDiag + 1u); }
+    if (p.tri == 3u) { kLo = loDiag & ~7u; }
+  }
+
   for (var i = 0u; i < 2u * nr; i++) {
     acc[i] = vec4f(0.0);
   }
 
-  for (var k0 = 0u; k0 < K; k0 += 8u) {
+  for (var k0 = kLo; k0 < kEnd; k0 += 8u) {
+    if (p.tri == 3u && k0 % p.period < kLo) { k0 += kLo - k0 % p.period; }  // into the next period's range
     // A panel: lane l holds A[m0 + i, k0 + l] (0 past K; rows past M clamped).
     let k = k0 + lane;
     let kc = min(k, K - 1u);

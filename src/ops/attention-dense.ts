@@ -21,7 +21,10 @@ import { matmul } from './matmul.js';
  *   backward  S = qH·kᵀ, dP = doutH·vᵀ; P, dS = P∘(dP − delta) (attention_backward_probs);
  *             dV = Pᵀ·doutH, dK = scale·dSᵀ·qH, dQ = scale·dS·k            10·D flops a pair
  *
- * over all T² pairs (the flash kernels do the causal half: 14·D). Same results as the flash
+ * over the causal half of the T² pairs where the matmul kernel takes the causal hint (the subgroup
+ * kernel, in 64-row blocks: ~(1/2 + 1/n_blocks) of them), else over all (the flash kernels do the
+ * causal half: 14·D). The scores past the diagonal may then stay unwritten: the row kernel reads
+ * only j ≤ t and writes exact zeros there, which the later products' skipped sums rely on. Same results as the flash
  * kernels to float32 rounding (the sums run in another order); both are tested against one float64
  * reference. Only the training layout: the caches hold exactly slot b = row b, positions 0..T-1.
  */
@@ -103,8 +106,11 @@ export function denseAttentionBackward(
   const doH = permuteHeads(gpu, t.dout, B, T, Hq, D, s.tmp([BK, G * T, D], 'doutH'));
   const kH = t.kCache.reshape([BK, T, D]);
   const vH = t.vCache.reshape([BK, T, D]);
-  const sc = matmul(gpu, qH, kH, { transB: true }, s.tmp([BK, G * T, T], 'scores'));
-  const dp = matmul(gpu, doH, vH, { transB: true }, s.tmp([BK, G * T, T], 'dP'));
+  // causal hints (matmul `causal`): the products skip the score blocks past every row's diagonal
+  // and the zero halves of P and dS in their sums, about half the work at long rows
+  const scores = { kind: 'scores', period: T } as const;
+  const sc = matmul(gpu, qH, kH, { transB: true, causal: scores }, s.tmp([BK, G * T, T], 'scores'));
+  const dp = matmul(gpu, doH, vH, { transB: true, causal: scores }, s.tmp([BK, G * T, T], 'dP'));
   gpu.dispatch({
     file: 'attention_backward_probs.wgsl',
     constants: { WG: 64 },
@@ -113,10 +119,12 @@ export function denseAttentionBackward(
     workgroups: grid1d(B * Hq * T, gpu.limits.maxComputeWorkgroupsPerDimension),
   });
   // sc = P, dp = dS, stored [G·T, T] per entry: the transposed A of a [T x G·T] product
-  const dvH = matmul(gpu, sc, doH, { transA: true }, s.tmp([BK, T, D], 'dvH'));
-  const dkH = matmul(gpu, dp, qH, { transA: true, alpha: scale }, s.tmp([BK, T, D], 'dkH'));
+  // (P and dS are exactly 0 past each row's diagonal: Pᵀ and dSᵀ are 'upperA', dS is 'lowerA')
+  const upperA = { kind: 'upperA', period: T } as const;
+  const dvH = matmul(gpu, sc, doH, { transA: true, causal: upperA }, s.tmp([BK, T, D], 'dvH'));
+  const dkH = matmul(gpu, dp, qH, { transA: true, alpha: scale, causal: upperA }, s.tmp([BK, T, D], 'dkH'));
   // dQ into doutH's buffer (its last reader, the dV matmul, is recorded before)
-  const dqH = matmul(gpu, dp, kH, { alpha: scale }, doH);
+  const dqH = matmul(gpu, dp, kH, { alpha: scale, causal: { kind: 'lowerA', period: T } }, doH);
   permuteHeads(gpu, dqH, B, Hq, T, D, g.dq);
   permuteHeads(gpu, dkH, B, Hkv, T, D, g.dk);
   permuteHeads(gpu, dvH, B, Hkv, T, D, g.dv);

@@ -17,7 +17,17 @@ export interface MatmulOptions {
   bias?: Tensor;
   /** scales op(A)·op(B) before bias and accumulation; default 1 */
   alpha?: number;
+  /**
+   * A hint for attention's causal products, whose rows repeat a causal pattern every `period` rows
+   * (row ρ's diagonal is ρ mod period): 'scores', C[ρ, n] is only wanted for n ≤ ρ mod period (the
+   * rest may be left unwritten); 'lowerA', op(A)[ρ, k] = 0 for k > ρ mod period; 'upperA',
+   * op(A)[m, k] = 0 for k mod period < m. A kernel that uses it skips the work that is zero or
+   * unwanted (matmul_sg.wgsl); the others compute everything, the same values wherever wanted.
+   */
+  causal?: { kind: 'scores' | 'lowerA' | 'upperA'; period: number };
 }
+
+const CAUSAL_KINDS = { scores: 1, lowerA: 2, upperA: 3 } as const;
 
 /** Which kernel `matmul` would run for a problem (exported for benchmarks and tests). */
 export type MatmulKernel = 'subgroup' | 'tiled' | 'gemv' | 'gemvSubgroup';
@@ -84,7 +94,8 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {},
   // A batch of row-major A against shared weights is one tall matrix: better tiles, one grid.
   const flat = batched && sharedB && !transA;
   const prob: MatmulProblem = { batch: flat ? 1 : batch, M: flat ? batch * M : M, N, K, transA, transB };
-  dispatchMatmul(gpu, a, b, o, prob, sharedA, sharedB, alpha, opts.bias, opts.accumulate ?? false);
+  if (opts.causal && !(Number.isInteger(opts.causal.period) && opts.causal.period > 0)) fail(OP, `causal period must be a positive integer, got ${opts.causal.period}`);
+  dispatchMatmul(gpu, a, b, o, prob, sharedA, sharedB, alpha, opts.bias, opts.accumulate ?? false, flat ? undefined : opts.causal);
   return o;
 }
 
@@ -121,6 +132,7 @@ function dispatchMatmul(
   alpha: number,
   bias: Tensor | undefined,
   accumulate: boolean,
+  causal?: MatmulOptions['causal'],
 ): void {
   const cfg = pickMatmulConfig(gpu);
   const { batch, M, N, K, transA, transB } = prob;
@@ -183,10 +195,12 @@ function dispatchMatmul(
 
   const s = cfg.subgroup;
   const R = subgroupRows(cfg, M);
+  // the causal hint needs every period to start on the k loop's step of 8
+  const tri = causal && causal.period % 8 === 0 ? CAUSAL_KINDS[causal.kind] : 0;
   gpu.dispatch({
     file: 'matmul_sg.wgsl',
     constants: { WG: s.wg, R, CV: s.colQuads, TRANS_A: transA, TRANS_B: transB },
-    params: params(aStride, bStride / 4),
+    params: params(aStride, bStride / 4).u32(tri).u32(tri ? causal!.period : 1).u32(0).u32(0),
     tensors,
     workgroups: [Math.ceil(N / (4 * s.colQuads * s.wg)), Math.ceil(M / R), batch],
   });

@@ -145,6 +145,9 @@ describe('attentionBackward (GPU vs float64 reference)', () => {
     { B: 1, T: 65, Hq: 2, Hkv: 2, D: 64, gpuForward: true }, // MHA, after the real forward
     { B: 1, T: 20, Hq: 14, Hkv: 2, D: 64, scale: 0.3, gpuForward: true }, // Qwen2.5-0.5B heads (G = 7)
     { B: 3, T: 17, Hq: 3, Hkv: 3, D: 16, scale: 1.5 },
+    // rows a multiple of the subgroup matmul's 64-row blocks: the dense path's causal hints skip
+    // score blocks and the zero halves of P and dS (matmul-causal.test.ts)
+    { B: 2, T: 128, Hq: 4, Hkv: 2, D: 16 },
   ];
   // Both implementations: the flash kernels, and the dense path (batched matmuls over materialised
   // probabilities), which needs a cache of exactly B slots of T positions.
