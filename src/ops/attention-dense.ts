@@ -10,9 +10,8 @@ import { matmul } from './matmul.js';
  * but on lavapipe it runs far below matmul speed (a training step of the bundled model's shape, B=16
  * rows of T=128 with 4/2 heads of 32, spent ~70% of its time there at under 1 GFLOP/s while the
  * matmuls ran at ~20; bench/RESULTS.md). For the short rows ponder trains on, the scores are small
- * (4 MiB a layer at that shape), so the dense form wins despite computing the masked half too. (The
- * same treatment of the forward measured slightly slower than attention_prefill.wgsl, which already
- * runs near the matmuls' speed, so the forward stays flash.)
+ * (4 MiB a layer at that shape), so the dense form wins. The forward has a dense path too, taken
+ * for rows of DENSE_FORWARD_MIN_T and more (below it the flash prefill is as fast).
  *
  * Layout: per (b, kv head) the G query heads' T rows form one [G·T, D] matrix once q is head-major
  * ([B, Hq, T, D], permute_heads.wgsl), and the cache block [T, D] of that kv head holds its keys, so
@@ -54,6 +53,20 @@ export function usesDenseAttention(gpu: Gpu, B: number, T: number, Hq: number, c
   return denseAttentionScratchBytes(B, T, Hq, cacheSlots, cachePositions) !== undefined && denseAttentionFits(B, T, Hq, gpu.limits.maxStorageBufferBindingSize);
 }
 
+/**
+ * Rows from which the training forward takes the dense path instead of the flash prefill
+ * (attention_prefill.wgsl). With the causal hints the dense products skip the blocks past the
+ * diagonal, so the gain grows with T: on lavapipe a training step of the bundled model's shape was
+ * level at T=128 (2,427 against 2,412-2,466 tokens/s) and 16% shorter at T=512 (B=8: 1.92 s
+ * against 2.26-2.29 s); bench/RESULTS.md "Causal hints".
+ */
+export const DENSE_FORWARD_MIN_T = 256;
+
+/** Whether the training forward over these rows takes the dense path (the caller checked the layout). */
+export function usesDenseAttentionForward(gpu: Gpu, B: number, T: number, Hq: number): boolean {
+  return T >= DENSE_FORWARD_MIN_T && denseAttentionFits(B, T, Hq, gpu.limits.maxStorageBufferBindingSize);
+}
+
 /** [A, X, Y, D] -> [A, Y, X, D] (permute_heads.wgsl) into `out`. */
 export function permuteHeads(gpu: Gpu, x: Tensor, A: number, X: number, Y: number, D: number, out: Tensor): Tensor {
   const WG = 256;
@@ -86,6 +99,38 @@ function scratchList(gpu: Gpu, op: string) {
 /** The row-wise kernels' shared params: rows, T, G, Hkv, scale·log2(e), segmented. */
 function rowParams(B: number, T: number, Hq: number, Hkv: number, scale: number, segmented: boolean): Params {
   return new Params().u32(B * Hq * T).u32(T).u32(Hq / Hkv).u32(Hkv).f32(scale * Math.LOG2E).u32(segmented ? 1 : 0);
+}
+
+/**
+ * The forward's dense path for training rows (attention.ts checks the shapes; the keys and values
+ * are already in the caches): S = qH·kᵀ, P and lse (attention_dense_softmax.wgsl), out = P·v, both
+ * products with the causal hints. out [B,T,Hq,D] and lse [B,T,Hq] as the flash forward writes them.
+ * Its scratch (one scores buffer and qH) is live during one layer's forward, smaller than the
+ * backward's, whose buffers the pool then hands back (the memory floor counts the backward's).
+ */
+export function denseAttentionForward(
+  gpu: Gpu,
+  t: { q: Tensor; kCache: Tensor; vCache: Tensor; lse: Tensor; segments: Tensor; segmented: boolean },
+  dims: { B: number; T: number; Hq: number; Hkv: number; D: number; scale: number },
+  out: Tensor,
+): void {
+  const { B, T, Hq, Hkv, D, scale } = dims;
+  const G = Hq / Hkv;
+  const BK = B * Hkv;
+  const s = scratchList(gpu, 'attention');
+  const qH = permuteHeads(gpu, t.q, B, T, Hq, D, s.tmp([BK, G * T, D], 'qH'));
+  const sc = matmul(gpu, qH, t.kCache.reshape([BK, T, D]), { transB: true, causal: { kind: 'scores', period: T } }, s.tmp([BK, G * T, T], 'scores'));
+  gpu.dispatch({
+    file: 'attention_dense_softmax.wgsl',
+    constants: { WG: 16 },
+    params: rowParams(B, T, Hq, Hkv, scale, t.segmented),
+    tensors: [sc, t.lse, t.segments],
+    workgroups: grid1d(B * Hq * T, gpu.limits.maxComputeWorkgroupsPerDimension),
+  });
+  // out (head-major) into qH's buffer: its only reader, the scores matmul, is recorded before
+  const oH = matmul(gpu, sc, t.vCache.reshape([BK, T, D]), { causal: { kind: 'lowerA', period: T } }, qH);
+  permuteHeads(gpu, oH, B, Hq, T, D, out);
+  s.release();
 }
 
 /**

@@ -3,6 +3,7 @@ import { Params } from '../gpu/params.js';
 import { shapeString, overlaps, type Tensor } from '../gpu/tensor.js';
 import { PonderError } from '../errors.js';
 import { expectDtype, expectPositiveInt, expectRank, expectShape, fail } from './check.js';
+import { denseAttentionForward, denseAttentionScratchBytes, usesDenseAttentionForward } from './attention-dense.js';
 import { tunedEntry, tuneCacheWarning } from './tune-cache.js';
 
 /**
@@ -49,6 +50,13 @@ export interface AttentionOptions {
   decodeRowGroups?: number;
   /** u32 [B, T]: segment id per token (packed rows; starts must be 0). Absent: plain causal. */
   segments?: Tensor;
+  /**
+   * The caller promises the training layout: slot b = row b, starts all 0, the caches holding
+   * exactly these T positions. Then the prefill may take the dense path (attention-dense.ts).
+   */
+  trainingRows?: boolean;
+  /** Prefill over training rows: 'auto' (default: usesDenseAttentionForward), or a forced path (tests, benchmarks). */
+  path?: 'auto' | 'dense' | 'flash';
 }
 
 /** Writes k[b,t] into kCache[slots[b], :, starts[b]+t, :] and v likewise into vCache. */
@@ -110,7 +118,12 @@ export function attention(gpu: Gpu, q: Tensor, kCache: Tensor, vCache: Tensor, s
   const smem = gpu.limits.maxComputeWorkgroupStorageSize ?? 16384;
 
   const tuning = attentionTuning(gpu);
-  if (kernel === 'prefill') {
+  const path = opts.path ?? 'auto';
+  const denseOk = kernel === 'prefill' && opts.trainingRows === true && opts.lse !== undefined && denseAttentionScratchBytes(B, T, Hq, S, L) !== undefined;
+  if (path === 'dense' && !denseOk) fail(OP, `the dense path needs training rows (trainingRows, lse, a cache of exactly B=${B} slots of T=${T} positions), got kCache ${shapeString(kCache.shape)}`);
+  if (denseOk && (path === 'dense' || (path === 'auto' && usesDenseAttentionForward(gpu, B, T, Hq)))) {
+    denseAttentionForward(gpu, { q, kCache, vCache, lse, segments: opts.segments ?? dummy(gpu, 'u32'), segmented: segmented === 1 }, { B, T, Hq, Hkv, D, scale }, o);
+  } else if (kernel === 'prefill') {
     const t = tuning.prefill?.[String(D)] ?? prefillTiles(D, smem);
     gpu.dispatch({
       file: 'attention_prefill.wgsl',

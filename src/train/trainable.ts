@@ -849,7 +849,7 @@ export class TrainableModel {
     rope(gpu, k, p.positions, this.rope);
     kvWrite(gpu, k, p.v.reshape([B, T, Hkv, D]), a.kCache, a.vCache, p.slots, p.starts);
     const segments = p.packed ? p.segments : undefined;
-    attention(gpu, q, a.kCache, a.vCache, p.slots, p.starts, { lse: a.lse, segments }, a.attn.reshape([B, T, Hq, D]));
+    attention(gpu, q, a.kCache, a.vCache, p.slots, p.starts, { lse: a.lse, segments, trainingRows: true }, a.attn.reshape([B, T, Hq, D]));
     gpu.copy(a.x, a.xm);
     matmul(gpu, a.attn, l.o.value, { transB: true, accumulate: true }, a.xm);
   }

@@ -11,8 +11,8 @@ import { randomF32, randomSegments, rng } from '../helpers/random.js';
 import { attentionBackwardRef, attentionTrainRef, type TrainDims } from '../reference/attention-backward.js';
 
 /**
- * Packed rows: attention confined to each token's segment (block-diagonal causal), forward and
- * backward, on the GPU against the float64 training-layout reference (whose gradients with segments
+ * Packed rows: attention confined to each token's segment (block-diagonal causal), forward (flash
+ * and dense) and backward (flash and dense), on the GPU against the float64 training-layout reference (whose gradients with segments
  * are proven against finite differences in attention-backward.test.ts).
  */
 
@@ -57,6 +57,8 @@ describe('attention with segments (packed rows)', () => {
     { B: 2, T: 37, Hq: 4, Hkv: 2, D: 32, maxRun: 9 },
     { B: 1, T: 50, Hq: 14, Hkv: 2, D: 64, maxRun: 20 },
     { B: 3, T: 12, Hq: 2, Hkv: 1, D: 32, maxRun: 1 },
+    // rows of two 64-row blocks: the dense path's causal hints skip blocks (matmul-causal.test.ts)
+    { B: 2, T: 128, Hq: 4, Hkv: 2, D: 32, maxRun: 60 },
   ];
   for (const c of cases) {
     it(`forward and backward match the float64 reference for ${label(c)}`, async () => {
@@ -66,10 +68,14 @@ describe('attention with segments (packed rows)', () => {
       const dims: TrainDims = { ...c, segments: x.segments };
       const out = poisoned(gpu, [B, T, Hq, D]);
       const lse = poisoned(gpu, [B, T, Hq]);
-      attention(gpu, x.tq, x.kc, x.vc, x.slots, x.starts, { lse, segments: x.seg }, out);
       const f = attentionTrainRef(x.q, x.k, x.v, dims);
-      assertClose(`${label(c)} out`, await gpu.readF32(out), f.out, { rtol: 1e-4, atol: 2e-5 });
-      assertClose(`${label(c)} lse`, await gpu.readF32(lse), f.lse, { rtol: 1e-5, atol: 1e-6 });
+      // both forwards: the flash prefill and the dense path (scores, row softmax, P·v); the dense
+      // one runs last, so the backward below reads its out and lse
+      for (const path of ['flash', 'dense'] as const) {
+        attention(gpu, x.tq, x.kc, x.vc, x.slots, x.starts, { lse, segments: x.seg, trainingRows: true, path }, out);
+        assertClose(`${label(c)} out (${path})`, await gpu.readF32(out), f.out, { rtol: 1e-4, atol: 2e-5 });
+        assertClose(`${label(c)} lse (${path})`, await gpu.readF32(lse), f.lse, { rtol: 1e-5, atol: 1e-6 });
+      }
 
       const dout = randomF32(B * T * Hq * D, rng());
       const grads = { dq: poisoned(gpu, [B, T, Hq, D]), dk: poisoned(gpu, [B, T, Hkv, D]), dv: poisoned(gpu, [B, T, Hkv, D]) };
@@ -90,18 +96,20 @@ describe('attention with segments (packed rows)', () => {
     const { B, T, Hq, D } = c;
     const x = build(gpu, c, rng());
     const zero = gpu.upload(new Uint32Array(B * T), [B, T]);
-    const run = async (segments?: Tensor) => {
+    const run = async (segments: Tensor | undefined, path: 'flash' | 'dense') => {
       const out = poisoned(gpu, [B, T, Hq, D]);
       const lse = poisoned(gpu, [B, T, Hq]);
-      attention(gpu, x.tq, x.kc, x.vc, x.slots, x.starts, { lse, segments }, out);
+      attention(gpu, x.tq, x.kc, x.vc, x.slots, x.starts, { lse, segments, trainingRows: true, path }, out);
       const dout = gpu.upload(randomF32(B * T * Hq * D, rng(7)), [B, T, Hq, D]);
       const g = attentionBackward(gpu, dout, x.tq, x.kc, x.vc, out, lse, { T, segments });
       const bits = async (t: Tensor) => [...new Uint32Array((await gpu.readF32(t)).buffer)];
       return { out: await bits(out), dq: await bits(g.dq), dk: await bits(g.dk), dv: await bits(g.dv) };
     };
-    const plain = await run();
-    const one = await run(zero);
-    for (const k of ['out', 'dq', 'dk', 'dv'] as const) assert.deepEqual(one[k], plain[k], `${k} differs`);
+    for (const path of ['flash', 'dense'] as const) {
+      const plain = await run(undefined, path);
+      const one = await run(zero, path);
+      for (const k of ['out', 'dq', 'dk', 'dv'] as const) assert.deepEqual(one[k], plain[k], `${k} differs (${path})`);
+    }
   });
 
   it('rejects segments of the wrong shape or dtype with a PonderError naming them', async () => {
