@@ -12,7 +12,8 @@
 // (causal) or, for packed rows (segmented = 1), seg[b,t] ≠ seg[b,j] (the forward's block-diagonal mask).
 // One workgroup per row ρ (its position, head, lse and delta are uniform across the workgroup, so
 // the integer divisions happen once a row, not once an element), its threads striding over the keys;
-// keys past the diagonal are written 0 without an exp. The grid may be split over x and y (grid1d).
+// keys past the diagonal are written 0 without an exp. With probsGiven, s already holds P (the dense
+// forward kept it) and is left as it is. The grid may be split over x and y (grid1d).
 
 struct Params {
   rows: u32,     // B·Hkv·G·T
@@ -21,6 +22,8 @@ struct Params {
   Hkv: u32,
   qScale: f32,   // scale · log2(e): P = exp2(S·qScale − lse·log2(e))
   segmented: u32,
+  probsGiven: u32,  // 1: s already holds P (the dense forward's, masked entries 0): only dS is formed
+  pad0: u32,
 }
 
 override WG: u32 = 64;
@@ -50,10 +53,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     var pr = 0.0;
     var ds = 0.0;
     if (j <= t && (p.segmented == 0u || seg[b * p.T + j] == segRow)) {
-      pr = exp2(s[o + j] * p.qScale - l2);
+      if (p.probsGiven != 0u) { pr = s[o + j]; } else { pr = exp2(s[o + j] * p.qScale - l2); }
       ds = pr * (dp[o + j] - dl);
     }
-    s[o + j] = pr;
+    if (p.probsGiven == 0u) { s[o + j] = pr; }
     dp[o + j] = ds;
   }
 }

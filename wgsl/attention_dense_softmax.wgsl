@@ -22,6 +22,8 @@ struct Params {
   Hkv: u32,
   qScale: f32,   // scale · log2(e): scores in the log2 domain
   segmented: u32,
+  pad0: u32,     // (the backward's probs kernel shares these params: its probsGiven)
+  pad1: u32,
 }
 
 override WG: u32 = 16;

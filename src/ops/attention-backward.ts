@@ -1,5 +1,5 @@
 import { grid1d, type Gpu } from '../gpu/gpu.js';
-import { denseAttentionBackward, denseAttentionScratchBytes, usesDenseAttention } from './attention-dense.js';
+import { denseAttentionBackward, denseAttentionScratchBytes, usesDenseAttention, type DenseAttentionKept } from './attention-dense.js';
 import { Params } from '../gpu/params.js';
 import { shapeString, overlaps, type Tensor } from '../gpu/tensor.js';
 import { checkSegments, dummy, MAX_HEAD_DIM } from './attention.js';
@@ -64,6 +64,8 @@ export interface AttentionBackwardOptions {
   segments?: Tensor;
   /** default `auto` (tests pin one path) */
   path?: AttentionBackwardPath;
+  /** what the dense forward kept (attention's `keep`): the dense path then reuses q head-major and P */
+  kept?: DenseAttentionKept;
 }
 
 export interface AttentionGrads {
@@ -147,11 +149,15 @@ export function attentionBackward(
   });
 
   const segments = opts.segments ?? dummy(gpu, 'u32');
-  const path = opts.path ?? 'auto';
+  const path = opts.kept ? 'dense' : (opts.path ?? 'auto');
   const dense = path === 'dense' || (path === 'auto' && usesDenseAttention(gpu, B, T, Hq, S, L));
   if (dense) {
     if (denseAttentionScratchBytes(B, T, Hq, S, L) === undefined) fail(OP, `the dense path needs a cache of exactly B=${B} slots of T=${T} positions, got kCache ${shapeString(kCache.shape)}`);
-    denseAttentionBackward(gpu, { dout, q, kCache, vCache, lse, delta, segments, segmented: opts.segments !== undefined }, { B, T, Hq, Hkv, D, scale }, { dq, dk, dv });
+    if (opts.kept) {
+      expectShape(OP, 'kept.qH', opts.kept.qH, [B * Hkv, G * T, D], 'B·Hkv x G·T x D');
+      expectShape(OP, 'kept.probs', opts.kept.probs, [B * Hkv, G * T, T], 'B·Hkv x G·T x T');
+    }
+    denseAttentionBackward(gpu, { dout, q, kCache, vCache, lse, delta, segments, segmented: opts.segments !== undefined }, { B, T, Hq, Hkv, D, scale }, { dq, dk, dv }, opts.kept);
     delta.release();
     return { dq, dk, dv };
   }

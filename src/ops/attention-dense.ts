@@ -96,9 +96,36 @@ function scratchList(gpu: Gpu, op: string) {
   };
 }
 
-/** The row-wise kernels' shared params: rows, T, G, Hkv, scale·log2(e), segmented. */
-function rowParams(B: number, T: number, Hq: number, Hkv: number, scale: number, segmented: boolean): Params {
-  return new Params().u32(B * Hq * T).u32(T).u32(Hq / Hkv).u32(Hkv).f32(scale * Math.LOG2E).u32(segmented ? 1 : 0);
+/** The row-wise kernels' shared params: rows, T, G, Hkv, scale·log2(e), segmented, P given (the backward's probs kernel). */
+function rowParams(B: number, T: number, Hq: number, Hkv: number, scale: number, segmented: boolean, probsGiven = false): Params {
+  return new Params().u32(B * Hq * T).u32(T).u32(Hq / Hkv).u32(Hkv).f32(scale * Math.LOG2E).u32(segmented ? 1 : 0).u32(probsGiven ? 1 : 0).u32(0);
+}
+
+/**
+ * What the dense forward can leave for the backward: q head-major [B·Hkv, G·T, D] and P [B·Hkv, G·T, T].
+ * The backward then skips its q permute, the scores matmul and P's exponentials (a training step at
+ * T = 512 spends ~1/8 there), at the cost of holding B·Hq·T² floats a layer from forward to backward.
+ */
+export interface DenseAttentionKept {
+  qH: Tensor;
+  probs: Tensor;
+}
+
+/** Bytes of one layer's DenseAttentionKept. */
+export function denseAttentionKeptBytes(B: number, T: number, Hq: number, D: number): number {
+  return 4 * B * Hq * T * (T + D);
+}
+
+/** Most bytes a training step keeps from forward to backward over all its layers; above it the backward recomputes. */
+export const DENSE_KEEP_BYTES = 256 * 2 ** 20;
+
+/**
+ * Whether a training step of `blocks` attention layers (trunk and MTP modules) keeps q head-major
+ * and P from the dense forward for the backward: where the forward is dense and all of it fits
+ * DENSE_KEEP_BYTES (the bundled model at B=8, T=512: 4 layers + 1 module, ~180 MB).
+ */
+export function keepsDenseAttention(B: number, T: number, Hq: number, D: number, blocks: number, maxBindingBytes: number): boolean {
+  return T >= DENSE_FORWARD_MIN_T && denseAttentionFits(B, T, Hq, maxBindingBytes) && blocks * denseAttentionKeptBytes(B, T, Hq, D) <= DENSE_KEEP_BYTES;
 }
 
 /**
@@ -113,13 +140,14 @@ export function denseAttentionForward(
   t: { q: Tensor; kCache: Tensor; vCache: Tensor; lse: Tensor; segments: Tensor; segmented: boolean },
   dims: { B: number; T: number; Hq: number; Hkv: number; D: number; scale: number },
   out: Tensor,
+  keep?: DenseAttentionKept,
 ): void {
   const { B, T, Hq, Hkv, D, scale } = dims;
   const G = Hq / Hkv;
   const BK = B * Hkv;
   const s = scratchList(gpu, 'attention');
-  const qH = permuteHeads(gpu, t.q, B, T, Hq, D, s.tmp([BK, G * T, D], 'qH'));
-  const sc = matmul(gpu, qH, t.kCache.reshape([BK, T, D]), { transB: true, causal: { kind: 'scores', period: T } }, s.tmp([BK, G * T, T], 'scores'));
+  const qH = permuteHeads(gpu, t.q, B, T, Hq, D, keep?.qH ?? s.tmp([BK, G * T, D], 'qH'));
+  const sc = matmul(gpu, qH, t.kCache.reshape([BK, T, D]), { transB: true, causal: { kind: 'scores', period: T } }, keep?.probs ?? s.tmp([BK, G * T, T], 'scores'));
   gpu.dispatch({
     file: 'attention_dense_softmax.wgsl',
     constants: { WG: 16 },
@@ -127,8 +155,9 @@ export function denseAttentionForward(
     tensors: [sc, t.lse, t.segments],
     workgroups: grid1d(B * Hq * T, gpu.limits.maxComputeWorkgroupsPerDimension),
   });
-  // out (head-major) into qH's buffer: its only reader, the scores matmul, is recorded before
-  const oH = matmul(gpu, sc, t.vCache.reshape([BK, T, D]), { causal: { kind: 'lowerA', period: T } }, qH);
+  // out (head-major) into qH's buffer (its only reader, the scores matmul, is recorded before)
+  // unless qH is kept for the backward
+  const oH = matmul(gpu, sc, t.vCache.reshape([BK, T, D]), { causal: { kind: 'lowerA', period: T } }, keep ? s.tmp([BK, G * T, D], 'outH') : qH);
   permuteHeads(gpu, oH, B, Hq, T, D, out);
   s.release();
 }
@@ -142,24 +171,26 @@ export function denseAttentionBackward(
   t: { dout: Tensor; q: Tensor; kCache: Tensor; vCache: Tensor; lse: Tensor; delta: Tensor; segments: Tensor; segmented: boolean },
   dims: { B: number; T: number; Hq: number; Hkv: number; D: number; scale: number },
   g: { dq: Tensor; dk: Tensor; dv: Tensor },
+  kept?: DenseAttentionKept,
 ): void {
   const { B, T, Hq, Hkv, D, scale } = dims;
   const G = Hq / Hkv;
   const BK = B * Hkv;
   const s = scratchList(gpu, 'attentionBackward');
-  const qH = permuteHeads(gpu, t.q, B, T, Hq, D, s.tmp([BK, G * T, D], 'qH'));
   const doH = permuteHeads(gpu, t.dout, B, T, Hq, D, s.tmp([BK, G * T, D], 'doutH'));
   const kH = t.kCache.reshape([BK, T, D]);
   const vH = t.vCache.reshape([BK, T, D]);
   // causal hints (matmul `causal`): the products skip the score blocks past every row's diagonal
   // and the zero halves of P and dS in their sums, about half the work at long rows
   const scores = { kind: 'scores', period: T } as const;
-  const sc = matmul(gpu, qH, kH, { transB: true, causal: scores }, s.tmp([BK, G * T, T], 'scores'));
+  // q head-major and P: the forward's when it kept them (the probs kernel then only forms dS)
+  const qH = kept?.qH ?? permuteHeads(gpu, t.q, B, T, Hq, D, s.tmp([BK, G * T, D], 'qH'));
+  const sc = kept?.probs ?? matmul(gpu, qH, kH, { transB: true, causal: scores }, s.tmp([BK, G * T, T], 'scores'));
   const dp = matmul(gpu, doH, vH, { transB: true, causal: scores }, s.tmp([BK, G * T, T], 'dP'));
   gpu.dispatch({
     file: 'attention_backward_probs.wgsl',
     constants: { WG: 64 },
-    params: rowParams(B, T, Hq, Hkv, scale, t.segmented),
+    params: rowParams(B, T, Hq, Hkv, scale, t.segmented, kept !== undefined),
     tensors: [sc, dp, t.lse, t.delta, t.segments],
     workgroups: grid1d(B * Hq * T, gpu.limits.maxComputeWorkgroupsPerDimension),
   });

@@ -1,6 +1,6 @@
 import type { ModelConfig } from '../model/config.js';
 import { expectedWeights } from '../model/config.js';
-import { denseAttentionFits } from '../ops/attention-dense.js';
+import { denseAttentionFits, keepsDenseAttention } from '../ops/attention-dense.js';
 import { decaysByName } from './optimizer.js';
 import { arenaRuns, planArenas } from './param-arena.js';
 
@@ -177,10 +177,18 @@ export function trainingMemoryFloor(config: ModelConfig, B: number, T: number, o
     act('dqRaw', R * q);
     act('dkRaw', R * kv);
   }
-  // the dense attention backward's scratch (ops/attention-backward.ts), live during one layer's backward
+  // what the dense forward keeps for the backward (q head-major and P), per layer
+  const kept = keepsDenseAttention(B, T, config.num_attention_heads, D, blocks, binding);
+  if (kept) {
+    act('attention (dense): kept qH (per layer)', R * q, blocks);
+    act('attention (dense): kept P (per layer)', B * config.num_attention_heads * T * T, blocks);
+  }
+  // the dense attention backward's scratch (ops/attention-backward.ts), live during one layer's
+  // backward: without kept buffers it forms the scores and qH itself (the forward's own scratch,
+  // one scores buffer and qH, is smaller and released before)
   if (denseAttentionFits(B, T, config.num_attention_heads, binding)) {
-    act('attention backward (dense): scores, dP', B * config.num_attention_heads * T * T, 2);
-    act('attention backward (dense): qH, doutH (dqH reuses it)', R * q, 2);
+    act(kept ? 'attention backward (dense): dP' : 'attention backward (dense): scores, dP', B * config.num_attention_heads * T * T, kept ? 1 : 2);
+    act(kept ? 'attention backward (dense): doutH (dqH reuses it)' : 'attention backward (dense): qH, doutH (dqH reuses it)', R * q, kept ? 1 : 2);
     act('attention backward (dense): dkH, dvH', R * kv, 2);
   }
   add('rope', 'rope.cos, rope.sin', Math.max(config.max_position_embeddings, T) * (D / 2), 2);

@@ -4,6 +4,7 @@ import { stackedView, Tensor } from '../gpu/tensor.js';
 import { addInPlace } from '../ops/add.js';
 import { attention, kvWrite } from '../ops/attention.js';
 import { attentionBackward } from '../ops/attention-backward.js';
+import { keepsDenseAttention, type DenseAttentionKept } from '../ops/attention-dense.js';
 import { crossEntropy, IGNORE_INDEX } from '../ops/cross-entropy.js';
 import { embedding, embeddingBackward } from '../ops/embedding.js';
 import { matmul } from '../ops/matmul.js';
@@ -183,6 +184,9 @@ interface LayerActs {
   vCache: Tensor; // [B, Hkv, T, D]
   attn: Tensor; // [R, Hq·D]
   lse: Tensor; // [B, T, Hq]
+  /** the dense forward's q head-major [B·Hkv, G·T, D] and P [B·Hkv, G·T, T], kept for the backward (keepsDenseAttention) */
+  keptQH?: Tensor;
+  keptP?: Tensor;
   xm: Tensor; // [R, H] after the attention block
   n2: Tensor; // [R, H]
   rstd2: Tensor; // [R]
@@ -849,7 +853,7 @@ export class TrainableModel {
     rope(gpu, k, p.positions, this.rope);
     kvWrite(gpu, k, p.v.reshape([B, T, Hkv, D]), a.kCache, a.vCache, p.slots, p.starts);
     const segments = p.packed ? p.segments : undefined;
-    attention(gpu, q, a.kCache, a.vCache, p.slots, p.starts, { lse: a.lse, segments, trainingRows: true }, a.attn.reshape([B, T, Hq, D]));
+    attention(gpu, q, a.kCache, a.vCache, p.slots, p.starts, { lse: a.lse, segments, trainingRows: true, keep: keptAttention(a) }, a.attn.reshape([B, T, Hq, D]));
     gpu.copy(a.x, a.xm);
     matmul(gpu, a.attn, l.o.value, { transB: true, accumulate: true }, a.xm);
   }
@@ -899,7 +903,7 @@ export class TrainableModel {
     matmul(gpu, p.dres, l.o.value, {}, p.dattn);
     const q4 = a.q.reshape([B, T, Hq, D]);
     const kv4 = [B, T, Hkv, D];
-    attentionBackward(gpu, p.dattn.reshape([B, T, Hq, D]), q4, a.kCache, a.vCache, a.attn.reshape([B, T, Hq, D]), a.lse, { T, segments: p.packed ? p.segments : undefined }, {
+    attentionBackward(gpu, p.dattn.reshape([B, T, Hq, D]), q4, a.kCache, a.vCache, a.attn.reshape([B, T, Hq, D]), a.lse, { T, segments: p.packed ? p.segments : undefined, kept: keptAttention(a) }, {
       dq: p.dq.reshape([B, T, Hq, D]),
       dk: p.dk.reshape(kv4),
       dv: p.dv.reshape(kv4),
@@ -998,6 +1002,9 @@ export class TrainableModel {
     const Hkv = c.num_key_value_heads;
     const e = (shape: number[], label: string, dtype: 'f32' | 'u32' = 'f32') => this.gpu.empty(shape, dtype, label);
     const qk = c.qk_norm;
+    // the dense forward keeps q head-major and P for the backward where all layers' fit (attention-dense.ts)
+    const keep = keepsDenseAttention(B, T, Hq, D, c.num_hidden_layers + c.num_nextn_predict_layers, this.gpu.limits.maxStorageBufferBindingSize);
+    const G = Hq / Hkv;
     // rows of logits per loss-head block: all R when they fit one buffer
     const headRows = Math.max(1, Math.min(R, Math.floor(this.maxLogitsBytes / (c.vocab_size * 4))));
     const layerActs = (i: number | string): LayerActs => ({
@@ -1013,6 +1020,8 @@ export class TrainableModel {
       vCache: e([B, Hkv, T, D], `vCache.${i}`),
       attn: e([R, Hq * D], `attn.${i}`),
       lse: e([B, T, Hq], `lse.${i}`),
+      keptQH: keep ? e([B * Hkv, G * T, D], `keptQH.${i}`) : undefined,
+      keptP: keep ? e([B * Hkv, G * T, T], `keptP.${i}`) : undefined,
       xm: e([R, H], `xm.${i}`),
       n2: e([R, H], `n2.${i}`),
       rstd2: e([R], `rstd2.${i}`),
@@ -1110,6 +1119,11 @@ function plainPositions(B: number, T: number): Uint32Array {
 function stackedPair<T>(gpu: Gpu, shape: number[], label: string, name: (a: Tensor, b: Tensor, whole: Tensor | undefined) => T): T {
   const { whole, parts } = gpu.emptyStacked(2, shape, label);
   return name(parts[0]!, parts[1]!, whole);
+}
+
+/** A layer's kept dense-attention buffers as the attention ops take them (undefined: not kept). */
+function keptAttention(a: LayerActs): DenseAttentionKept | undefined {
+  return a.keptQH && a.keptP ? { qH: a.keptQH, probs: a.keptP } : undefined;
 }
 
 function releasePlan(p: Plan): void {

@@ -87,6 +87,15 @@ describe('attention with segments (packed rows)', () => {
         assertClose(`${label(c)} dk (${path})`, await gpu.readF32(grads.dk), ref.dk, tol);
         assertClose(`${label(c)} dv (${path})`, await gpu.readF32(grads.dv), ref.dv, tol);
       }
+      // the dense forward keeping q head-major and P, the backward reusing them
+      const G = Hq / Hkv;
+      const keep = { qH: poisoned(gpu, [B * Hkv, G * T, D]), probs: poisoned(gpu, [B * Hkv, G * T, T]) };
+      attention(gpu, x.tq, x.kc, x.vc, x.slots, x.starts, { lse, segments: x.seg, trainingRows: true, keep }, out);
+      assertClose(`${label(c)} out (dense, kept)`, await gpu.readF32(out), f.out, { rtol: 1e-4, atol: 2e-5 });
+      attentionBackward(gpu, gpu.upload(dout, [B, T, Hq, D]), x.tq, x.kc, x.vc, out, lse, { T, segments: x.seg, kept: keep }, grads);
+      assertClose(`${label(c)} dq (kept)`, await gpu.readF32(grads.dq), ref.dq, tol);
+      assertClose(`${label(c)} dk (kept)`, await gpu.readF32(grads.dk), ref.dk, tol);
+      assertClose(`${label(c)} dv (kept)`, await gpu.readF32(grads.dv), ref.dv, tol);
     });
   }
 

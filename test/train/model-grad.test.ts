@@ -134,6 +134,25 @@ describe('TrainableModel loss and gradients vs float64 reference', () => {
   }
 });
 
+// Rows of 256 and more take the dense attention forward, which keeps q head-major and P for the
+// backward (ops/attention-dense.ts keepsDenseAttention): the same loss and gradients as the reference.
+describe('TrainableModel on long rows (dense forward, kept P) vs float64 reference', () => {
+  it('llama (untied), two rows of 256', async () => {
+    const gpu = await testGpu();
+    const config = { ...families[0].config, max_position_embeddings: 256 };
+    const w = tinyModelWeights(config, testSeed + 8);
+    const model = TrainableModel.create(gpu, config, w);
+    const b = randomBatch(config, 2, 256, testSeed + 9, 9);
+    const count = validCount(b);
+    const sum = await runStep(model, b, 1 / count);
+    const ref = transformerLossAndGrads(config, toRefWeights(w), b.inputs, b.targets);
+    assert.ok(Math.abs(sum - ref.loss) <= 1e-5 * Math.abs(ref.loss), `loss ${sum}, reference ${ref.loss} (seed ${testSeed})`);
+    const got = await readGrads(model);
+    for (const [tname, g] of ref.grads) assertClose(`long rows grad ${tname}`, got.get(tname)!, g.map((x) => x / count), GRAD_TOL);
+    model.dispose();
+  });
+});
+
 describe('TrainableModel.step', () => {
   const config = families[1].config;
 
