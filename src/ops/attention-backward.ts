@@ -1,5 +1,5 @@
 import { grid1d, type Gpu } from '../gpu/gpu.js';
-import { denseAttentionBackward, denseAttentionScratchBytes, usesDenseAttention, type DenseAttentionKept } from './attention-dense.js';
+import { denseAttentionBackward, denseAttentionScratchBytes, usesDenseAttention, checkKept, type DenseAttentionKept } from './attention-dense.js';
 import { Params } from '../gpu/params.js';
 import { shapeString, overlaps, type Tensor } from '../gpu/tensor.js';
 import { checkSegments, dummy, MAX_HEAD_DIM } from './attention.js';
@@ -153,10 +153,7 @@ export function attentionBackward(
   const dense = path === 'dense' || (path === 'auto' && usesDenseAttention(gpu, B, T, Hq, S, L));
   if (dense) {
     if (denseAttentionScratchBytes(B, T, Hq, S, L) === undefined) fail(OP, `the dense path needs a cache of exactly B=${B} slots of T=${T} positions, got kCache ${shapeString(kCache.shape)}`);
-    if (opts.kept) {
-      expectShape(OP, 'kept.qH', opts.kept.qH, [B * Hkv, G * T, D], 'B·Hkv x G·T x D');
-      expectShape(OP, 'kept.probs', opts.kept.probs, [B * Hkv, G * T, T], 'B·Hkv x G·T x T');
-    }
+    if (opts.kept) checkKept(OP, opts.kept, B, T, Hq, Hkv, D);
     denseAttentionBackward(gpu, { dout, q, kCache, vCache, lse, delta, segments, segmented: opts.segments !== undefined }, { B, T, Hq, Hkv, D, scale }, { dq, dk, dv }, opts.kept);
     delta.release();
     return { dq, dk, dv };

@@ -1,6 +1,7 @@
 import { grid1d, type Gpu } from '../gpu/gpu.js';
 import { Params } from '../gpu/params.js';
 import type { Tensor } from '../gpu/tensor.js';
+import { expectShape } from './check.js';
 import { matmul } from './matmul.js';
 
 /**
@@ -23,8 +24,8 @@ import { matmul } from './matmul.js';
  * over the causal half of the T² pairs where the matmul kernel takes the causal hint (the subgroup
  * kernel, in 64-row blocks: ~(1/2 + 1/n_blocks) of them), else over all (the flash kernels do the
  * causal half: 14·D). The scores past the diagonal may then stay unwritten: the row kernel reads
- * only j ≤ t and writes exact zeros there, which the later products' skipped sums rely on. Same results as the flash
- * kernels to float32 rounding (the sums run in another order); both are tested against one float64
+ * only j ≤ t and writes exact zeros there, which the later products' skipped sums rely on. Same
+ * results as the flash kernels to float32 rounding (the sums run in another order); both are tested against one float64
  * reference. Only the training layout: the caches hold exactly slot b = row b, positions 0..T-1.
  */
 
@@ -62,9 +63,14 @@ export function usesDenseAttention(gpu: Gpu, B: number, T: number, Hq: number, c
  */
 export const DENSE_FORWARD_MIN_T = 256;
 
+/** Whether the training forward over these rows takes the dense path, for a device's largest binding. */
+function denseForwardFits(B: number, T: number, Hq: number, maxBindingBytes: number): boolean {
+  return T >= DENSE_FORWARD_MIN_T && denseAttentionFits(B, T, Hq, maxBindingBytes);
+}
+
 /** Whether the training forward over these rows takes the dense path (the caller checked the layout). */
 export function usesDenseAttentionForward(gpu: Gpu, B: number, T: number, Hq: number): boolean {
-  return T >= DENSE_FORWARD_MIN_T && denseAttentionFits(B, T, Hq, gpu.limits.maxStorageBufferBindingSize);
+  return denseForwardFits(B, T, Hq, gpu.limits.maxStorageBufferBindingSize);
 }
 
 /** [A, X, Y, D] -> [A, Y, X, D] (permute_heads.wgsl) into `out`. */
@@ -125,7 +131,13 @@ export const DENSE_KEEP_BYTES = 256 * 2 ** 20;
  * DENSE_KEEP_BYTES (the bundled model at B=8, T=512: 4 layers + 1 module, ~180 MB).
  */
 export function keepsDenseAttention(B: number, T: number, Hq: number, D: number, blocks: number, maxBindingBytes: number): boolean {
-  return T >= DENSE_FORWARD_MIN_T && denseAttentionFits(B, T, Hq, maxBindingBytes) && blocks * denseAttentionKeptBytes(B, T, Hq, D) <= DENSE_KEEP_BYTES;
+  return denseForwardFits(B, T, Hq, maxBindingBytes) && blocks * denseAttentionKeptBytes(B, T, Hq, D) <= DENSE_KEEP_BYTES;
+}
+
+/** Checks a DenseAttentionKept's shapes for `op` (attention's keep, attentionBackward's kept). */
+export function checkKept(op: string, kept: DenseAttentionKept, B: number, T: number, Hq: number, Hkv: number, D: number): void {
+  expectShape(op, 'kept.qH', kept.qH, [B * Hkv, (Hq / Hkv) * T, D], 'B·Hkv x G·T x D');
+  expectShape(op, 'kept.probs', kept.probs, [B * Hkv, (Hq / Hkv) * T, T], 'B·Hkv x G·T x T');
 }
 
 /**

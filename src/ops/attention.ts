@@ -3,7 +3,7 @@ import { Params } from '../gpu/params.js';
 import { shapeString, overlaps, type Tensor } from '../gpu/tensor.js';
 import { PonderError } from '../errors.js';
 import { expectDtype, expectPositiveInt, expectRank, expectShape, fail } from './check.js';
-import { denseAttentionForward, denseAttentionScratchBytes, usesDenseAttentionForward, type DenseAttentionKept } from './attention-dense.js';
+import { denseAttentionForward, denseAttentionScratchBytes, usesDenseAttentionForward, checkKept, type DenseAttentionKept } from './attention-dense.js';
 import { tunedEntry, tuneCacheWarning } from './tune-cache.js';
 
 /**
@@ -127,10 +127,7 @@ export function attention(gpu: Gpu, q: Tensor, kCache: Tensor, vCache: Tensor, s
   const denseOk = kernel === 'prefill' && opts.trainingRows === true && opts.lse !== undefined && denseAttentionScratchBytes(B, T, Hq, S, L) !== undefined;
   if (path === 'dense' && !denseOk) fail(OP, `the dense path needs training rows (trainingRows, lse, a cache of exactly B=${B} slots of T=${T} positions), got kCache ${shapeString(kCache.shape)}`);
   if (denseOk && (path === 'dense' || (path === 'auto' && usesDenseAttentionForward(gpu, B, T, Hq)))) {
-    if (opts.keep) {
-      expectShape(OP, 'keep.qH', opts.keep.qH, [B * Hkv, G * T, D], 'B·Hkv x G·T x D');
-      expectShape(OP, 'keep.probs', opts.keep.probs, [B * Hkv, G * T, T], 'B·Hkv x G·T x T');
-    }
+    if (opts.keep) checkKept(OP, opts.keep, B, T, Hq, Hkv, D);
     denseAttentionForward(gpu, { q, kCache, vCache, lse, segments: opts.segments ?? dummy(gpu, 'u32'), segmented: segmented === 1 }, { B, T, Hq, Hkv, D, scale }, o, opts.keep);
   } else if (kernel === 'prefill') {
     const t = tuning.prefill?.[String(D)] ?? prefillTiles(D, smem);

@@ -134,5 +134,9 @@ describe('attention with segments (packed rows)', () => {
     assert.throws(() => attention(gpu, q, kc, vc, slots, starts, { segments: gpu.empty([B, T], 'f32') }), shape(/segments is f32, expected u32/));
     const lse = gpu.empty([B, T, Hq]);
     assert.throws(() => attentionBackward(gpu, q, q, kc, vc, q, lse, { T, segments: gpu.empty([B * T], 'u32') }), shape(/attentionBackward: segments.*\[10\].*\[2x5\]/));
+    // kept dense-attention buffers of the wrong shape: named by both ops
+    const keep = { qH: gpu.empty([B * Hkv, 2 * T, D]), probs: gpu.empty([B * Hkv, 2 * T, T + 1]) };
+    assert.throws(() => attention(gpu, q, kc, vc, slots, starts, { lse, trainingRows: true, keep }), shape(/attention: kept\.probs/));
+    assert.throws(() => attentionBackward(gpu, q, q, kc, vc, q, lse, { T, kept: keep }), shape(/attentionBackward: kept\.probs/));
   });
 });
