@@ -94,7 +94,7 @@ describe('batches: rows', () => {
       const exs = generateTaskExamples({ task: 'arithmetic', n: 20, digits: 2, cot }, 'sft', seed);
       const problems = arithmeticTask.generate(20, seed, { digits: 2 });
       exs.forEach((ex, i) => {
-        const row = toRow(tokenizeExample(tok, ex), 256, pad);
+        const row = toRow(tokenizeExample(tok, ex), 512, pad);
         const p = problems[i]!;
         assert.deepEqual(trainedSpans(row.targets), [`${cot ? arithmeticTask.goldCot(p) : p.answer}<|im_end|>`]);
         assert.ok(tok.decode(row.inputs).startsWith(`<|im_start|>user\n${p.prompt}<|im_end|>\n<|im_start|>assistant\n`));
