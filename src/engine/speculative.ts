@@ -111,10 +111,12 @@ export class SpeculativeDecoder {
     for (let rows = 1; rows <= Math.min(2 * this.depth, this.capacity - 1); rows++) {
       const hidden = gpu.empty([rows, H], 'f32', 'mtp.warm');
       gpu.fill(hidden, 1);
+      const zeros = gpu.upload(new Uint32Array(rows), [rows], 'u32', 'mtp.warm_tokens');
       for (let k = 0; k < this.depth; k++) {
-        const logits = this.model.mtpForward(k, hidden, [new Array<number>(rows).fill(0)], this.mtpCache, [0], [0], { lastOnly: true, hiddenOut: hidden });
-        this.argmaxRows(logits).release();
+        if (this.sampling.temperature === 0) this.model.mtpGreedy(k, hidden, zeros, this.mtpCache, [0], [0], hidden).release();
+        else this.model.mtpForward(k, hidden, zeros, this.mtpCache, [0], [0], { lastOnly: true, hiddenOut: hidden }).release();
       }
+      zeros.release();
       hidden.release();
     }
     for (let n = 2; n <= Math.min(this.depth + 1, this.capacity); n++) this.trunkGreedy(new Array<number>(n).fill(0), 0).release();
@@ -149,10 +151,11 @@ export class SpeculativeDecoder {
     const D = Math.min(this.depth, this.capacity - L - 1);
     if (D < 1) throw new PonderError('BAD_INPUT', `step: the sequence is at its capacity of ${this.capacity} positions`);
     if (this.sampling.temperature > 0) return this.sampledStep(D);
-    const drafts = await this.draft(D); // u32 [D] on the GPU
-    // verify: [tokens[L], drafts] at positions L..L+D; read drafts and the trunk's tokens at once
+    // verify: [tokens[L], drafts] at positions L..L+D; read drafts and the trunk's tokens at once.
+    // The input is written before the draft records anything, so the round is one submit.
     const input = gpu.empty([D + 1], 'u32', 'mtp.verify_tokens');
     gpu.write(input, Uint32Array.of(this.tokens[L]!));
+    const drafts = await this.draft(D); // u32 [D] on the GPU
     gpu.copy(drafts, input, 0, 4, D * 4);
     const greedy = this.trunkGreedy(input, L);
     input.release();
@@ -239,10 +242,10 @@ export class SpeculativeDecoder {
 
   /**
    * Modules 0..D-1 over rows s..L-1 (the class comment), each fed the previous stage's hidden rows:
-   * `tokens(k, s, rows)` gives module k's token input, `take(k, logits)` receives its logits at row
-   * L-1 (and releases them).
+   * `run(k, prev, s, rows, out)` runs module k on `prev` [rows, H] (writing its own hidden rows to
+   * `out`, module k+1's `prev`) and takes what it needs from it.
    */
-  private async chainModules(D: number, tokens: (k: number, s: number, rows: number) => Tensor | number[][], take: (k: number, logits: Tensor) => void | Promise<void>): Promise<void> {
+  private async chainModules(D: number, run: (k: number, prev: Tensor, s: number, rows: number, out: Tensor) => void | Promise<void>): Promise<void> {
     const { gpu, H, L } = this;
     const s = Math.min(...this.final.slice(0, D));
     const rows = L - s;
@@ -250,13 +253,13 @@ export class SpeculativeDecoder {
     gpu.copy(this.hist, prev, s * H * 4, 0, rows * H * 4);
     try {
       for (let k = 0; k < D; k++) {
-        const toks = tokens(k, s, rows);
         const out = gpu.empty([rows, H], 'f32', 'mtp.hidden');
-        const logits = this.model.mtpForward(k, prev, toks, this.mtpCache, [0], [s], { lastOnly: true, hiddenOut: out });
-        if (!Array.isArray(toks)) toks.release();
-        prev.release();
-        prev = out;
-        await take(k, logits);
+        try {
+          await run(k, prev, s, rows, out);
+        } finally {
+          prev.release();
+          prev = out;
+        }
       }
     } finally {
       prev.release();
@@ -267,18 +270,14 @@ export class SpeculativeDecoder {
   private async sampledDrafts(D: number, round: number): Promise<{ drafts: number[]; qs: TokenDistribution[] }> {
     const drafts: number[] = [];
     const qs: TokenDistribution[] = [];
-    await this.chainModules(
-      D,
-      (k, s, rows) => {
-        const known = [...this.tokens, ...drafts];
-        return [Array.from({ length: rows }, (_, i) => known[s + i + k + 1]!)];
-      },
-      async (k, logits) => {
-        const [q] = await this.distributions(logits);
-        qs.push(q!);
-        drafts.push(drawFrom(q!, this.uniform(round, 2 * k)));
-      },
-    );
+    await this.chainModules(D, async (k, prev, s, rows, out) => {
+      const known = [...this.tokens, ...drafts];
+      const toks = [Array.from({ length: rows }, (_, i) => known[s + i + k + 1]!)];
+      const logits = this.model.mtpForward(k, prev, toks, this.mtpCache, [0], [s], { lastOnly: true, hiddenOut: out });
+      const [q] = await this.distributions(logits);
+      qs.push(q!);
+      drafts.push(drawFrom(q!, this.uniform(round, 2 * k)));
+    });
     return { drafts, qs };
   }
 
@@ -292,27 +291,22 @@ export class SpeculativeDecoder {
 
   /**
    * D drafts from modules 0..D-1 over rows s..L-1 (see the class comment), u32 [D] on the GPU: module
-   * k's argmax at row L-1, which module k+1 reads as its token there.
+   * k's greedy token at row L-1 (Transformer.mtpGreedy), which module k+1 reads as its token there.
    */
   private async draft(D: number): Promise<Tensor> {
     const gpu = this.gpu;
     const drafts = gpu.empty([D], 'u32', 'mtp.drafts');
-    await this.chainModules(
-      D,
-      (k, s, rows) => {
-        // row i reads token s+i+k+1: known up to tokens[L], drafts (already on the GPU) past it
-        const known = Array.from({ length: rows }, (_, i) => this.tokens[s + i + k + 1] ?? 0);
-        const toks = gpu.upload(Uint32Array.from(known), [rows], 'u32', 'mtp.tokens');
-        const fromDrafts = Math.min(k, rows); // the last k rows read drafts 0..k-1
-        if (fromDrafts > 0) gpu.copy(drafts, toks, (k - fromDrafts) * 4, (rows - fromDrafts) * 4, fromDrafts * 4);
-        return toks;
-      },
-      (k, logits) => {
-        const id = this.argmaxRows(logits);
-        gpu.copy(id, drafts, 0, k * 4, 4);
-        id.release();
-      },
-    );
+    await this.chainModules(D, (k, prev, s, rows, out) => {
+      // row i reads token s+i+k+1: known up to tokens[L], drafts (already on the GPU) past it
+      const known = Array.from({ length: rows }, (_, i) => this.tokens[s + i + k + 1] ?? 0);
+      const toks = gpu.upload(Uint32Array.from(known), [rows], 'u32', 'mtp.tokens');
+      const fromDrafts = Math.min(k, rows); // the last k rows read drafts 0..k-1
+      if (fromDrafts > 0) gpu.copy(drafts, toks, (k - fromDrafts) * 4, (rows - fromDrafts) * 4, fromDrafts * 4);
+      const ids = this.model.mtpGreedy(k, prev, toks, this.mtpCache, [0], [s], out);
+      toks.release();
+      gpu.copy(ids, drafts, (rows - 1) * 4, k * 4, 4);
+      ids.release();
+    });
     return drafts;
   }
 

@@ -42,6 +42,8 @@ export class Gpu {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pendingDispatches = 0;
+  /** buffers that recorded, not yet submitted work binds or copies (write flushes only for these) */
+  private pendingBuffers = new Set<GPUBuffer>();
   private arenaCpu = new ArrayBuffer(PARAM_SLOT * ARENA_SLOTS);
   private arenaView = new DataView(this.arenaCpu);
   private arenaGpu: GPUBuffer;
@@ -118,9 +120,13 @@ export class Gpu {
     return t;
   }
 
-  /** Overwrites a tensor's contents. Flushes first so recorded work sees the old contents. */
+  /**
+   * Overwrites a tensor's contents. A queue write lands before the next submit, so when recorded
+   * work uses this tensor's buffer it is submitted first, to see the old contents; otherwise the
+   * recording goes on: a decode round's inputs, written between its passes, cost no extra submits.
+   */
   write(t: Tensor, data: Float32Array | Uint32Array | Int32Array | Uint16Array, elementOffset = 0): void {
-    this.flush();
+    if (this.pendingBuffers.has(t.buffer)) this.flush();
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     // writeBuffer needs 4-byte multiples; f16 data of odd length gets one padding half.
     if (bytes.byteLength % 4 !== 0) {
@@ -179,6 +185,7 @@ export class Gpu {
   copy(src: Tensor, dst: Tensor, srcByteOffset = 0, dstByteOffset = 0, bytes = Math.min(src.byteSize, dst.byteSize)): void {
     this.endPass();
     this.ensureEncoder().copyBufferToBuffer(src.buffer, src.byteOffset + srcByteOffset, dst.buffer, dst.byteOffset + dstByteOffset, bytes);
+    this.pendingBuffers.add(src.buffer).add(dst.buffer);
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -204,7 +211,10 @@ export class Gpu {
 
     const pipeline = this.pipelines.pipeline(d);
     const bindings: Binding[] = [{ buffer: this.arenaGpu, offset: slot * PARAM_SLOT, size: paramBytes }];
-    for (const t of d.tensors) bindings.push({ buffer: t.buffer, offset: t.byteOffset, size: Math.ceil(Math.max(t.byteSize, 4) / 4) * 4 });
+    for (const t of d.tensors) {
+      bindings.push({ buffer: t.buffer, offset: t.byteOffset, size: Math.ceil(Math.max(t.byteSize, 4) / 4) * 4 });
+      this.pendingBuffers.add(t.buffer);
+    }
     const bindGroup = this.bindGroups.get(pipeline, bindings);
     const pass = this.ensurePass();
     pass.setPipeline(pipeline);
@@ -223,6 +233,7 @@ export class Gpu {
     }
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = null;
+    this.pendingBuffers.clear();
     this.arenaUsed = 0;
     this.pendingDispatches = 0;
     this.submitCount++;

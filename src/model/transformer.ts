@@ -4,8 +4,11 @@ import { shapeString, stackedView, type Tensor } from '../gpu/tensor.js';
 import { attention, kvWrite, prefillTiles } from '../ops/attention.js';
 import { pickMatmulConfig } from '../ops/matmul-configs.js';
 import { decodeLayer, decodeLayerFits, type DecodeLayerDims } from '../ops/decode-layer.js';
+import { argmax } from '../ops/argmax.js';
 import { embedding } from '../ops/embedding.js';
+import { greedyHead, greedyHeadFits } from '../ops/greedy-head.js';
 import { matmul } from '../ops/matmul.js';
+import { mtpInput, mtpInputFits } from '../ops/mtp-input.js';
 import { rmsnorm } from '../ops/rmsnorm.js';
 import { rope, ropeTables, type RopeTables } from '../ops/rope.js';
 import { swiglu } from '../ops/swiglu.js';
@@ -212,6 +215,41 @@ export class Transformer {
       this.mlpBlock(p, m.block);
     }
     return this.head(p, m.finalNorm, opts);
+  }
+
+  /**
+   * Module k's greedy token at every row: mtpForward's logits through an argmax, u32 [B·T], with
+   * `hiddenOut` receiving the module's lm_head input. A draft round's rows are few, so where
+   * fusedDecode holds and the fused kernels take the shapes (a software adapter) the module's input
+   * and its norm, head and argmax run as one dispatch each (ops/mtp-input, ops/greedy-head), its
+   * layer as decode_layer's one: three dispatches instead of ten. The fused head sums in another
+   * order than the matmul, so a near-tie may draft another token; drafts only propose, and the trunk,
+   * whose path is unchanged, decides what is emitted.
+   */
+  mtpGreedy(k: number, hidden: Tensor, tokens: Tensor, cache: KvCache, slots: number[], starts: number[], hiddenOut: Tensor): Tensor {
+    const m = this.w.mtp[k];
+    if (!m) throw new PonderError('BAD_INPUT', `mtpGreedy: module ${k} does not exist (the model has ${this.mtpDepth})`);
+    const rows = tokens.size;
+    const embed = tableChunks(this.w.embed);
+    const head = tableChunks(this.w.lmHead);
+    const input = { embed: embed[0]!, hiddenNorm: m.hiddenNorm, tokenNorm: m.tokenNorm, projHidden: m.projHidden, projToken: m.projToken };
+    const fused = this.fusedDecode && embed.length === 1 && head.length === 1 && mtpInputFits(this.gpu, input, rows) && greedyHeadFits(this.gpu, m.finalNorm, head[0]!, rows);
+    if (!fused) {
+      const logits = this.mtpForward(k, hidden, tokens, cache, slots, starts, { hiddenOut });
+      const ids = argmax(this.gpu, logits.reshape([rows, this.config.vocab_size]));
+      logits.release();
+      return ids;
+    }
+    const p = this.begin(`mtpGreedy(${k})`, tokens, cache, this.mtpDepth, slots, starts, { hiddenOut });
+    this.checkRows('mtpGreedy: hidden', hidden, rows);
+    const eps = this.config.rms_norm_eps;
+    mtpInput(this.gpu, hidden, tokens.reshape([rows]), input, eps, p.x);
+    if (this.fusesLayers(p, cache, [m.block])) decodeLayer(this.gpu, p.x, m.block, this.layerDims, cache.k[k], cache.v[k], this.rope, slots, starts, p.T);
+    else {
+      this.attentionBlock(p, m.block, cache.k[k], cache.v[k]);
+      this.mlpBlock(p, m.block);
+    }
+    return greedyHead(this.gpu, p.x, m.finalNorm, head[0]!, eps, hiddenOut);
   }
 
   dispose(): void {
