@@ -86,6 +86,12 @@ interface Plan {
   B: number;
   T: number;
   tokens: Tensor; // u32 [rows]
+  /**
+   * The pass's slots and starts, not yet written to `positions`, `slots` and `starts`: only the
+   * separate attention ops read those (the fused decode layer takes them as params), so they are
+   * written when an attention block first needs them (writePositions); one write less a decode pass.
+   */
+  unwritten?: { slots: number[]; starts: number[] };
   positions: Tensor; // u32 [rows]: starts[b] + t
   slots: Tensor; // u32 [B]
   starts: Tensor; // u32 [B]
@@ -303,6 +309,7 @@ export class Transformer {
   /** x += o_proj(attention(q, k, v)) over n = rmsnorm(x); k and v are appended to the cache first. */
   private attentionBlock(p: Plan, l: LayerWeights, kCache: Tensor, vCache: Tensor): void {
     const { gpu, config: c } = this;
+    this.writePositions(p);
     const eps = c.rms_norm_eps;
     const D = c.head_dim;
     const Hq = c.num_attention_heads;
@@ -483,13 +490,21 @@ export class Transformer {
   }
 
   private writeInputs(p: Plan, tokens: Tensor | number[][], slots: number[], starts: number[]): void {
-    const { B, T } = p;
-    const positions = new Uint32Array(B * T);
-    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = starts[b] + t;
     if (Array.isArray(tokens)) this.gpu.write(p.tokens, Uint32Array.from(tokens.flat()));
+    p.unwritten = { slots: [...slots], starts: [...starts] };
+  }
+
+  /** Writes the pass's positions, slots and starts for the separate attention ops (Plan.unwritten). */
+  private writePositions(p: Plan): void {
+    if (!p.unwritten) return;
+    const { B, T } = p;
+    const { slots, starts } = p.unwritten;
+    const positions = new Uint32Array(B * T);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = starts[b]! + t;
     this.gpu.write(p.positions, positions);
     this.gpu.write(p.slots, Uint32Array.from(slots));
     this.gpu.write(p.starts, Uint32Array.from(starts));
+    p.unwritten = undefined;
   }
 
   private plan(B: number, T: number): Plan {
@@ -545,5 +560,5 @@ function pairOf<A extends string, B extends string, C extends string>(gpu: Gpu, 
 }
 
 function releasePlan(p: Plan): void {
-  for (const v of Object.values(p)) if (typeof v === 'object') (v as Tensor).release();
+  for (const [key, v] of Object.entries(p)) if (key !== 'unwritten' && typeof v === 'object' && v) (v as Tensor).release();
 }
