@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /**
- * Writes the SFT data of ponder's bundled default model (recipes/data/default-chat.jsonl), from
- * ponder's own arithmetic task and a handful of conversation templates. Deterministic: the same seed
- * writes the same file, so `ponder tune recipes/default-model.yaml` reproduces models/default.
+ * Writes the SFT data of ponder's bundled default model from ponder's own arithmetic task and a
+ * handful of conversation templates. Deterministic: the same seed writes the same file, so with the
+ * commands in recipes/default-model.yaml's header `ponder tune recipes/default-model.yaml`
+ * reproduces models/default.
  *
  *   npm run build && node scripts/make-default-model-data.js [--n 6000] [--seed 11] [--out FILE]
  *                                    [--level small|two-digit|default|hard] [--working columns|scratchpad]
  *
- * `--level small` (the default) is the data the bundled model was trained on; `--level default` draws
+ * `--level small` (the default) is the kind of data the first bundled model was trained on
+ * (recipes/data/default-chat.jsonl, which the papers' example recipes use); `--level default` draws
  * from the arithmetic task's default level too (3-digit + and -, 2-digit x 2-digit: half the
  * problems, the rest 1- and 2-digit as a curriculum); `--level hard` asks the default level alone (the
  * curated set of the bundled model's second SFT stage); `--level two-digit` asks only 1- and 2-digit

@@ -59,11 +59,11 @@ describe('ponder chat in a small terminal (tmux)', () => {
         tmux('send-keys', '-t', 'chat', 'Enter');
       };
       try {
-        await until('the welcome', (s) => s.includes('ponder chat · default') && s.includes('Try: What is 47 + 38?'));
+        await until('the welcome', (s) => s.includes('ponder chat · default') && s.includes('Try: What is 23 + 45?'));
         send('What is 47 + 38?');
         await until('the answer', (s) => /= \d+\./.test(s) && s.includes('Ctrl-D leaves'));
         send('/reset');
-        await until('reset', (s) => s.includes('new conversation') && s.includes('ctx 0/384'));
+        await until('reset', (s) => s.includes('new conversation') && s.includes('ctx 0/512'));
         send('/save ' + join(dir, 'x.jsonl'));
         await until('nothing to save', (s) => s.includes('nothing to save'));
         assert.equal(existsSync(join(dir, 'x.jsonl')), false);

@@ -30,7 +30,7 @@ describe('generate flags', () => {
     assert.ok(!a.content.includes('think>') && !a.reasoning!.includes('think>'));
     assert.ok(a.text.includes(a.reasoning!) && a.text.trimEnd().endsWith(a.content.trimEnd()), JSON.stringify(a));
     assert.ok(a.stats.mtp && a.stats.mtp.rounds > 0, 'MTP drafting is on by default for a model with MTP layers');
-    assert.ok(a.stats.new_tokens <= 192, 'default budget: half of the 384-token context');
+    assert.ok(a.stats.new_tokens <= 256, 'default budget: half of the 512-token context');
     const plain = json(['--no-mtp']);
     assert.equal(plain.stats.mtp, undefined);
     assert.equal(plain.text, a.text, 'greedy: drafting changes nothing but speed');

@@ -77,7 +77,7 @@ describe('model catalog', () => {
     assert.equal(r.stderr, '', 'no GPU is opened, so no Dawn warnings either');
     const lines = r.stdout.split('\n');
     assert.match(lines[0]!, /^NAME\s+SOURCE\s+FAMILY\s+PARAMS\s+CONTEXT\s+FOR$/);
-    assert.match(r.stdout, /^default\s+bundled\s+llama\s+855K \+230K MTP\s+384\s+A tiny reasoning model/m);
+    assert.match(r.stdout, /^default\s+bundled\s+llama\s+855K \+230K MTP\s+512\s+A small reasoning model/m);
     assert.match(r.stdout, /^models\/tiny-hf\s+local\s+qwen3\s+\S+\s+128\s+A test model for listings\.$/m);
     assert.match(r.stdout, /^models\/broken\s+local\s+\?\s+\?\s+\?\s+cannot read: .*GPT2LMHeadModel/m);
     assert.ok(r.stdout.indexOf('runs/newer/final') < r.stdout.indexOf('runs/older/final'));
@@ -86,7 +86,7 @@ describe('model catalog', () => {
     const j = spawnSync(process.execPath, [BIN, 'models', '--json'], { cwd, encoding: 'utf8' });
     assert.equal(j.status, 0, j.stderr);
     const list = JSON.parse(j.stdout) as { name: string; parameters?: number; mtp_parameters?: number; context?: number; family?: string }[];
-    assert.deepEqual(list[0], { ...list[0], name: 'default', parameters: 854_912, mtp_parameters: 230_016, context: 384, family: 'llama' });
+    assert.deepEqual(list[0], { ...list[0], name: 'default', parameters: 854_912, mtp_parameters: 230_016, context: 512, family: 'llama' });
     assert.equal(list.length, 5);
   });
 });

@@ -26,23 +26,23 @@ describe('ponder show', () => {
     const r = ponder('show', 'default');
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr, '');
-    assert.match(r.stdout, /^ {2}for {9}A tiny reasoning model/m);
-    assert.match(r.stdout, /^ {2}try {9}What is 47 \+ 38\?$/m);
+    assert.match(r.stdout, /^ {2}for {9}A small reasoning model/m);
+    assert.match(r.stdout, /^ {2}try {9}What is 23 \+ 45\?$/m);
     assert.match(r.stdout, /^ {2}family {6}llama \(LlamaForCausalLM\)$/m);
     assert.match(r.stdout, /^ {2}parameters {2}854,912 \+ 230,016 in 1 MTP module$/m);
-    assert.match(r.stdout, /^ {2}context {5}384 tokens$/m);
+    assert.match(r.stdout, /^ {2}context {5}512 tokens$/m);
     assert.match(r.stdout, /^ {2}vocabulary {2}263 ids \(byte tokenizer\)$/m);
     assert.match(r.stdout, /^ {2}sampling {4}greedy \(generation_config\.json\)$/m);
     assert.match(r.stdout, /^config\.json\n {2}\{\n {4}"architectures": \[/m);
-    assert.match(r.stdout, /^template .*\n {2}<\|im_start\|>user\n {2}What is 47 \+ 38\?<\|im_end\|>\n {2}<\|im_start\|>assistant$/m);
+    assert.match(r.stdout, /^template .*\n {2}<\|im_start\|>user\n {2}What is 23 \+ 45\?<\|im_end\|>\n {2}<\|im_start\|>assistant$/m);
     const j = ponder('show', 'default', '--json');
     const o = JSON.parse(j.stdout) as Record<string, unknown>;
     assert.equal(o.parameters, 854_912);
     assert.equal(o.mtp_parameters, 230_016);
-    assert.equal(o.context, 384);
+    assert.equal(o.context, 512);
     assert.deepEqual(o.sampling, { temperature: 0 });
     assert.equal((o.config as { vocab_size: number }).vocab_size, 263);
-    assert.match(o.template_example as string, /What is 47 \+ 38\?/);
+    assert.match(o.template_example as string, /What is 23 \+ 45\?/);
   });
 
   it('an HF directory shows its tokenizer and renders its Jinja chat template; a run directory shows its final model', () => {

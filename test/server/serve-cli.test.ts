@@ -38,7 +38,7 @@ describe('ponder serve (the command)', () => {
       await r.json();
 
       // a long stream in flight when the signal comes: it ends, and the process exits cleanly
-      const streaming = await fetch(`${start.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'Once upon a time', max_tokens: 300, temperature: 1, stream: true }) });
+      const streaming = await fetch(`${start.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'What is 88 * 68?', max_tokens: 300, temperature: 1, stream: true }) });
       const reader = streaming.body!.getReader();
       await reader.read();
       child.kill('SIGTERM');
