@@ -1,6 +1,6 @@
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
-import { shapeString, stackedView, type Tensor } from '../gpu/tensor.js';
+import { shapeString, stackedView, Tensor } from '../gpu/tensor.js';
 import { attention, kvWrite, prefillTiles } from '../ops/attention.js';
 import { pickMatmulConfig } from '../ops/matmul-configs.js';
 import { decodeLayer, decodeLayerFits, type DecodeLayerDims } from '../ops/decode-layer.js';
@@ -215,11 +215,7 @@ export class Transformer {
     const p = this.begin(`mtpForward(${k})`, tokens, cache, this.mtpDepth, slots, starts, opts);
     this.checkRows('mtpForward: hidden', hidden, p.B * p.T);
     this.mtpInput(p, m, hidden, Array.isArray(tokens) ? p.tokens : tokens.reshape([p.B * p.T]));
-    if (this.fusesLayers(p, cache, [m.block])) decodeLayer(this.gpu, p.x, m.block, this.layerDims, cache.k[k], cache.v[k], this.rope, slots, starts, p.T);
-    else {
-      this.attentionBlock(p, m.block, cache.k[k], cache.v[k]);
-      this.mlpBlock(p, m.block);
-    }
+    this.mtpLayer(p, m, cache, k, slots, starts);
     return this.head(p, m.finalNorm, opts);
   }
 
@@ -250,11 +246,7 @@ export class Transformer {
     this.checkRows('mtpGreedy: hidden', hidden, rows);
     const eps = this.config.rms_norm_eps;
     mtpInput(this.gpu, hidden, tokens.reshape([rows]), input, eps, p.x);
-    if (this.fusesLayers(p, cache, [m.block])) decodeLayer(this.gpu, p.x, m.block, this.layerDims, cache.k[k], cache.v[k], this.rope, slots, starts, p.T);
-    else {
-      this.attentionBlock(p, m.block, cache.k[k], cache.v[k]);
-      this.mlpBlock(p, m.block);
-    }
+    this.mtpLayer(p, m, cache, k, slots, starts);
     return greedyHead(this.gpu, p.x, m.finalNorm, head[0]!, eps, hiddenOut);
   }
 
@@ -293,6 +285,15 @@ export class Transformer {
       this.fusedFits.set(key, fits);
     }
     return fits;
+  }
+
+  /** MTP module k's transformer layer over x: one fused dispatch where it fits, else the separate ops. */
+  private mtpLayer(p: Plan, m: MtpWeights, cache: KvCache, k: number, slots: number[], starts: number[]): void {
+    if (this.fusesLayers(p, cache, [m.block])) decodeLayer(this.gpu, p.x, m.block, this.layerDims, cache.k[k], cache.v[k], this.rope, slots, starts, p.T);
+    else {
+      this.attentionBlock(p, m.block, cache.k[k], cache.v[k]);
+      this.mlpBlock(p, m.block);
+    }
   }
 
   /** x = input_proj(cat(rmsnorm(hidden), rmsnorm(embed(tokens)))) as two matmuls into x. */
@@ -560,5 +561,5 @@ function pairOf<A extends string, B extends string, C extends string>(gpu: Gpu, 
 }
 
 function releasePlan(p: Plan): void {
-  for (const [key, v] of Object.entries(p)) if (key !== 'unwritten' && typeof v === 'object' && v) (v as Tensor).release();
+  for (const v of Object.values(p)) if (v instanceof Tensor) v.release();
 }
