@@ -49,7 +49,8 @@ override NS4: u32 = 32;      // ≥ T·H/4      (normed rows, as vec4)
 override QS: u32 = 128;      // ≥ T·Nq
 override KVS: u32 = 64;      // ≥ T·Nkv
 override AS4: u32 = 32;      // ≥ T·Nq/4     (attention output rows, as vec4)
-override BIG4: u32 = 128;    // ≥ max(Hq·L, T·I)/4 (one row's scores, then the rows' MLP activations)
+override G: u32 = 1;         // query heads per kv head (Hq / Hkv); G·T ≤ 16
+override BIGS: u32 = 512;    // ≥ max(T·Hq·L, T·I) (the rows' scores, then their MLP activations)
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
@@ -73,9 +74,9 @@ var<workgroup> qs: array<f32, QS>;
 var<workgroup> ks: array<f32, KVS>;
 var<workgroup> vs: array<f32, KVS>;
 var<workgroup> att: array<vec4f, AS4>;
-var<workgroup> big: array<vec4f, BIG4>;
+var<workgroup> big: array<f32, BIGS>;
 var<workgroup> red: array<f32, WG>;
-var<workgroup> stat: array<f32, 64>;  // per head: max (log2 domain) at 2h, 1/sum at 2h+1 (Hq ≤ 32)
+var<workgroup> stat: array<f32, 256>;  // per (row r, head h): max (log2 domain) at 2(r·Hq+h), 1/sum after it (T·Hq ≤ 128)
 
 /** Σ over the workgroup of v (a fixed tree: deterministic); every thread gets the result. */
 fn reduceSum(v: f32, lid: u32) -> f32 {
@@ -92,8 +93,8 @@ fn reduceSum(v: f32, lid: u32) -> f32 {
 
 fn setNs(i: u32, v: f32) { ns[i >> 2u][i & 3u] = v; }
 fn setAtt(i: u32, v: f32) { att[i >> 2u][i & 3u] = v; }
-fn getBig(i: u32) -> f32 { return big[i >> 2u][i & 3u]; }
-fn setBig(i: u32, v: f32) { big[i >> 2u][i & 3u] = v; }
+/** Four consecutive floats of `big` (a uniform index: four broadcast loads). */
+fn bigQuad(i: u32) -> vec4f { return vec4f(big[4u * i], big[4u * i + 1u], big[4u * i + 2u], big[4u * i + 3u]); }
 
 /** ns[r] = rmsnorm(xs[r]) · w for every row r; `post` picks the post-attention norm's weights. */
 fn normRows(lid: u32, post: bool) {
@@ -122,7 +123,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let H4 = p.H / 4u;
   let Nq4 = p.Nq / 4u;
   let I4 = p.I / 4u;
-  let G = p.Hq / p.Hkv;
 
   // 1. the rows of x into workgroup memory; input norm
   for (var i = lid; i < T * p.H; i += WG) { xs[i] = x[b * T * p.H + i]; }
@@ -194,44 +194,67 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
   storageBarrier();  // this workgroup's cache writes are visible to its reads below
 
-  // 5. attention, one row at a time (its scores fill `big`)
-  for (var r = 0u; r < T; r++) {
-    let nk = start + r + 1u;  // keys 0 .. the row's own position
-    for (var idx = lid; idx < p.Hq * nk; idx += WG) {
-      let h = idx / nk;
-      let j = idx % nk;
-      let ko = ((slot * p.Hkv + h / G) * p.L + j) * p.D;
-      let qo = r * p.Nq + h * p.D;
-      var acc = 0.0;
-      for (var d = 0u; d < p.D; d++) { acc += qs[qo + d] * kc[ko + d]; }
-      setBig(idx, acc * p.qScale);
+  // 5. attention of the T rows, kv head by kv head. The kv-head loop is uniform, so every lane reads
+  //    the same q entries (one load for the SIMD row, not one a lane), and each key and value is read
+  //    once for the G query heads sharing it and all T rows: a verify pass's second row costs a few
+  //    multiply-adds a key, not a second walk of the cache. Scores of row r, head h, key j sit in
+  //    `big` at r·SR + h·nkAll + j; keys past a row's own position are masked.
+  let nkAll = start + T;  // keys of the last row
+  let SR = p.Hq * nkAll;
+  for (var kvh = 0u; kvh < p.Hkv; kvh++) {
+    for (var j = lid; j < nkAll; j += WG) {
+      let ko = ((slot * p.Hkv + kvh) * p.L + j) * p.D;
+      var acc: array<f32, 16>;  // G·T ≤ 16 (fully unrolled below: registers)
+      for (var i = 0u; i < G * T; i++) { acc[i] = 0.0; }
+      for (var d = 0u; d < p.D; d++) {
+        let kv = kc[ko + d];
+        for (var g = 0u; g < G; g++) {
+          for (var r = 0u; r < T; r++) { acc[g * T + r] += qs[r * p.Nq + (kvh * G + g) * p.D + d] * kv; }
+        }
+      }
+      for (var g = 0u; g < G; g++) {
+        for (var r = 0u; r < T; r++) {
+          big[r * SR + (kvh * G + g) * nkAll + j] = select(acc[g * T + r] * p.qScale, -3.0e38, j > start + r);
+        }
+      }
     }
-    workgroupBarrier();
-    // per head: max and 1/sum (few heads; a thread each, walking the keys)
-    for (var h = lid; h < p.Hq; h += WG) {
-      var m = -3.0e38;
-      for (var j = 0u; j < nk; j++) { m = max(m, getBig(h * nk + j)); }
-      var sum = 0.0;
-      for (var j = 0u; j < nk; j++) { sum += exp2(getBig(h * nk + j) - m); }
-      stat[2u * h] = m;
-      stat[2u * h + 1u] = 1.0 / sum;
-    }
-    workgroupBarrier();
-    for (var idx = lid; idx < p.Hq * nk; idx += WG) {
-      let h = idx / nk;
-      setBig(idx, exp2(getBig(idx) - stat[2u * h]) * stat[2u * h + 1u]);
-    }
-    workgroupBarrier();
-    for (var idx = lid; idx < p.Nq; idx += WG) {
-      let h = idx / p.D;
-      let d = idx % p.D;
-      let vo = (slot * p.Hkv + h / G) * p.L * p.D + d;
-      var acc = 0.0;
-      for (var j = 0u; j < nk; j++) { acc += getBig(h * nk + j) * vc[vo + j * p.D]; }
-      setAtt(r * p.Nq + idx, acc);
-    }
-    workgroupBarrier();
   }
+  workgroupBarrier();
+  // per (row, head): max and 1/sum over the row's keys (a thread each, walking them)
+  for (var rh = lid; rh < T * p.Hq; rh += WG) {
+    let o = (rh / p.Hq) * SR + (rh % p.Hq) * nkAll;
+    let nk = start + rh / p.Hq + 1u;
+    var m = -3.0e38;
+    for (var j = 0u; j < nk; j++) { m = max(m, big[o + j]); }
+    var sum = 0.0;
+    for (var j = 0u; j < nk; j++) { sum += exp2(big[o + j] - m); }
+    stat[2u * rh] = m;
+    stat[2u * rh + 1u] = 1.0 / sum;
+  }
+  workgroupBarrier();
+  for (var idx = lid; idx < T * SR; idx += WG) {
+    let rh = idx / nkAll;  // = r·Hq + h
+    big[idx] = exp2(big[idx] - stat[2u * rh]) * stat[2u * rh + 1u];  // masked keys: exp2(-huge) = 0
+  }
+  workgroupBarrier();
+  // a = P·V: a lane per dimension d, the keys walked in order (uniform: P's loads are shared)
+  for (var kvh = 0u; kvh < p.Hkv; kvh++) {
+    for (var d = lid; d < p.D; d += WG) {
+      let vo = (slot * p.Hkv + kvh) * p.L * p.D + d;
+      var acc: array<f32, 16>;  // G·T ≤ 16
+      for (var i = 0u; i < G * T; i++) { acc[i] = 0.0; }
+      for (var j = 0u; j < nkAll; j++) {
+        let vv = vc[vo + j * p.D];
+        for (var g = 0u; g < G; g++) {
+          for (var r = 0u; r < T; r++) { acc[g * T + r] += big[r * SR + (kvh * G + g) * nkAll + j] * vv; }
+        }
+      }
+      for (var g = 0u; g < G; g++) {
+        for (var r = 0u; r < T; r++) { setAtt(r * p.Nq + (kvh * G + g) * p.D + d, acc[g * T + r]); }
+      }
+    }
+  }
+  workgroupBarrier();
 
   // 6. x += a·Woᵀ
   for (var i = lid; i < p.H; i += WG) {
@@ -262,7 +285,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         u[r] += dot(wuk, ns[r * H4 + k]);
       }
     }
-    for (var r = 0u; r < T; r++) { setBig(r * p.I + i, g[r] / (1.0 + exp(-g[r])) * u[r]); }
+    for (var r = 0u; r < T; r++) { big[r * p.I + i] = g[r] / (1.0 + exp(-g[r])) * u[r]; }
   }
   workgroupBarrier();
 
@@ -272,7 +295,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     for (var r = 0u; r < T; r++) { acc[r] = 0.0; }
     for (var k = 0u; k < I4; k++) {
       let w = wd[i * I4 + k];
-      for (var r = 0u; r < T; r++) { acc[r] += dot(w, big[r * I4 + k]); }
+      for (var r = 0u; r < T; r++) { acc[r] += dot(w, bigQuad(r * I4 + k)); }
     }
     for (var r = 0u; r < T; r++) { x[(b * T + r) * p.H + i] = xs[r * p.H + i] + acc[r]; }
   }

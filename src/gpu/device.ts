@@ -1,6 +1,6 @@
 import './globals.js';
 import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, getPriority as osPriority, setPriority as setOsPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create } from 'webgpu';
 import { PonderError } from '../errors.js';
@@ -200,6 +200,27 @@ export function formatAdapterList(list: AdapterListing[]): string {
 }
 
 /**
+ * Lowers the priority of this (the JavaScript) thread, on a software adapter only. Dawn's Node
+ * bindings wait for the GPU by re-polling on every turn of the event loop (setImmediate), so while a
+ * submit runs on lavapipe this thread spins at 100% of a core, the very cores lavapipe's worker
+ * threads compute on: measured on the 2-core VM, two workgroups of one dispatch took 1.8x one
+ * workgroup's time instead of 1.1x (bench/RESULTS.md "The JavaScript thread's priority"). On Linux a
+ * nice value is per thread, and lavapipe's threads, created with the device, keep theirs: with this
+ * one at 19 the scheduler gives them the cores and the poll what is left, while the JavaScript
+ * thread still gets a whole core whenever they are idle. PONDER_MAIN_NICE sets another value (0:
+ * leave it). Raising a nice value needs no privilege; failing to is harmless.
+ */
+function yieldToAdapterThreads(): void {
+  const nice = Number(process.env.PONDER_MAIN_NICE ?? 19);
+  if (!Number.isInteger(nice) || nice <= 0) return;
+  try {
+    if (osPriority(process.pid) < nice) setOsPriority(process.pid, Math.min(19, nice));
+  } catch {
+    // not permitted or not supported: the threads share the cores as before
+  }
+}
+
+/**
  * Opens a Dawn adapter and device with the adapter's real limits and the optional features ponder
  * can use. Throws PonderError('NO_ADAPTER') with an install hint when nothing is found.
  */
@@ -207,10 +228,12 @@ export async function openDevice(opts: DeviceOptions = {}): Promise<OpenedDevice
   // The Vulkan loader warns (and some ICDs misbehave) without a runtime dir; give it a private one.
   if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp';
   installExitGuard();
-  // lavapipe runs one rasteriser thread per core by default; its threads stall on per-lane loads,
-  // and oversubscribing (4 per core) measured ~1.4x faster for matmul on a 2-core machine (see
-  // bench/RESULTS.md). Read by Mesa when the device is created; ignored by every other driver.
-  if (!process.env.LP_NUM_THREADS) process.env.LP_NUM_THREADS = String(Math.min(32, 4 * availableParallelism()));
+  // lavapipe runs one worker thread per core by default; its threads stall on per-lane loads, and
+  // two per core trained as fast as four and decoded faster (every dispatch wakes them all), once
+  // the JavaScript thread stopped competing for the cores (yieldToAdapterThreads; bench/RESULTS.md
+  // "The JavaScript thread's priority"). Read by Mesa when the device is created; ignored by every
+  // other driver.
+  if (!process.env.LP_NUM_THREADS) process.env.LP_NUM_THREADS = String(Math.min(32, 2 * availableParallelism()));
   const adapterName = opts.adapter ?? process.env.PONDER_ADAPTER;
   const backend = opts.backend ?? process.env.PONDER_BACKEND;
   // Dawn's null backend accepts every command and computes nothing: its "results" are uninitialised
@@ -270,6 +293,7 @@ export async function openDevice(opts: DeviceOptions = {}): Promise<OpenedDevice
     device.destroy();
     throw new PonderError('NO_ADAPTER', `the only adapter found is Dawn's null backend, which computes nothing`, NO_ADAPTER_HINT);
   }
+  if (info.software) yieldToAdapterThreads();
   let gpuRef: GPU | undefined = gpu;
   return {
     device,

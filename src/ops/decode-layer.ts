@@ -11,9 +11,9 @@ import type { RopeTables } from './rope.js';
  * on lavapipe (bench/RESULTS.md); this does a layer's twelve in one. Same arithmetic as the separate
  * ops (ops/rmsnorm, matmul, rope, attention.kvWrite, attention, swiglu), in another summation order.
  *
- * Scope (decodeLayerFits): T ≤ 4 new rows per sequence, B ≤ 8 sequences, no q/k/v biases and no
- * q/k norms, full rotary dims, sizes that are multiples of 4 and small enough for one workgroup's
- * memory; the caller falls back to the separate ops otherwise.
+ * Scope (decodeLayerFits): T ≤ 4 new rows per sequence, B ≤ 8 sequences, (Hq / Hkv)·T ≤ 16, no
+ * q/k/v biases and no q/k norms, full rotary dims, sizes that are multiples of 4 and small enough
+ * for one workgroup's memory; the caller falls back to the separate ops otherwise.
  */
 
 const OP = 'decodeLayer';
@@ -24,6 +24,8 @@ export const DECODE_LAYER_MAX_B = 8;
 /** Largest H, I the fused layer takes: beyond these a workgroup per sequence does too much serial work. */
 const MAX_HIDDEN = 512;
 const MAX_INTERMEDIATE = 2048;
+/** Most query heads per kv head times rows (the attention's per-lane accumulators). */
+const MAX_HEAD_ROWS = 16;
 
 export interface DecodeLayerWeights {
   inputNorm: Tensor;
@@ -50,9 +52,9 @@ export interface DecodeLayerDims {
 function memory(d: DecodeLayerDims, T: number, L: number) {
   const Nq = d.heads * d.headDim;
   const Nkv = d.kvHeads * d.headDim;
-  const big = Math.max(d.heads * L, T * d.intermediate);
-  const sizes = { XS: T * d.hidden, NS4: (T * d.hidden) / 4, QS: T * Nq, KVS: T * Nkv, AS4: (T * Nq) / 4, BIG4: Math.ceil(big / 4) };
-  const bytes = 4 * (sizes.XS + 4 * sizes.NS4 + sizes.QS + 2 * sizes.KVS + 4 * sizes.AS4 + 4 * sizes.BIG4 + WG + 64);
+  const big = Math.max(T * d.heads * L, T * d.intermediate);
+  const sizes = { XS: T * d.hidden, NS4: (T * d.hidden) / 4, QS: T * Nq, KVS: T * Nkv, AS4: (T * Nq) / 4, BIGS: big };
+  const bytes = 4 * (sizes.XS + 4 * sizes.NS4 + sizes.QS + 2 * sizes.KVS + 4 * sizes.AS4 + sizes.BIGS + WG + 256);
   return { sizes, bytes };
 }
 
@@ -67,6 +69,8 @@ export function decodeLayerFits(gpu: Gpu, d: DecodeLayerDims & { bias: boolean; 
   if (d.bias || d.qkNorm || d.rotaryDim !== d.headDim) return false;
   if (B < 1 || B > DECODE_LAYER_MAX_B || T < 1 || T > DECODE_LAYER_MAX_T) return false;
   if (d.hidden > MAX_HIDDEN || d.intermediate > MAX_INTERMEDIATE || d.heads > 32) return false;
+  // the attention's accumulators: G = Hq / Hkv query heads for each of T rows, per lane
+  if (d.heads % d.kvHeads || (d.heads / d.kvHeads) * T > MAX_HEAD_ROWS) return false;
   if (d.hidden % 4 || d.intermediate % 4 || (d.heads * d.headDim) % 4 || d.headDim % 2) return false;
   if ((gpu.limits.maxStorageBuffersPerShaderStage ?? 8) < 14) return false;
   return memory(d, T, L).bytes <= (gpu.limits.maxComputeWorkgroupStorageSize ?? 16384);
@@ -115,7 +119,7 @@ export function decodeLayer(gpu: Gpu, x: Tensor, w: DecodeLayerWeights, d: Decod
   for (const v of startWords) params.u32(v);
   gpu.dispatch({
     file: 'decode_layer.wgsl',
-    constants: { WG, T, ...memory(d, T, L!).sizes },
+    constants: { WG, T, G: Hq / Hkv, ...memory(d, T, L!).sizes },
     params,
     tensors: [x, w.inputNorm, w.q, w.k, w.v, w.o, w.postNorm, w.gate, w.up, w.down, kCache, vCache, rope.cos, rope.sin],
     workgroups: [B],

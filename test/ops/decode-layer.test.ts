@@ -33,6 +33,10 @@ describe('decodeLayer (GPU vs float64 reference)', () => {
     { B: 1, T: 2, hidden: 128, intermediate: 384, heads: 4, kvHeads: 2, headDim: 32, eps: 1e-6, S: 2, L: 40, slots: [1], starts: [0] },
     // several sequences, slots out of order, MQA, T = 4, a long history (more keys than threads)
     { B: 3, T: 4, hidden: 64, intermediate: 96, heads: 4, kvHeads: 1, headDim: 16, eps: 1e-5, S: 4, L: 200, slots: [2, 0, 3], starts: [5, 0, 150] },
+    // a verify pass far into the cache: more keys than threads, both rows' scores in one walk
+    { B: 1, T: 2, hidden: 128, intermediate: 384, heads: 4, kvHeads: 2, headDim: 32, eps: 1e-6, S: 1, L: 320, slots: [0], starts: [290] },
+    // four query heads a kv head over four rows: the attention's 16 accumulators a lane
+    { B: 2, T: 4, hidden: 64, intermediate: 64, heads: 8, kvHeads: 2, headDim: 8, eps: 1e-6, S: 2, L: 140, slots: [1, 0], starts: [130, 3] },
     // MHA, odd head count
     { B: 2, T: 1, hidden: 48, intermediate: 64, heads: 3, kvHeads: 3, headDim: 16, eps: 1e-6, S: 2, L: 12, slots: [1, 0], starts: [11, 3] },
   ];
@@ -86,6 +90,8 @@ describe('decodeLayer (GPU vs float64 reference)', () => {
     assert.equal(fits({ rotaryDim: 16 }), false); // partial rotary
     assert.equal(fits({}, 9), false); // more sequences than the params hold
     assert.equal(fits({}, 1, 5), false); // more rows than the accumulators
+    assert.equal(fits({ heads: 16, kvHeads: 2 }, 1, 3), false); // 8 query heads a kv head x 3 rows: over 16 accumulators
+    assert.equal(fits({ heads: 16, kvHeads: 2, hidden: 512 }, 1, 2, 64), true);
     assert.equal(fits({ hidden: 896, intermediate: 4864 }), false); // a 0.5B model: a GPU's job
     assert.equal(fits({}, 1, 1, 100000), false); // scores over one workgroup's memory
     const tables = ropeTables(gpu, { maxPositions: 8, rotaryDim: 32, theta: 10000 });
