@@ -5,7 +5,7 @@
 //   n = rmsnorm(x) · w_in;  q, k, v = n·Wqᵀ, n·Wkᵀ, n·Wvᵀ;  RoPE on q and k;  k, v -> cache
 //   a = softmax(scale · q·Kᵀ over the keys up to the row's own position) · V      (grouped-query)
 //   x += a·Woᵀ
-//   n = rmsnorm(x) · w_post;  x += (silu(n·Wgᵀ) ∘ n·Wuᵀ)·Wdᵀ
+//   n = rmsnorm(x) · w_post;  x += (silu(n·Wgᵀ) ∘ n·Wuᵀ)·Wdᵀ          (written to xo)
 //
 // Why one kernel: on a software adapter (lavapipe) every dispatch costs ~50-100 µs of driver and
 // thread-pool overhead whatever its size, and the twelve small kernels of a layer spent more time
@@ -15,7 +15,12 @@
 // a single workgroup a sequence leaves most of the chip idle; the wrapper takes this path only for
 // small models on a software adapter (decodeLayerFits).
 //
-// Layouts: x [B, T, H] (updated in place); Wq [Nq, H], Wk/Wv [Nkv, H], Wo [H, Nq], Wg/Wu [I, H],
+// Split rows (TO = 1, grid [B, T]): a workgroup runs on one core, so with fewer rows than cores the
+// wrapper gives each row its own workgroup. Row r's workgroup still computes the keys and values of
+// all T rows (its attention needs rows ≤ r, and another workgroup's writes are not visible to it)
+// but the query, attention and MLP of row r alone. Hence x is read-only and the output goes to xo.
+//
+// Layouts: x, xo [B, T, H]; Wq [Nq, H], Wk/Wv [Nkv, H], Wo [H, Nq], Wg/Wu [I, H],
 // Wd [H, I] (HF Linear: out × in), read as vec4 rows (H, Nq, I multiples of 4); caches
 // [S, Hkv, L, D]; RoPE tables [maxPos, half] (pairs (i, i + half) of each head, dims ≥ 2·half pass
 // through). Loop bounds over H, Nq, I, D come from the params, not constants: Mesa fully unrolls
@@ -46,14 +51,15 @@ override WG: u32 = 128;
 override T: u32 = 1;         // rows per sequence (1: a decode step; 2+: a draft-and-verify pass)
 override XS: u32 = 128;      // ≥ T·H        (the rows' residual stream)
 override NS4: u32 = 32;      // ≥ T·H/4      (normed rows, as vec4)
-override QS: u32 = 128;      // ≥ T·Nq
+override TO: u32 = 1;        // rows a workgroup finishes: T, or 1 when a sequence's rows are split over T workgroups
+override QS: u32 = 128;      // ≥ TO·Nq
 override KVS: u32 = 64;      // ≥ T·Nkv
-override AS4: u32 = 32;      // ≥ T·Nq/4     (attention output rows, as vec4)
-override G: u32 = 1;         // query heads per kv head (Hq / Hkv); G·T ≤ 16
-override BIGS: u32 = 512;    // ≥ max(T·Hq·L, T·I) (the rows' scores, then their MLP activations)
+override AS4: u32 = 32;      // ≥ TO·Nq/4    (attention output rows, as vec4)
+override G: u32 = 1;         // query heads per kv head (Hq / Hkv); G·TO ≤ 16
+override BIGS: u32 = 512;    // ≥ max(TO·Hq·L, TO·I) (the rows' scores, then their MLP activations)
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> wIn: array<f32>;
 @group(0) @binding(3) var<storage, read> wq: array<vec4f>;
 @group(0) @binding(4) var<storage, read> wk: array<vec4f>;
@@ -67,6 +73,7 @@ override BIGS: u32 = 512;    // ≥ max(T·Hq·L, T·I) (the rows' scores, then 
 @group(0) @binding(12) var<storage, read_write> vc: array<f32>;
 @group(0) @binding(13) var<storage, read> cosT: array<f32>;
 @group(0) @binding(14) var<storage, read> sinT: array<f32>;
+@group(0) @binding(15) var<storage, read_write> xo: array<f32>;  // the layer's output rows (never x: split workgroups read every input row)
 
 var<workgroup> xs: array<f32, XS>;
 var<workgroup> ns: array<vec4f, NS4>;
@@ -76,7 +83,11 @@ var<workgroup> vs: array<f32, KVS>;
 var<workgroup> att: array<vec4f, AS4>;
 var<workgroup> big: array<f32, BIGS>;
 var<workgroup> red: array<f32, WG>;
-var<workgroup> stat: array<f32, 256>;  // per (row r, head h): max (log2 domain) at 2(r·Hq+h), 1/sum after it (T·Hq ≤ 128)
+var<workgroup> stat: array<f32, 256>;  // per (row r, head h): max (log2 domain) at 2(r·Hq+h), 1/sum after it (TO·Hq ≤ 128)
+
+// The attention's per-lane sums, (query head g of the kv head, row r) at g·TO + r. Indexed only by
+// counters of fully unrolled loops (G, TO are constants): registers, not scratch memory.
+var<private> hacc: array<f32, 16>;
 
 /** Σ over the workgroup of v (a fixed tree: deterministic); every thread gets the result. */
 fn reduceSum(v: f32, lid: u32) -> f32 {
@@ -96,28 +107,48 @@ fn setAtt(i: u32, v: f32) { att[i >> 2u][i & 3u] = v; }
 /** Four consecutive floats of `big` (a uniform index: four broadcast loads). */
 fn bigQuad(i: u32) -> vec4f { return vec4f(big[4u * i], big[4u * i + 1u], big[4u * i + 2u], big[4u * i + 3u]); }
 
-/** ns[r] = rmsnorm(xs[r]) · w for every row r; `post` picks the post-attention norm's weights. */
-fn normRows(lid: u32, post: bool) {
-  for (var r = 0u; r < T; r++) {
+/** ns[r] = rmsnorm(xs[first + r]) · w for r < count; `post` picks the post-attention norm's weights. */
+fn normRows(lid: u32, post: bool, first: u32, count: u32) {
+  for (var r = 0u; r < count; r++) {
+    let xo = (first + r) * p.H;
     var ss = 0.0;
     for (var i = lid; i < p.H; i += WG) {
-      let v = xs[r * p.H + i];
+      let v = xs[xo + i];
       ss += v * v;
     }
     let rstd = inverseSqrt(reduceSum(ss, lid) / f32(p.H) + p.eps);
     // `post` is uniform: one weight read an element, not both
     if (post) {
-      for (var i = lid; i < p.H; i += WG) { setNs(r * p.H + i, xs[r * p.H + i] * rstd * wPost[i]); }
+      for (var i = lid; i < p.H; i += WG) { setNs(r * p.H + i, xs[xo + i] * rstd * wPost[i]); }
     } else {
-      for (var i = lid; i < p.H; i += WG) { setNs(r * p.H + i, xs[r * p.H + i] * rstd * wIn[i]); }
+      for (var i = lid; i < p.H; i += WG) { setNs(r * p.H + i, xs[xo + i] * rstd * wIn[i]); }
     }
   }
   workgroupBarrier();
 }
 
+/** Key element kv (dimension d of kv head kvh) into every (query head, row) score sum. */
+fn addKey(kv: f32, kvh: u32, d: u32) {
+  for (var g = 0u; g < G; g++) {
+    for (var r = 0u; r < TO; r++) { hacc[g * TO + r] += qs[r * p.Nq + (kvh * G + g) * p.D + d] * kv; }
+  }
+}
+
+/** Value element vv of key j into every (query head, row) output sum, weighted by its probability. */
+fn addValue(vv: f32, kvh: u32, j: u32, SR: u32, nkAll: u32) {
+  for (var g = 0u; g < G; g++) {
+    for (var r = 0u; r < TO; r++) { hacc[g * TO + r] += big[r * SR + (kvh * G + g) * nkAll + j] * vv; }
+  }
+}
+
+fn clearSums() {
+  for (var i = 0u; i < G * TO; i++) { hacc[i] = 0.0; }
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let b = wid.x;
+  let r0 = wid.y * TO;  // this workgroup's first row (0 unless the rows are split)
   let slot = p.slots[b >> 2u][b & 3u];
   let start = p.starts[b >> 2u][b & 3u];
   let H4 = p.H / 4u;
@@ -127,18 +158,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   // 1. the rows of x into workgroup memory; input norm
   for (var i = lid; i < T * p.H; i += WG) { xs[i] = x[b * T * p.H + i]; }
   workgroupBarrier();
-  normRows(lid, false);
+  normRows(lid, false, 0u, T);  // every row: its key and value are needed by the later rows
 
-  // 2. q, k, v: one output row a thread at a time, its weight row read once for all T rows
+  // 2. q (of this workgroup's rows), k and v (of all T rows): one output row a thread at a time, its
+  //    weight row read once for all rows
   for (var j = lid; j < p.Nq + 2u * p.Nkv; j += WG) {
     var acc: array<f32, 4>;  // T ≤ 4 (function-scope arrays need a constant size)
     for (var r = 0u; r < T; r++) { acc[r] = 0.0; }
     if (j < p.Nq) {
       for (var k = 0u; k < H4; k++) {
         let w = wq[j * H4 + k];
-        for (var r = 0u; r < T; r++) { acc[r] += dot(w, ns[r * H4 + k]); }
+        for (var r = 0u; r < TO; r++) { acc[r] += dot(w, ns[(r0 + r) * H4 + k]); }
       }
-      for (var r = 0u; r < T; r++) { qs[r * p.Nq + j] = acc[r]; }
+      for (var r = 0u; r < TO; r++) { qs[r * p.Nq + j] = acc[r]; }
     } else if (j < p.Nq + p.Nkv) {
       let jj = j - p.Nq;
       for (var k = 0u; k < H4; k++) {
@@ -157,73 +189,72 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
   workgroupBarrier();
 
-  // 3. RoPE on q's and k's heads, each row at its own position
-  let heads = p.Hq + p.Hkv;
-  for (var idx = lid; idx < T * heads * p.half; idx += WG) {
-    let r = idx / (heads * p.half);
-    let rest = idx % (heads * p.half);
-    let h = rest / p.half;
-    let i = rest % p.half;
+  // 3. RoPE on q's heads (this workgroup's rows) and k's (all rows), each row at its own position
+  for (var idx = lid; idx < TO * p.Hq * p.half; idx += WG) {
+    let r = idx / (p.Hq * p.half);
+    let o = r * p.Nq + ((idx / p.half) % p.Hq) * p.D + idx % p.half;
+    let pos = min(start + r0 + r, p.maxPos - 1u);
+    let c = cosT[pos * p.half + idx % p.half];
+    let s = sinT[pos * p.half + idx % p.half];
+    let a = qs[o];
+    let e = qs[o + p.half];
+    qs[o] = a * c - e * s;
+    qs[o + p.half] = e * c + a * s;
+  }
+  for (var idx = lid; idx < T * p.Hkv * p.half; idx += WG) {
+    let r = idx / (p.Hkv * p.half);
+    let o = r * p.Nkv + ((idx / p.half) % p.Hkv) * p.D + idx % p.half;
     let pos = min(start + r, p.maxPos - 1u);
-    let c = cosT[pos * p.half + i];
-    let s = sinT[pos * p.half + i];
-    if (h < p.Hq) {
-      let o = r * p.Nq + h * p.D + i;
-      let a = qs[o];
-      let e = qs[o + p.half];
-      qs[o] = a * c - e * s;
-      qs[o + p.half] = e * c + a * s;
-    } else {
-      let o = r * p.Nkv + (h - p.Hq) * p.D + i;
-      let a = ks[o];
-      let e = ks[o + p.half];
-      ks[o] = a * c - e * s;
-      ks[o + p.half] = e * c + a * s;
-    }
+    let c = cosT[pos * p.half + idx % p.half];
+    let s = sinT[pos * p.half + idx % p.half];
+    let a = ks[o];
+    let e = ks[o + p.half];
+    ks[o] = a * c - e * s;
+    ks[o + p.half] = e * c + a * s;
   }
   workgroupBarrier();
 
-  // 4. k and v of every row into the cache
-  for (var idx = lid; idx < T * p.Nkv; idx += WG) {
-    let r = idx / p.Nkv;
+  // 4. k and v of this workgroup's rows into the cache (the attention below reads the new rows'
+  //    keys and values from workgroup memory, so no workgroup reads another's writes)
+  for (var idx = lid; idx < TO * p.Nkv; idx += WG) {
+    let r = r0 + idx / p.Nkv;
     let kvh = (idx % p.Nkv) / p.D;
     let d = idx % p.D;
     let o = ((slot * p.Hkv + kvh) * p.L + start + r) * p.D + d;
-    kc[o] = ks[idx];
-    vc[o] = vs[idx];
+    kc[o] = ks[r0 * p.Nkv + idx];
+    vc[o] = vs[r0 * p.Nkv + idx];
   }
-  storageBarrier();  // this workgroup's cache writes are visible to its reads below
 
-  // 5. attention of the T rows, kv head by kv head. The kv-head loop is uniform, so every lane reads
-  //    the same q entries (one load for the SIMD row, not one a lane), and each key and value is read
-  //    once for the G query heads sharing it and all T rows: a verify pass's second row costs a few
-  //    multiply-adds a key, not a second walk of the cache. Scores of row r, head h, key j sit in
-  //    `big` at r·SR + h·nkAll + j; keys past a row's own position are masked.
-  let nkAll = start + T;  // keys of the last row
+  // 5. attention of this workgroup's rows, kv head by kv head. The kv-head loop is uniform, so every
+  //    lane reads the same q entries (one load for the SIMD row, not one a lane), and each key and
+  //    value is read once for the G query heads sharing it and all the rows: a verify pass's second
+  //    row costs a few multiply-adds a key, not a second walk of the cache. Keys before `start` come
+  //    from the cache, the new rows' from ks / vs. Scores of row r, head h, key j sit in `big` at
+  //    r·SR + h·nkAll + j; keys past a row's own position are masked.
+  let nkAll = start + r0 + TO;  // keys of this workgroup's last row
   let SR = p.Hq * nkAll;
   for (var kvh = 0u; kvh < p.Hkv; kvh++) {
     for (var j = lid; j < nkAll; j += WG) {
-      let ko = ((slot * p.Hkv + kvh) * p.L + j) * p.D;
-      var acc: array<f32, 16>;  // G·T ≤ 16 (fully unrolled below: registers)
-      for (var i = 0u; i < G * T; i++) { acc[i] = 0.0; }
-      for (var d = 0u; d < p.D; d++) {
-        let kv = kc[ko + d];
-        for (var g = 0u; g < G; g++) {
-          for (var r = 0u; r < T; r++) { acc[g * T + r] += qs[r * p.Nq + (kvh * G + g) * p.D + d] * kv; }
-        }
+      clearSums();
+      if (j < start) {
+        let ko = ((slot * p.Hkv + kvh) * p.L + j) * p.D;
+        for (var d = 0u; d < p.D; d++) { addKey(kc[ko + d], kvh, d); }
+      } else {
+        let ko = (j - start) * p.Nkv + kvh * p.D;
+        for (var d = 0u; d < p.D; d++) { addKey(ks[ko + d], kvh, d); }
       }
       for (var g = 0u; g < G; g++) {
-        for (var r = 0u; r < T; r++) {
-          big[r * SR + (kvh * G + g) * nkAll + j] = select(acc[g * T + r] * p.qScale, -3.0e38, j > start + r);
+        for (var r = 0u; r < TO; r++) {
+          big[r * SR + (kvh * G + g) * nkAll + j] = select(hacc[g * TO + r] * p.qScale, -3.0e38, j > start + r0 + r);
         }
       }
     }
   }
   workgroupBarrier();
   // per (row, head): max and 1/sum over the row's keys (a thread each, walking them)
-  for (var rh = lid; rh < T * p.Hq; rh += WG) {
+  for (var rh = lid; rh < TO * p.Hq; rh += WG) {
     let o = (rh / p.Hq) * SR + (rh % p.Hq) * nkAll;
-    let nk = start + rh / p.Hq + 1u;
+    let nk = start + r0 + rh / p.Hq + 1u;
     var m = -3.0e38;
     for (var j = 0u; j < nk; j++) { m = max(m, big[o + j]); }
     var sum = 0.0;
@@ -232,7 +263,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     stat[2u * rh + 1u] = 1.0 / sum;
   }
   workgroupBarrier();
-  for (var idx = lid; idx < T * SR; idx += WG) {
+  for (var idx = lid; idx < TO * SR; idx += WG) {
     let rh = idx / nkAll;  // = r·Hq + h
     big[idx] = exp2(big[idx] - stat[2u * rh]) * stat[2u * rh + 1u];  // masked keys: exp2(-huge) = 0
   }
@@ -240,17 +271,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   // a = P·V: a lane per dimension d, the keys walked in order (uniform: P's loads are shared)
   for (var kvh = 0u; kvh < p.Hkv; kvh++) {
     for (var d = lid; d < p.D; d += WG) {
+      clearSums();
       let vo = (slot * p.Hkv + kvh) * p.L * p.D + d;
-      var acc: array<f32, 16>;  // G·T ≤ 16
-      for (var i = 0u; i < G * T; i++) { acc[i] = 0.0; }
-      for (var j = 0u; j < nkAll; j++) {
-        let vv = vc[vo + j * p.D];
-        for (var g = 0u; g < G; g++) {
-          for (var r = 0u; r < T; r++) { acc[g * T + r] += big[r * SR + (kvh * G + g) * nkAll + j] * vv; }
-        }
-      }
+      for (var j = 0u; j < start; j++) { addValue(vc[vo + j * p.D], kvh, j, SR, nkAll); }
+      for (var j = start; j < nkAll; j++) { addValue(vs[(j - start) * p.Nkv + kvh * p.D + d], kvh, j, SR, nkAll); }
       for (var g = 0u; g < G; g++) {
-        for (var r = 0u; r < T; r++) { setAtt(r * p.Nq + (kvh * G + g) * p.D + d, acc[g * T + r]); }
+        for (var r = 0u; r < TO; r++) { setAtt(r * p.Nq + (kvh * G + g) * p.D + d, hacc[g * TO + r]); }
       }
     }
   }
@@ -259,44 +285,44 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   // 6. x += a·Woᵀ
   for (var i = lid; i < p.H; i += WG) {
     var acc: array<f32, 4>;  // T ≤ 4 (function-scope arrays need a constant size)
-    for (var r = 0u; r < T; r++) { acc[r] = 0.0; }
+    for (var r = 0u; r < TO; r++) { acc[r] = 0.0; }
     for (var k = 0u; k < Nq4; k++) {
       let w = wo[i * Nq4 + k];
-      for (var r = 0u; r < T; r++) { acc[r] += dot(w, att[r * Nq4 + k]); }
+      for (var r = 0u; r < TO; r++) { acc[r] += dot(w, att[r * Nq4 + k]); }
     }
-    for (var r = 0u; r < T; r++) { xs[r * p.H + i] += acc[r]; }
+    for (var r = 0u; r < TO; r++) { xs[(r0 + r) * p.H + i] += acc[r]; }
   }
   workgroupBarrier();
 
   // 7. post-attention norm; the MLP's activations silu(g)·u into `big`
-  normRows(lid, true);
+  normRows(lid, true, r0, TO);
   for (var i = lid; i < p.I; i += WG) {
-    var g: array<f32, 4>;  // T ≤ 4 (function-scope arrays need a constant size)
-    var u: array<f32, 4>;  // T ≤ 4 (function-scope arrays need a constant size)
-    for (var r = 0u; r < T; r++) {
+    var g: array<f32, 4>;  // TO ≤ 4 (function-scope arrays need a constant size)
+    var u: array<f32, 4>;  // TO ≤ 4 (function-scope arrays need a constant size)
+    for (var r = 0u; r < TO; r++) {
       g[r] = 0.0;
       u[r] = 0.0;
     }
     for (var k = 0u; k < H4; k++) {
       let wgk = wg[i * H4 + k];
       let wuk = wu[i * H4 + k];
-      for (var r = 0u; r < T; r++) {
+      for (var r = 0u; r < TO; r++) {
         g[r] += dot(wgk, ns[r * H4 + k]);
         u[r] += dot(wuk, ns[r * H4 + k]);
       }
     }
-    for (var r = 0u; r < T; r++) { big[r * p.I + i] = g[r] / (1.0 + exp(-g[r])) * u[r]; }
+    for (var r = 0u; r < TO; r++) { big[r * p.I + i] = g[r] / (1.0 + exp(-g[r])) * u[r]; }
   }
   workgroupBarrier();
 
   // 8. x += act·Wdᵀ, back to global memory
   for (var i = lid; i < p.H; i += WG) {
-    var acc: array<f32, 4>;  // T ≤ 4 (function-scope arrays need a constant size)
-    for (var r = 0u; r < T; r++) { acc[r] = 0.0; }
+    var acc: array<f32, 4>;  // TO ≤ 4 (function-scope arrays need a constant size)
+    for (var r = 0u; r < TO; r++) { acc[r] = 0.0; }
     for (var k = 0u; k < I4; k++) {
       let w = wd[i * I4 + k];
-      for (var r = 0u; r < T; r++) { acc[r] += dot(w, bigQuad(r * I4 + k)); }
+      for (var r = 0u; r < TO; r++) { acc[r] += dot(w, bigQuad(r * I4 + k)); }
     }
-    for (var r = 0u; r < T; r++) { x[(b * T + r) * p.H + i] = xs[r * p.H + i] + acc[r]; }
+    for (var r = 0u; r < TO; r++) { xo[(b * T + r0 + r) * p.H + i] = xs[(r0 + r) * p.H + i] + acc[r]; }
   }
 }

@@ -141,7 +141,30 @@ export class SpeculativeDecoder {
     }
     this.tokens = [...promptIds, first];
     this.L = P;
+    this.catchUp();
     return first;
+  }
+
+  /**
+   * Part of the prefill: the modules over the prompt rows 0..P-1-depth, whose tokens (up to
+   * tokens[P-1]) are all known, so their cache entries are final and the first round runs only its
+   * own few rows, not the whole prompt through the modules. The rows' outputs are not needed.
+   */
+  private catchUp(): void {
+    const { gpu, H } = this;
+    const rows = this.L - this.depth;
+    if (rows <= 0) return;
+    let prev = gpu.empty([rows, H], 'f32', 'mtp.hidden');
+    gpu.copy(this.hist, prev, 0, 0, rows * H * 4);
+    for (let k = 0; k < this.depth; k++) {
+      const out = gpu.empty([rows, H], 'f32', 'mtp.hidden');
+      const toks = [Array.from({ length: rows }, (_, i) => this.tokens[i + k + 1]!)];
+      this.model.mtpForward(k, prev, toks, this.mtpCache, [0], [0], { lastOnly: true, hiddenOut: out }).release();
+      prev.release();
+      prev = out;
+    }
+    prev.release();
+    this.final.fill(rows);
   }
 
   /** One draft-and-verify round: the next 1..depth+1 tokens (greedy). */

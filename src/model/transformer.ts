@@ -190,14 +190,13 @@ export class Transformer {
     const p = this.begin('forward', tokens, cache, this.config.num_hidden_layers, slots, starts, opts);
     const ids = Array.isArray(tokens) ? p.tokens : tokens.reshape([p.B * p.T]);
     embedding(this.gpu, ids, this.w.embed, p.x);
-    const fused = this.fusesLayers(p, cache, this.w.layers);
-    this.w.layers.forEach((layer, i) => {
-      if (fused) decodeLayer(this.gpu, p.x, layer, this.layerDims, cache.k[i], cache.v[i], this.rope, slots, starts, p.T);
-      else {
+    if (this.fusesLayers(p, cache, this.w.layers)) this.fusedLayers(p, this.w.layers, cache, 0, slots, starts);
+    else {
+      for (const [i, layer] of this.w.layers.entries()) {
         this.attentionBlock(p, layer, cache.k[i], cache.v[i]);
         this.mlpBlock(p, layer);
       }
-    });
+    }
     return this.head(p, this.w.norm, opts);
   }
 
@@ -287,9 +286,23 @@ export class Transformer {
     return fits;
   }
 
+  /**
+   * `layers` as one fused dispatch each (ops/decode-layer.ts) over p.x, using cache layers
+   * firstCache..: the kernel reads one buffer and writes another, so the layers alternate between
+   * p.x and p.aux (free once an MTP module's input is built), and an odd count ends with one copy back.
+   */
+  private fusedLayers(p: Plan, layers: readonly LayerWeights[], cache: KvCache, firstCache: number, slots: number[], starts: number[]): void {
+    let [from, to] = [p.x, p.aux];
+    layers.forEach((layer, i) => {
+      decodeLayer(this.gpu, from, layer, this.layerDims, cache.k[firstCache + i], cache.v[firstCache + i], this.rope, slots, starts, p.T, { out: to });
+      [from, to] = [to, from];
+    });
+    if (from !== p.x) this.gpu.copy(from, p.x);
+  }
+
   /** MTP module k's transformer layer over x: one fused dispatch where it fits, else the separate ops. */
   private mtpLayer(p: Plan, m: MtpWeights, cache: KvCache, k: number, slots: number[], starts: number[]): void {
-    if (this.fusesLayers(p, cache, [m.block])) decodeLayer(this.gpu, p.x, m.block, this.layerDims, cache.k[k], cache.v[k], this.rope, slots, starts, p.T);
+    if (this.fusesLayers(p, cache, [m.block])) this.fusedLayers(p, [m.block], cache, k, slots, starts);
     else {
       this.attentionBlock(p, m.block, cache.k[k], cache.v[k]);
       this.mlpBlock(p, m.block);

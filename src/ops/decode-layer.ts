@@ -3,10 +3,12 @@ import { Params } from '../gpu/params.js';
 import { shapeString, type Tensor } from '../gpu/tensor.js';
 import { expectDtype, expectShape, fail } from './check.js';
 import type { RopeTables } from './rope.js';
+import { availableParallelism } from 'node:os';
 
 /**
  * A whole Llama layer (attention and MLP, pre-norm, residuals) for a few new tokens of each of a few
- * sequences, in one dispatch: decode_layer.wgsl, a workgroup per sequence. The decode step of a small
+ * sequences, in one dispatch: decode_layer.wgsl, a workgroup per sequence, or per row when there are
+ * fewer rows than cores (splitsRows). The decode step of a small
  * model on a software adapter is a few dozen tiny kernels, each paying ~50-100 µs of driver overhead
  * on lavapipe (bench/RESULTS.md); this does a layer's twelve in one. Same arithmetic as the separate
  * ops (ops/rmsnorm, matmul, rope, attention.kvWrite, attention, swiglu), in another summation order.
@@ -48,19 +50,29 @@ export interface DecodeLayerDims {
   eps: number;
 }
 
-/** Workgroup-memory sizes of the kernel (override constants), in floats / vec4s. */
-function memory(d: DecodeLayerDims, T: number, L: number) {
+/**
+ * Whether B sequences of T rows run as B·T workgroups, one a row, instead of B. A workgroup runs on
+ * one core of a software adapter, so a verify pass (B = 1, T = 2) would leave a second core idle;
+ * split, each workgroup computes every row's key and value (cheap) but only its own row's query,
+ * attention and MLP, so the two rows take about one row's time. Only while the rows fit the cores.
+ */
+export function splitsRows(B: number, T: number): boolean {
+  return T > 1 && B * T <= availableParallelism();
+}
+
+/** Workgroup-memory sizes of the kernel (override constants) when a workgroup finishes TO of the T rows, in floats / vec4s. */
+function memory(d: DecodeLayerDims, T: number, TO: number, L: number) {
   const Nq = d.heads * d.headDim;
   const Nkv = d.kvHeads * d.headDim;
-  const big = Math.max(T * d.heads * L, T * d.intermediate);
-  const sizes = { XS: T * d.hidden, NS4: (T * d.hidden) / 4, QS: T * Nq, KVS: T * Nkv, AS4: (T * Nq) / 4, BIGS: big };
+  const big = Math.max(TO * d.heads * L, TO * d.intermediate);
+  const sizes = { XS: T * d.hidden, NS4: (T * d.hidden) / 4, QS: TO * Nq, KVS: T * Nkv, AS4: (TO * Nq) / 4, BIGS: big };
   const bytes = 4 * (sizes.XS + 4 * sizes.NS4 + sizes.QS + 2 * sizes.KVS + 4 * sizes.AS4 + sizes.BIGS + WG + 256);
   return { sizes, bytes };
 }
 
 /**
  * Whether `decodeLayer` takes B sequences of T rows of this model with a cache of L positions on
- * this device: the kernel's scope (see the header), its 14 storage bindings, and its workgroup memory.
+ * this device: the kernel's scope (see the header), its 15 storage bindings, and its workgroup memory.
  * `softwareOnly` (the default): only on a software adapter, where dispatch overhead dominates; on a
  * GPU one workgroup per sequence would leave the chip idle.
  */
@@ -72,17 +84,31 @@ export function decodeLayerFits(gpu: Gpu, d: DecodeLayerDims & { bias: boolean; 
   // the attention's accumulators: G = Hq / Hkv query heads for each of T rows, per lane
   if (d.heads % d.kvHeads || (d.heads / d.kvHeads) * T > MAX_HEAD_ROWS) return false;
   if (d.hidden % 4 || d.intermediate % 4 || (d.heads * d.headDim) % 4 || d.headDim % 2) return false;
-  if ((gpu.limits.maxStorageBuffersPerShaderStage ?? 8) < 14) return false;
-  return memory(d, T, L).bytes <= (gpu.limits.maxComputeWorkgroupStorageSize ?? 16384);
+  if ((gpu.limits.maxStorageBuffersPerShaderStage ?? 8) < 15) return false;
+  return memory(d, T, splitsRows(B, T) ? 1 : T, L).bytes <= (gpu.limits.maxComputeWorkgroupStorageSize ?? 16384);
+}
+
+export interface DecodeLayerOptions {
+  /** where the layer's output rows go (a tensor shaped like x, not x): by default into x, via a copy */
+  out?: Tensor;
+  /** a workgroup per row instead of per sequence (default: splitsRows) */
+  splitRows?: boolean;
 }
 
 /**
  * x [B·T, hidden] (rows b·T .. b·T+T−1 are sequence b's new tokens, at positions starts[b] ..) goes
- * through one layer in place; the rows' keys and values are written into kCache/vCache [S, Hkv, L, D]
- * at slots[b]. `rope` holds the cos/sin tables of the full head dim.
+ * through one layer into `out` (x itself when omitted); the rows' keys and values are written into
+ * kCache/vCache [S, Hkv, L, D] at slots[b]. `rope` holds the cos/sin tables of the full head dim.
+ * The kernel reads x and writes another buffer; a caller running layers back to back passes `out`
+ * and alternates the two, which saves the copy.
  */
-export function decodeLayer(gpu: Gpu, x: Tensor, w: DecodeLayerWeights, d: DecodeLayerDims, kCache: Tensor, vCache: Tensor, rope: RopeTables, slots: readonly number[], starts: readonly number[], T: number): void {
+export function decodeLayer(gpu: Gpu, x: Tensor, w: DecodeLayerWeights, d: DecodeLayerDims, kCache: Tensor, vCache: Tensor, rope: RopeTables, slots: readonly number[], starts: readonly number[], T: number, opts: DecodeLayerOptions = {}): void {
   const B = slots.length;
+  const TO = (opts.splitRows ?? splitsRows(B, T)) ? 1 : T;
+  if (opts.out) {
+    expectShape(OP, 'out', opts.out, x.shape, 'same as x');
+    if (opts.out.buffer === x.buffer) fail(OP, 'out shares its buffer with x; the kernel reads every row of x while it writes out');
+  }
   const { hidden: H, intermediate: I, heads: Hq, kvHeads: Hkv, headDim: D } = d;
   const Nq = Hq * D;
   const Nkv = Hkv * D;
@@ -117,11 +143,16 @@ export function decodeLayer(gpu: Gpu, x: Tensor, w: DecodeLayerWeights, d: Decod
   const params = new Params().u32(H).u32(Nq).u32(Nkv).u32(I).u32(Hq).u32(Hkv).u32(D).u32(D / 2).u32(L!).u32(maxPos).f32(d.eps).f32(Math.LOG2E / Math.sqrt(D)).u32(0).u32(0).u32(0).u32(0);
   for (const v of slotWords) params.u32(v);
   for (const v of startWords) params.u32(v);
+  const out = opts.out ?? gpu.empty(x.shape, 'f32', 'decode_layer.out');
   gpu.dispatch({
     file: 'decode_layer.wgsl',
-    constants: { WG, T, G: Hq / Hkv, ...memory(d, T, L!).sizes },
+    constants: { WG, T, TO, G: Hq / Hkv, ...memory(d, T, TO, L!).sizes },
     params,
-    tensors: [x, w.inputNorm, w.q, w.k, w.v, w.o, w.postNorm, w.gate, w.up, w.down, kCache, vCache, rope.cos, rope.sin],
-    workgroups: [B],
+    tensors: [x, w.inputNorm, w.q, w.k, w.v, w.o, w.postNorm, w.gate, w.up, w.down, kCache, vCache, rope.cos, rope.sin, out],
+    workgroups: [B, T / TO],
   });
+  if (!opts.out) {
+    gpu.copy(out, x);
+    out.release();
+  }
 }

@@ -40,8 +40,9 @@ describe('decodeLayer (GPU vs float64 reference)', () => {
     // MHA, odd head count
     { B: 2, T: 1, hidden: 48, intermediate: 64, heads: 3, kvHeads: 3, headDim: 16, eps: 1e-6, S: 2, L: 12, slots: [1, 0], starts: [11, 3] },
   ];
-  for (const c of cases) {
-    it(`matches for ${label(c)}`, async () => {
+  // each case with a workgroup per sequence and, where it has several rows, a workgroup per row
+  for (const [c, splitRows] of cases.flatMap((c) => (c.T > 1 ? [[c, false], [c, true]] : [[c, false]]) as [Case, boolean][])) {
+    it(`matches for ${label(c)}${splitRows ? ', rows split over workgroups' : ''}`, async () => {
       const gpu = await testGpu();
       const r = rng();
       const { B, T, hidden: H, intermediate: I, heads: Hq, kvHeads: Hkv, headDim: D, S, L } = c;
@@ -71,7 +72,7 @@ describe('decodeLayer (GPU vs float64 reference)', () => {
       const gk = up(kc, [S, Hkv, L, D]);
       const gv = up(vc, [S, Hkv, L, D]);
       assert.ok(decodeLayerFits(gpu, { ...c, bias: false, qkNorm: false, rotaryDim: D }, B, T, L, { softwareOnly: false }));
-      decodeLayer(gpu, gx, gw, c, gk, gv, tables, c.slots, c.starts, T);
+      decodeLayer(gpu, gx, gw, c, gk, gv, tables, c.slots, c.starts, T, { splitRows });
       const ref = decodeLayerRef(x, w, kc, vc, c.slots, c.starts, { B, T, H, I, Hq, Hkv, D, S, L, eps: c.eps, theta });
       const tol = { rtol: 2e-4, atol: 2e-5 };
       assertClose(`${label(c)} x`, await gpu.readF32(gx), ref.x, tol);
@@ -101,5 +102,8 @@ describe('decodeLayer (GPU vs float64 reference)', () => {
     const vc = e([1, 2, 8, 32]);
     assert.throws(() => decodeLayer(gpu, e([2, 128]), w, d, kc, vc, tables, [0], [7], 2), (err: unknown) => err instanceof PonderError && /positions 7\.\.8 of sequence 0 are outside the cache's 8 positions/.test(err.message));
     assert.throws(() => decodeLayer(gpu, e([1, 128]), w, d, kc, vc, tables, [1], [0], 1), (err: unknown) => err instanceof PonderError && /slot 1/.test(err.message));
+    // the kernel reads every row of x while it writes out: out may not be x
+    const x = e([1, 128]);
+    assert.throws(() => decodeLayer(gpu, x, w, d, kc, vc, tables, [0], [0], 1, { out: x }), (err: unknown) => err instanceof PonderError && /shares its buffer with x/.test(err.message));
   });
 });
