@@ -118,7 +118,12 @@ function openSource(gpu: Gpu, model: Transformer, promptIds: number[], budget: n
   if (opts.mtp !== undefined && opts.mtp !== false) {
     const spec = new SpeculativeDecoder(gpu, model, promptIds.length + budget, opts.mtp === true ? model.mtpDepth : opts.mtp, opts);
     return {
-      first: () => spec.prefill(promptIds),
+      // warmUp compiles every draft and verify shape before the prefill, so the decode rate in the
+      // stats is the rounds' own, not the first rounds' shader compiles
+      first: async () => {
+        await spec.warmUp();
+        return spec.prefill(promptIds);
+      },
       next: () => spec.step(),
       stats: () => ({ ...spec.stats }),
       dispose: () => spec.dispose(),
@@ -134,6 +139,9 @@ function plainSource(gpu: Gpu, model: Transformer, promptIds: number[], budget: 
   let last = -1;
   return {
     async first() {
+      // one decode-shaped pass first (its cache entry is overwritten by the prompt's): the decode
+      // step's shaders compile here, as the drafting source's do, not in the first timed step
+      model.forward([[promptIds[0]!]], cache, [0], [0], { lastOnly: true }).release();
       last = await sampleOne(gpu, model.forward([promptIds], cache, [0], [0], { lastOnly: true }), opts, 0);
       return last;
     },
