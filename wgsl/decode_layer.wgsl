@@ -127,6 +127,14 @@ fn normRows(lid: u32, post: bool, first: u32, count: u32) {
   workgroupBarrier();
 }
 
+/** The pair (a, e) = dims (i, i + half) of a head at position pos, rotated by RoPE. */
+fn rotated(a: f32, e: f32, pos: u32, i: u32) -> vec2f {
+  let t = min(pos, p.maxPos - 1u) * p.half + i;
+  let c = cosT[t];
+  let s = sinT[t];
+  return vec2f(a * c - e * s, e * c + a * s);
+}
+
 /** Key element kv (dimension d of kv head kvh) into every (query head, row) score sum. */
 fn addKey(kv: f32, kvh: u32, d: u32) {
   for (var g = 0u; g < G; g++) {
@@ -193,24 +201,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   for (var idx = lid; idx < TO * p.Hq * p.half; idx += WG) {
     let r = idx / (p.Hq * p.half);
     let o = r * p.Nq + ((idx / p.half) % p.Hq) * p.D + idx % p.half;
-    let pos = min(start + r0 + r, p.maxPos - 1u);
-    let c = cosT[pos * p.half + idx % p.half];
-    let s = sinT[pos * p.half + idx % p.half];
-    let a = qs[o];
-    let e = qs[o + p.half];
-    qs[o] = a * c - e * s;
-    qs[o + p.half] = e * c + a * s;
+    let v = rotated(qs[o], qs[o + p.half], start + r0 + r, idx % p.half);
+    qs[o] = v.x;
+    qs[o + p.half] = v.y;
   }
   for (var idx = lid; idx < T * p.Hkv * p.half; idx += WG) {
     let r = idx / (p.Hkv * p.half);
     let o = r * p.Nkv + ((idx / p.half) % p.Hkv) * p.D + idx % p.half;
-    let pos = min(start + r, p.maxPos - 1u);
-    let c = cosT[pos * p.half + idx % p.half];
-    let s = sinT[pos * p.half + idx % p.half];
-    let a = ks[o];
-    let e = ks[o + p.half];
-    ks[o] = a * c - e * s;
-    ks[o + p.half] = e * c + a * s;
+    let v = rotated(ks[o], ks[o + p.half], start + r, idx % p.half);
+    ks[o] = v.x;
+    ks[o + p.half] = v.y;
   }
   workgroupBarrier();
 

@@ -1,16 +1,16 @@
+import { availableParallelism } from 'node:os';
 import type { Gpu } from '../gpu/gpu.js';
 import { Params } from '../gpu/params.js';
-import { shapeString, type Tensor } from '../gpu/tensor.js';
+import { overlaps, shapeString, type Tensor } from '../gpu/tensor.js';
 import { expectDtype, expectShape, fail } from './check.js';
 import type { RopeTables } from './rope.js';
-import { availableParallelism } from 'node:os';
 
 /**
  * A whole Llama layer (attention and MLP, pre-norm, residuals) for a few new tokens of each of a few
  * sequences, in one dispatch: decode_layer.wgsl, a workgroup per sequence, or per row when there are
- * fewer rows than cores (splitsRows). The decode step of a small
- * model on a software adapter is a few dozen tiny kernels, each paying ~50-100 µs of driver overhead
- * on lavapipe (bench/RESULTS.md); this does a layer's twelve in one. Same arithmetic as the separate
+ * fewer rows than cores (splitsRows). The decode step of a small model on a software adapter is a
+ * few dozen tiny kernels, each paying ~50-100 µs of driver overhead on lavapipe (bench/RESULTS.md);
+ * this does a layer's twelve in one. Same arithmetic as the separate
  * ops (ops/rmsnorm, matmul, rope, attention.kvWrite, attention, swiglu), in another summation order.
  *
  * Scope (decodeLayerFits): T ≤ 4 new rows per sequence, B ≤ 8 sequences, (Hq / Hkv)·T ≤ 16, no
@@ -91,7 +91,7 @@ export function decodeLayerFits(gpu: Gpu, d: DecodeLayerDims & { bias: boolean; 
 export interface DecodeLayerOptions {
   /** where the layer's output rows go (a tensor shaped like x, not x): by default into x, via a copy */
   out?: Tensor;
-  /** a workgroup per row instead of per sequence (default: splitsRows) */
+  /** a workgroup per row instead of per sequence (default: splitsRows; tests pin it either way) */
   splitRows?: boolean;
 }
 
@@ -107,7 +107,7 @@ export function decodeLayer(gpu: Gpu, x: Tensor, w: DecodeLayerWeights, d: Decod
   const TO = (opts.splitRows ?? splitsRows(B, T)) ? 1 : T;
   if (opts.out) {
     expectShape(OP, 'out', opts.out, x.shape, 'same as x');
-    if (opts.out.buffer === x.buffer) fail(OP, 'out shares its buffer with x; the kernel reads every row of x while it writes out');
+    if (overlaps(opts.out, x)) fail(OP, 'out overlaps x; the kernel reads every row of x while it writes out');
   }
   const { hidden: H, intermediate: I, heads: Hq, kvHeads: Hkv, headDim: D } = d;
   const Nq = Hq * D;
