@@ -104,7 +104,7 @@ fn reduceSum(v: f32, lid: u32) -> f32 {
 
 fn setNs(i: u32, v: f32) { ns[i >> 2u][i & 3u] = v; }
 fn setAtt(i: u32, v: f32) { att[i >> 2u][i & 3u] = v; }
-/** Four consecutive floats of `big` (a uniform index: four broadcast loads). */
+/** Four consecutive floats of `big` as a vec4 (`big` is a plain f32 array: indexing a vec4 array by a computed component was slow). */
 fn bigQuad(i: u32) -> vec4f { return vec4f(big[4u * i], big[4u * i + 1u], big[4u * i + 2u], big[4u * i + 3u]); }
 
 /** ns[r] = rmsnorm(xs[first + r]) · w for r < count; `post` picks the post-attention norm's weights. */
@@ -225,12 +225,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     vc[o] = vs[r0 * p.Nkv + idx];
   }
 
-  // 5. attention of this workgroup's rows, kv head by kv head. The kv-head loop is uniform, so every
-  //    lane reads the same q entries (one load for the SIMD row, not one a lane), and each key and
-  //    value is read once for the G query heads sharing it and all the rows: a verify pass's second
-  //    row costs a few multiply-adds a key, not a second walk of the cache. Keys before `start` come
-  //    from the cache, the new rows' from ks / vs. Scores of row r, head h, key j sit in `big` at
-  //    r·SR + h·nkAll + j; keys past a row's own position are masked.
+  // 5. attention of this workgroup's rows, kv head by kv head: a lane per key for the scores, a lane
+  //    per dimension for P·V, and each key and value element loaded once for the G query heads
+  //    sharing it and all the rows (on lavapipe every lane-load is a costly scalar sequence, the
+  //    multiply-adds are cheap): a verify pass's second row costs a few multiply-adds a key, not a
+  //    second walk of the cache. Keys before `start` come from the cache, the new rows' from ks / vs.
+  //    Scores of row r, head h, key j sit in `big` at r·SR + h·nkAll + j; keys past a row's own
+  //    position are masked.
   let nkAll = start + r0 + TO;  // keys of this workgroup's last row
   let SR = p.Hq * nkAll;
   for (var kvh = 0u; kvh < p.Hkv; kvh++) {
@@ -268,7 +269,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     big[idx] = exp2(big[idx] - stat[2u * rh]) * stat[2u * rh + 1u];  // masked keys: exp2(-huge) = 0
   }
   workgroupBarrier();
-  // a = P·V: a lane per dimension d, the keys walked in order (uniform: P's loads are shared)
+  // a = P·V: a lane per dimension d, the keys walked in order
   for (var kvh = 0u; kvh < p.Hkv; kvh++) {
     for (var d = lid; d < p.D; d += WG) {
       clearSums();
