@@ -30,6 +30,8 @@ export interface Dispatch extends KernelRef {
 
 const PARAM_SLOT = 256; // >= minUniformBufferOffsetAlignment on every adapter
 const ARENA_SLOTS = 1024;
+/** Read-backs up to this size reuse their staging buffers (decode reads a token id or a row of logits a step). */
+const STAGING_REUSE_BYTES = 64 * 1024;
 
 export class Gpu {
   readonly pool: BufferPool;
@@ -49,6 +51,8 @@ export class Gpu {
   private arenaGpu: GPUBuffer;
   private arenaUsed = 0;
   private deviceErrors: PonderError[] = [];
+  /** unmapped read-back buffers of up to STAGING_REUSE_BYTES, by size: a decode step reads a few bytes each time */
+  private stagingFree = new Map<number, GPUBuffer[]>();
   private closed = false;
 
   private constructor(
@@ -150,14 +154,20 @@ export class Gpu {
   /** Copies a tensor to the CPU. Flushes pending work and reports any GPU error first. */
   async read(t: Tensor): Promise<Float32Array | Uint32Array | Int32Array | Uint16Array> {
     const bytes = Math.ceil(t.byteSize / 4) * 4;
-    const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const size = bytes <= STAGING_REUSE_BYTES ? Math.ceil(bytes / 256) * 256 : bytes;
+    const staging = this.stagingFree.get(size)?.pop() ?? this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.endPass();
     this.ensureEncoder().copyBufferToBuffer(t.buffer, t.byteOffset, staging, 0, bytes);
     this.flush();
-    await staging.mapAsync(GPUMapMode.READ);
-    const copy = staging.getMappedRange().slice(0);
+    await staging.mapAsync(GPUMapMode.READ, 0, bytes);
+    const copy = staging.getMappedRange(0, bytes).slice(0);
     staging.unmap();
-    staging.destroy();
+    if (size > STAGING_REUSE_BYTES) staging.destroy();
+    else {
+      let free = this.stagingFree.get(size);
+      if (!free) this.stagingFree.set(size, (free = []));
+      free.push(staging);
+    }
     await this.checkErrors();
     switch (t.dtype) {
       case 'f32':

@@ -94,6 +94,23 @@ describe('gpu runtime', () => {
     assert.equal(u.buffer, buf);
   });
 
+  it('read-backs that reuse staging buffers return each tensor its own values, in turn and at once', async () => {
+    const gpu = await testGpu();
+    const small = Array.from({ length: 6 }, (_, i) => gpu.upload(new Float32Array([i, i + 0.5, -i]), [3]));
+    for (let round = 0; round < 3; round++) {
+      for (const [i, t] of small.entries()) assert.deepEqual([...(await gpu.readF32(t))], [i, i + 0.5, -i]);
+    }
+    // concurrent reads of one size each hold their own staging buffer while mapped
+    const all = await Promise.all(small.map((t) => gpu.readF32(t)));
+    all.forEach((v, i) => assert.deepEqual([...v], [i, i + 0.5, -i]));
+    // a read past the reuse size, then a small one again
+    const big = gpu.upload(new Float32Array(20_000).map((_, i) => i), [20_000]);
+    const got = await gpu.readF32(big);
+    assert.equal(got.length, 20_000);
+    assert.equal(got[19_999], 19_999);
+    assert.deepEqual([...(await gpu.readF32(small[2]!))], [2, 2.5, -2]);
+  });
+
   it('splits large 1-D grids over two dimensions', () => {
     assert.deepEqual(grid1d(10, 65535), [10, 1]);
     const [x, y] = grid1d(200_000, 65535);
