@@ -141,7 +141,7 @@ export class SpeculativeDecoder {
     }
     this.tokens = [...promptIds, first];
     this.L = P;
-    this.catchUp();
+    await this.catchUp();
     return first;
   }
 
@@ -150,20 +150,13 @@ export class SpeculativeDecoder {
    * tokens[P-1]) are all known, so their cache entries are final and the first round runs only its
    * own few rows, not the whole prompt through the modules. The rows' outputs are not needed.
    */
-  private catchUp(): void {
-    const { gpu, H } = this;
+  private async catchUp(): Promise<void> {
     const rows = this.L - this.depth;
     if (rows <= 0) return;
-    let prev = gpu.empty([rows, H], 'f32', 'mtp.hidden');
-    gpu.copy(this.hist, prev, 0, 0, rows * H * 4);
-    for (let k = 0; k < this.depth; k++) {
-      const out = gpu.empty([rows, H], 'f32', 'mtp.hidden');
-      const toks = [Array.from({ length: rows }, (_, i) => this.tokens[i + k + 1]!)];
-      this.model.mtpForward(k, prev, toks, this.mtpCache, [0], [0], { lastOnly: true, hiddenOut: out }).release();
-      prev.release();
-      prev = out;
-    }
-    prev.release();
+    await this.chainModules(this.depth, (k, prev, s, n, out) => {
+      const toks = [Array.from({ length: n }, (_, i) => this.tokens[s + i + k + 1]!)];
+      this.model.mtpForward(k, prev, toks, this.mtpCache, [0], [s], { lastOnly: true, hiddenOut: out }).release();
+    }, 0, rows);
     this.final.fill(rows);
   }
 
@@ -264,14 +257,13 @@ export class SpeculativeDecoder {
   }
 
   /**
-   * Modules 0..D-1 over rows s..L-1 (the class comment), each fed the previous stage's hidden rows:
+   * Modules 0..D-1 over rows s..s+rows-1 (by default s..L-1, s the first row some module has not
+   * seen with final inputs: the class comment), each fed the previous stage's hidden rows:
    * `run(k, prev, s, rows, out)` runs module k on `prev` [rows, H] (writing its own hidden rows to
    * `out`, module k+1's `prev`) and takes what it needs from it.
    */
-  private async chainModules(D: number, run: (k: number, prev: Tensor, s: number, rows: number, out: Tensor) => void | Promise<void>): Promise<void> {
-    const { gpu, H, L } = this;
-    const s = Math.min(...this.final.slice(0, D));
-    const rows = L - s;
+  private async chainModules(D: number, run: (k: number, prev: Tensor, s: number, rows: number, out: Tensor) => void | Promise<void>, s = Math.min(...this.final.slice(0, D)), rows = this.L - s): Promise<void> {
+    const { gpu, H } = this;
     let prev = gpu.empty([rows, H], 'f32', 'mtp.hidden');
     gpu.copy(this.hist, prev, s * H * 4, 0, rows * H * 4);
     try {

@@ -57,8 +57,11 @@ export interface DecodeLayerDims {
  * attention and MLP, so the two rows take about one row's time. Only while the rows fit the cores.
  */
 export function splitsRows(B: number, T: number): boolean {
-  return T > 1 && B * T <= availableParallelism();
+  return T > 1 && B * T <= CORES;
 }
+
+/** Read once: splitsRows is asked on every layer of every decode step. */
+const CORES = availableParallelism();
 
 /** Workgroup-memory sizes of the kernel (override constants) when a workgroup finishes TO of the T rows, in floats / vec4s. */
 function memory(d: DecodeLayerDims, T: number, TO: number, L: number) {
