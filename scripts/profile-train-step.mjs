@@ -48,9 +48,13 @@ await step();
 gpu.dispatch = orig;
 // empty submit cost
 await gpu.sync();
-t0 = performance.now();
-for (let i = 0; i < 20; i++) await gpu.sync();
-const emptyMs = (performance.now() - t0) / 20;
+// the cheapest of 20: a mean would carry a stray slow wait into every kernel's figure
+let emptyMs = Infinity;
+for (let i = 0; i < 20; i++) {
+  t0 = performance.now();
+  await gpu.sync();
+  emptyMs = Math.min(emptyMs, performance.now() - t0);
+}
 const byFile = new Map();
 let total = 0;
 for (const d of captured) {

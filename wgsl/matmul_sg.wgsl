@@ -18,11 +18,12 @@
 //     read and written through per-lane gathers/scatters every 8 k's, which cost more than its
 //     loads and arithmetic together (~11.6 GFLOP/s at 1024³).
 //
-// Data flow (unchanged): lanes own output columns, CV quads of 4 columns each, quads interleaved
-// across lanes so one vec4 load per lane reads a contiguous run; op(B) is the only per-lane data.
-// The 8 lanes share R rows: lane l loads A[m, k0 + l] and subgroupBroadcast hands the values out,
-// so A costs an eighth of per-lane loads. op(B) in either layout becomes "8 k-rows x 4 columns"
-// per quad; for B stored [N,K] (y = x·Wᵀ, the model's hot path) that is a 4x4 transpose of
+// Data flow: lanes own output columns, CV quads of 4 columns each, quads interleaved across lanes
+// so one vec4 load per lane reads a contiguous run; op(B) is the only per-lane data. LANES lanes
+// (8, or 16 when lavapipe runs 512-bit vectors: 16-lane subgroups) share R rows: lane l loads
+// A[m, k0 + l] and subgroupBroadcast hands the values out, so A costs 1/LANES of per-lane loads,
+// and each step covers LANES k's. op(B) in either layout becomes "LANES k-rows x 4 columns" per
+// quad; for B stored [N,K] (y = x·Wᵀ, the model's hot path) that is a 4x4 transpose of
 // k-contiguous vec4 loads, free in SIMD-of-arrays form (it only renames registers).
 //
 // Layout for lavapipe's code generator:
@@ -35,17 +36,18 @@
 //     accumulators made LLVM's compile time explode (16 rows: 40-60 s on the busy 2-core VM; an
 //     earlier attempt at 32: minutes) because hundreds of live values crossed the branchy per-lane load code. Bounding
 //     a loop with min(R, ...) is not enough: NIR then unrolls it (R <= 64 trips of a tiny body).
-//   - R is a multiple of 4 and the row groups past R are `if (R > ..)` blocks that fold away; the
-//     B matrices are built once per 8 k's and passed down (rebuilding them per call compiled ~2x
-//     slower).
+//   - R is a multiple of 4 and the row groups past R are `if (R > ..)` blocks that fold away, as
+//     are the k-quads past LANES/4; the B matrices are built once per step and passed down
+//     (rebuilding them per call compiled ~2x slower).
 //
-// Per 8 k's and subgroup: R lane-loads of A, 8·CV vec4 lane-loads of B, R·CV·32 256-bit FMAs. In
-// all ≈ M·N·K/(256·CV) + M·N·K/(8·R) 8-lane loads: the B term shrinks with R, hence R = 64
-// (1024³ on 2 AVX2 cores: ~1.65x the previous kernel in the same process; compile ~1.5-4 s per
-// pipeline quiet, about as long as before).
+// Per step (LANES k's) and subgroup: R lane-loads of A, LANES·CV vec4 lane-loads of B,
+// R·CV·4·LANES vector FMAs. Per multiply-add the A loads fall with LANES and the B loads with R,
+// hence R up to 128 (the default on lavapipe). Measured on 2 Zen 4 cores, 1024³: 8 lanes R = 64
+// ~37 GFLOP/s, R = 128 ~42; 16 lanes R = 64 ~55, R = 128 ~69. Compile time grows with R·LANES:
+// ~1.5-4 s a pipeline at 8 lanes R = 64, ~9 s at 16 lanes R = 128 (once; Mesa caches it on disk).
 //
-// Requirements (src/ops/matmul.ts uses matmul.wgsl otherwise): subgroups of at least 8 lanes (wider
-// subgroups work, their upper lanes repeat the A loads) and vec4-aligned B: N % 4 == 0 for B
+// Requirements (src/ops/matmul.ts uses matmul.wgsl otherwise): subgroups of at least LANES lanes
+// (wider subgroups work, their upper lanes repeat the A loads) and vec4-aligned B: N % 4 == 0 for B
 // stored [K,N], K % 4 == 0 for B stored [N,K]. Any M, N, K otherwise: rows and columns past the
 // edge are clamped on load and skipped on store, and k past K reads A as zero.
 //
@@ -56,7 +58,7 @@
 // stops after the block's last diagonal; tri = 3, op(A)[m, k] = 0 for k mod period < m, so in each
 // period the k loop starts at the block's first row. A block whose rows straddle a period boundary
 // takes the whole range. The bounds are uniform per workgroup (no per-lane cost), rounded to the k
-// loop's 8 (the few extra k's read zeros of A), and period % 8 == 0 keeps every k0 aligned.
+// loop's step (the few extra k's read zeros of A), and period % LANES == 0 keeps every k0 aligned.
 //
 // Grid: x = column blocks of 4·CV·WG columns, y = row blocks of R rows, z = batch.
 
@@ -80,10 +82,12 @@ struct Params {
 override WG: u32 = 8;         // invocations per workgroup: a multiple of 8, subgroups side by side along N
 override R: u32 = 64;         // rows of C per workgroup: a multiple of 4, <= RMAX
 override CV: u32 = 2;         // column quads per invocation: 1 or 2
+override LANES: u32 = 8;      // lanes sharing A rows, = k's per step: 8, or 16 on 16-lane subgroups
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 
-const RMAX = 64u;
+const RMAX = 128u;
+const HMAX = 4u;              // k-quads per step at LANES = 16
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -93,9 +97,10 @@ const RMAX = 64u;
 
 // All three arrays stay in memory (see the header); the math reads them with constant indices.
 var<private> ap: array<f32, RMAX>;        // ap[i] = op(A)[m0 + i, k0 + lane]
-// !TRANS_B: bv[2t + q] = op(B)[k0 + t, columns of quad q] (t < 8).
-// TRANS_B: bv[8q + 2s + h] = B[column 4·quad_q + s, k0 + 4h .. k0 + 4h + 3] (s < 4, h < 2).
-var<private> bv: array<vec4f, 16>;
+// With H = LANES / 4 k-quads per step:
+// !TRANS_B: bv[2t + q] = op(B)[k0 + t, columns of quad q] (t < LANES).
+// TRANS_B: bv[4Hq + Hs + h] = B[column 4·quad_q + s, k0 + 4h .. k0 + 4h + 3] (s < 4, h < H).
+var<private> bv: array<vec4f, 8u * HMAX>;
 var<private> acc: array<vec4f, 2u * RMAX>; // acc[2i + q] = C[m0 + i, columns of quad q]
 
 // acc (+)= m·v, i.e. Σ_j m[j]·v[j]: four k's of one column quad.
@@ -103,33 +108,50 @@ fn mv(m: mat4x4f, v: vec4f, acc_in: vec4f) -> vec4f {
   return fma(m[3], vec4f(v.w), fma(m[2], vec4f(v.z), fma(m[1], vec4f(v.y), fma(m[0], vec4f(v.x), acc_in))));
 }
 
-// op(B) rows k0+4h .. k0+4h+3 of quad q as the columns of a matrix (h = 0: lo, 1: hi). For B
-// stored [N,K] it is the transpose of four k-contiguous loads, free in SIMD-of-arrays form.
+// op(B) rows k0+4h .. k0+4h+3 of quad q as the columns of a matrix. For B stored [N,K] it is the
+// transpose of four k-contiguous loads, free in SIMD-of-arrays form.
 fn bmat(q: u32, h: u32) -> mat4x4f {
   if (TRANS_B) {
-    return transpose(mat4x4f(bv[8u * q + h], bv[8u * q + 2u + h], bv[8u * q + 4u + h], bv[8u * q + 6u + h]));
+    let H = LANES / 4u;
+    return transpose(mat4x4f(bv[4u * H * q + h], bv[4u * H * q + H + h], bv[4u * H * q + 2u * H + h], bv[4u * H * q + 3u * H + h]));
   }
   return mat4x4f(bv[8u * h + q], bv[8u * h + 2u + q], bv[8u * h + 4u + q], bv[8u * h + 6u + q]);
 }
 
-// Row i: acc[i] += Σ_{t<8} A[m0 + i, k0 + t]·B[k0 + t], A[m0 + i, k0 + t] broadcast from lane t.
+// The step's op(B) as matrices: b[2h + q] = bmat(q, h).
+struct BMats {
+  b: array<mat4x4f, 2u * HMAX>,
+}
+
+// One k-quad of a row: xs (the row's A values of 4 lanes) times op(B)'s k-quad (mats for quads 0, 1).
+fn kquad(xs: vec4f, b0: mat4x4f, b1: mat4x4f, a0: ptr<function, vec4f>, a1: ptr<function, vec4f>) {
+  *a0 = mv(b0, xs, *a0);
+  if (CV > 1u) { *a1 = mv(b1, xs, *a1); }
+}
+
+// Row i: acc[i] += Σ_{t<LANES} A[m0 + i, k0 + t]·B[k0 + t], A[m0 + i, k0 + t] broadcast from lane t.
 // Always called with a literal (after inlining) row, so every index here is a constant.
-fn mac1(i: u32, b0l: mat4x4f, b0h: mat4x4f, b1l: mat4x4f, b1h: mat4x4f) {
+fn mac1(i: u32, bm: BMats) {
   let x = ap[i];
-  let lo = vec4f(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 1u), subgroupBroadcast(x, 2u), subgroupBroadcast(x, 3u));
-  let hi = vec4f(subgroupBroadcast(x, 4u), subgroupBroadcast(x, 5u), subgroupBroadcast(x, 6u), subgroupBroadcast(x, 7u));
-  acc[2u * i] = mv(b0h, hi, mv(b0l, lo, acc[2u * i]));
-  if (CV > 1u) {
-    acc[2u * i + 1u] = mv(b1h, hi, mv(b1l, lo, acc[2u * i + 1u]));
+  var a0 = acc[2u * i];
+  var a1 = acc[2u * i + 1u];
+  // k-quads written out (a loop would not be reliably unrolled; broadcast lanes must be constants)
+  kquad(vec4f(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 1u), subgroupBroadcast(x, 2u), subgroupBroadcast(x, 3u)), bm.b[0], bm.b[1], &a0, &a1);
+  kquad(vec4f(subgroupBroadcast(x, 4u), subgroupBroadcast(x, 5u), subgroupBroadcast(x, 6u), subgroupBroadcast(x, 7u)), bm.b[2], bm.b[3], &a0, &a1);
+  if (LANES > 8u) {
+    kquad(vec4f(subgroupBroadcast(x, 8u), subgroupBroadcast(x, 9u), subgroupBroadcast(x, 10u), subgroupBroadcast(x, 11u)), bm.b[4], bm.b[5], &a0, &a1);
+    kquad(vec4f(subgroupBroadcast(x, 12u), subgroupBroadcast(x, 13u), subgroupBroadcast(x, 14u), subgroupBroadcast(x, 15u)), bm.b[6], bm.b[7], &a0, &a1);
   }
+  acc[2u * i] = a0;
+  if (CV > 1u) { acc[2u * i + 1u] = a1; }
 }
 
 // Rows i0 .. i0+3 (i0 a literal).
-fn mac4(i0: u32, b0l: mat4x4f, b0h: mat4x4f, b1l: mat4x4f, b1h: mat4x4f) {
-  mac1(i0, b0l, b0h, b1l, b1h);
-  mac1(i0 + 1u, b0l, b0h, b1l, b1h);
-  mac1(i0 + 2u, b0l, b0h, b1l, b1h);
-  mac1(i0 + 3u, b0l, b0h, b1l, b1h);
+fn mac4(i0: u32, bm: BMats) {
+  mac1(i0, bm);
+  mac1(i0 + 1u, bm);
+  mac1(i0 + 2u, bm);
+  mac1(i0 + 3u, bm);
 }
 
 @compute @workgroup_size(WG)
@@ -138,7 +160,7 @@ fn main(
   @builtin(local_invocation_id) lid: vec3u,
   @builtin(subgroup_invocation_id) sg_lane: u32,
 ) {
-  let lane = sg_lane % 8u;
+  let lane = sg_lane % LANES;
   let M = p.M;
   let N = p.N;
   let K = p.K;
@@ -146,7 +168,7 @@ fn main(
   let rows = min(R, M - m0); // rows of this block inside C
   // Loop bounds the compiler cannot fold (K == 0 never reaches the k loop): see the header.
   let nr = select(R, 0u, K == 0u);
-  let nb = select(8u * CV, 0u, K == 0u);
+  let nb = select(LANES * CV, 0u, K == 0u);
   let a_base = wid.z * p.a_batch_stride;
   let b_base = wid.z * p.b_batch_stride;
   let quad0 = wid.x * WG * CV + lid.x; // quad q of this invocation is quad0 + q·WG
@@ -161,14 +183,14 @@ fn main(
     let hiDiag = select((m0 + rows - 1u) % P, P - 1u, straddles);
     if (p.tri == 1u && 4u * wid.x * WG * CV > hiDiag) { return; }
     if (p.tri == 2u) { kEnd = min(K, hiDiag + 1u); }
-    if (p.tri == 3u) { kLo = loDiag & ~7u; }
+    if (p.tri == 3u) { kLo = loDiag & ~(LANES - 1u); }
   }
 
   for (var i = 0u; i < 2u * nr; i++) {
     acc[i] = vec4f(0.0);
   }
 
-  for (var k0 = kLo; k0 < kEnd; k0 += 8u) {
+  for (var k0 = kLo; k0 < kEnd; k0 += LANES) {
     if (p.tri == 3u && k0 % p.period < kLo) { k0 += kLo - k0 % p.period; }  // into the next period's range
     // A panel: lane l holds A[m0 + i, k0 + l] (0 past K; rows past M clamped).
     let k = k0 + lane;
@@ -179,7 +201,7 @@ fn main(
       if (TRANS_A) { v = a[a_base + kc * M + m]; } else { v = a[a_base + m * K + kc]; }
       ap[i] = select(0.0, v, k < K);
     }
-    // B block: 8 k-rows x CV quads per lane, clamped at the edges (A is 0 past K).
+    // B block: LANES k-rows x CV quads per lane, clamped at the edges (A is 0 past K).
     if (!TRANS_B) {
       let N4 = N / 4u;
       for (var j = 0u; j < nb; j++) { // j = 2t + q (CV = 1: j = t)
@@ -189,33 +211,57 @@ fn main(
       }
     } else {
       let K4 = K / 4u;
-      for (var j = 0u; j < nb; j++) { // j = 8q + 2s + h: column 4·quad_q + s, k-quad k0/4 + h
-        let q = j / 8u;
-        let n = min(4u * (quad0 + q * WG) + (j / 2u) % 4u, N - 1u);
-        bv[j] = b[b_base + n * K4 + min(k0 / 4u + j % 2u, K4 - 1u)];
+      for (var j = 0u; j < nb; j++) { // j = 4Hq + Hs + h: column 4·quad_q + s, k-quad k0/4 + h
+        let H = LANES / 4u;
+        let q = j / (4u * H);
+        let n = min(4u * (quad0 + q * WG) + (j / H) % 4u, N - 1u);
+        bv[j] = b[b_base + n * K4 + min(k0 / 4u + j % H, K4 - 1u)];
       }
     }
 
-    let b0l = bmat(0u, 0u);
-    let b0h = bmat(0u, 1u);
-    let b1l = bmat(1u, 0u);
-    let b1h = bmat(1u, 1u);
-    mac4(0u, b0l, b0h, b1l, b1h);
-    if (R > 4u) { mac4(4u, b0l, b0h, b1l, b1h); }
-    if (R > 8u) { mac4(8u, b0l, b0h, b1l, b1h); }
-    if (R > 12u) { mac4(12u, b0l, b0h, b1l, b1h); }
-    if (R > 16u) { mac4(16u, b0l, b0h, b1l, b1h); }
-    if (R > 20u) { mac4(20u, b0l, b0h, b1l, b1h); }
-    if (R > 24u) { mac4(24u, b0l, b0h, b1l, b1h); }
-    if (R > 28u) { mac4(28u, b0l, b0h, b1l, b1h); }
-    if (R > 32u) { mac4(32u, b0l, b0h, b1l, b1h); }
-    if (R > 36u) { mac4(36u, b0l, b0h, b1l, b1h); }
-    if (R > 40u) { mac4(40u, b0l, b0h, b1l, b1h); }
-    if (R > 44u) { mac4(44u, b0l, b0h, b1l, b1h); }
-    if (R > 48u) { mac4(48u, b0l, b0h, b1l, b1h); }
-    if (R > 52u) { mac4(52u, b0l, b0h, b1l, b1h); }
-    if (R > 56u) { mac4(56u, b0l, b0h, b1l, b1h); }
-    if (R > 60u) { mac4(60u, b0l, b0h, b1l, b1h); }
+    var bm: BMats;
+    bm.b[0] = bmat(0u, 0u);
+    bm.b[1] = bmat(1u, 0u);
+    bm.b[2] = bmat(0u, 1u);
+    bm.b[3] = bmat(1u, 1u);
+    if (LANES > 8u) {
+      bm.b[4] = bmat(0u, 2u);
+      bm.b[5] = bmat(1u, 2u);
+      bm.b[6] = bmat(0u, 3u);
+      bm.b[7] = bmat(1u, 3u);
+    }
+    mac4(0u, bm);
+    if (R > 4u) { mac4(4u, bm); }
+    if (R > 8u) { mac4(8u, bm); }
+    if (R > 12u) { mac4(12u, bm); }
+    if (R > 16u) { mac4(16u, bm); }
+    if (R > 20u) { mac4(20u, bm); }
+    if (R > 24u) { mac4(24u, bm); }
+    if (R > 28u) { mac4(28u, bm); }
+    if (R > 32u) { mac4(32u, bm); }
+    if (R > 36u) { mac4(36u, bm); }
+    if (R > 40u) { mac4(40u, bm); }
+    if (R > 44u) { mac4(44u, bm); }
+    if (R > 48u) { mac4(48u, bm); }
+    if (R > 52u) { mac4(52u, bm); }
+    if (R > 56u) { mac4(56u, bm); }
+    if (R > 60u) { mac4(60u, bm); }
+    if (R > 64u) { mac4(64u, bm); }
+    if (R > 68u) { mac4(68u, bm); }
+    if (R > 72u) { mac4(72u, bm); }
+    if (R > 76u) { mac4(76u, bm); }
+    if (R > 80u) { mac4(80u, bm); }
+    if (R > 84u) { mac4(84u, bm); }
+    if (R > 88u) { mac4(88u, bm); }
+    if (R > 92u) { mac4(92u, bm); }
+    if (R > 96u) { mac4(96u, bm); }
+    if (R > 100u) { mac4(100u, bm); }
+    if (R > 104u) { mac4(104u, bm); }
+    if (R > 108u) { mac4(108u, bm); }
+    if (R > 112u) { mac4(112u, bm); }
+    if (R > 116u) { mac4(116u, bm); }
+    if (R > 120u) { mac4(120u, bm); }
+    if (R > 124u) { mac4(124u, bm); }
   }
 
   // Epilogue: C = alpha·acc (+ bias[n]) (+ C), element by element so any N works.

@@ -172,12 +172,34 @@ export interface AdapterListing {
 const NEVER_MATCHES = 'ponder-lists-adapters';
 
 /**
+ * The environment the drivers read when Dawn first loads them, set where the user has not: before
+ * the first adapter is requested, by opening a device or by listing the adapters (a software
+ * adapter's name carries its vector width, so both must see the same settings).
+ */
+function configureDriverEnv(): void {
+  // The Vulkan loader warns (and some ICDs misbehave) without a runtime dir; give it a private one.
+  if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp';
+  // lavapipe runs one worker thread per core by default; its threads stall on per-lane loads, and
+  // two per core trained as fast as four and decoded faster (every dispatch wakes them all), once
+  // the JavaScript thread stopped competing for the cores (yieldToAdapterThreads; bench/RESULTS.md
+  // "The JavaScript thread's priority"). Read by Mesa when the device is created; ignored by every
+  // other driver.
+  if (!process.env.LP_NUM_THREADS) process.env.LP_NUM_THREADS = String(Math.min(32, 2 * availableParallelism()));
+  // On a CPU with AVX-512, 512-bit vectors: lavapipe then runs 16 invocations per vector (16-lane
+  // subgroups), and matmul_sg.wgsl shares A over 16 lanes, halving its loads per multiply-add:
+  // ~1.5x the matmul throughput on 2 Zen 4 cores, decoding level (bench/RESULTS.md "512-bit
+  // vectors"). Mesa reads it once per process, when its code generator starts.
+  if (!process.env.LP_NATIVE_VECTOR_WIDTH && cpuHasAvx512()) process.env.LP_NATIVE_VECTOR_WIDTH = '512';
+}
+
+/**
  * The adapters Dawn finds. Dawn answers a request for an adapter name that matches nothing with an
  * error that lists "Available adapters:" as `* backend: 'vulkan', name: '...'`, the very names
  * `adapter=` matches against, so the listing asks for one that cannot match and reads that list.
  */
 export async function listAdapters(opts: { backend?: string } = {}): Promise<AdapterListing[]> {
   const dawnOptions = [`adapter=${NEVER_MATCHES}`, ...(opts.backend ? [`backend=${opts.backend}`] : [])];
+  configureDriverEnv();
   try {
     const gpu = create(dawnOptions);
     await filterNativeStderr(() => gpu.requestAdapter());
@@ -220,20 +242,22 @@ function yieldToAdapterThreads(): void {
   }
 }
 
+/** True when /proc/cpuinfo lists AVX-512 Foundation (Linux; elsewhere false: Mesa's default stays). */
+export function cpuHasAvx512(): boolean {
+  try {
+    return /^flags\s*:.*\bavx512f\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Opens a Dawn adapter and device with the adapter's real limits and the optional features ponder
  * can use. Throws PonderError('NO_ADAPTER') with an install hint when nothing is found.
  */
 export async function openDevice(opts: DeviceOptions = {}): Promise<OpenedDevice> {
-  // The Vulkan loader warns (and some ICDs misbehave) without a runtime dir; give it a private one.
-  if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp';
   installExitGuard();
-  // lavapipe runs one worker thread per core by default; its threads stall on per-lane loads, and
-  // two per core trained as fast as four and decoded faster (every dispatch wakes them all), once
-  // the JavaScript thread stopped competing for the cores (yieldToAdapterThreads; bench/RESULTS.md
-  // "The JavaScript thread's priority"). Read by Mesa when the device is created; ignored by every
-  // other driver.
-  if (!process.env.LP_NUM_THREADS) process.env.LP_NUM_THREADS = String(Math.min(32, 2 * availableParallelism()));
+  configureDriverEnv();
   const adapterName = opts.adapter ?? process.env.PONDER_ADAPTER;
   const backend = opts.backend ?? process.env.PONDER_BACKEND;
   // Dawn's null backend accepts every command and computes nothing: its "results" are uninitialised

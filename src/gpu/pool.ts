@@ -30,6 +30,8 @@ export class BufferPool implements TensorOwner {
   constructor(
     private device: GPUDevice,
     private maxBufferSize: number,
+    /** submits recorded work: a released buffer may still be named in it, and must not be destroyed first */
+    private readonly submitPending: () => void = () => {},
   ) {}
 
   acquire(bytes: number, label?: string): GPUBuffer {
@@ -75,6 +77,7 @@ export class BufferPool implements TensorOwner {
 
   /** Destroys cached (released) buffers, e.g. between benchmark cases. */
   trim(): void {
+    this.submitPending();
     for (const list of this.free.values()) for (const b of list) b.destroy();
     this.free.clear();
     this.bytesCached = 0;

@@ -22,7 +22,7 @@ import { tunedEntry, tuneCacheWarning } from './tune-cache.js';
 export interface SubgroupKernelConfig {
   /** invocations per workgroup; a multiple of 8 */
   wg: number;
-  /** rows of C per workgroup for large M (<= 64; a multiple of 4) */
+  /** rows of C per workgroup for large M (<= 128; a multiple of 4) */
   rows: number;
   /** column quads per invocation (1 or 2): a workgroup covers 4·colQuads·wg columns */
   colQuads: number;
@@ -86,11 +86,15 @@ export type MatmulConfigPatch = Partial<Pick<MatmulConfig, 'kernel' | 'smallM' |
  *
  * | entry        | main kernel                    | small-M (decode) path        | measured on                  |
  * |--------------|--------------------------------|------------------------------|------------------------------|
- * | cpuSubgroup  | subgroup, 64 rows x 2 quads    | gemvSubgroup, 4 cols, wg 64  | lavapipe, Mesa 25, 2 AVX2    |
+ * | cpuSubgroup  | subgroup, 128 rows x 2 quads   | gemvSubgroup, 4 cols, wg 64  | lavapipe, Mesa 25, 2 Zen 4   |
  * | cpu          | tiled 8x8 invocations, bk 16   | gemv                         | (fallback, not tuned)        |
  * | gpu          | tiled 16x16 invocations, bk 16 | gemv, 4 cols x 64 threads    | not measured (no GPU here)   |
  *
- * On lavapipe 64-row blocks with 2 column quads per lane beat 32 rows or 1 quad on quiet runs, and
+ * On lavapipe with 16-lane subgroups (512-bit vectors, device.ts), 128-row blocks ran the 50M
+ * training step's matmuls ~10% faster than 64 (1024³: ~69 against ~56 GFLOP/s), at twice the
+ * compile time (~9 s a pipeline, once: Mesa caches it on disk); M ≤ 64 still gets 64-row blocks
+ * (matmul.ts subgroupRows). With 8 lanes 64-row blocks with 2 column quads per lane beat 32 rows
+ * or 1 quad on quiet runs, and
  * gemvSubgroup streamed decode weights ~3x faster than the big kernel with 8-row blocks. Under heavy
  * load from other processes the tuner has picked 32 rows / 2 quads and gemvSubgroup wg 8 / 8 columns
  * (within ~15% of the defaults); the table keeps the quiet-machine choice.
@@ -101,7 +105,7 @@ export const DEFAULT_MATMUL_CONFIGS = {
     kernel: 'subgroup',
     smallM: 8,
     smallMKernel: 'gemvSubgroup',
-    subgroup: { wg: 8, rows: 64, colQuads: 2 },
+    subgroup: { wg: 8, rows: 128, colQuads: 2 },
     tiled: { tx: 8, ty: 8, bk: 16 },
     gemv: { cols: 16, threadsPerCol: 8, wgKN: 64 },
     gemvSubgroup: { wg: 64, cols: 4 },
@@ -146,11 +150,20 @@ export function defaultMatmulConfigName(gpu: Gpu): MatmulConfigName {
 
 /** The default table entry for this adapter, adjusted to its features (no tuning applied). */
 export function defaultMatmulConfig(gpu: Gpu): MatmulConfig {
-  const cfg = cloneConfig(DEFAULT_MATMUL_CONFIGS[defaultMatmulConfigName(gpu)]);
+  const cfg = fitToAdapter(gpu, DEFAULT_MATMUL_CONFIGS[defaultMatmulConfigName(gpu)]);
+  validateMatmulConfig(gpu, cfg);
+  return cfg;
+}
+
+/** A copy of a table entry adjusted to this adapter's features and subgroup width (not validated). */
+export function fitToAdapter(gpu: Gpu, entry: MatmulConfig): MatmulConfig {
+  const cfg = cloneConfig(entry);
   if (cfg.kernel === 'subgroup' && !subgroupKernelSupported(gpu)) cfg.kernel = 'tiled';
   if (cfg.smallMKernel === 'gemvSubgroup' && !subgroupKernelSupported(gpu)) cfg.smallMKernel = 'gemv';
   if (gpu.info.subgroupMaxSize !== 8) cfg.gemvSubgroup.wg = 8;
-  validateMatmulConfig(gpu, cfg);
+  // 16-lane subgroups (lavapipe with 512-bit vectors): a workgroup fills one, and the kernel shares
+  // A over all 16 lanes (matmul.ts subgroupLanes)
+  if (cfg.kernel === 'subgroup' && (gpu.info.subgroupMinSize ?? 0) >= 16 && cfg.subgroup.wg % 16 !== 0) cfg.subgroup.wg = 16;
   return cfg;
 }
 
@@ -255,7 +268,7 @@ export function validateMatmulConfig(gpu: Gpu, cfg: MatmulConfig): void {
   posInt('subgroup.rows', s.rows);
   if (s.wg % 8 !== 0) limitError(`subgroup.wg must be a multiple of 8, got ${s.wg}`);
   if (s.wg > maxInv || s.wg > maxX) limitError(`subgroup.wg ${s.wg} exceeds this device's ${Math.min(maxInv, maxX)} invocations per workgroup`);
-  if (s.rows > 64 || s.rows % 4 !== 0) limitError(`subgroup.rows must be a multiple of 4 up to 64, got ${s.rows}`);
+  if (s.rows > 128 || s.rows % 4 !== 0) limitError(`subgroup.rows must be a multiple of 4 up to 128, got ${s.rows}`);
   if (s.colQuads !== 1 && s.colQuads !== 2) limitError(`subgroup.colQuads must be 1 or 2, got ${s.colQuads}`);
   if (cfg.kernel === 'subgroup' && !subgroupKernelSupported(gpu)) {
     limitError('the subgroup kernel needs the "subgroups" feature with subgroups of at least 8 invocations');
@@ -316,7 +329,9 @@ export function matmulTuneCandidates(gpu: Gpu): MatmulTuneCandidate[] {
   const small = (name: string, patch: MatmulConfigPatch) => out.push({ name, part: 'smallM', patch });
   if (gpu.info.software) {
     if (sg) {
-      for (const [rows, colQuads] of [[64, 2], [32, 2], [64, 1]]) main(`subgroup r${rows} q${colQuads}`, { kernel: 'subgroup', subgroup: { wg: 8, rows, colQuads } });
+      // a workgroup fills a subgroup: 16 invocations on 16-lane subgroups (see defaultMatmulConfig)
+      const wg = (gpu.info.subgroupMinSize ?? 0) >= 16 ? 16 : 8;
+      for (const [rows, colQuads] of [[128, 2], [64, 2], [64, 1]]) main(`subgroup r${rows} q${colQuads}`, { kernel: 'subgroup', subgroup: { wg, rows, colQuads } });
     }
     main('tiled 8x8 k16', { kernel: 'tiled', tiled: { tx: 8, ty: 8, bk: 16 } });
   } else {

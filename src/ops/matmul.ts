@@ -118,7 +118,17 @@ export function subgroupRows(cfg: MatmulConfig, M: number): number {
   const max = cfg.subgroup.rows;
   if (M <= 8) return Math.min(8, max);
   if (M <= 32) return Math.min(32, max);
+  if (M <= 64) return Math.min(64, max);
   return max;
+}
+
+/**
+ * Lanes that share A rows in matmul_sg.wgsl (its LANES: k's per step): 16 when every subgroup has
+ * 16 lanes or more and a workgroup fills them (lavapipe with 512-bit vectors), else 8. Sixteen
+ * halves the A loads per multiply-add, the loads being what a CPU SIMD adapter pays most for.
+ */
+export function subgroupLanes(gpu: Gpu, wg: number): number {
+  return (gpu.info.subgroupMinSize ?? 0) >= 16 && wg % 16 === 0 ? 16 : 8;
 }
 
 function dispatchMatmul(
@@ -195,11 +205,12 @@ function dispatchMatmul(
 
   const s = cfg.subgroup;
   const R = subgroupRows(cfg, M);
-  // the causal hint needs every period to start on the k loop's step of 8
-  const tri = causal && causal.period % 8 === 0 ? CAUSAL_KINDS[causal.kind] : 0;
+  const lanes = subgroupLanes(gpu, s.wg);
+  // the causal hint needs every period to start on the k loop's step (LANES k's)
+  const tri = causal && causal.period % lanes === 0 ? CAUSAL_KINDS[causal.kind] : 0;
   gpu.dispatch({
     file: 'matmul_sg.wgsl',
-    constants: { WG: s.wg, R, CV: s.colQuads, TRANS_A: transA, TRANS_B: transB },
+    constants: { WG: s.wg, R, CV: s.colQuads, LANES: lanes, TRANS_A: transA, TRANS_B: transB },
     params: params(aStride, bStride / 4).u32(tri).u32(tri ? causal!.period : 1).u32(0).u32(0),
     tensors,
     workgroups: [Math.ceil(N / (4 * s.colQuads * s.wg)), Math.ceil(M / R), batch],

@@ -51,8 +51,15 @@ export function decaysByName(name: string): boolean {
 }
 
 const WG = 256;
-const ITEMS = 8;
+/**
+ * Gradient elements one grad_norm workgroup sums, per thread. Large because on lavapipe a workgroup's
+ * start and its reduction tree's barriers cost microseconds: at 8 a 47M-parameter model made ~16k
+ * workgroups and ~300 ms of norm; at 64, 2k and a read of the grads' time.
+ */
+const ITEMS = 64;
 const CHUNK = WG * ITEMS;
+/** Elements per thread of the AdamW update (adamw.wgsl's ITEMS; the same reason). */
+const ADAM_ITEMS = 16;
 /** the storage-binding offset alignment every adapter accepts */
 const ALIGN_BYTES = 256;
 
@@ -178,7 +185,7 @@ export class AdamW {
       gpu.dispatch({
         file: 'adamw.wgsl',
         entry: 'adamw',
-        constants: { WG },
+        constants: { WG, ITEMS: ADAM_ITEMS },
         params: new Params()
           .u32(n)
           .f32(lr)
@@ -189,7 +196,7 @@ export class AdamW {
           .f32(this.eps)
           .f32(p.decay ? this.weightDecay : 0),
         tensors: [p.value, p.grad, p.m, p.v, this.scalars],
-        workgroups: grid1d(Math.ceil(n / WG), maxWg),
+        workgroups: grid1d(Math.ceil(n / (WG * ADAM_ITEMS)), maxWg),
       });
     });
     this.issued++;
@@ -199,7 +206,7 @@ export class AdamW {
   /** Sets every gradient to 0 on the GPU (recorded, no flush). */
   zeroGrads(): void {
     this.live();
-    for (const p of this.params) this.zero(p.grad);
+    for (const p of this.params) this.gpu.clear(p.grad);
   }
 
   /** The optimizer state, for checkpoints: m and v per param (same order), step = u32[1] applied steps. */
@@ -310,21 +317,8 @@ export class AdamW {
 
   private zeros(shape: readonly number[], label: string): Tensor {
     const t = this.gpu.empty(shape, 'f32', label);
-    this.zero(t);
+    this.gpu.clear(t);
     return t;
-  }
-
-  private zero(t: Tensor): void {
-    if (t.size === 0) return;
-    this.gpu.dispatch({
-      file: 'adamw.wgsl',
-      entry: 'zero',
-      constants: { WG },
-      // the whole Params struct of adamw.wgsl (8 words) must be bound even though `zero` reads only n
-      params: new Params().u32(t.size).f32(0).f32(0).f32(0).f32(0).f32(0).f32(0).f32(0),
-      tensors: [t],
-      workgroups: grid1d(Math.ceil(t.size / WG), this.gpu.limits.maxComputeWorkgroupsPerDimension),
-    });
   }
 
   private live(): void {

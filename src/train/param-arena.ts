@@ -108,7 +108,7 @@ export class ParamArenas {
 
   /** Sets every grad, padding included, to 0 (one write per arena). */
   zeroGrads(): void {
-    for (const a of this.arenas) this.gpu.fill(a.grads, 0);
+    for (const a of this.arenas) this.gpu.clear(a.grads);
   }
 
   /** Bytes of GPU memory the value and grad buffers take (padding included). */

@@ -4,7 +4,7 @@ import { PonderError } from '../../src/errors.js';
 import { grid1d } from '../../src/gpu/gpu.js';
 import { Params } from '../../src/gpu/params.js';
 import { sizeClass } from '../../src/gpu/pool.js';
-import { add } from '../../src/ops/add.js';
+import { add, addInPlace } from '../../src/ops/add.js';
 import { testGpu } from '../helpers/gpu.js';
 
 const COPY_KERNEL = `
@@ -109,6 +109,29 @@ describe('gpu runtime', () => {
     assert.equal(got.length, 20_000);
     assert.equal(got[19_999], 19_999);
     assert.deepEqual([...(await gpu.readF32(small[2]!))], [2, 2.5, -2]);
+  });
+
+  it('clear zeroes exactly a view, in order with the work recorded around it', async () => {
+    const gpu = await testGpu();
+    const whole = gpu.upload(new Float32Array(192).map((_, i) => i + 1), [192]);
+    const mid = whole.view(64, [64]); // elements 64..127: 256-byte aligned, as views are
+    const src = gpu.upload(new Float32Array(64).fill(7), [64]);
+    gpu.copy(src, mid); // recorded before the clear: must not survive it
+    gpu.clear(mid);
+    addInPlace(gpu, mid, src); // recorded after: sees the zeros
+    const got = await gpu.readF32(whole);
+    for (let i = 0; i < 192; i++) assert.equal(got[i], i >= 64 && i < 128 ? 7 : i + 1, `element ${i}`);
+    assert.throws(() => gpu.clear(gpu.empty([3], 'f16')), (e: unknown) => e instanceof PonderError && /whole number of 4-byte words/.test(e.message));
+    for (const t of [whole, src]) t.release();
+  });
+
+  it('trimming the pool submits recorded work that names a released buffer before destroying it', async () => {
+    const gpu = await testGpu();
+    const t = gpu.empty([1024]);
+    gpu.clear(t); // recorded, not submitted
+    t.release();
+    gpu.pool.trim();
+    await gpu.sync(); // a destroyed buffer in a later submit would be a GPU error here
   });
 
   it('splits large 1-D grids over two dimensions', () => {

@@ -13,12 +13,13 @@ import { matmulRef } from '../reference/matmul.js';
  * entry (n ≤ ρ mod period; the rest may stay poisoned), 'lowerA' and 'upperA' must give the full
  * product when op(A) has the promised zeros. Periods that are multiples of the 64-row block (blocks
  * inside one period: the skipping paths), that are not (blocks straddling two: the whole range),
- * and not a multiple of 8 (the hint is ignored). Every kernel config runs it: the subgroup kernel
+ * and not a multiple of the kernel's k step, 8 or 16 (the hint is ignored). Every kernel config runs it: the subgroup kernel
  * uses the hint, the tiled one ignores it.
  */
-const CONFIGS: { name: string; patch: MatmulConfigPatch | undefined; needsSubgroups: boolean }[] = [
+const CONFIGS: { name: string; patch: MatmulConfigPatch | undefined; needsSubgroups: boolean; lanes?: number }[] = [
   { name: 'default config', patch: undefined, needsSubgroups: false },
   { name: 'subgroup 8 rows', patch: { kernel: 'subgroup', smallMKernel: 'same', subgroup: { wg: 8, rows: 8, colQuads: 1 } }, needsSubgroups: true },
+  { name: 'subgroup 8 rows, 16 lanes', patch: { kernel: 'subgroup', smallMKernel: 'same', subgroup: { wg: 16, rows: 8, colQuads: 1 } }, needsSubgroups: true, lanes: 16 },
   { name: 'tiled', patch: { kernel: 'tiled', smallMKernel: 'same' }, needsSubgroups: false },
 ];
 
@@ -75,11 +76,12 @@ describe('matmul causal hint', () => {
     it(`${c.name}: scores, lowerA and upperA match the reference where defined`, async (t) => {
       const gpu = await testGpu();
       if (c.needsSubgroups && !subgroupKernelSupported(gpu)) return t.skip('adapter lacks subgroups of >= 8 lanes');
+      if (c.lanes && (gpu.info.subgroupMinSize ?? 0) < c.lanes) return t.skip(`adapter lacks subgroups of ${c.lanes} lanes`);
       setMatmulConfig(gpu, c.patch);
       try {
         for (const kind of ['scores', 'lowerA', 'upperA'] as const) {
           await check(kind, 2, 2, 128, 16); // 64-row blocks inside one period: blocks and k ranges skipped
-          await check(kind, 1, 3, 72, 8); // blocks straddle periods: their whole range
+          await check(kind, 1, 3, 72, 8); // blocks straddle periods: their whole range (16 lanes: hint ignored, 72 % 16 != 0)
           await check(kind, 2, 1, 20, 12); // a period not a multiple of 8: the hint is ignored
         }
       } finally {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { matmul, setMatmulConfig, type MatmulOptions } from '../../src/ops/matmul.js';
-import { subgroupKernelSupported, validateMatmulConfig, pickMatmulConfig, matmulTuneCandidates, DEFAULT_MATMUL_CONFIGS, type MatmulConfigPatch } from '../../src/ops/matmul-configs.js';
+import { fitToAdapter, subgroupKernelSupported, validateMatmulConfig, pickMatmulConfig, matmulTuneCandidates, DEFAULT_MATMUL_CONFIGS, type MatmulConfigPatch } from '../../src/ops/matmul-configs.js';
 import { PonderError } from '../../src/errors.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { assertClose } from '../helpers/compare.js';
@@ -13,9 +13,12 @@ import { matmulRef } from '../reference/matmul.js';
 // default is. Lavapipe compiles each pipeline variant in 1-4 s (cold; Mesa's disk cache makes
 // reruns instant), so the subgroup kernel is pinned to its smallest variant here (8 rows, one
 // column quad: one pipeline per transpose pair); the default-config tests below run its big
-// production variant (64 rows, two quads).
+// production variant (128 rows, two quads).
+const sixteenLanes = (gpu: Gpu) => subgroupKernelSupported(gpu) && (gpu.info.subgroupMinSize ?? 0) >= 16;
 const KERNELS: { name: string; config: MatmulConfigPatch; available: (gpu: Gpu) => boolean }[] = [
   { name: 'subgroup', config: { kernel: 'subgroup', smallMKernel: 'same', subgroup: { wg: 8, rows: 8, colQuads: 1 } }, available: subgroupKernelSupported },
+  // 16 lanes share A (LANES = 16, 16 k's per step) when subgroups have 16 lanes and a workgroup fills one
+  { name: 'subgroup, 16 lanes', config: { kernel: 'subgroup', smallMKernel: 'same', subgroup: { wg: 16, rows: 8, colQuads: 1 } }, available: sixteenLanes },
   { name: 'tiled', config: { kernel: 'tiled', smallMKernel: 'same' }, available: () => true },
   { name: 'gemv (M <= 8)', config: { kernel: 'tiled', smallMKernel: 'gemv' }, available: () => true },
   { name: 'gemvSubgroup (M <= 8, B stored [N,K])', config: { kernel: 'tiled', smallMKernel: 'gemvSubgroup' }, available: subgroupKernelSupported },
@@ -129,7 +132,7 @@ describe('matmul', () => {
       const run = (label: string, cases: Case[]) =>
         it(`${label} match the float64 reference`, async (t) => {
           const gpu = await testGpu();
-          if (!k.available(gpu)) return t.skip('adapter lacks subgroups of >= 8 lanes');
+          if (!k.available(gpu)) return t.skip(`adapter cannot run the ${k.name} kernel`);
           setMatmulConfig(gpu, k.config);
           try {
             for (const c of cases) await check(gpu, `${k.name} ${tag(c)}`, c);
@@ -193,11 +196,12 @@ describe('matmul', () => {
     assert.throws(() => setMatmulConfig(gpu, { tiled: { tx: huge, ty: 1, bk: 8 } }), limit);
     assert.throws(() => setMatmulConfig(gpu, { tiled: { tx: 16, ty: 16, bk: 1 << 20 } }), limit);
     assert.throws(() => setMatmulConfig(gpu, { gemv: { threadsPerCol: huge } }), limit);
-    assert.throws(() => setMatmulConfig(gpu, { subgroup: { rows: 96 } }), limit);
+    assert.throws(() => setMatmulConfig(gpu, { subgroup: { rows: 160 } }), limit);
+    assert.throws(() => setMatmulConfig(gpu, { subgroup: { rows: 66 } }), limit);
     assert.deepEqual(pickMatmulConfig(gpu), base, 'a rejected config must not be installed');
     for (const cfg of Object.values(DEFAULT_MATMUL_CONFIGS)) {
       if (cfg.kernel === 'subgroup' && !subgroupKernelSupported(gpu)) continue;
-      validateMatmulConfig(gpu, cfg);
+      validateMatmulConfig(gpu, fitToAdapter(gpu, cfg));
     }
   });
 });

@@ -67,7 +67,8 @@ function dispose(s: Setup): void {
   }
 }
 
-const SHAPES = [[1], [7], [33, 5], [129], [4, 1000]];
+// the last spans several AdamW workgroups (4096 elements each) and grad-norm chunks, with a tail
+const SHAPES = [[1], [7], [33, 5], [129], [4, 1000], [37, 1009]];
 
 describe('AdamW', () => {
   for (const [label, cfg] of [
