@@ -7,6 +7,7 @@
 //             slice (coalesced loads), then a tree over WG threads in workgroup memory. The sum
 //             goes to partials[p.offset + w]; every tensor owns a fixed range of the partials
 //             buffer, so the layout (and the summation order) never depends on timing.
+//             `partial4` is the same over vec4s for lengths divisible by 4 (the same chunks).
 //   finalize: one workgroup sums all partials in a fixed strided order + tree, then thread 0
 //             takes sqrt, decides skip (norm not finite) and the clip factor, advances the step
 //             counter only when the step is applied, and writes the bias corrections the AdamW
@@ -34,6 +35,10 @@ override ITEMS: u32 = 8;   // elements per thread per workgroup chunk
 // ---- partial
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
+
+// ---- partial4: the same over a gradient whose length is a multiple of 4, read as vec4s (n and
+// ITEMS in vec4s: a chunk is WG·ITEMS vec4s, so the host passes ITEMS / 4 for the same chunks)
+@group(0) @binding(1) var<storage, read> grad4: array<vec4f>;
 
 // ---- finalize (bindings re-declared with finalize's types; each entry point uses its own set)
 @group(0) @binding(1) var<storage, read> parts_in: array<f32>;
@@ -80,12 +85,37 @@ fn partial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
     }
   }
   tree(lid, acc, bad);
+  writePartial(lid, w);
+}
+
+// Thread 0 stores the workgroup's sum (after tree), NaN when the chunk held a NaN or Inf.
+fn writePartial(lid: u32, w: u32) {
   if (lid == 0u) {
     var s = sums[0];
     // a quiet NaN built at run time (a NaN literal is a WGSL compile error); bads[0] - 1 == 0 here
     if (bads[0] != 0u && !nonfinite(s)) { s = bitcast<f32>(0x7fc00000u | (bads[0] - 1u)); }
     partials[p.offset + w] = s;
   }
+}
+
+@compute @workgroup_size(WG)
+fn partial4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let w = wid.x + wid.y * nwg.x;
+  let chunks = (p.n + WG * ITEMS - 1u) / (WG * ITEMS);
+  if (w >= chunks) { return; }   // uniform per workgroup
+  let base = w * WG * ITEMS;
+  var acc = vec4f(0.0);
+  var bad = false;
+  for (var k = 0u; k < ITEMS; k++) {
+    let i = base + k * WG + lid;
+    if (i < p.n) {
+      let g = grad4[i];
+      bad = bad || nonfinite(g.x) || nonfinite(g.y) || nonfinite(g.z) || nonfinite(g.w);
+      acc = fma(g, g, acc);
+    }
+  }
+  tree(lid, (acc.x + acc.y) + (acc.z + acc.w), bad);
+  writePartial(lid, w);
 }
 
 // 1 - b^t = -expm1(t ln b), accurate also for t = 1 and b close to 1 (where pow(b, t) then 1 - x

@@ -83,6 +83,9 @@ override WG: u32 = 8;         // invocations per workgroup: a multiple of 8, sub
 override R: u32 = 64;         // rows of C per workgroup: a multiple of 4, <= RMAX
 override CV: u32 = 2;         // column quads per invocation: 1 or 2
 override LANES: u32 = 8;      // lanes sharing A rows, = k's per step: 8, or 16 on 16-lane subgroups
+// How A is loaded (see "A loads" in the header): 0 one element per load; 1 four k's per load (A
+// stored [M,K], K % 4 == 0); 2 four rows per load (A stored [K,M], M % 4 == 0).
+override AVEC: u32 = 0;
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 
@@ -94,9 +97,12 @@ const HMAX = 4u;              // k-quads per step at LANES = 16
 @group(0) @binding(2) var<storage, read> b: array<vec4f>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read> a4: array<vec4f>;   // A again, as vec4s (AVEC != 0)
 
 // All three arrays stay in memory (see the header); the math reads them with constant indices.
-var<private> ap: array<f32, RMAX>;        // ap[i] = op(A)[m0 + i, k0 + lane]
+// AVEC 0, 2: ap[i / 4][i % 4] = op(A)[m0 + i, k0 + lane]. AVEC 1, with H = LANES / 4:
+// ap[j] = A[m0 + 4j + lane / H, k0 + 4·(lane % H) .. + 3] (four rows' k-quads over the lanes).
+var<private> ap: array<vec4f, RMAX / 4u>;
 // With H = LANES / 4 k-quads per step:
 // !TRANS_B: bv[2t + q] = op(B)[k0 + t, columns of quad q] (t < LANES).
 // TRANS_B: bv[4Hq + Hs + h] = B[column 4·quad_q + s, k0 + 4h .. k0 + 4h + 3] (s < 4, h < H).
@@ -132,7 +138,7 @@ fn kquad(xs: vec4f, b0: mat4x4f, b1: mat4x4f, a0: ptr<function, vec4f>, a1: ptr<
 // Row i: acc[i] += Σ_{t<LANES} A[m0 + i, k0 + t]·B[k0 + t], A[m0 + i, k0 + t] broadcast from lane t.
 // Always called with a literal (after inlining) row, so every index here is a constant.
 fn mac1(i: u32, bm: BMats) {
-  let x = ap[i];
+  let x = ap[i / 4u][i % 4u];
   var a0 = acc[2u * i];
   var a1 = acc[2u * i + 1u];
   // k-quads written out (a loop would not be reliably unrolled; broadcast lanes must be constants)
@@ -146,12 +152,50 @@ fn mac1(i: u32, bm: BMats) {
   if (CV > 1u) { acc[2u * i + 1u] = a1; }
 }
 
+// Row i from its k-quads' A values (AVEC 1; x2, x3 unused at 8 lanes).
+fn rowk(i: u32, x0: vec4f, x1: vec4f, x2: vec4f, x3: vec4f, bm: BMats) {
+  var a0 = acc[2u * i];
+  var a1 = acc[2u * i + 1u];
+  kquad(x0, bm.b[0], bm.b[1], &a0, &a1);
+  kquad(x1, bm.b[2], bm.b[3], &a0, &a1);
+  if (LANES > 8u) {
+    kquad(x2, bm.b[4], bm.b[5], &a0, &a1);
+    kquad(x3, bm.b[6], bm.b[7], &a0, &a1);
+  }
+  acc[2u * i] = a0;
+  if (CV > 1u) { acc[2u * i + 1u] = a1; }
+}
+
 // Rows i0 .. i0+3 (i0 a literal).
 fn mac4(i0: u32, bm: BMats) {
+  if (AVEC == 1u) {
+    // row i0 + r's k-quad h is in lane r·H + h (broadcast lanes must be literals: both widths written out)
+    let v = ap[i0 / 4u];
+    if (LANES > 8u) {
+      rowk(i0, subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u), bm);
+      rowk(i0 + 1u, subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u), bm);
+      rowk(i0 + 2u, subgroupBroadcast(v, 8u), subgroupBroadcast(v, 9u), subgroupBroadcast(v, 10u), subgroupBroadcast(v, 11u), bm);
+      rowk(i0 + 3u, subgroupBroadcast(v, 12u), subgroupBroadcast(v, 13u), subgroupBroadcast(v, 14u), subgroupBroadcast(v, 15u), bm);
+    } else {
+      let z = vec4f(0.0);
+      rowk(i0, subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), z, z, bm);
+      rowk(i0 + 1u, subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u), z, z, bm);
+      rowk(i0 + 2u, subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), z, z, bm);
+      rowk(i0 + 3u, subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u), z, z, bm);
+    }
+    return;
+  }
   mac1(i0, bm);
   mac1(i0 + 1u, bm);
   mac1(i0 + 2u, bm);
   mac1(i0 + 3u, bm);
+}
+
+// op(A)[m, kc], the row clamped into A
+fn aAt(a_base: u32, m_in: u32, kc: u32) -> f32 {
+  let m = min(m_in, p.M - 1u);
+  if (TRANS_A) { return a[a_base + kc * p.M + m]; }
+  return a[a_base + m * p.K + kc];
 }
 
 @compute @workgroup_size(WG)
@@ -195,11 +239,25 @@ fn main(
     // A panel: lane l holds A[m0 + i, k0 + l] (0 past K; rows past M clamped).
     let k = k0 + lane;
     let kc = min(k, K - 1u);
-    for (var i = 0u; i < nr; i++) {
-      let m = min(m0 + i, M - 1u);
-      var v: f32;
-      if (TRANS_A) { v = a[a_base + kc * M + m]; } else { v = a[a_base + m * K + kc]; }
-      ap[i] = select(0.0, v, k < K);
+    // four rows per private-array store (a runtime index into it costs a per-lane scatter), and
+    // with AVEC one vec4 load for them
+    if (AVEC == 1u) {
+      let H = LANES / 4u;
+      let kq = k0 / 4u + lane % H;
+      for (var j = 0u; j < nr / 4u; j++) {
+        let m = min(m0 + 4u * j + lane / H, M - 1u);
+        ap[j] = select(vec4f(0.0), a4[(a_base + m * K) / 4u + min(kq, K / 4u - 1u)], 4u * kq < K);
+      }
+    } else if (AVEC == 2u) {
+      for (var j = 0u; j < nr / 4u; j++) {
+        // rows past M (M % 4 == 0: whole quads) read the last quad and are never stored
+        let m = min(m0 + 4u * j, M - 4u);
+        ap[j] = select(vec4f(0.0), a4[(a_base + kc * M + m) / 4u], k < K);
+      }
+    } else {
+      for (var j = 0u; j < nr / 4u; j++) {
+        ap[j] = select(vec4f(0.0), vec4f(aAt(a_base, m0 + 4u * j, kc), aAt(a_base, m0 + 4u * j + 1u, kc), aAt(a_base, m0 + 4u * j + 2u, kc), aAt(a_base, m0 + 4u * j + 3u, kc)), k < K);
+      }
     }
     // B block: LANES k-rows x CV quads per lane, clamped at the edges (A is 0 past K).
     if (!TRANS_B) {

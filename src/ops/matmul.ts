@@ -208,11 +208,13 @@ function dispatchMatmul(
   const lanes = subgroupLanes(gpu, s.wg);
   // the causal hint needs every period to start on the k loop's step (LANES k's)
   const tri = causal && causal.period % lanes === 0 ? CAUSAL_KINDS[causal.kind] : 0;
+  // A as vec4s where its rows (A stored [M,K]) or columns ([K,M]) come in whole quads
+  const avec = !transA && K % 4 === 0 ? 1 : transA && M % 4 === 0 ? 2 : 0;
   gpu.dispatch({
     file: 'matmul_sg.wgsl',
-    constants: { WG: s.wg, R, CV: s.colQuads, LANES: lanes, TRANS_A: transA, TRANS_B: transB },
+    constants: { WG: s.wg, R, CV: s.colQuads, LANES: lanes, AVEC: avec, TRANS_A: transA, TRANS_B: transB },
     params: params(aStride, bStride / 4).u32(tri).u32(tri ? causal!.period : 1).u32(0).u32(0),
-    tensors,
+    tensors: [...tensors, a],
     workgroups: [Math.ceil(N / (4 * s.colQuads * s.wg)), Math.ceil(M / R), batch],
   });
 }

@@ -58,8 +58,8 @@ const WG = 256;
  */
 const ITEMS = 64;
 const CHUNK = WG * ITEMS;
-/** Elements per thread of the AdamW update (adamw.wgsl's ITEMS; the same reason). */
-const ADAM_ITEMS = 16;
+/** Items per thread of the AdamW update (adamw.wgsl's ITEMS; the same reason): vec4s, or elements. */
+const ADAM_ITEMS = 4;
 /** the storage-binding offset alignment every adapter accepts */
 const ALIGN_BYTES = 256;
 
@@ -162,11 +162,13 @@ export class AdamW {
     this.runs.forEach((p, i) => {
       const n = p.grad.size;
       if (n === 0) return;
+      // the same chunks read as vec4s when the length allows
+      const lanes = n % 4 === 0 ? 4 : 1;
       gpu.dispatch({
         file: 'grad_norm.wgsl',
-        entry: 'partial',
-        constants: { WG, ITEMS },
-        params: this.normParams(n, this.offsets[i]!),
+        entry: lanes === 4 ? 'partial4' : 'partial',
+        constants: { WG, ITEMS: ITEMS / lanes },
+        params: this.normParams(n / lanes, this.offsets[i]!),
         tensors: [p.grad, this.partials],
         workgroups: grid1d(Math.ceil(n / CHUNK), maxWg),
       });
@@ -182,12 +184,14 @@ export class AdamW {
     this.runs.forEach((p) => {
       const n = p.value.size;
       if (n === 0) return;
+      // whole vec4s when the length allows (run offsets are 256-byte aligned)
+      const lanes = n % 4 === 0 ? 4 : 1;
       gpu.dispatch({
         file: 'adamw.wgsl',
-        entry: 'adamw',
+        entry: lanes === 4 ? 'adamw4' : 'adamw',
         constants: { WG, ITEMS: ADAM_ITEMS },
         params: new Params()
-          .u32(n)
+          .u32(n / lanes)
           .f32(lr)
           .f32(this.beta1)
           .f32(1 - this.beta1)
@@ -196,7 +200,7 @@ export class AdamW {
           .f32(this.eps)
           .f32(p.decay ? this.weightDecay : 0),
         tensors: [p.value, p.grad, p.m, p.v, this.scalars],
-        workgroups: grid1d(Math.ceil(n / (WG * ADAM_ITEMS)), maxWg),
+        workgroups: grid1d(Math.ceil(n / (lanes * WG * ADAM_ITEMS)), maxWg),
       });
     });
     this.issued++;

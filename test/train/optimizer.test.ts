@@ -67,8 +67,9 @@ function dispose(s: Setup): void {
   }
 }
 
-// the last spans several AdamW workgroups (4096 elements each) and grad-norm chunks, with a tail
-const SHAPES = [[1], [7], [33, 5], [129], [4, 1000], [37, 1009]];
+// the last two span several AdamW workgroups and grad-norm chunks, with tails: one as vec4s (a
+// length divisible by 4), one element by element
+const SHAPES = [[1], [7], [33, 5], [129], [4, 1000], [36, 1009], [37, 1009]];
 
 describe('AdamW', () => {
   for (const [label, cfg] of [
