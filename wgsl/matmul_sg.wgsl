@@ -46,6 +46,14 @@
 // ~37 GFLOP/s, R = 128 ~42; 16 lanes R = 64 ~55, R = 128 ~69. Compile time grows with R·LANES:
 // ~1.5-4 s a pipeline at 8 lanes R = 64, ~9 s at 16 lanes R = 128 (once; Mesa caches it on disk).
 //
+// A loads (AVEC, chosen by the host; A is bound twice, as f32 and as vec4 at binding 5): measured by
+// leaving loads out, A's scalar loads were ~30% of the time at 16 lanes and B's vec4 loads nothing
+// visible, so A comes in vec4s where it can: AVEC 2 (A stored [K,M], M % 4 == 0) loads four rows of
+// the lane's k at once, into the same layout as the scalar path; AVEC 1 (A stored [M,K],
+// K % 4 == 0) loads four k's of one row, the lanes covering four rows' LANES k's per load, and
+// mac4 broadcasts row r's k-quad h from lane r·LANES/4 + h. Either way the private array takes
+// four rows per store (a runtime index into it is a per-lane scatter).
+//
 // Requirements (src/ops/matmul.ts uses matmul.wgsl otherwise): subgroups of at least LANES lanes
 // (wider subgroups work, their upper lanes repeat the A loads) and vec4-aligned B: N % 4 == 0 for B
 // stored [K,N], K % 4 == 0 for B stored [N,K]. Any M, N, K otherwise: rows and columns past the
