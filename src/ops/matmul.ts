@@ -214,7 +214,9 @@ function dispatchMatmul(
     file: 'matmul_sg.wgsl',
     constants: { WG: s.wg, R, CV: s.colQuads, LANES: lanes, AVEC: avec, TRANS_A: transA, TRANS_B: transB },
     params: params(aStride, bStride / 4).u32(tri).u32(tri ? causal!.period : 1).u32(0).u32(0),
-    tensors: [...tensors, a],
+    // binding 5 is A as vec4s; without AVEC it is unread, and B (a vec4 array already) fills it:
+    // an A of fewer than 4 floats is under a vec4 binding's minimum size
+    tensors: [...tensors, avec ? a : b],
     workgroups: [Math.ceil(N / (4 * s.colQuads * s.wg)), Math.ceil(M / R), batch],
   });
 }

@@ -104,6 +104,8 @@ const AWKWARD: Case[] = [
   { M: 129, N: 33, K: 20, opts: { transB: true } },
   { M: 2, N: 64, K: 896, opts: { transB: true, biasOn: true } }, // decode-shaped Linear
   { M: 1, N: 37, K: 12, opts: { transB: true } },
+  { M: 1, N: 8, K: 1 }, // an A of one float: under the minimum size of a vec4 binding
+  { M: 2, N: 12, K: 3, opts: { transA: true } }, // M, K both off the vec4 loads' quads
 ];
 
 const BATCHED: Case[] = [
