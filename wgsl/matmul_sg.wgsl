@@ -42,13 +42,13 @@
 //
 // Per step (LANES k's) and subgroup: R lane-loads of A, LANES·CV vec4 lane-loads of B,
 // R·CV·4·LANES vector FMAs. Per multiply-add the A loads fall with LANES and the B loads with R,
-// hence R up to 128 (the default on lavapipe). Measured on 2 Zen 4 cores, 1024³: 8 lanes R = 64
-// ~37 GFLOP/s, R = 128 ~42; 16 lanes R = 64 ~55, R = 128 ~69. Compile time grows with R·LANES:
-// ~1.5-4 s a pipeline at 8 lanes R = 64, ~9 s at 16 lanes R = 128 (once; Mesa caches it on disk).
+// hence R up to 128 (the default on lavapipe; bench/RESULTS.md "512-bit vectors" has the figures).
+// Compile time grows with R·LANES: ~1.5-4 s a pipeline at 8 lanes R = 64, about twice that at
+// 16 lanes R = 128 (once; Mesa caches it on disk).
 //
-// A loads (AVEC, chosen by the host; A is bound twice, as f32 and as vec4 at binding 5): measured by
-// leaving loads out, A's scalar loads were ~30% of the time at 16 lanes and B's vec4 loads nothing
-// visible, so A comes in vec4s where it can: AVEC 2 (A stored [K,M], M % 4 == 0) loads four rows of
+// A loads (AVEC, chosen by the host; A is bound twice, as f32 and as vec4 at binding 5): leaving
+// loads out in an experiment, A's scalar loads cost much of the time at 16 lanes and B's vec4 loads
+// nothing visible, so A comes in vec4s where it can: AVEC 2 (A stored [K,M], M % 4 == 0) loads four rows of
 // the lane's k at once, into the same layout as the scalar path; AVEC 1 (A stored [M,K],
 // K % 4 == 0) loads four k's of one row, the lanes covering four rows' LANES k's per load, and
 // mac4 broadcasts row r's k-quad h from lane r·LANES/4 + h. Either way the private array takes

@@ -187,7 +187,7 @@ function configureDriverEnv(): void {
   if (!process.env.LP_NUM_THREADS) process.env.LP_NUM_THREADS = String(Math.min(32, 2 * availableParallelism()));
   // On a CPU with AVX-512, 512-bit vectors: lavapipe then runs 16 invocations per vector (16-lane
   // subgroups), and matmul_sg.wgsl shares A over 16 lanes, halving its loads per multiply-add:
-  // ~1.5x the matmul throughput on 2 Zen 4 cores, decoding level (bench/RESULTS.md "512-bit
+  // ~1.6x the matmul throughput on 2 Zen 4 cores, decoding level (bench/RESULTS.md "512-bit
   // vectors"). Mesa reads it once per process, when its code generator starts.
   if (!process.env.LP_NATIVE_VECTOR_WIDTH && cpuHasAvx512()) process.env.LP_NATIVE_VECTOR_WIDTH = '512';
 }

@@ -90,11 +90,10 @@ export type MatmulConfigPatch = Partial<Pick<MatmulConfig, 'kernel' | 'smallM' |
  * | cpu          | tiled 8x8 invocations, bk 16   | gemv                         | (fallback, not tuned)        |
  * | gpu          | tiled 16x16 invocations, bk 16 | gemv, 4 cols x 64 threads    | not measured (no GPU here)   |
  *
- * On lavapipe with 16-lane subgroups (512-bit vectors, device.ts), 128-row blocks ran the 50M
- * training step's matmuls ~10% faster than 64 (1024³: ~69 against ~56 GFLOP/s), at twice the
- * compile time (~9 s a pipeline, once: Mesa caches it on disk); M ≤ 64 still gets 64-row blocks
- * (matmul.ts subgroupRows). With 8 lanes 64-row blocks with 2 column quads per lane beat 32 rows
- * or 1 quad on quiet runs, and
+ * On lavapipe with 16 lanes, 128-row blocks ran the 50M training step's matmuls ~10% faster than
+ * 64, at about twice the compile time (once: Mesa caches it on disk); M ≤ 64 still gets
+ * 64-row blocks (matmul.ts subgroupRows). With 8 lanes, 64-row blocks with 2 column quads per lane
+ * beat 32 rows or 1 quad on quiet runs, and
  * gemvSubgroup streamed decode weights ~3x faster than the big kernel with 8-row blocks. Under heavy
  * load from other processes the tuner has picked 32 rows / 2 quads and gemvSubgroup wg 8 / 8 columns
  * (within ~15% of the defaults); the table keeps the quiet-machine choice.
