@@ -63,6 +63,14 @@ const ADAM_ITEMS = 4;
 /** the storage-binding offset alignment every adapter accepts */
 const ALIGN_BYTES = 256;
 
+/**
+ * Elements per item of a run's norm and update kernels: 4 (vec4s: `partial4`, `adamw4`) when its
+ * length allows, since run offsets are 256-byte aligned; else 1.
+ */
+function vec4Lanes(n: number): number {
+  return n % 4 === 0 ? 4 : 1;
+}
+
 /** Params updated as one tensor (see the header): views of the run's extent, and its moments. */
 interface Run {
   value: Tensor;
@@ -162,8 +170,7 @@ export class AdamW {
     this.runs.forEach((p, i) => {
       const n = p.grad.size;
       if (n === 0) return;
-      // the same chunks read as vec4s when the length allows
-      const lanes = n % 4 === 0 ? 4 : 1;
+      const lanes = vec4Lanes(n); // the same chunks, read as vec4s when the length allows
       gpu.dispatch({
         file: 'grad_norm.wgsl',
         entry: lanes === 4 ? 'partial4' : 'partial',
@@ -184,8 +191,7 @@ export class AdamW {
     this.runs.forEach((p) => {
       const n = p.value.size;
       if (n === 0) return;
-      // whole vec4s when the length allows (run offsets are 256-byte aligned)
-      const lanes = n % 4 === 0 ? 4 : 1;
+      const lanes = vec4Lanes(n);
       gpu.dispatch({
         file: 'adamw.wgsl',
         entry: lanes === 4 ? 'adamw4' : 'adamw',
