@@ -206,12 +206,9 @@ fn aAt(a_base: u32, m_in: u32, kc: u32) -> f32 {
   return a[a_base + m * p.K + kc];
 }
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(local_invocation_id) lid: vec3u,
-  @builtin(subgroup_invocation_id) sg_lane: u32,
-) {
+// This workgroup's block of products into acc; false when the causal hint says none of it is wanted
+// (uniform per workgroup: the caller then returns without writing).
+fn products(wid: vec3u, lid: vec3u, sg_lane: u32) -> bool {
   let lane = sg_lane % LANES;
   let M = p.M;
   let N = p.N;
@@ -233,7 +230,7 @@ fn main(
     let straddles = m0 / P != (m0 + rows - 1u) / P;
     let loDiag = select(m0 % P, 0u, straddles);
     let hiDiag = select((m0 + rows - 1u) % P, P - 1u, straddles);
-    if (p.tri == 1u && 4u * wid.x * WG * CV > hiDiag) { return; }
+    if (p.tri == 1u && 4u * wid.x * WG * CV > hiDiag) { return false; }
     if (p.tri == 2u) { kEnd = min(K, hiDiag + 1u); }
     if (p.tri == 3u) { kLo = loDiag & ~(LANES - 1u); }
   }
@@ -330,10 +327,27 @@ fn main(
     if (R > 124u) { mac4(124u, bm); }
   }
 
-  // Epilogue: C = alpha·acc (+ bias[n]) (+ C), element by element so any N works.
-  let c_base = wid.z * M * N;
-  for (var i = 0u; i < rows; i++) {
-    let m = m0 + i;
+  return true;
+}
+
+// The rows of C this workgroup holds: its block's, clipped at M.
+fn blockRows(wid: vec3u) -> u32 {
+  return min(R, p.M - wid.y * R);
+}
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(subgroup_invocation_id) sg_lane: u32,
+) {
+  if (!products(wid, lid, sg_lane)) { return; }
+  // C = alpha·acc (+ bias[n]) (+ C), element by element so any N works.
+  let N = p.N;
+  let c_base = wid.z * p.M * N;
+  let quad0 = wid.x * WG * CV + lid.x;
+  for (var i = 0u; i < blockRows(wid); i++) {
+    let m = wid.y * R + i;
     for (var q = 0u; q < CV; q++) {
       let v = acc[2u * i + q];
       for (var s = 0u; s < 4u; s++) {
@@ -345,6 +359,37 @@ fn main(
           if (p.accumulate != 0u) { x += c[idx]; }
           c[idx] = x;
         }
+      }
+    }
+  }
+}
+
+// ---- main4: the same for N % 4 == 0, C (and the bias) written a vec4 per column quad: a quarter of
+// the epilogue's per-lane sequences, which in products of a small K (a weight gradient's K = T) are a
+// fair share of the time. Bindings re-declared as vec4s; each entry point uses its own set.
+@group(0) @binding(3) var<storage, read> bias4: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> c4: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn main4(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(subgroup_invocation_id) sg_lane: u32,
+) {
+  if (!products(wid, lid, sg_lane)) { return; }
+  let N4 = p.N / 4u;
+  let c_base = wid.z * p.M * N4;
+  let quad0 = wid.x * WG * CV + lid.x;
+  for (var i = 0u; i < blockRows(wid); i++) {
+    let m = wid.y * R + i;
+    for (var q = 0u; q < CV; q++) {
+      let quad = quad0 + q * WG;
+      if (quad < N4) {
+        let idx = c_base + m * N4 + quad;
+        var x = p.alpha * acc[2u * i + q];
+        if (p.has_bias != 0u) { x += bias4[quad]; }
+        if (p.accumulate != 0u) { x += c4[idx]; }
+        c4[idx] = x;
       }
     }
   }

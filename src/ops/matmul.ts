@@ -210,13 +210,16 @@ function dispatchMatmul(
   const tri = causal && causal.period % lanes === 0 ? CAUSAL_KINDS[causal.kind] : 0;
   // A as vec4s where its rows (A stored [M,K]) or columns ([K,M]) come in whole quads
   const avec = !transA && K % 4 === 0 ? 1 : transA && M % 4 === 0 ? 2 : 0;
+  // C (and the bias) in vec4s when its rows come in whole quads
+  const cvec = N % 4 === 0;
   gpu.dispatch({
     file: 'matmul_sg.wgsl',
+    entry: cvec ? 'main4' : 'main',
     constants: { WG: s.wg, R, CV: s.colQuads, LANES: lanes, AVEC: avec, TRANS_A: transA, TRANS_B: transB },
     params: params(aStride, bStride / 4).u32(tri).u32(tri ? causal!.period : 1).u32(0).u32(0),
-    // binding 5 is A as vec4s; without AVEC it is unread, and B (a vec4 array already) fills it:
-    // an A of fewer than 4 floats is under a vec4 binding's minimum size
-    tensors: [...tensors, avec ? a : b],
+    // binding 5 is A as vec4s; without AVEC it is unread, and B (a vec4 array already) fills it (an A
+    // of fewer than 4 floats is under a vec4 binding's minimum size); so does it main4's unread bias
+    tensors: [a, b, bias ?? (cvec ? b : a), c, avec ? a : b],
     workgroups: [Math.ceil(N / (4 * s.colQuads * s.wg)), Math.ceil(M / R), batch],
   });
 }
