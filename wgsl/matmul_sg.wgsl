@@ -143,24 +143,23 @@ fn kquad(xs: vec4f, b0: mat4x4f, b1: mat4x4f, a0: ptr<function, vec4f>, a1: ptr<
   if (CV > 1u) { *a1 = mv(b1, xs, *a1); }
 }
 
-// Row i: acc[i] += Σ_{t<LANES} A[m0 + i, k0 + t]·B[k0 + t], A[m0 + i, k0 + t] broadcast from lane t.
-// Always called with a literal (after inlining) row, so every index here is a constant.
+// Row i: acc[i] += Σ_{t<LANES} A[m0 + i, k0 + t]·B[k0 + t], A[m0 + i, k0 + t] broadcast from lane t
+// (AVEC 0, 2). Always called with a literal (after inlining) row, so every index here is a constant.
 fn mac1(i: u32, bm: BMats) {
   let x = ap[i / 4u][i % 4u];
-  var a0 = acc[2u * i];
-  var a1 = acc[2u * i + 1u];
-  // k-quads written out (a loop would not be reliably unrolled; broadcast lanes must be constants)
-  kquad(vec4f(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 1u), subgroupBroadcast(x, 2u), subgroupBroadcast(x, 3u)), bm.b[0], bm.b[1], &a0, &a1);
-  kquad(vec4f(subgroupBroadcast(x, 4u), subgroupBroadcast(x, 5u), subgroupBroadcast(x, 6u), subgroupBroadcast(x, 7u)), bm.b[2], bm.b[3], &a0, &a1);
+  // k-quads written out (broadcast lanes must be constants)
+  let x0 = vec4f(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 1u), subgroupBroadcast(x, 2u), subgroupBroadcast(x, 3u));
+  let x1 = vec4f(subgroupBroadcast(x, 4u), subgroupBroadcast(x, 5u), subgroupBroadcast(x, 6u), subgroupBroadcast(x, 7u));
   if (LANES > 8u) {
-    kquad(vec4f(subgroupBroadcast(x, 8u), subgroupBroadcast(x, 9u), subgroupBroadcast(x, 10u), subgroupBroadcast(x, 11u)), bm.b[4], bm.b[5], &a0, &a1);
-    kquad(vec4f(subgroupBroadcast(x, 12u), subgroupBroadcast(x, 13u), subgroupBroadcast(x, 14u), subgroupBroadcast(x, 15u)), bm.b[6], bm.b[7], &a0, &a1);
+    let x2 = vec4f(subgroupBroadcast(x, 8u), subgroupBroadcast(x, 9u), subgroupBroadcast(x, 10u), subgroupBroadcast(x, 11u));
+    let x3 = vec4f(subgroupBroadcast(x, 12u), subgroupBroadcast(x, 13u), subgroupBroadcast(x, 14u), subgroupBroadcast(x, 15u));
+    rowk(i, x0, x1, x2, x3, bm);
+  } else {
+    rowk(i, x0, x1, vec4f(0.0), vec4f(0.0), bm);
   }
-  acc[2u * i] = a0;
-  if (CV > 1u) { acc[2u * i + 1u] = a1; }
 }
 
-// Row i from its k-quads' A values (AVEC 1; x2, x3 unused at 8 lanes).
+// Row i from its k-quads' A values, broadcast to every lane (x2, x3 unused at 8 lanes).
 fn rowk(i: u32, x0: vec4f, x1: vec4f, x2: vec4f, x3: vec4f, bm: BMats) {
   var a0 = acc[2u * i];
   var a1 = acc[2u * i + 1u];

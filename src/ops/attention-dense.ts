@@ -76,27 +76,18 @@ export function usesDenseAttentionForward(gpu: Gpu, B: number, T: number, Hq: nu
 /** [A, X, Y, D] -> [A, Y, X, D] (permute_heads.wgsl) into `out`. */
 export function permuteHeads(gpu: Gpu, x: Tensor, A: number, X: number, Y: number, D: number, out: Tensor): Tensor {
   const WG = 256;
-  const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
-  if (D % 4 === 0) {
-    // whole vec4s along D, ITEMS of them per thread
-    const ITEMS = 4;
-    const n4 = x.size / 4;
-    gpu.dispatch({
-      file: 'permute_heads.wgsl',
-      entry: 'main4',
-      constants: { WG, ITEMS },
-      params: new Params().u32(n4).u32(X).u32(Y).u32(D / 4),
-      tensors: [x, out],
-      workgroups: grid1d(Math.ceil(n4 / (WG * ITEMS)), maxWg),
-    });
-    return out;
-  }
+  // whole vec4s along D, 4 a thread (`main4`), when D allows; else element by element
+  const vec4 = D % 4 === 0;
+  const lanes = vec4 ? 4 : 1;
+  const items = vec4 ? 4 : 1;
+  const n = x.size / lanes;
   gpu.dispatch({
     file: 'permute_heads.wgsl',
-    constants: { WG },
-    params: new Params().u32(x.size).u32(X).u32(Y).u32(D),
+    entry: vec4 ? 'main4' : 'main',
+    constants: vec4 ? { WG, ITEMS: items } : { WG },
+    params: new Params().u32(n).u32(X).u32(Y).u32(D / lanes),
     tensors: [x, out],
-    workgroups: grid1d(Math.ceil(x.size / WG), maxWg),
+    workgroups: grid1d(Math.ceil(n / (WG * items)), gpu.limits.maxComputeWorkgroupsPerDimension),
   });
   return out;
 }
