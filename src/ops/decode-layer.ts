@@ -63,6 +63,8 @@ export function splitsRows(B: number, T: number): boolean {
 /** Read once: splitsRows is asked on every layer of every decode step. */
 const CORES = availableParallelism();
 
+const workgroupBytes = (gpu: Gpu) => gpu.limits.maxComputeWorkgroupStorageSize ?? 16384;
+
 /** Workgroup-memory sizes of the kernel (override constants) when a workgroup finishes TO of the T rows, in floats / vec4s. */
 function memory(d: DecodeLayerDims, T: number, TO: number, L: number) {
   const Nq = d.heads * d.headDim;
@@ -71,6 +73,18 @@ function memory(d: DecodeLayerDims, T: number, TO: number, L: number) {
   const sizes = { XS: T * d.hidden, NS4: (T * d.hidden) / 4, QS: TO * Nq, KVS: T * Nkv, AS4: (TO * Nq) / 4, BIGS: big };
   const bytes = 4 * (sizes.XS + 4 * sizes.NS4 + sizes.QS + 2 * sizes.KVS + 4 * sizes.AS4 + sizes.BIGS + WG + 256);
   return { sizes, bytes };
+}
+
+/**
+ * The cache length the kernel's workgroup memory is sized for (its BIGS constant holds a row's scores
+ * over the whole cache): L rounded up to a power of two, or L itself where the rounded size would
+ * not fit. Sized by the exact length, every new cache length (a prompt's length plus its token
+ * budget) was a new pipeline, ~5 s of compiling on lavapipe before the first token of a prompt of
+ * a length not seen before; rounded, a model's lengths share a few pipelines. L stays in the params.
+ */
+export function sizingPositions(d: DecodeLayerDims, T: number, TO: number, L: number, maxBytes: number): number {
+  const rounded = 2 ** Math.ceil(Math.log2(Math.max(1, L)));
+  return memory(d, T, TO, rounded).bytes <= maxBytes ? rounded : L;
 }
 
 /**
@@ -88,7 +102,7 @@ export function decodeLayerFits(gpu: Gpu, d: DecodeLayerDims & { bias: boolean; 
   if (d.heads % d.kvHeads || (d.heads / d.kvHeads) * T > MAX_HEAD_ROWS) return false;
   if (d.hidden % 4 || d.intermediate % 4 || (d.heads * d.headDim) % 4 || d.headDim % 2) return false;
   if ((gpu.limits.maxStorageBuffersPerShaderStage ?? 8) < 15) return false;
-  return memory(d, T, splitsRows(B, T) ? 1 : T, L).bytes <= (gpu.limits.maxComputeWorkgroupStorageSize ?? 16384);
+  return memory(d, T, splitsRows(B, T) ? 1 : T, L).bytes <= workgroupBytes(gpu);
 }
 
 export interface DecodeLayerOptions {
@@ -149,7 +163,7 @@ export function decodeLayer(gpu: Gpu, x: Tensor, w: DecodeLayerWeights, d: Decod
   const out = opts.out ?? gpu.empty(x.shape, 'f32', 'decode_layer.out');
   gpu.dispatch({
     file: 'decode_layer.wgsl',
-    constants: { WG, T, TO, G: Hq / Hkv, ...memory(d, T, TO, L!).sizes },
+    constants: { WG, T, TO, G: Hq / Hkv, ...memory(d, T, TO, sizingPositions(d, T, TO, L!, workgroupBytes(gpu))).sizes },
     params,
     tensors: [x, w.inputNorm, w.q, w.k, w.v, w.o, w.postNorm, w.gate, w.up, w.down, kCache, vCache, rope.cos, rope.sin, out],
     workgroups: [B, T / TO],

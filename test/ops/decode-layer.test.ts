@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeLayer, decodeLayerFits, type DecodeLayerDims } from '../../src/ops/decode-layer.js';
+import { decodeLayer, decodeLayerFits, sizingPositions, type DecodeLayerDims } from '../../src/ops/decode-layer.js';
+import type { Dispatch } from '../../src/gpu/gpu.js';
 import { ropeTables } from '../../src/ops/rope.js';
 import { PonderError } from '../../src/errors.js';
 import { assertClose } from '../helpers/compare.js';
@@ -80,6 +81,36 @@ describe('decodeLayer (GPU vs float64 reference)', () => {
       assertClose(`${label(c)} vCache`, await gpu.readF32(gv), ref.vCache, tol);
     });
   }
+
+  it('sizes its workgroup memory by the cache length rounded up to a power of two: prompts of other lengths reuse the pipeline', async () => {
+    const gpu = await testGpu();
+    const d = { hidden: 128, intermediate: 384, heads: 4, kvHeads: 2, headDim: 32, eps: 1e-6 };
+    assert.equal(sizingPositions(d, 1, 1, 300, 32768), 512);
+    assert.equal(sizingPositions(d, 1, 1, 512, 32768), 512);
+    assert.equal(sizingPositions(d, 2, 1, 513, 32768), 1024);
+    // rounded up it would not fit (4 heads x 2048 scores): the exact length, which does
+    assert.equal(sizingPositions(d, 1, 1, 1500, 32768), 1500);
+    const constantsAt = (L: number) => {
+      const e = (shape: number[]) => gpu.empty(shape);
+      const tables = ropeTables(gpu, { maxPositions: L, rotaryDim: 32, theta: 10000 });
+      const w = { inputNorm: e([128]), q: e([128, 128]), k: e([64, 128]), v: e([64, 128]), o: e([128, 128]), postNorm: e([128]), gate: e([384, 128]), up: e([384, 128]), down: e([128, 384]) };
+      const seen: Dispatch[] = [];
+      const dispatch = gpu.dispatch.bind(gpu);
+      gpu.dispatch = (x: Dispatch) => {
+        seen.push(x);
+        dispatch(x);
+      };
+      try {
+        decodeLayer(gpu, e([1, 128]), w, d, e([1, 2, L, 32]), e([1, 2, L, 32]), tables, [0], [L - 1], 1, { out: e([1, 128]) });
+      } finally {
+        gpu.dispatch = dispatch;
+      }
+      return JSON.stringify(seen[0]!.constants);
+    };
+    assert.equal(constantsAt(300), constantsAt(301));
+    assert.notEqual(constantsAt(300), constantsAt(600));
+    await gpu.sync();
+  });
 
   it('declines what it does not cover, and rejects positions past the cache', async () => {
     const gpu = await testGpu();
