@@ -230,7 +230,9 @@ export function formatAdapterList(list: AdapterListing[]): string {
  * nice value is per thread, and lavapipe's threads, created with the device, keep theirs: with this
  * one at 19 the scheduler gives them the cores and the poll what is left, while the JavaScript
  * thread still gets a whole core whenever they are idle. PONDER_MAIN_NICE sets another value (0:
- * leave it). Raising a nice value needs no privilege; failing to is harmless.
+ * leave it). Raising a nice value needs no privilege; failing to is harmless. Gpu's own waits are
+ * also paced now (gpu/paced-poll.ts: the poll sleeps between turns); the nice value still covers
+ * whatever else runs on this thread while the adapter computes.
  */
 function yieldToAdapterThreads(): void {
   const nice = Number(process.env.PONDER_MAIN_NICE ?? 19);

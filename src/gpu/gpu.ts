@@ -4,6 +4,7 @@ import { openDevice, type AdapterDescription, type DeviceOptions, type WantedFea
 import type { Params } from './params.js';
 import { BindGroupCache, type Binding } from './bind-groups.js';
 import { PipelineCache, type KernelRef } from './pipelines.js';
+import { pacedWait, pollSleepMicros } from './paced-poll.js';
 import { BufferPool, formatBytes } from './pool.js';
 import { BINDING_ALIGN_BYTES, DTYPE_BYTES, Tensor, numel, shapeString, type DType } from './tensor.js';
 
@@ -54,6 +55,8 @@ export class Gpu {
   /** unmapped read-back buffers of up to STAGING_REUSE_BYTES, by size: a decode step reads a few bytes each time */
   private stagingFree = new Map<number, GPUBuffer[]>();
   private closed = false;
+  /** µs each event-loop turn sleeps while this waits for the GPU (gpu/paced-poll.ts; 0 on a real GPU) */
+  private readonly pollSleep: number;
 
   private constructor(
     readonly device: GPUDevice,
@@ -62,6 +65,7 @@ export class Gpu {
     readonly features: Set<WantedFeature>,
     private closeDevice: () => void,
   ) {
+    this.pollSleep = pollSleepMicros(info.software);
     this.pool = new BufferPool(device, limits.maxBufferSize, () => this.flush());
     this.pipelines = new PipelineCache(device);
     this.bindGroups = new BindGroupCache(device);
@@ -173,7 +177,7 @@ export class Gpu {
     this.endPass();
     this.ensureEncoder().copyBufferToBuffer(t.buffer, t.byteOffset, staging, 0, bytes);
     this.flush();
-    await staging.mapAsync(GPUMapMode.READ, 0, bytes);
+    await pacedWait(staging.mapAsync(GPUMapMode.READ, 0, bytes), this.pollSleep);
     const copy = staging.getMappedRange(0, bytes).slice(0);
     staging.unmap();
     if (size > STAGING_REUSE_BYTES) staging.destroy();
@@ -266,7 +270,7 @@ export class Gpu {
   /** Flushes and waits until the GPU has finished; throws the first GPU error seen. */
   async sync(): Promise<void> {
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    await pacedWait(this.device.queue.onSubmittedWorkDone(), this.pollSleep);
     await this.checkErrors();
   }
 

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { getPriority } from 'node:os';
 
 /**
- * On a software adapter the JavaScript thread, which spins while it waits for the GPU, lowers its
+ * On a software adapter the JavaScript thread, which polls while it waits for the GPU, lowers its
  * own priority once the device is open, and lavapipe's worker threads (created with the device) keep
  * theirs: each case opens a device in a child process and reads every thread's nice value from /proc.
  */
