@@ -167,21 +167,18 @@ export class SpeculativeDecoder {
     const D = Math.min(this.depth, this.capacity - L - 1);
     if (D < 1) throw new PonderError('BAD_INPUT', `step: the sequence is at its capacity of ${this.capacity} positions`);
     if (this.sampling.temperature > 0) return this.sampledStep(D);
-    // verify: [tokens[L], drafts] at positions L..L+D; read drafts and the trunk's tokens at once.
-    // The input is written before the draft records anything, so the round is one submit.
-    const input = gpu.empty([D + 1], 'u32', 'mtp.verify_tokens');
-    gpu.write(input, Uint32Array.of(this.tokens[L]!));
-    const drafts = await this.draft(D); // u32 [D] on the GPU
-    gpu.copy(drafts, input, 0, 4, D * 4);
-    const greedy = this.trunkGreedy(input, L);
-    input.release();
-    const both = gpu.empty([2 * D + 1], 'u32', 'mtp.readback');
-    gpu.copy(drafts, both, 0, 0, D * 4);
-    gpu.copy(greedy, both, 0, D * 4, (D + 1) * 4);
-    drafts.release();
+    // One u32 buffer holds the round's tokens: [tokens[L], d_0..d_{D-1}, g_0..g_D]. Its head is the
+    // verifying forward's input (tokens[L] and the drafts at positions L..L+D), its tail what is read
+    // back, drafts and the trunk's tokens at once. tokens[L] is written before the draft records
+    // anything, so the round is one submit.
+    const io = gpu.empty([2 * D + 2], 'u32', 'mtp.round_tokens');
+    gpu.write(io, Uint32Array.of(this.tokens[L]!));
+    await this.draft(D, io);
+    const greedy = this.trunkGreedy(io.view(0, [D + 1]), L);
+    gpu.copy(greedy, io, 0, (D + 1) * 4, (D + 1) * 4);
     greedy.release();
-    const ids = [...(await gpu.readU32(both))];
-    both.release();
+    const ids = [...(await gpu.readU32(io.view(1, [2 * D + 1])))];
+    io.release();
     const d = ids.slice(0, D);
     const g = ids.slice(D);
     let a = 0;
@@ -247,13 +244,10 @@ export class SpeculativeDecoder {
 
   /** The trunk's forward over `ids` at positions from..: its logits; the rows' hidden states go to hist. */
   private trunk(ids: number[] | Tensor, from: number, lastOnly: boolean): Tensor {
-    const { gpu, H } = this;
     const n = Array.isArray(ids) ? ids.length : ids.size;
-    const hidden = gpu.empty([n, H], 'f32', 'mtp.verify_hidden');
-    const logits = this.model.forward(Array.isArray(ids) ? [ids] : ids, this.cache, [0], [from], { lastOnly, hiddenOut: hidden });
-    gpu.copy(hidden, this.hist, 0, from * H * 4, n * H * 4);
-    hidden.release();
-    return logits;
+    // hiddenOut is written by a copy, which needs no binding alignment: straight into hist's rows
+    const hiddenOut = this.hist.view(from * this.H, [n, this.H]);
+    return this.model.forward(Array.isArray(ids) ? [ids] : ids, this.cache, [0], [from], { lastOnly, hiddenOut });
   }
 
   /**
@@ -264,8 +258,10 @@ export class SpeculativeDecoder {
    */
   private async chainModules(D: number, run: (k: number, prev: Tensor, s: number, rows: number, out: Tensor) => void | Promise<void>, s = Math.min(...this.final.slice(0, D)), rows = this.L - s): Promise<void> {
     const { gpu, H } = this;
-    let prev = gpu.empty([rows, H], 'f32', 'mtp.hidden');
-    gpu.copy(this.hist, prev, s * H * 4, 0, rows * H * 4);
+    // module 0 reads hist's rows in place where a binding may start there, else a copy of them
+    const inPlace = (s * H * 4) % gpu.limits.minStorageBufferOffsetAlignment === 0;
+    let prev = inPlace ? this.hist.view(s * H, [rows, H]) : gpu.empty([rows, H], 'f32', 'mtp.hidden');
+    if (!inPlace) gpu.copy(this.hist, prev, s * H * 4, 0, rows * H * 4);
     try {
       for (let k = 0; k < D; k++) {
         const out = gpu.empty([rows, H], 'f32', 'mtp.hidden');
@@ -305,24 +301,23 @@ export class SpeculativeDecoder {
   }
 
   /**
-   * D drafts from modules 0..D-1 over rows s..L-1 (see the class comment), u32 [D] on the GPU: module
-   * k's greedy token at row L-1 (Transformer.mtpGreedy), which module k+1 reads as its token there.
+   * D drafts from modules 0..D-1 over rows s..L-1 (see the class comment) into io[1..D] on the GPU:
+   * module k's greedy token at row L-1 (Transformer.mtpGreedy), which module k+1 reads as its token
+   * there.
    */
-  private async draft(D: number): Promise<Tensor> {
+  private async draft(D: number, io: Tensor): Promise<void> {
     const gpu = this.gpu;
-    const drafts = gpu.empty([D], 'u32', 'mtp.drafts');
     await this.chainModules(D, (k, prev, s, rows, out) => {
       // row i reads token s+i+k+1: known up to tokens[L], drafts (already on the GPU) past it
       const known = Array.from({ length: rows }, (_, i) => this.tokens[s + i + k + 1] ?? 0);
       const toks = gpu.upload(Uint32Array.from(known), [rows], 'u32', 'mtp.tokens');
       const fromDrafts = Math.min(k, rows); // the last k rows read drafts 0..k-1
-      if (fromDrafts > 0) gpu.copy(drafts, toks, (k - fromDrafts) * 4, (rows - fromDrafts) * 4, fromDrafts * 4);
+      if (fromDrafts > 0) gpu.copy(io, toks, (1 + k - fromDrafts) * 4, (rows - fromDrafts) * 4, fromDrafts * 4);
       const ids = this.model.mtpGreedy(k, prev, toks, this.mtpCache, [0], [s], out);
       toks.release();
-      gpu.copy(ids, drafts, (rows - 1) * 4, k * 4, 4);
+      gpu.copy(ids, io, (rows - 1) * 4, (1 + k) * 4, 4);
       ids.release();
     });
-    return drafts;
   }
 
   /** argmax of every row of logits [1, R, V] (released here): u32 [R] on the GPU. */
