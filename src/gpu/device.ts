@@ -179,12 +179,12 @@ const NEVER_MATCHES = 'ponder-lists-adapters';
 function configureDriverEnv(): void {
   // The Vulkan loader warns (and some ICDs misbehave) without a runtime dir; give it a private one.
   if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp';
-  // lavapipe runs one worker thread per core by default; its threads stall on per-lane loads, and
-  // two per core trained as fast as four and decoded faster (every dispatch wakes them all), once
-  // the JavaScript thread stopped competing for the cores (yieldToAdapterThreads; bench/RESULTS.md
-  // "The JavaScript thread's priority"). Read by Mesa when the device is created; ignored by every
-  // other driver.
-  if (!process.env.LP_NUM_THREADS) process.env.LP_NUM_THREADS = String(Math.min(32, 2 * availableParallelism()));
+  // lavapipe's worker threads: one per core. Two per core had trained as fast as four and decoded
+  // faster while the JavaScript thread spun in Dawn's poll; with the poll paced (gpu/paced-poll.ts)
+  // one per core trains as fast again and decodes 4-8% faster (bench/RESULTS.md "Paced polling").
+  // Set explicitly, not left to Mesa, so that `ponder info` shows it. Read by Mesa when the device
+  // is created; ignored by every other driver.
+  if (!process.env.LP_NUM_THREADS) process.env.LP_NUM_THREADS = String(Math.min(32, availableParallelism()));
   // On a CPU with AVX-512, 512-bit vectors: lavapipe then runs 16 invocations per vector (16-lane
   // subgroups), and matmul_sg.wgsl shares A over 16 lanes, halving its loads per multiply-add:
   // ~1.6x the matmul throughput on 2 Zen 4 cores, decoding level (bench/RESULTS.md "512-bit

@@ -71,7 +71,7 @@ export function registerInfo(program: Command, io: CliIO): void {
         io.out(`  ${k.padEnd(36)}${pretty}`);
       }
       if (info.software) {
-        io.out(`note          software adapter: kernels run on the CPU; LP_NUM_THREADS=${process.env.LP_NUM_THREADS} lavapipe threads (ponder defaults to 4 per core; set it to override)`);
+        io.out(`note          software adapter: kernels run on the CPU; LP_NUM_THREADS=${process.env.LP_NUM_THREADS} lavapipe threads (ponder defaults to one per core; set it to override)`);
       }
     } finally {
       gpu.close();
