@@ -258,10 +258,10 @@ export class SpeculativeDecoder {
    */
   private async chainModules(D: number, run: (k: number, prev: Tensor, s: number, rows: number, out: Tensor) => void | Promise<void>, s = Math.min(...this.final.slice(0, D)), rows = this.L - s): Promise<void> {
     const { gpu, H } = this;
-    // module 0 reads hist's rows in place where a binding may start there, else a copy of them
-    const inPlace = (s * H * 4) % gpu.limits.minStorageBufferOffsetAlignment === 0;
-    let prev = inPlace ? this.hist.view(s * H, [rows, H]) : gpu.empty([rows, H], 'f32', 'mtp.hidden');
-    if (!inPlace) gpu.copy(this.hist, prev, s * H * 4, 0, rows * H * 4);
+    // a copy of hist's rows, not a view of them: a view's offset moves every round, and a new
+    // binding offset is a new bind group (Dawn's createBindGroup costs more than the copy)
+    let prev = gpu.empty([rows, H], 'f32', 'mtp.hidden');
+    gpu.copy(this.hist, prev, s * H * 4, 0, rows * H * 4);
     try {
       for (let k = 0; k < D; k++) {
         const out = gpu.empty([rows, H], 'f32', 'mtp.hidden');
