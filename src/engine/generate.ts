@@ -1,6 +1,7 @@
 import type { Tokenizer } from '../data/tokenizer.js';
 import { PonderError } from '../errors.js';
-import type { Gpu } from '../gpu/gpu.js';
+import type { Gpu, StagedRead } from '../gpu/gpu.js';
+import type { Tensor } from '../gpu/tensor.js';
 import type { Transformer } from '../model/transformer.js';
 import { sample, type SamplingOptions } from '../sample/sampler.js';
 import { SpeculativeDecoder, type SpeculativeStats } from './speculative.js';
@@ -132,35 +133,55 @@ function openSource(gpu: Gpu, model: Transformer, promptIds: number[], budget: n
   return plainSource(gpu, model, promptIds, budget, opts);
 }
 
-/** One trunk forward per token against a KV cache. */
+/**
+ * One trunk forward per token against a KV cache, one step ahead: each step's token stays on the
+ * GPU as the next step's input, and the next step is recorded and submitted before this step's
+ * token is read back (Gpu.stage), so the GPU never idles while JavaScript records a step. The step
+ * in flight when generation stops is wasted work; its cache entry lies past every kept token.
+ */
 function plainSource(gpu: Gpu, model: Transformer, promptIds: number[], budget: number, opts: SamplingOptions): TokenSource {
-  const cache = model.createCache(1, promptIds.length + budget);
-  let step = 0;
-  let last = -1;
+  const P = promptIds.length;
+  const cache = model.createCache(1, P + budget);
+  const V = model.config.vocab_size;
+  // token j comes from the forward at position P + j - 1 (j = 0: the prompt's last), sampled with step j
+  let next = 0;
+  let ahead: { id: Tensor; read: StagedRead } | undefined;
+  const launch = (input: number[][] | Tensor, position: number): { id: Tensor; read: StagedRead } => {
+    const logits = model.forward(input, cache, [0], [position], { lastOnly: true });
+    const id = sample(gpu, logits.reshape([1, V]), opts, next++);
+    logits.release();
+    const read = gpu.stage(id);
+    gpu.flush();
+    return { id, read };
+  };
+  // token `next - 1` is in flight: take it, launching the one after it first while the cache has room
+  const take = async (): Promise<number> => {
+    const cur = ahead!;
+    ahead = P + next - 1 < P + budget ? launch(cur.id, P + next - 1) : undefined;
+    cur.id.release(); // recorded and submitted with the step that reads it
+    return (await cur.read.result())[0]!;
+  };
   return {
     async first() {
       // one decode-shaped pass first (its cache entry is overwritten by the prompt's): the decode
       // step's shaders compile here, as the drafting source's do, not in the first timed step
       model.forward([[promptIds[0]!]], cache, [0], [0], { lastOnly: true }).release();
-      last = await sampleOne(gpu, model.forward([promptIds], cache, [0], [0], { lastOnly: true }), opts, 0);
-      return last;
+      const logits = model.forward([promptIds], cache, [0], [0], { lastOnly: true });
+      const id = sample(gpu, logits.reshape([1, V]), opts, next++);
+      logits.release();
+      ahead = { id, read: gpu.stage(id) };
+      return take();
     },
     async next() {
-      const logits = model.forward([[last]], cache, [0], [promptIds.length + step], { lastOnly: true });
-      step++;
-      last = await sampleOne(gpu, logits, opts, step);
-      return [last];
+      if (!ahead) throw new PonderError('BAD_INPUT', `generation is at its budget of ${budget} tokens`);
+      return [await take()];
     },
     stats: () => undefined,
-    dispose: () => cache.dispose(),
+    dispose: () => {
+      ahead?.read.cancel();
+      ahead?.id.release();
+      ahead = undefined;
+      cache.dispose();
+    },
   };
-}
-
-async function sampleOne(gpu: Gpu, logits: ReturnType<Transformer['forward']>, opts: SamplingOptions, step: number): Promise<number> {
-  const vocab = logits.shape[logits.shape.length - 1];
-  const ids = sample(gpu, logits.reshape([1, vocab]), opts, step);
-  const out = await gpu.readU32(ids);
-  ids.release();
-  logits.release(); // forward hands the caller a fresh logits tensor
-  return out[0];
 }

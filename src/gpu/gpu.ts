@@ -23,6 +23,26 @@ import { BINDING_ALIGN_BYTES, DTYPE_BYTES, Tensor, numel, shapeString, type DTyp
  * Binding convention for every kernel in wgsl/: `@binding(0)` is `var<uniform> p: Params`, and the
  * tensors follow at bindings 1..n in the order given to `dispatch`.
  */
+/** A read-back in flight (Gpu.stage): `result()` once, or `cancel()` when it is no longer wanted. */
+export interface StagedRead {
+  result(): Promise<Float32Array | Uint32Array | Int32Array | Uint16Array>;
+  cancel(): void;
+}
+
+/** The bytes read back from `t`, as its dtype's typed array. */
+function typedView(bytes: ArrayBuffer, t: Tensor): Float32Array | Uint32Array | Int32Array | Uint16Array {
+  switch (t.dtype) {
+    case 'f32':
+      return new Float32Array(bytes, 0, t.size);
+    case 'u32':
+      return new Uint32Array(bytes, 0, t.size);
+    case 'i32':
+      return new Int32Array(bytes, 0, t.size);
+    case 'f16':
+      return new Uint16Array(bytes, 0, t.size);
+  }
+}
+
 export interface Dispatch extends KernelRef {
   params: Params;
   tensors: Tensor[];
@@ -170,33 +190,50 @@ export class Gpu {
   }
 
   /** Copies a tensor to the CPU. Flushes pending work and reports any GPU error first. */
-  async read(t: Tensor): Promise<Float32Array | Uint32Array | Int32Array | Uint16Array> {
+  read(t: Tensor): Promise<Float32Array | Uint32Array | Int32Array | Uint16Array> {
+    return this.stage(t).result();
+  }
+
+  /**
+   * Starts reading a tensor back: the copy into a staging buffer is recorded now, in order with the
+   * work recorded so far, and `result()` submits it if nothing has yet and waits for that work
+   * alone. Work recorded and submitted after `stage` neither changes nor delays the result, so a
+   * decode loop can submit the next step before it waits for this step's token and the GPU never
+   * idles while JavaScript records (engine/generate.ts). Each staged read is awaited or cancelled.
+   */
+  stage(t: Tensor): StagedRead {
     const bytes = Math.ceil(t.byteSize / 4) * 4;
     const size = bytes <= STAGING_REUSE_BYTES ? Math.ceil(bytes / 256) * 256 : bytes;
     const staging = this.stagingFree.get(size)?.pop() ?? this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.endPass();
     this.ensureEncoder().copyBufferToBuffer(t.buffer, t.byteOffset, staging, 0, bytes);
-    this.flush();
-    await pacedWait(staging.mapAsync(GPUMapMode.READ, 0, bytes), this.pollSleep);
-    const copy = staging.getMappedRange(0, bytes).slice(0);
-    staging.unmap();
-    if (size > STAGING_REUSE_BYTES) staging.destroy();
-    else {
-      let free = this.stagingFree.get(size);
-      if (!free) this.stagingFree.set(size, (free = []));
-      free.push(staging);
-    }
-    await this.checkErrors();
-    switch (t.dtype) {
-      case 'f32':
-        return new Float32Array(copy, 0, t.size);
-      case 'u32':
-        return new Uint32Array(copy, 0, t.size);
-      case 'i32':
-        return new Int32Array(copy, 0, t.size);
-      case 'f16':
-        return new Uint16Array(copy, 0, t.size);
-    }
+    const submitted = this.submitCount; // the copy goes out with the next submit
+    let settled = false;
+    const recycle = () => {
+      settled = true;
+      if (size > STAGING_REUSE_BYTES) staging.destroy();
+      else {
+        let free = this.stagingFree.get(size);
+        if (!free) this.stagingFree.set(size, (free = []));
+        free.push(staging);
+      }
+    };
+    return {
+      result: async () => {
+        if (settled) throw new PonderError('BAD_INPUT', 'a staged read was already taken or cancelled');
+        if (this.submitCount === submitted) this.flush();
+        await pacedWait(staging.mapAsync(GPUMapMode.READ, 0, bytes), this.pollSleep);
+        const copy = staging.getMappedRange(0, bytes).slice(0);
+        staging.unmap();
+        recycle();
+        await this.checkErrors();
+        return typedView(copy, t);
+      },
+      cancel: () => {
+        // an unmapped staging buffer may take another read's copy: queue order keeps them apart
+        if (!settled) recycle();
+      },
+    };
   }
 
   async readF32(t: Tensor): Promise<Float32Array> {

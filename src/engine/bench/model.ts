@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { adapterName } from '../../gpu/device.js';
 import type { Gpu } from '../../gpu/gpu.js';
+import type { Tensor } from '../../gpu/tensor.js';
 import type { ModelConfig, Weights } from '../../model/config.js';
 import { encodePrompt } from '../../data/prompt.js';
 import { loadAnyModel, resolveModel } from '../../io/resolve-model.js';
@@ -400,7 +401,10 @@ async function prefilled(gpu: Gpu, model: Transformer, batch: number, promptToke
 
 /**
  * One untimed warm-up step, then `steps` timed decode steps of every sequence: ms per step, and the
- * GPU dispatches and submits of one step (the mean over the timed steps).
+ * GPU dispatches and submits of one step (the mean over the timed steps). As generate decodes
+ * (engine/generate.ts), one step ahead: step i+1 is recorded and submitted, reading step i's tokens
+ * where they lie on the GPU, before step i's tokens are read back (Gpu.stage); a step's time is the
+ * interval between two steps' tokens arriving.
  */
 async function decodeSteps(gpu: Gpu, model: Transformer, cache: KvCache, batch: number, promptTokens: number, steps: number): Promise<{ times: number[]; dispatches: number; submits: number }> {
   const V = model.config.vocab_size;
@@ -408,21 +412,30 @@ async function decodeSteps(gpu: Gpu, model: Transformer, cache: KvCache, batch: 
   const times: number[] = [];
   let dispatches = 0;
   let submits = 0;
-  let next = slots.map((b) => (b * 31) % V);
-  for (let i = 0; i <= steps; i++) {
-    const t0 = performance.now();
+  const launch = (input: number[][] | Tensor, i: number) => {
     const d0 = gpu.dispatchCount;
     const s0 = gpu.submitCount;
-    const logits = model.forward(next.map((t) => [t]), cache, slots, slots.map(() => promptTokens + i), { lastOnly: true });
+    const logits = model.forward(input, cache, slots, slots.map(() => promptTokens + i), { lastOnly: true });
     const ids = argmax(gpu, logits.reshape([batch, V]));
     logits.release();
-    next = [...(await gpu.readU32(ids))]; // the next step's input: a real decode step waits for its token
-    ids.release();
+    const read = gpu.stage(ids);
+    gpu.flush();
     if (i > 0) {
-      times.push(performance.now() - t0);
       dispatches += gpu.dispatchCount - d0;
       submits += gpu.submitCount - s0;
     }
+    return { ids, read };
+  };
+  let cur = launch(slots.map((b) => [(b * 31) % V]), 0);
+  let arrived = 0;
+  for (let i = 0; i <= steps; i++) {
+    const ahead = i < steps ? launch(cur.ids, i + 1) : undefined;
+    cur.ids.release(); // recorded and submitted with the step that reads it
+    await cur.read.result();
+    const now = performance.now();
+    if (i > 0) times.push(now - arrived);
+    arrived = now;
+    if (ahead) cur = ahead;
   }
   return { times, dispatches: dispatches / Math.max(steps, 1), submits: submits / Math.max(steps, 1) };
 }
