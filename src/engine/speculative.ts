@@ -1,5 +1,5 @@
 import { PonderError } from '../errors.js';
-import type { Gpu } from '../gpu/gpu.js';
+import type { Gpu, StagedRead } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { KvCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
@@ -56,6 +56,18 @@ export interface SpeculativeStats {
   accepted: number;
 }
 
+/** A greedy round recorded and submitted, not yet read back (SpeculativeDecoder.recordRound). */
+interface Round {
+  /** trunk positions before it */
+  L: number;
+  /** its drafts */
+  D: number;
+  /** u32 [2D + 2]: tokens[L], the drafts d_0..d_{D-1}, the trunk's tokens g_0..g_D */
+  io: Tensor;
+  /** of io[1..2D+1] */
+  read: StagedRead;
+}
+
 export class SpeculativeDecoder {
   readonly stats: SpeculativeStats = { rounds: 0, drafted: 0, accepted: 0 };
   /** the latest round's drafts and how many of them were accepted */
@@ -72,12 +84,15 @@ export class SpeculativeDecoder {
   /** per module: leading rows whose KV entries came from final inputs */
   private final: number[];
   private readonly sampling: ResolvedSampling;
+  /** the greedy round recorded and submitted ahead of the one being read back (step) */
+  private ahead?: Round;
   private disposed = false;
 
   /**
    * `capacity`: positions the sequence may reach (prompt + new tokens); the caches get room for one
    * round's drafts past it. `depth`: how many MTP modules to draft with (default: all of them).
-   * `sampling`: as the GPU sampler takes it (default: greedy).
+   * `sampling`: as the GPU sampler takes it (default: greedy). `ahead: false` records each greedy
+   * round only after the one before it is read back (tests compare the two ways).
    */
   constructor(
     private readonly gpu: Gpu,
@@ -85,6 +100,7 @@ export class SpeculativeDecoder {
     private readonly capacity: number,
     depth = model.mtpDepth,
     sampling: SamplingOptions = { temperature: 0 },
+    private readonly opts: { ahead?: boolean } = {},
   ) {
     this.sampling = resolveSampling(sampling, model.config.vocab_size);
     if (model.mtpDepth === 0) throw new PonderError('BAD_INPUT', 'this model has no MTP layers to draft with (num_nextn_predict_layers is 0)');
@@ -163,27 +179,54 @@ export class SpeculativeDecoder {
   /** One draft-and-verify round: the next 1..depth+1 tokens (greedy). */
   async step(): Promise<number[]> {
     if (this.L === 0) throw new PonderError('BAD_INPUT', 'step: prefill first');
-    const { gpu, L } = this;
-    const D = Math.min(this.depth, this.capacity - L - 1);
+    const D = Math.min(this.depth, this.capacity - this.L - 1);
     if (D < 1) throw new PonderError('BAD_INPUT', `step: the sequence is at its capacity of ${this.capacity} positions`);
     if (this.sampling.temperature > 0) return this.sampledStep(D);
-    // One u32 buffer holds the round's tokens: [tokens[L], d_0..d_{D-1}, g_0..g_D]. Its head is the
-    // verifying forward's input (tokens[L] and the drafts at positions L..L+D), its tail what is read
-    // back, drafts and the trunk's tokens at once. tokens[L] is written before the draft records
-    // anything, so the round is one submit.
+    const round = this.ahead ?? (await this.recordRound(this.L, D, Math.min(...this.final.slice(0, D))));
+    this.ahead = undefined;
+    // the next round, recorded and submitted before this one is read back, on the assumption that
+    // this one accepts every draft (the class comment)
+    const nextL = round.L + round.D + 1;
+    const nextD = Math.min(this.depth, this.capacity - nextL - 1);
+    if (nextD >= 1 && this.opts.ahead !== false) this.ahead = await this.recordRound(nextL, nextD, round.L, round);
+    const ids = [...(await round.read.result())];
+    round.io.release();
+    const d = ids.slice(0, round.D);
+    const g = ids.slice(round.D);
+    let a = 0;
+    while (a < round.D && d[a] === g[a]) a++;
+    if (a < round.D) this.dropAhead();
+    return this.keep(d, a, g[a]!);
+  }
+
+  /**
+   * Records and submits the greedy round at trunk positions L.. with D drafts, the modules over rows
+   * s..L-1. One u32 buffer holds its tokens: [tokens[L], d_0..d_{D-1}, g_0..g_D]; its head is the
+   * verifying forward's input (tokens[L] and the drafts at positions L..L+D), its tail what is read
+   * back, drafts and the trunk's tokens at once. Tokens not yet on the CPU come from `before`, the
+   * round in flight before this one, as if it accepted all its drafts: its g_0..g_D are then the
+   * tokens after its L.
+   */
+  private async recordRound(L: number, D: number, s: number, before?: Round): Promise<Round> {
+    const gpu = this.gpu;
     const io = gpu.empty([2 * D + 2], 'u32', 'mtp.round_tokens');
-    gpu.write(io, Uint32Array.of(this.tokens[L]!));
-    await this.draft(D, io);
+    // tokens[L] first, before anything is recorded: a write into a buffer recorded work uses flushes
+    if (L < this.tokens.length) gpu.write(io, Uint32Array.of(this.tokens[L]!));
+    else gpu.copy(before!.io, io, (before!.D + 1 + (L - before!.L - 1)) * 4, 0, 4);
+    await this.draft(D, io, L, s, before);
     const greedy = this.trunkGreedy(io.view(0, [D + 1]), L);
     gpu.copy(greedy, io, 0, (D + 1) * 4, (D + 1) * 4);
     greedy.release();
-    const ids = [...(await gpu.readU32(io.view(1, [2 * D + 1])))];
-    io.release();
-    const d = ids.slice(0, D);
-    const g = ids.slice(D);
-    let a = 0;
-    while (a < D && d[a] === g[a]) a++;
-    return this.keep(d, a, g[a]!);
+    const read = gpu.stage(io.view(1, [2 * D + 1]));
+    gpu.flush();
+    return { L, D, io, read };
+  }
+
+  /** The round recorded ahead was computed from drafts this round rejected: its results are dropped. */
+  private dropAhead(): void {
+    this.ahead?.read.cancel();
+    this.ahead?.io.release();
+    this.ahead = undefined;
   }
 
   /** A sampled round: drafts from q, acceptance against p, a residual or bonus draw (class comment). */
@@ -223,6 +266,7 @@ export class SpeculativeDecoder {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.dropAhead();
     this.cache.dispose();
     this.mtpCache.dispose();
     this.hist.release();
@@ -303,21 +347,29 @@ export class SpeculativeDecoder {
   /**
    * D drafts from modules 0..D-1 over rows s..L-1 (see the class comment) into io[1..D] on the GPU:
    * module k's greedy token at row L-1 (Transformer.mtpGreedy), which module k+1 reads as its token
-   * there.
+   * there. Row i of module k reads token x = s+i+k+1: tokens[x] while the CPU has it, else the
+   * round `before`'s g (see recordRound), else this round's drafts (already on the GPU).
    */
-  private async draft(D: number, io: Tensor): Promise<void> {
+  private async draft(D: number, io: Tensor, L: number, s: number, before?: Round): Promise<void> {
     const gpu = this.gpu;
-    await this.chainModules(D, (k, prev, s, rows, out) => {
-      // row i reads token s+i+k+1: known up to tokens[L], drafts (already on the GPU) past it
-      const known = Array.from({ length: rows }, (_, i) => this.tokens[s + i + k + 1] ?? 0);
+    const onCpu = this.tokens.length - 1;
+    await this.chainModules(D, (k, prev, _s, rows, out) => {
+      const x0 = s + k + 1; // row 0's token
+      const known = Array.from({ length: rows }, (_, i) => this.tokens[x0 + i] ?? 0);
       const toks = gpu.upload(Uint32Array.from(known), [rows], 'u32', 'mtp.tokens');
-      const fromDrafts = Math.min(k, rows); // the last k rows read drafts 0..k-1
-      if (fromDrafts > 0) gpu.copy(io, toks, (1 + k - fromDrafts) * 4, (rows - fromDrafts) * 4, fromDrafts * 4);
+      // tokens x in [lo, hi] from src, where token x sits at index at(x)
+      const fill = (src: Tensor, at: (x: number) => number, lo: number, hi: number) => {
+        const first = Math.max(lo, x0);
+        const last = Math.min(hi, x0 + rows - 1);
+        if (first <= last) gpu.copy(src, toks, at(first) * 4, (first - x0) * 4, (last - first + 1) * 4);
+      };
+      if (before) fill(before.io, (x) => before.D + 1 + (x - before.L - 1), onCpu + 1, before.L + before.D + 1);
+      fill(io, (x) => x - L, L + 1, Infinity);
       const ids = this.model.mtpGreedy(k, prev, toks, this.mtpCache, [0], [s], out);
       toks.release();
       gpu.copy(ids, io, (rows - 1) * 4, (1 + k) * 4, 4);
       ids.release();
-    });
+    }, s, L - s);
   }
 
   /** argmax of every row of logits [1, R, V] (released here): u32 [R] on the GPU. */
