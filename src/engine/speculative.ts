@@ -37,6 +37,14 @@ import { resolveSampling, type ResolvedSampling, type SamplingOptions } from '..
  * module's token input and the verifying forward's, and are read back together with the trunk's
  * tokens. The first token after the prompt comes from the prefill's own read-back.
  *
+ * Greedy rounds are recorded one ahead: before round n is read back, round n+1 is recorded and
+ * submitted on the assumption that round n accepts all its D drafts (it does ~95% of the time on the
+ * bundled model), so its L is L_n + D + 1, its modules run over rows L_n..L_n+D and the tokens it
+ * needs past tokens[L_n] are round n's g_0..g_D, which it copies on the GPU. The GPU then never
+ * idles while JavaScript records a round. When round n rejects a draft, round n+1 is dropped: its
+ * staged read is cancelled, and everything it wrote (trunk and module cache entries, hist rows)
+ * lies at rows the next round recomputes before anything reads them, as with a rejected draft's.
+ *
  * Sampling (temperature > 0, with the same top-k / top-p / min-p rules as the GPU sampler;
  * sample/distribution.ts): module k's logits at row L-1 are read back, q_k is the sampling
  * distribution over them and the draft d[k] is drawn from q_k. The trunk's logits of the verifying
