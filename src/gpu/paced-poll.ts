@@ -20,7 +20,13 @@
 let waiting = 0;
 let sleepMs = 0;
 let installed = false;
+let sleeps = 0;
 const cell = new Int32Array(new SharedArrayBuffer(4));
+
+/** How many event-loop turns have slept so far (tests check the mechanism with it). */
+export function pacedSleeps(): number {
+  return sleeps;
+}
 
 function install(): void {
   if (installed) return;
@@ -28,7 +34,10 @@ function install(): void {
   const immediate = globalThis.setImmediate;
   const paced = (callback: (...args: unknown[]) => void, ...args: unknown[]) =>
     immediate(() => {
-      if (waiting > 0) Atomics.wait(cell, 0, 0, sleepMs);
+      if (waiting > 0) {
+        sleeps++;
+        Atomics.wait(cell, 0, 0, sleepMs);
+      }
       callback(...args);
     });
   globalThis.setImmediate = Object.assign(paced, { __promisify__: immediate.__promisify__ }) as typeof setImmediate;
