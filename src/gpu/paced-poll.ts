@@ -6,7 +6,8 @@
  * the promise is still pending, schedules itself again. So every wait spins the JavaScript thread,
  * hundreds of turns a millisecond, on the very cores lavapipe's threads compute on (its nice value
  * of 19, gpu/device.ts, softens that but does not end it), and every turn allocates: on the 2-core
- * VM a ~2 ms decode step allocated ~370 KB of garbage, a V8 scavenge of 6-8 ms every ~50 steps.
+ * VM a decode step of the bundled model left ~430 KiB of garbage, ~110 KiB paced, and its
+ * scavenges took 55 ms over 300 steps, 7 ms paced (scripts/decode-allocation.mjs).
  *
  * While a wait wrapped in `pacedWait` is pending, each setImmediate callback first sleeps
  * `sleepMicros` (Atomics.wait: the thread blocks in the kernel, no allocation): a wait ends at most
