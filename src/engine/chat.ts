@@ -46,13 +46,14 @@ export interface ChatSettings {
   seed: number;
   /** ask the chat template for a reasoning block (Qwen3's enable_thinking) */
   think: boolean;
-  /** draft with the model's MTP modules (used when the model has them): all of them, the first N, or none */
-  mtp: boolean | number;
+  /** draft with the model's MTP modules (used when the model has them): all of them, the first N, none, or all when greedy ('greedy') */
+  mtp: boolean | number | 'greedy';
 }
 
-// mtp is on: it only acts for a model with MTP layers, and then changes nothing but speed (greedy
-// answers are the same text, sampled ones have the same distribution)
-export const DEFAULT_CHAT_SETTINGS: ChatSettings = { temperature: 0.7, seed: 0, think: true, mtp: true };
+// mtp drafts greedy answers: it only acts for a model with MTP layers, and then changes nothing but
+// speed (greedy answers are the same text, sampled ones have the same distribution); sampled
+// drafting is slower than plain sampling on a software adapter (cli/mtp-flag.ts)
+export const DEFAULT_CHAT_SETTINGS: ChatSettings = { temperature: 0.7, seed: 0, think: true, mtp: 'greedy' };
 
 export interface ChatInfo {
   /** the --model spec the session was opened with */
@@ -208,7 +209,7 @@ export class ChatSession implements ChatSessionLike {
       if (answer) yield { type: 'token', text: answer };
       const s = this.settings;
       // MTP drafting needs MTP layers; otherwise answers decode plainly
-      const mtp = s.mtp === false || this.info.mtpLayers === 0 ? undefined : s.mtp === true ? true : Math.min(s.mtp, this.info.mtpLayers);
+      const mtp = s.mtp === false || this.info.mtpLayers === 0 ? undefined : s.mtp === true || s.mtp === 'greedy' ? s.mtp : Math.min(s.mtp, this.info.mtpLayers);
       // generate caps the answer at the context's end itself (and then reports stop_reason 'context')
       const opts: GenerateOptions = { maxTokens, temperature: s.temperature, topP: s.topP, topK: s.topK, minP: s.minP, seed: s.seed, signal: abort.signal, mtp };
       for await (const ev of this.backend.generate(ids, opts)) {

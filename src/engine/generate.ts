@@ -3,7 +3,7 @@ import { PonderError } from '../errors.js';
 import type { Gpu, StagedRead } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { Transformer } from '../model/transformer.js';
-import { sample, type SamplingOptions } from '../sample/sampler.js';
+import { resolveSampling, sample, type SamplingOptions } from '../sample/sampler.js';
 import { SpeculativeDecoder, type SpeculativeStats } from './speculative.js';
 
 /**
@@ -21,8 +21,12 @@ export interface GenerateOptions extends SamplingOptions {
   /** extra stop ids besides the tokenizer's EOS / end-of-turn ids */
   stopIds?: number[];
   signal?: AbortSignal;
-  /** draft with the model's MTP modules: true for all of them, or how many */
-  mtp?: boolean | number;
+  /**
+   * draft with the model's MTP modules: true for all of them, or how many; 'greedy': all of them when
+   * decoding greedily, none when sampling (sampled rounds read logits back twice and are not recorded
+   * ahead: slower than plain sampling on a software adapter, bench/RESULTS.md "Paced polling")
+   */
+  mtp?: boolean | number | 'greedy';
 }
 
 export interface GenerateStats {
@@ -116,8 +120,9 @@ interface TokenSource {
 }
 
 function openSource(gpu: Gpu, model: Transformer, promptIds: number[], budget: number, opts: GenerateOptions): TokenSource {
-  if (opts.mtp !== undefined && opts.mtp !== false) {
-    const spec = new SpeculativeDecoder(gpu, model, promptIds.length + budget, opts.mtp === true ? model.mtpDepth : opts.mtp, opts);
+  const mtp = opts.mtp === 'greedy' ? resolveSampling(opts, model.config.vocab_size).temperature === 0 : opts.mtp;
+  if (mtp !== undefined && mtp !== false) {
+    const spec = new SpeculativeDecoder(gpu, model, promptIds.length + budget, mtp === true ? model.mtpDepth : mtp, opts);
     return {
       // warmUp compiles every draft and verify shape before the prefill, so the decode rate in the
       // stats is the rounds' own, not the first rounds' shader compiles

@@ -56,6 +56,18 @@ describe('--mtp / --no-mtp across the commands', () => {
     assert.ok(answer(['--mtp=1']).stats.mtp, '--mtp 1');
   });
 
+  it('chat and generate: sampled answers decode plainly by default (sampled drafting is slower), and draft with --mtp', () => {
+    for (const cmd of ['chat', 'generate']) {
+      const answer = (extra: string[]) => {
+        const r = runPonder([cmd, '--prompt', 'What is 2 + 5?', '--json', '--temperature', '0.7', '--max-tokens', '12', ...extra], { env });
+        assert.equal(r.code, 0, r.stderr);
+        return JSON.parse(r.stdout) as { stats: { mtp?: { rounds: number } } };
+      };
+      assert.equal(answer([]).stats.mtp, undefined, `${cmd}: no drafting by default when sampling`);
+      assert.ok(answer(['--mtp']).stats.mtp, `${cmd} --mtp drafts a sampled answer`);
+    }
+  });
+
   it('eval: off by default (answers are batched); --mtp and --mtp=1 draft with the same answers; --no-mtp is the default', () => {
     const base = ['eval', '-n', '3', '--digits', '1', '--max-tokens', '16', '--json'];
     const run = (extra: string[]) => {

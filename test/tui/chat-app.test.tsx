@@ -136,6 +136,14 @@ describe('chat app', () => {
     await t.type('\r');
     await t.until('mtp 2 notice', (f) => /MTP drafting on with 2 modules/.test(f));
     assert.equal(t.session.settings.mtp, true);
+    // the default: drafting for greedy answers only (the temperature is 0 here: the bar says on)
+    await t.type('/mtp greedy');
+    await t.type('\r');
+    await t.until('mtp greedy notice', (f) => /MTP drafting for greedy answers/.test(f));
+    assert.equal(t.session.settings.mtp, 'greedy');
+    await t.type('/mtp');
+    await t.type('\r');
+    await t.until('mtp greedy shown', (f) => /mtp greedy \(2 modules: drafts when the temperature is 0\)/.test(f));
     await t.type('/frobnicate');
     await t.type('\r');
     await t.until('unknown command notice', (f) => f.includes('unknown command /frobnicate'));

@@ -66,11 +66,14 @@ async function collect(gen: AsyncGenerator<ChatEvent>): Promise<ChatEvent[]> {
 
 describe('ChatSession', () => {
   it('asks for MTP drafting only when the model has MTP layers and /mtp is on (all modules, or the first N)', async () => {
-    const cases = [
+    const cases: { layers: number; mtp: boolean | number | 'greedy'; temperature: number; want: unknown }[] = [
       { layers: 0, mtp: true, temperature: 0, want: undefined },
       { layers: 2, mtp: false, temperature: 0, want: undefined },
       { layers: 2, mtp: true, temperature: 0.7, want: true },
       { layers: 2, mtp: true, temperature: 0, want: true },
+      // the default: generate drafts when the answer is greedy
+      { layers: 2, mtp: 'greedy', temperature: 0.7, want: 'greedy' },
+      { layers: 0, mtp: 'greedy', temperature: 0, want: undefined },
       // --mtp N / /mtp N: the first N modules, never more than the model has
       { layers: 2, mtp: 1, temperature: 0, want: 1 },
       { layers: 2, mtp: 3, temperature: 0, want: 2 },

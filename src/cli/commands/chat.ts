@@ -55,7 +55,7 @@ export function registerChat(program: Command, io: CliIO): void {
       .option('--system <text>', 'a system message')
       .option('--think', 'ask the chat template for a reasoning block (default)')
       .option('--no-think', 'ask the chat template for no reasoning block')
-      .option('--mtp [n]', "draft with the model's MTP modules and verify several tokens per pass (default: on when the model has MTP layers)")
+      .option('--mtp [n]', "draft with the model's MTP modules and verify several tokens per pass (default: when the answer is greedy and the model has MTP layers)")
       .option('--no-mtp', 'decode without MTP drafting')
       .option('--json', 'headless: print one JSON object {text, reasoning, content, stats} instead of streaming'),
   ).action(async (flags: ChatFlags) => {

@@ -58,7 +58,7 @@ export function registerGenerate(program: Command, io: CliIO): void {
       .option('--system <text>', 'a system message (chat mode)')
       .option('--think', 'ask the chat template for a reasoning block (default)')
       .option('--no-think', 'ask the chat template for no reasoning block')
-      .option('--mtp [n]', "draft with the model's MTP modules (all, or the first n) and verify several tokens per pass: the same text when greedy, the same distribution when sampling (default: on when the model has MTP layers)")
+      .option('--mtp [n]', "draft with the model's MTP modules (all, or the first n) and verify several tokens per pass: the same text when greedy, the same distribution when sampling (default: when the answer is greedy and the model has MTP layers)")
       .option('--no-mtp', 'decode without MTP drafting')
       .option('--json', 'print one JSON object at the end: {text, reasoning, content, stats}'),
   ).action(async (flags: GenerateFlags) => {

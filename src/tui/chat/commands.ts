@@ -23,7 +23,7 @@ export const SLASH_COMMANDS: readonly SlashCommand[] = [
   { name: '/max-tokens', args: '[N]', help: 'longest answer in tokens, or auto (half the context, at most 512)' },
   { name: '/seed', args: '[N]', help: 'random seed for sampling' },
   { name: '/think', args: '[on|off]', help: 'ask the model for a reasoning block' },
-  { name: '/mtp', args: '[on|off|N]', help: 'multi-token prediction drafting (N: with the first N modules)' },
+  { name: '/mtp', args: '[on|off|greedy|N]', help: 'multi-token prediction drafting (greedy: only for greedy answers; N: with the first N modules)' },
   { name: '/reset', args: '', help: 'start a new conversation (stops and drops an answer being written)' },
   { name: '/save', args: 'FILE', help: 'append the conversation to a JSONL file (SFT format)' },
   { name: '/load', args: 'FILE', help: 'load the last conversation of a JSONL file' },
@@ -253,13 +253,20 @@ const SETTINGS: readonly Setting[] = [
       const n = s.info.mtpLayers;
       if (n === 0) return 'off (the model has no MTP layers)';
       const m = s.settings.mtp;
-      return m === false ? `off (${n} module${n > 1 ? 's' : ''})` : m === true || m >= n ? `on (${n} module${n > 1 ? 's' : ''})` : `on (the first ${m} of ${n} modules)`;
+      const modules = `${n} module${n > 1 ? 's' : ''}`;
+      if (m === 'greedy') return `greedy (${modules}: drafts when the temperature is 0)`;
+      return m === false ? `off (${modules})` : m === true || m >= n ? `on (${modules})` : `on (the first ${m} of ${n} modules)`;
     },
     set: (s, v) => {
-      // on, off, or N: the first N modules, as --mtp N
+      // on, off, greedy (the default: drafting for greedy answers only), or N: the first N modules, as --mtp N
+      if (v.trim() === 'greedy') {
+        if (s.info.mtpLayers === 0) return 'this model has no MTP layers: answers use plain decoding';
+        s.setSettings({ mtp: 'greedy' });
+        return { notice: 'MTP drafting for greedy answers (temperature 0); sampled ones decode plainly' };
+      }
       const count = /^\d+$/.test(v.trim()) ? Number(v.trim()) : undefined;
       const on = count !== undefined ? count > 0 : onOff(v);
-      if (on === undefined) return 'needs on, off or a number of modules';
+      if (on === undefined) return 'needs on, off, greedy or a number of modules';
       if (!on) {
         s.setSettings({ mtp: false });
         return { notice: 'MTP drafting off' };

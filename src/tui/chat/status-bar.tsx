@@ -17,13 +17,15 @@ export interface StatusBarProps {
  * answer's acceptance), adapter, and what Esc does now.
  */
 export function StatusBar({ info, settings, contextUsed, tokensPerSec, mtpAcceptance, generating, queued }: StatusBarProps) {
+  // 'greedy' drafts only while the temperature is 0
+  const drafting = settings.mtp === 'greedy' ? settings.temperature === 0 : settings.mtp !== false;
   const parts = [
     shortModelName(info.model),
     `ctx ${contextUsed}/${info.contextLimit}`,
     tokensPerSec !== undefined ? `${tokensPerSec.toFixed(1)} tok/s` : '– tok/s',
     `temp ${settings.temperature}`,
     `think ${settings.think ? 'on' : 'off'}`,
-    ...(info.mtpLayers > 0 ? [`mtp ${settings.mtp ? 'on' : 'off'}${settings.mtp && mtpAcceptance !== undefined ? ` (${Math.round(100 * mtpAcceptance)}% accepted)` : ''}`] : []),
+    ...(info.mtpLayers > 0 ? [`mtp ${drafting ? 'on' : 'off'}${drafting && mtpAcceptance !== undefined ? ` (${Math.round(100 * mtpAcceptance)}% accepted)` : ''}`] : []),
     info.adapter,
   ];
   return (
