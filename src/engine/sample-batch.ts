@@ -1,6 +1,6 @@
 import type { Tokenizer } from '../data/tokenizer.js';
 import { PonderError } from '../errors.js';
-import type { Gpu } from '../gpu/gpu.js';
+import type { Gpu, StagedRead } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { ModelConfig } from '../model/config.js';
 import type { KvCache } from '../model/kv-cache.js';
@@ -30,6 +30,14 @@ import { resolveSampling, sample, type SamplingOptions } from '../sample/sampler
  * at a stop id (EOS / end-of-turn or `stopIds`; not included in its ids), at maxTokens, or at the end
  * of the context; its slot is refilled with the next pending row at the next step (continuous
  * batching: the batch stays full while rows are pending, in as many waves as it takes).
+ *
+ * One step ahead: while no row of a step can end by its budget and no pending row waits for a slot,
+ * the next step is recorded and submitted before this step's ids are read back: the same rows in
+ * the same order, each fed its token from this step's output where it lies on the GPU (Gpu.stage
+ * keeps the read-back of this step apart from the later work). A row whose token turns out to be a
+ * stop id has then decoded one more token in the step ahead, at a position past its end that
+ * nothing reads and whoever takes its slot overwrites; that token is dropped and the step after is
+ * recorded after its read-back, compacting the batch and admitting pending rows as before.
  *
  * Batch shape: the forward runs exactly the live rows (compacted, no padding), so B shrinks in the
  * tail of a run. Each new B is a new activation plan (Transformer keeps the 8 most recent): 16
@@ -122,6 +130,15 @@ export function maxBatchRows(gpu: Gpu, config: ModelConfig, positions: number, b
   return Math.max(1, Math.min(byCache, byLogits, byBudget));
 }
 
+/** A decode step recorded and submitted, not yet read back: out[i] (and outLogp[i]) belong to rows[i]. */
+interface Step {
+  rows: Row[];
+  out: Tensor;
+  outLogp?: Tensor;
+  read: StagedRead;
+  readLogp?: StagedRead;
+}
+
 /** One completion being made: which prompt and sample, its slot while it decodes, its tokens. */
 interface Row {
   prompt: number;
@@ -197,38 +214,96 @@ class BatchRun {
 
   async run(): Promise<void> {
     const total = this.rows.length;
-    while (this.live.length > 0 || this.next < total) {
-      if (this.opts.signal?.aborted) return;
-      // 1. one decode step of the live rows, ordered by token index (the sampler's step)
-      const decoded = [...this.live].sort((a, b) => a.ids.length - b.ids.length);
-      // 2. pending rows into the free slots; their first tokens come from their prompts' logits
-      const entering = this.admit();
-      const out = this.gpu.empty([decoded.length + entering.length], 'u32', 'sampleBatch.ids');
-      const outLogp = this.opts.logprobs ? this.gpu.empty([decoded.length + entering.length], 'f32', 'sampleBatch.logp') : undefined;
-      try {
-        if (decoded.length > 0) {
-          const logits = this.model.forward(
-            decoded.map((r) => [r.ids[r.ids.length - 1]!]),
-            this.cache,
-            decoded.map((r) => r.slot),
-            decoded.map((r) => this.prompts[r.prompt]!.length + r.ids.length - 1),
-            { lastOnly: true },
-          );
-          this.sampleRows(logits.reshape([decoded.length, this.V]), decoded, out, 0, outLogp);
-          logits.release();
-        }
-        if (entering.length > 0) this.sampleFirst(entering, out, decoded.length, outLogp);
-        const ids = await this.gpu.readU32(out);
-        const lps = outLogp ? await this.gpu.readF32(outLogp) : undefined;
-        decoded.forEach((r, i) => this.take(r, ids[i]!, lps?.[i]));
-        entering.forEach((r, i) => this.take(r, ids[decoded.length + i]!, lps?.[decoded.length + i]));
-      } finally {
-        out.release();
-        outLogp?.release();
+    let cur: Step | undefined;
+    try {
+      while (cur || this.live.length > 0 || this.next < total) {
+        if (this.opts.signal?.aborted) return;
+        cur ??= this.recordStep();
+        // the next step ahead, recorded and submitted before this one's tokens are read back
+        const ahead = this.canGoAhead(cur) ? this.recordAhead(cur) : undefined;
+        const ids = await cur.read.result();
+        const lps = cur.readLogp ? await cur.readLogp.result() : undefined;
+        // a row that stopped in the step before (a zombie of a step recorded ahead) takes nothing
+        cur.rows.forEach((r, i) => r.finish === undefined && this.take(r, ids[i]!, lps?.[i]));
+        this.releaseStep(cur);
+        this.live = cur.rows.filter((r) => r.finish === undefined);
+        cur = ahead;
+        this.opts.onProgress?.(this.done, total);
       }
-      this.live = [...decoded, ...entering].filter((r) => r.finish === undefined);
-      this.opts.onProgress?.(this.done, total);
+    } finally {
+      if (cur) {
+        cur.read.cancel();
+        cur.readLogp?.cancel();
+        this.releaseStep(cur);
+      }
     }
+  }
+
+  /**
+   * One decode step of the live rows, ordered by token index (the sampler's step), with the pending
+   * rows that fit entering into free slots (their first tokens from their prompts' logits): recorded,
+   * its read-back staged, submitted.
+   */
+  private recordStep(): Step {
+    const decoded = [...this.live].sort((a, b) => a.ids.length - b.ids.length);
+    const entering = this.admit();
+    const step = this.emptyStep([...decoded, ...entering]);
+    if (decoded.length > 0) {
+      const logits = this.model.forward(
+        decoded.map((r) => [r.ids[r.ids.length - 1]!]),
+        this.cache,
+        decoded.map((r) => r.slot),
+        decoded.map((r) => this.prompts[r.prompt]!.length + r.ids.length - 1),
+        { lastOnly: true },
+      );
+      this.sampleRows(logits.reshape([decoded.length, this.V]), decoded, step.out, 0, step.outLogp);
+      logits.release();
+    }
+    if (entering.length > 0) this.sampleFirst(entering, step.out, decoded.length, step.outLogp);
+    return this.submit(step);
+  }
+
+  /**
+   * Whether the step after `cur` can be recorded before cur's tokens are known: it is then cur's rows
+   * in cur's order, each fed its token from cur's output where it lies on the GPU. So: no row of cur
+   * may leave the batch with a token already known to end it (its budget), no row of cur may already
+   * have left it (a zombie: see run), and no pending row may be waiting for a free slot. A row whose
+   * token in cur turns out to be a stop id decodes one wasted token in the step ahead, at a position
+   * past its end that nothing reads and whoever takes its slot overwrites.
+   */
+  private canGoAhead(cur: Step): boolean {
+    if (this.opts.signal?.aborted) return false;
+    if (this.free.length > 0 && this.next < this.rows.length) return false;
+    return cur.rows.every((r) => r.finish === undefined && r.ids.length + 1 < r.budget);
+  }
+
+  /** The step after `cur` (see canGoAhead), recorded and submitted now. */
+  private recordAhead(cur: Step): Step {
+    const rows = cur.rows;
+    const step = this.emptyStep(rows);
+    // each row's token in cur is its newest then: at position prompt + ids.length, token index ids.length + 1
+    const logits = this.model.forward(cur.out, this.cache, rows.map((r) => r.slot), rows.map((r) => this.prompts[r.prompt]!.length + r.ids.length), { lastOnly: true });
+    this.sampleRows(logits.reshape([rows.length, this.V]), rows, step.out, 0, step.outLogp, 1);
+    logits.release();
+    return this.submit(step);
+  }
+
+  private emptyStep(rows: Row[]): Omit<Step, 'read'> {
+    const out = this.gpu.empty([rows.length], 'u32', 'sampleBatch.ids');
+    const outLogp = this.opts.logprobs ? this.gpu.empty([rows.length], 'f32', 'sampleBatch.logp') : undefined;
+    return { rows, out, outLogp };
+  }
+
+  private submit(step: Omit<Step, 'read'>): Step {
+    const read = this.gpu.stage(step.out);
+    const readLogp = step.outLogp ? this.gpu.stage(step.outLogp) : undefined;
+    this.gpu.flush();
+    return { ...step, read, readLogp };
+  }
+
+  private releaseStep(step: Step): void {
+    step.out.release();
+    step.outLogp?.release();
   }
 
   /**
@@ -287,10 +362,11 @@ class BatchRun {
   }
 
   /**
-   * Samples logits [R, V] (row i belongs to rows[i]; rows ordered by token index) into
-   * out[offset..offset+R): one sample call per run of equal token indices, each row on its own stream.
+   * Samples logits [R, V] (row i belongs to rows[i]) into out[offset..offset+R): one sample call per
+   * run of equal token indices (rows ordered by token index make one run a wave), each row on its
+   * own stream. A row's token index is its ids' length, plus `ahead` for a step recorded ahead.
    */
-  private sampleRows(logits: Tensor, rows: Row[], out: Tensor, offset: number, outLogp?: Tensor): void {
+  private sampleRows(logits: Tensor, rows: Row[], out: Tensor, offset: number, outLogp?: Tensor, ahead = 0): void {
     const { gpu, V } = this;
     const R = rows.length;
     const streams = gpu.upload(Uint32Array.from(rows, (r) => r.stream), [R], 'u32', 'sampleBatch.streams');
@@ -305,7 +381,7 @@ class BatchRun {
         gpu.copy(logits, lg, a * V * 4, 0, n * V * 4);
         gpu.copy(streams, st, a * 4, 0, n * 4);
       }
-      const ids = sample(gpu, lg, this.opts, rows[a]!.ids.length, undefined, st);
+      const ids = sample(gpu, lg, this.opts, rows[a]!.ids.length + ahead, undefined, st);
       gpu.copy(ids, out, 0, (offset + a) * 4, n * 4);
       if (outLogp) {
         const t = this.greedy ? 1 : (this.opts.temperature ?? 1);
