@@ -1,48 +1,21 @@
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodePrompt } from '../../src/data/prompt.js';
-import type { Tokenizer } from '../../src/data/tokenizer.js';
 import { generate, type GenerateOptions, type GenerateStats } from '../../src/engine/generate.js';
-import { openModel } from '../../src/engine/open-model.js';
-import type { Gpu } from '../../src/gpu/gpu.js';
-import type { Transformer } from '../../src/model/transformer.js';
-import { sample, type SamplingOptions } from '../../src/sample/sampler.js';
-import { testGpu } from '../helpers/gpu.js';
+import type { SamplingOptions } from '../../src/sample/sampler.js';
+import { bundledModel, decodeStepByStep } from '../helpers/decode.js';
 
 /**
  * Plain decoding runs one step ahead (the next step is submitted before this step's token is read
  * back): its tokens must be exactly those of a loop that reads each token before it records the
  * next step, greedy and sampled, up to a stop id, the token budget or the context's end.
  */
-let gpu: Gpu;
-let model: Transformer;
-let tokenizer: Tokenizer;
+const bundled = bundledModel();
 
-before(async () => {
-  gpu = await testGpu();
-  ({ model, tokenizer } = await openModel(gpu, 'default'));
-});
-after(() => model?.dispose());
-
-/** Step by step: sample token j from the logits after token j - 1, read it, only then record the next step. */
-async function stepByStep(prompt: number[], n: number, opts: SamplingOptions): Promise<number[]> {
-  const V = model.config.vocab_size;
-  const cache = model.createCache(1, prompt.length + n);
-  const out: number[] = [];
-  let logits = model.forward([prompt], cache, [0], [0], { lastOnly: true });
-  for (let j = 0; ; j++) {
-    const id = sample(gpu, logits.reshape([1, V]), opts, j);
-    logits.release();
-    out.push((await gpu.readU32(id))[0]!);
-    id.release();
-    if (out.length === n) break;
-    logits = model.forward([[out[j]!]], cache, [0], [prompt.length + j], { lastOnly: true });
-  }
-  cache.dispose();
-  return out;
-}
+const stepByStep = (prompt: number[], n: number, opts: SamplingOptions) => decodeStepByStep(bundled.gpu, bundled.model, prompt, n, opts);
 
 async function run(prompt: number[], opts: GenerateOptions): Promise<{ ids: number[]; stats: GenerateStats }> {
+  const { gpu, model, tokenizer } = bundled;
   for await (const ev of generate(gpu, model, tokenizer, prompt, { ...opts, mtp: false })) if (ev.type === 'done') return ev;
   throw new Error('no done event');
 }
@@ -55,6 +28,7 @@ function untilStop(ids: number[], stop: Set<number>): number[] {
 
 describe('plain decoding, one step ahead', () => {
   it('greedy: the step-by-step tokens, to the budget', async () => {
+    const { tokenizer } = bundled;
     const prompt = encodePrompt(tokenizer, 'What is 12 + 30?', { chat: true });
     const ref = await stepByStep(prompt, 24, { temperature: 0 });
     const got = await run(prompt, { temperature: 0, maxTokens: 24 });
@@ -63,6 +37,7 @@ describe('plain decoding, one step ahead', () => {
   });
 
   it('sampled: the step-by-step draws of the same seed, each step its own stream position', async () => {
+    const { tokenizer } = bundled;
     // raw text the chat model is unsure of, and a high temperature: the draws depend on the stream
     const prompt = encodePrompt(tokenizer, 'zq', { chat: false });
     const opts = { temperature: 1.5, seed: 5 };
@@ -73,6 +48,7 @@ describe('plain decoding, one step ahead', () => {
   });
 
   it('stops at a stop id, and at the context end (no step launched past the cache)', async () => {
+    const { model, tokenizer } = bundled;
     const prompt = encodePrompt(tokenizer, 'What is 12 + 30?', { chat: true });
     const ref = await stepByStep(prompt, 12, { temperature: 0 });
     assert.ok(!ref.slice(0, 3).some((t) => tokenizer.eosIds.includes(t)), 'the greedy answer ends within 3 tokens');
@@ -90,6 +66,7 @@ describe('plain decoding, one step ahead', () => {
   });
 
   it('an abort mid-flight ends it, and the next generation is unaffected', async () => {
+    const { gpu, model, tokenizer } = bundled;
     const prompt = encodePrompt(tokenizer, 'What is 12 + 30?', { chat: true });
     const controller = new AbortController();
     let n = 0;

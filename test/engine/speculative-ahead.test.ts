@@ -1,12 +1,8 @@
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodePrompt } from '../../src/data/prompt.js';
-import type { Tokenizer } from '../../src/data/tokenizer.js';
-import { openModel } from '../../src/engine/open-model.js';
 import { SpeculativeDecoder } from '../../src/engine/speculative.js';
-import type { Gpu } from '../../src/gpu/gpu.js';
-import type { Transformer } from '../../src/model/transformer.js';
-import { testGpu } from '../helpers/gpu.js';
+import { bundledModel } from '../helpers/decode.js';
 
 /**
  * Greedy drafting records each round ahead, before the round before it is read back, on the
@@ -15,19 +11,12 @@ import { testGpu } from '../helpers/gpu.js';
  * rejections still happen: every round must draft, accept and emit exactly what a decoder that
  * records each round after the read-back does.
  */
-let gpu: Gpu;
-let model: Transformer;
-let tokenizer: Tokenizer;
-
-before(async () => {
-  gpu = await testGpu();
-  ({ model, tokenizer } = await openModel(gpu, 'default'));
-});
-after(() => model?.dispose());
+const bundled = bundledModel();
 
 describe('greedy drafting, each round recorded ahead', () => {
   for (const text of ['What is 47 * 38?', 'Sort these numbers: 5, 3, 9, 1']) {
     it(`rounds as recorded after each read-back: ${JSON.stringify(text)}`, async () => {
+      const { gpu, model, tokenizer } = bundled;
       const prompt = encodePrompt(tokenizer, text, { chat: true });
       const n = 80;
       const ahead = new SpeculativeDecoder(gpu, model, prompt.length + n);

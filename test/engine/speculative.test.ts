@@ -1,10 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Gpu } from '../../src/gpu/gpu.js';
 import { SpeculativeDecoder } from '../../src/engine/speculative.js';
 import type { ModelConfig, Weights } from '../../src/model/config.js';
 import { Transformer } from '../../src/model/transformer.js';
-import { argmax } from '../../src/ops/argmax.js';
+import { decodeStepByStep } from '../helpers/decode.js';
 import { testGpu } from '../helpers/gpu.js';
 import { randomInts, rng, testSeed } from '../helpers/random.js';
 import { mtpRef, tinyModelConfig, tinyModelWeights } from '../reference/transformer.js';
@@ -15,22 +14,6 @@ import { mtpRef, tinyModelConfig, tinyModelWeights } from '../reference/transfor
  * rollback of the trunk and the modules) happen in every run.
  */
 const VOCAB = 4;
-
-async function plainGreedy(gpu: Gpu, model: Transformer, prompt: number[], n: number): Promise<number[]> {
-  const cache = model.createCache(1, prompt.length + n);
-  const out: number[] = [];
-  let logits = model.forward([prompt], cache, [0], [0], { lastOnly: true });
-  for (let i = 0; ; i++) {
-    const id = argmax(gpu, logits.reshape([1, VOCAB]));
-    logits.release();
-    out.push((await gpu.readU32(id))[0]!);
-    id.release();
-    if (out.length === n) break;
-    logits = model.forward([[out[i]!]], cache, [0], [prompt.length + i], { lastOnly: true });
-  }
-  cache.dispose();
-  return out;
-}
 
 function argmaxRow(x: Float64Array, row: number, V: number): number {
   let best = 0;
@@ -68,7 +51,7 @@ describe('self-speculative decoding with MTP modules', () => {
         const model = Transformer.load(gpu, c, w);
         const prompt = Array.from(randomInts(5, rng(seed + 1), VOCAB));
         const n = 24;
-        const expected = await plainGreedy(gpu, model, prompt, n);
+        const expected = await decodeStepByStep(gpu, model, prompt, n, { temperature: 0 });
 
         const spec = new SpeculativeDecoder(gpu, model, prompt.length + n, depth);
         if (seed % 2 === 0) await spec.warmUp(); // its throw-away cache entries must not change anything
