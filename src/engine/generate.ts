@@ -148,9 +148,9 @@ function plainSource(gpu: Gpu, model: Transformer, promptIds: number[], budget: 
   const P = promptIds.length;
   const cache = model.createCache(1, P + budget);
   const V = model.config.vocab_size;
-  // token j comes from the forward at position P + j - 1 (j = 0: the prompt's last), sampled with step j
+  // token j comes from the forward at position P + j - 1 (j = 0: the prompt's), sampled with step j
   let next = 0;
-  let ahead: { id: Tensor; read: StagedRead } | undefined;
+  let inFlight: { id: Tensor; read: StagedRead } | undefined;
   const launch = (input: number[][] | Tensor, position: number): { id: Tensor; read: StagedRead } => {
     const logits = model.forward(input, cache, [0], [position], { lastOnly: true });
     const id = sample(gpu, logits.reshape([1, V]), opts, next++);
@@ -159,10 +159,11 @@ function plainSource(gpu: Gpu, model: Transformer, promptIds: number[], budget: 
     gpu.flush();
     return { id, read };
   };
-  // token `next - 1` is in flight: take it, launching the one after it first while the cache has room
+  // token `next - 1` is in flight: take it, launching the one after it first while the cache has
+  // room for it (position P + next - 1 < P + budget)
   const take = async (): Promise<number> => {
-    const cur = ahead!;
-    ahead = P + next - 1 < P + budget ? launch(cur.id, P + next - 1) : undefined;
+    const cur = inFlight!;
+    inFlight = next <= budget ? launch(cur.id, P + next - 1) : undefined;
     cur.id.release(); // recorded and submitted with the step that reads it
     return (await cur.read.result())[0]!;
   };
@@ -171,21 +172,18 @@ function plainSource(gpu: Gpu, model: Transformer, promptIds: number[], budget: 
       // one decode-shaped pass first (its cache entry is overwritten by the prompt's): the decode
       // step's shaders compile here, as the drafting source's do, not in the first timed step
       model.forward([[promptIds[0]!]], cache, [0], [0], { lastOnly: true }).release();
-      const logits = model.forward([promptIds], cache, [0], [0], { lastOnly: true });
-      const id = sample(gpu, logits.reshape([1, V]), opts, next++);
-      logits.release();
-      ahead = { id, read: gpu.stage(id) };
+      inFlight = launch([promptIds], 0);
       return take();
     },
     async next() {
-      if (!ahead) throw new PonderError('BAD_INPUT', `generation is at its budget of ${budget} tokens`);
+      if (!inFlight) throw new PonderError('BAD_INPUT', `generation is at its budget of ${budget} tokens`);
       return [await take()];
     },
     stats: () => undefined,
     dispose: () => {
-      ahead?.read.cancel();
-      ahead?.id.release();
-      ahead = undefined;
+      inFlight?.read.cancel();
+      inFlight?.id.release();
+      inFlight = undefined;
       cache.dispose();
     },
   };
