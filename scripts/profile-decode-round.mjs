@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+/**
+ * Where the GPU time of a plain decode step and of a greedy MTP round of the bundled model goes:
+ * each dispatch captured from a real step (and a real round, mid-answer), then recorded 40 times into
+ * one submit and waited for, 15 times; prints each dispatch's 1/4-quantile time (a shared CPU's wall
+ * clock only adds noise) and the sums. The sums bound what drafting can gain on this adapter: a round
+ * yields (1 + accepted drafts) tokens for the round's sum, plain decoding one token for the step's.
+ *
+ *   npm run build && node scripts/profile-decode-round.mjs
+ */
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const root = `${here}/dist/src`;
+const { Gpu } = await import(`${root}/gpu/gpu.js`);
+const { openModel } = await import(`${root}/engine/open-model.js`);
+const { encodePrompt } = await import(`${root}/data/prompt.js`);
+const { SpeculativeDecoder } = await import(`${root}/engine/speculative.js`);
+const { argmax } = await import(`${root}/ops/argmax.js`);
+
+const gpu = await Gpu.open({});
+const { model, tokenizer } = await openModel(gpu, 'default');
+const prompt = encodePrompt(tokenizer, 'What is 47 * 38?', { chat: true, enableThinking: true });
+const dispatch = gpu.dispatch.bind(gpu);
+
+/** The dispatches `run` records. */
+async function capture(run) {
+  const seen = [];
+  gpu.dispatch = (d) => {
+    seen.push(d);
+    dispatch(d);
+  };
+  try {
+    await run();
+  } finally {
+    gpu.dispatch = dispatch;
+  }
+  return seen;
+}
+
+/** Each dispatch's time (1/4-quantile of 15 submits of 40 copies), printed; returns their sum in ms. */
+async function report(name, dispatches) {
+  let sum = 0;
+  console.log(`${name}: ${dispatches.length} dispatches`);
+  for (const d of dispatches) {
+    const times = [];
+    for (let r = 0; r < 15; r++) {
+      const t = performance.now();
+      for (let i = 0; i < 40; i++) dispatch(d);
+      await gpu.sync();
+      times.push((performance.now() - t) / 40);
+    }
+    const ms = [...times].sort((a, b) => a - b)[3];
+    sum += ms;
+    console.log(`  ${ms.toFixed(3)} ms  ${d.file}${d.entry ? ` ${d.entry}` : ''} [${d.workgroups.join('x')}]`);
+  }
+  console.log(`  ${sum.toFixed(3)} ms in all`);
+  return sum;
+}
+
+// a plain step at the position a round of the same answer reaches
+const cache = model.createCache(1, model.config.max_position_embeddings);
+const first = model.forward([prompt], cache, [0], [0], { lastOnly: true });
+await gpu.readF32(first);
+first.release();
+const position = prompt.length + 12;
+const plainStep = async () => {
+  const logits = model.forward([[40]], cache, [0], [position], { lastOnly: true });
+  const id = argmax(gpu, logits.reshape([1, model.config.vocab_size]));
+  logits.release();
+  await gpu.readU32(id);
+  id.release();
+};
+await plainStep(); // compiles
+const plain = await report('plain decode step', await capture(plainStep));
+
+const spec = new SpeculativeDecoder(gpu, model, model.config.max_position_embeddings - 4, 1, undefined, { ahead: false });
+await spec.warmUp();
+await spec.prefill(prompt);
+for (let i = 0; i < 6; i++) await spec.step();
+let tokens = 0;
+const roundDispatches = await capture(async () => {
+  tokens = (await spec.step()).length;
+});
+const round = await report(`greedy MTP round (${tokens} tokens)`, roundDispatches);
+const { drafted, accepted } = spec.stats;
+const perRound = 1 + accepted / drafted;
+console.log(`drafts accepted ${accepted}/${drafted}: ${perRound.toFixed(2)} tokens a round; GPU time alone allows ${((perRound * plain) / round).toFixed(2)}x plain decoding`);
+console.log(`(adapter ${gpu.info.description || gpu.info.device})`);
+spec.dispose();
+cache.dispose();
+process.exit(0);
