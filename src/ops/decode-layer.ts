@@ -80,7 +80,8 @@ function memory(d: DecodeLayerDims, T: number, TO: number, L: number) {
  * over the whole cache): L rounded up to a power of two, or L itself where the rounded size would
  * not fit. Sized by the exact length, every new cache length (a prompt's length plus its token
  * budget) was a new pipeline: `ponder generate --json` spent ~10 s compiling before the first
- * token of a prompt of a length not seen before; rounded, a model's lengths share a few pipelines. L stays in the params.
+ * token of a prompt of a length not seen before; rounded, a model's lengths share a few pipelines.
+ * L itself stays in the params.
  */
 export function sizingPositions(d: DecodeLayerDims, T: number, TO: number, L: number, maxBytes: number): number {
   const rounded = 2 ** Math.ceil(Math.log2(Math.max(1, L)));
