@@ -8,23 +8,12 @@
  *
  *   npm run build && node --expose-gc scripts/decode-allocation.mjs [steps]
  */
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
-
-const here = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const root = `${here}/dist/src`;
-const { Gpu } = await import(`${root}/gpu/gpu.js`);
-const { openModel } = await import(`${root}/engine/open-model.js`);
-const { encodePrompt } = await import(`${root}/data/prompt.js`);
-const { SpeculativeDecoder } = await import(`${root}/engine/speculative.js`);
-const { argmax } = await import(`${root}/ops/argmax.js`);
+import { SpeculativeDecoder, openBundled, plainStep } from './bundled-decode.mjs';
 
 const steps = Number(process.argv[2] ?? 200);
-const gpu = await Gpu.open({});
-const { model, tokenizer } = await openModel(gpu, 'default');
-const prompt = encodePrompt(tokenizer, 'What is 47 * 38?', { chat: true, enableThinking: true });
+const { gpu, model, prompt, cache } = await openBundled();
 const used = () => v8.getHeapSpaceStatistics().reduce((a, s) => a + s.space_used_size, 0);
 
 let scavenges = 0;
@@ -57,18 +46,8 @@ async function measure(name, step, n, tokensOf = () => 1) {
   console.log(`${name}: ${(bytes / n / 1024).toFixed(0)} KiB a step, ${(ms / tokens).toFixed(2)} ms a token, ${scavenges} scavenges (${scavengeMs.toFixed(0)} ms) in ${n} steps`);
 }
 
-const cache = model.createCache(1, prompt.length + steps + 8);
-const l0 = model.forward([prompt], cache, [0], [0], { lastOnly: true });
-await gpu.readF32(l0);
-l0.release();
 let pos = prompt.length;
-await measure('plain decode step (read back before the next)', async () => {
-  const logits = model.forward([[40]], cache, [0], [pos++], { lastOnly: true });
-  const id = argmax(gpu, logits.reshape([1, logits.shape[2]]));
-  logits.release();
-  await gpu.readU32(id);
-  id.release();
-}, steps);
+await measure('plain decode step (read back before the next)', () => plainStep(gpu, model, cache, pos++), steps);
 cache.dispose();
 
 const spec = new SpeculativeDecoder(gpu, model, prompt.length + 2 * steps + 8);

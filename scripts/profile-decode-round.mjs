@@ -8,20 +8,9 @@
  *
  *   npm run build && node scripts/profile-decode-round.mjs
  */
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { SpeculativeDecoder, openBundled, plainStep as decodeStep } from './bundled-decode.mjs';
 
-const here = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const root = `${here}/dist/src`;
-const { Gpu } = await import(`${root}/gpu/gpu.js`);
-const { openModel } = await import(`${root}/engine/open-model.js`);
-const { encodePrompt } = await import(`${root}/data/prompt.js`);
-const { SpeculativeDecoder } = await import(`${root}/engine/speculative.js`);
-const { argmax } = await import(`${root}/ops/argmax.js`);
-
-const gpu = await Gpu.open({});
-const { model, tokenizer } = await openModel(gpu, 'default');
-const prompt = encodePrompt(tokenizer, 'What is 47 * 38?', { chat: true, enableThinking: true });
+const { gpu, model, prompt, cache } = await openBundled();
 const dispatch = gpu.dispatch.bind(gpu);
 
 /** The dispatches `run` records. */
@@ -60,18 +49,7 @@ async function report(name, dispatches) {
 }
 
 // a plain step at the position a round of the same answer reaches
-const cache = model.createCache(1, model.config.max_position_embeddings);
-const first = model.forward([prompt], cache, [0], [0], { lastOnly: true });
-await gpu.readF32(first);
-first.release();
-const position = prompt.length + 12;
-const plainStep = async () => {
-  const logits = model.forward([[40]], cache, [0], [position], { lastOnly: true });
-  const id = argmax(gpu, logits.reshape([1, model.config.vocab_size]));
-  logits.release();
-  await gpu.readU32(id);
-  id.release();
-};
+const plainStep = () => decodeStep(gpu, model, cache, prompt.length + 12);
 await plainStep(); // compiles
 const plain = await report('plain decode step', await capture(plainStep));
 

@@ -89,6 +89,21 @@ export function sizingPositions(d: DecodeLayerDims, T: number, TO: number, L: nu
 }
 
 /**
+ * The kernel's override constants for T rows (TO a workgroup) over a cache of L positions. Asked on
+ * every layer of every decode step with the same few arguments, so made once per (dims, T, TO, L,
+ * workgroup memory) instead of sized again per dispatch.
+ */
+function layerConstants(d: DecodeLayerDims, T: number, TO: number, L: number, maxBytes: number): Record<string, number> {
+  let byShape = constantsMade.get(d);
+  if (!byShape) constantsMade.set(d, (byShape = new Map()));
+  const key = `${T}/${TO}/${L}/${maxBytes}`;
+  let c = byShape.get(key);
+  if (!c) byShape.set(key, (c = { WG, T, TO, G: d.heads / d.kvHeads, ...memory(d, T, TO, sizingPositions(d, T, TO, L, maxBytes)).sizes }));
+  return c;
+}
+const constantsMade = new WeakMap<DecodeLayerDims, Map<string, Record<string, number>>>();
+
+/**
  * Whether `decodeLayer` takes B sequences of T rows of this model with a cache of L positions on
  * this device: the kernel's scope (see the header), its 15 storage bindings, and its workgroup memory.
  * `softwareOnly` (the default): only on a software adapter, where dispatch overhead dominates; on a
@@ -164,7 +179,7 @@ export function decodeLayer(gpu: Gpu, x: Tensor, w: DecodeLayerWeights, d: Decod
   const out = opts.out ?? gpu.empty(x.shape, 'f32', 'decode_layer.out');
   gpu.dispatch({
     file: 'decode_layer.wgsl',
-    constants: { WG, T, TO, G: Hq / Hkv, ...memory(d, T, TO, sizingPositions(d, T, TO, L!, workgroupBytes(gpu))).sizes },
+    constants: layerConstants(d, T, TO, L!, workgroupBytes(gpu)),
     params,
     tensors: [x, w.inputNorm, w.q, w.k, w.v, w.o, w.postNorm, w.gate, w.up, w.down, kCache, vCache, rope.cos, rope.sin, out],
     workgroups: [B, T / TO],
