@@ -114,6 +114,10 @@ describe('chat app', () => {
     await t.type('\r');
     await t.until('mtp notice', (f) => /this model has no MTP layers/.test(f));
     assert.equal(t.session.settings.mtp, false);
+    await t.type('/mtp greedy');
+    await t.type('\r');
+    await t.until('mtp greedy refused', (f) => (f.match(/this model has no MTP layers/g) ?? []).length === 2);
+    assert.equal(t.session.settings.mtp, false);
     t.session.info = { ...t.session.info, mtpLayers: 2 };
     await t.type('/mtp on');
     await t.type('\r');
