@@ -16,10 +16,10 @@ import { resolveSampling, sample, type SamplingOptions } from '../sample/sampler
  *
  * Algorithm. The P·k rows (prompt p, sample j) are taken in (p, j) order into a KV cache of S =
  * maxRows slots. A row that enters the batch needs its prompt's keys and values in its slot:
- *   - the first row of a prompt prefills it, alone (a forward of 1 × n_p: prompts are never batched
- *     together, so a prompt's prefill, and every token after it, is the same computation whatever
- *     else is being answered), into its own slot; its last-position logits are kept until all k rows
- *     of the prompt have drawn their first token from them;
+ *   - the first row of a prompt prefills it into its own slot, with the other prompts entering at
+ *     the same step: those of similar lengths in one forward, each padded on the right to the
+ *     longest (prefillGroups, prefillAll); its last-position logits are kept until all k rows of
+ *     the prompt have drawn their first token from them;
  *   - its other rows get a GPU-to-GPU copy of positions 0..n_p-1 from a slot that holds that prefix
  *     (KvCache.copySlots, wgsl/kv_copy.wgsl: one dispatch per layer for all copies of a step), or
  *     none at all when the freed slot they take over already holds it (the previous sample of the
@@ -56,7 +56,8 @@ import { resolveSampling, sample, type SamplingOptions } from '../sample/sampler
  * call (usually one call: one wave is one run). Temperature 0 is argmax: all k samples are equal.
  * One caveat, of floating point only: a forward of B rows uses the matmul kernel for B rows (the
  * small-M kernel up to 8 rows, the tiled one above), so a row's logits may differ in the last bits
- * between batches of different sizes; a near-tie between two tokens can then resolve differently.
+ * between batches of different sizes (and a short prompt's prefill between passes of other sizes);
+ * a near-tie between two tokens can then resolve differently.
  *
  * Memory: S KV slots of maxPositions = max over prompts of (n_p + its token budget), plus the step's
  * logits [B, V]. The default maxRows is min(P·k, 64, what 1 GiB of KV cache holds); any maxRows is
@@ -128,6 +129,48 @@ export function maxBatchRows(gpu: Gpu, config: ModelConfig, positions: number, b
   const byLogits = Math.floor(binding / (config.vocab_size * 4));
   const byBudget = Math.floor(budgetBytes / (2 * config.num_hidden_layers * slotBytes));
   return Math.max(1, Math.min(byCache, byLogits, byBudget));
+}
+
+/** A prompt to prefill into a slot. */
+interface Prefill {
+  prompt: number;
+  slot: number;
+}
+
+/** Most rows (sequences × padded length) of one batched prefill pass, unless one prompt alone is longer. */
+export const PREFILL_PASS_ROWS = 1024;
+/** Most padding a batched prefill pass may add: its rows at most this × the prompts' own tokens. */
+export const PREFILL_PAD_FACTOR = 1.25;
+
+/**
+ * Groups prompts of these lengths into prefill passes (indices into `lengths`): in order of length,
+ * a pass takes the next prompt while its rows (count × the longest length) stay within
+ * PREFILL_PASS_ROWS and PREFILL_PAD_FACTOR × its tokens; a prompt longer than PREFILL_PASS_ROWS
+ * runs alone.
+ */
+export function prefillGroups(lengths: number[]): number[][] {
+  const order = lengths.map((_, i) => i).sort((a, b) => lengths[a]! - lengths[b]! || a - b);
+  const groups: number[][] = [];
+  let group: number[] = [];
+  let tokens = 0;
+  for (const i of order) {
+    const n = lengths[i]!;
+    const rows = (group.length + 1) * n; // in order of length: n is the group's longest
+    if (group.length > 0 && (rows > PREFILL_PASS_ROWS || rows > PREFILL_PAD_FACTOR * (tokens + n))) {
+      groups.push(group);
+      group = [];
+      tokens = 0;
+    }
+    group.push(i);
+    tokens += n;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
+
+/** ids padded on the right to T with copies of its last id (any id would do: see ForwardOptions.lengths). */
+function padRight(ids: number[], T: number): number[] {
+  return ids.length === T ? ids : [...ids, ...new Array<number>(T - ids.length).fill(ids[ids.length - 1]!)];
 }
 
 /** A decode step recorded and submitted, not yet read back: out[i] (and outLogp[i]) belong to rows[i]. */
@@ -308,10 +351,11 @@ class BatchRun {
 
   /**
    * Moves pending rows into free slots (prefill or prefix copy, see the header) and returns them.
-   * Prefills are recorded as they come, the copies together after them.
+   * The prefills are recorded first (prefillAll), the copies together after them.
    */
   private admit(): Row[] {
     const entering: Row[] = [];
+    const prefills: Prefill[] = [];
     const copies: SlotCopy[] = [];
     const sources = new Set<number>();
     const targets = new Set<number>();
@@ -335,14 +379,41 @@ class BatchRun {
           sources.add(source);
           targets.add(slot);
         } else {
-          this.promptLogits.set(p, this.model.forward([this.prompts[p]!], this.cache, [slot], [0], { lastOnly: true }));
+          prefills.push({ prompt: p, slot });
         }
         this.slotPrompt[slot] = p;
       }
       entering.push(row);
     }
+    this.prefillAll(prefills);
     if (copies.length > 0) this.cache.copySlots(copies);
     return entering;
+  }
+
+  /**
+   * Prefills prompts into their slots, keeping each one's last-position logits in promptLogits:
+   * prompts of similar length together in one forward, each padded on the right to the longest of
+   * its group (ForwardOptions.lengths). A pass of a small model costs mostly a fixed amount a
+   * dispatch, so eight 32-token prompts in one pass cost little more than one alone.
+   */
+  private prefillAll(prefills: Prefill[]): void {
+    const { gpu, V } = this;
+    for (const group of prefillGroups(prefills.map((f) => this.prompts[f.prompt]!.length))) {
+      const members = group.map((i) => prefills[i]!);
+      const lengths = members.map((f) => this.prompts[f.prompt]!.length);
+      const T = Math.max(...lengths);
+      const tokens = members.map((f) => padRight(this.prompts[f.prompt]!, T));
+      const logits = this.model.forward(tokens, this.cache, members.map((f) => f.slot), members.map(() => 0), { lastOnly: true, lengths });
+      if (members.length === 1) this.promptLogits.set(members[0]!.prompt, logits);
+      else {
+        members.forEach((f, i) => {
+          const own = gpu.empty([1, 1, V], 'f32', 'sampleBatch.promptLogits');
+          gpu.copy(logits, own, i * V * 4, 0, V * 4);
+          this.promptLogits.set(f.prompt, own);
+        });
+        logits.release();
+      }
+    }
   }
 
   /** First tokens (step 0) of the entering rows, from their prompts' last logits, into out[offset..]. */

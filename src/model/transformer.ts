@@ -1,7 +1,7 @@
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { shapeString, stackedView, Tensor } from '../gpu/tensor.js';
-import { attention, kvWrite, prefillTiles } from '../ops/attention.js';
+import { attention, prefillTiles } from '../ops/attention.js';
 import { pickMatmulConfig } from '../ops/matmul-configs.js';
 import { decodeLayer, decodeLayerFits, type DecodeLayerDims } from '../ops/decode-layer.js';
 import { argmax } from '../ops/argmax.js';
@@ -10,7 +10,8 @@ import { greedyHead, greedyHeadFits } from '../ops/greedy-head.js';
 import { matmul } from '../ops/matmul.js';
 import { mtpInput, mtpInputFits } from '../ops/mtp-input.js';
 import { rmsnorm } from '../ops/rmsnorm.js';
-import { rope, ropeTables, type RopeTables } from '../ops/rope.js';
+import { ropeTables, type RopeTables } from '../ops/rope.js';
+import { ropeAndCache } from '../ops/rope-kv-write.js';
 import { swiglu } from '../ops/swiglu.js';
 import type { ModelConfig, Weights } from './config.js';
 import { checkGpuWeights, releaseWeights, tableChunks, uploadWeights, type GpuWeights, type LayerWeights, type MtpWeights, type UploadOptions } from './gpu-weights.js';
@@ -67,6 +68,14 @@ export interface ForwardOptions {
    * `hidden`. Written even with lastOnly.
    */
   hiddenOut?: Tensor;
+  /**
+   * With lastOnly: how many of its T tokens each sequence really has (1..T), its logits taken at
+   * row lengths[b] - 1 instead of T - 1. Sequences of different lengths then run as one pass, each
+   * padded on the right to T (batched prefill): a padding row is computed like any other and writes
+   * its keys and values past the sequence's end, where nothing reads them (attention at a position
+   * reads only the positions before it) until decoding overwrites them.
+   */
+  lengths?: number[];
 }
 
 export interface GpuWeightsOptions {
@@ -95,7 +104,9 @@ interface Plan {
   positions: Tensor; // u32 [rows]: starts[b] + t
   slots: Tensor; // u32 [B]
   starts: Tensor; // u32 [B]
-  lastRows: Tensor; // u32 [B]: b·T + T-1, rows gathered for lastOnly
+  lastRows: Tensor; // u32 [B]: b·T + lengths[b] - 1 (default T - 1), rows gathered for lastOnly
+  /** the lengths lastRows holds now (undefined: T each) */
+  lastLengths?: number[];
   x: Tensor; // [rows, hidden] the residual stream
   n: Tensor; // [rows, hidden] normed input of a block
   q: Tensor; // [rows, Hq·D]
@@ -339,9 +350,7 @@ export class Transformer {
     const q = p.q.reshape([p.B, p.T, Hq, D]);
     const k = p.k.reshape([p.B, p.T, Hkv, D]);
     if (l.qNorm && l.kNorm) this.qkNorm(p, l.qNorm, l.kNorm);
-    rope(gpu, q, p.positions, this.rope);
-    rope(gpu, k, p.positions, this.rope);
-    kvWrite(gpu, k, p.v.reshape([p.B, p.T, Hkv, D]), kCache, vCache, p.slots, p.starts);
+    ropeAndCache(gpu, q, k, p.v.reshape([p.B, p.T, Hkv, D]), p.positions, this.rope, kCache, vCache, p.slots, p.starts);
     attention(gpu, q, kCache, vCache, p.slots, p.starts, {}, p.attn.reshape([p.B, p.T, Hq, D]));
     matmul(gpu, p.attn, l.o, { transB: true, accumulate: true }, p.x);
   }
@@ -381,7 +390,10 @@ export class Transformer {
     const V = this.config.vocab_size;
     if (opts.lastOnly) {
       // with one row a sequence (a decode step) the last rows are all of n: no gather to dispatch
-      if (p.T > 1) embedding(gpu, p.lastRows, p.n, p.lastNorm);
+      if (p.T > 1) {
+        this.writeLastRows(p, opts.lengths);
+        embedding(gpu, p.lastRows, p.n, p.lastNorm);
+      }
       const logits = gpu.empty([p.B, 1, V], 'f32', 'logits');
       this.lmHead(p.T > 1 ? p.lastNorm : p.n, logits);
       return logits;
@@ -435,9 +447,19 @@ export class Transformer {
     const T = this.checkInputs(where, tokens, cache, layers, slots, starts);
     const p = this.plan(slots.length, T);
     if (opts.hiddenOut) this.checkRows(`${where}: hiddenOut`, opts.hiddenOut, p.B * T);
+    if (opts.lengths) checkLengths(where, opts.lengths, p.B, T, opts.lastOnly === true);
     if (cache.maxPositions > this.rope.cos.shape[0]) this.rope = this.buildRope(cache.maxPositions, this.rope);
     this.writeInputs(p, tokens, slots, starts);
     return p;
+  }
+
+  /** Points lastRows at each sequence's last real row (ForwardOptions.lengths), when that changed. */
+  private writeLastRows(p: Plan, lengths: number[] | undefined): void {
+    const same = lengths === undefined ? p.lastLengths === undefined : p.lastLengths !== undefined && lengths.every((n, b) => n === p.lastLengths![b]);
+    if (same) return;
+    const n = lengths ?? new Array<number>(p.B).fill(p.T);
+    this.gpu.write(p.lastRows, Uint32Array.from(n, (len, b) => b * p.T + len - 1));
+    p.lastLengths = lengths && [...lengths];
   }
 
   /** `t` must be f32 [rows, hidden]. */
@@ -571,6 +593,15 @@ export class Transformer {
 function pairOf<A extends string, B extends string, C extends string>(gpu: Gpu, rows: number, n: number, a: A, b: B, both: C): Record<A | B, Tensor> & Partial<Record<C, Tensor>> {
   const { whole, parts } = gpu.emptyStacked(2, [rows, n], both);
   return { [a]: parts[0]!, [b]: parts[1]!, ...(whole ? { [both]: whole } : {}) } as Record<A | B, Tensor> & Partial<Record<C, Tensor>>;
+}
+
+/** ForwardOptions.lengths: one per sequence, each 1..T, and only with lastOnly. */
+function checkLengths(where: string, lengths: number[], B: number, T: number, lastOnly: boolean): void {
+  if (!lastOnly) throw new PonderError('BAD_INPUT', `${where}: lengths needs lastOnly (it picks the rows whose logits are returned)`);
+  if (lengths.length !== B) throw new PonderError('BAD_INPUT', `${where}: ${lengths.length} lengths for ${B} sequences`);
+  for (const [b, n] of lengths.entries()) {
+    if (!Number.isInteger(n) || n < 1 || n > T) throw new PonderError('BAD_INPUT', `${where}: length ${n} of sequence ${b} is outside 1..${T}`);
+  }
 }
 
 function releasePlan(p: Plan): void {

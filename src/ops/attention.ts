@@ -48,6 +48,11 @@ export interface AttentionOptions {
   decodeKeySplit?: number;
   /** Tests: (b, kv head) row groups per decode workgroup, with one key stream (default: decodeRowGroups). */
   decodeRowGroups?: number;
+  /**
+   * Tests: whether decode runs attention_decode_lanes.wgsl (a lane per (b, kv head), all its query
+   * heads). Default: where it fits (decodeLanesFit) and no key split or row groups are asked for.
+   */
+  decodeLanes?: boolean;
   /** u32 [B, T]: segment id per token (packed rows; starts must be 0). Absent: plain causal. */
   segments?: Tensor;
   /**
@@ -138,6 +143,15 @@ export function attention(gpu: Gpu, q: Tensor, kCache: Tensor, vCache: Tensor, s
       tensors: [q, kCache, vCache, slots, starts, o, lse, opts.segments ?? dummy(gpu, 'u32')],
       workgroups: [Math.ceil((T * G) / (t.RG * t.RM)), B * Hkv],
     });
+  } else if (opts.decodeLanes ?? (usesDecodeLanes(gpu, B * Hkv, D, G) && opts.decodeKeySplit === undefined && opts.decodeRowGroups === undefined)) {
+    if (!decodeLanesFit(D, G)) fail(OP, `the lanes decode kernel takes at most ${DECODE_LANES_MAX_Q} q floats a KV head (${G} heads of ${D} here)`);
+    gpu.dispatch({
+      file: 'attention_decode_lanes.wgsl',
+      constants: { HD: D, GL: G, WG: DECODE_LANES_WG },
+      params: new Params().u32(B).u32(Hq).u32(Hkv).u32(S).u32(L).u32(G).u32(writeLse).f32(scale * LOG2E),
+      tensors: [q, kCache, vCache, slots, starts, o, lse],
+      workgroups: [Math.ceil((B * Hkv) / DECODE_LANES_WG), 1],
+    });
   } else {
     const t = decodeTiles(D, G, smem, gpu.info.software);
     if (opts.decodeKeySplit !== undefined) {
@@ -165,7 +179,7 @@ export function attention(gpu: Gpu, q: Tensor, kCache: Tensor, vCache: Tensor, s
 
 // ------------------------------------------------------------------ checks and tiling
 
-function checkCaches(op: string, kCache: Tensor, vCache: Tensor, Hkv: number, D: number, ref: string): readonly number[] {
+export function checkCaches(op: string, kCache: Tensor, vCache: Tensor, Hkv: number, D: number, ref: string): readonly number[] {
   expectDtype(op, 'kCache', kCache, ['f32']);
   expectDtype(op, 'vCache', vCache, ['f32']);
   if (kCache.shape.length !== 4) fail(op, `kCache has shape ${shapeString(kCache.shape)}, expected rank 4 [S x Hkv x L x D]`);
@@ -180,7 +194,7 @@ function checkCaches(op: string, kCache: Tensor, vCache: Tensor, Hkv: number, D:
   return kCache.shape;
 }
 
-function checkRowTensors(op: string, slots: Tensor, starts: Tensor, B: number): void {
+export function checkRowTensors(op: string, slots: Tensor, starts: Tensor, B: number): void {
   expectDtype(op, 'slots', slots, ['u32']);
   expectShape(op, 'slots', slots, [B], 'one per row b');
   expectDtype(op, 'starts', starts, ['u32']);
@@ -271,6 +285,28 @@ export function decodeTiles(D: number, G: number, smemBytes: number, software: b
   if (decodeSharedBytes({ HPW, KSPLIT, DC }) > smemBytes) fail(OP, `the decode kernel does not fit this device's ${smemBytes} bytes of workgroup memory`);
   if (D > MAX_HEAD_DIM) fail(OP, `head dim ${D} is unsupported (1..${MAX_HEAD_DIM})`);
   return { HPW, KSPLIT, DC };
+}
+
+/** Lanes a workgroup of attention_decode_lanes.wgsl (one SIMD batch on a 16-lane lavapipe). */
+const DECODE_LANES_WG = 16;
+/** Its MAXQ: q floats a lane, G·D. */
+const DECODE_LANES_MAX_Q = 512;
+
+/** Whether attention_decode_lanes.wgsl takes G query heads of D dims a KV head. */
+export function decodeLanesFit(D: number, G: number): boolean {
+  return G <= 8 && G * D <= DECODE_LANES_MAX_Q;
+}
+
+/**
+ * Whether decode runs attention_decode_lanes.wgsl by default: on a CPU adapter (one key stream;
+ * lanes are SIMD lanes, where a load costs the same whatever its addresses) with at least a full
+ * workgroup of (b, kv head) pairs. With fewer, a lane a head keeps more lanes and cores busy: one
+ * sequence of 14/2 heads of 64 over 500 keys took 0.67 ms that way and 3.3 ms a lane a pair, 16
+ * pairs about the same both ways, 128 pairs (batched sampling) 0.49 against 0.39 ms (lavapipe).
+ * On a GPU the key-split kernel keeps its parallelism.
+ */
+export function usesDecodeLanes(gpu: Gpu, pairs: number, D: number, G: number): boolean {
+  return gpu.info.software && pairs >= DECODE_LANES_WG && decodeLanesFit(D, G);
 }
 
 /**

@@ -2,14 +2,15 @@ import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { stackedView, Tensor } from '../gpu/tensor.js';
 import { addInPlace } from '../ops/add.js';
-import { attention, kvWrite } from '../ops/attention.js';
+import { attention } from '../ops/attention.js';
 import { attentionBackward } from '../ops/attention-backward.js';
 import { keepsDenseAttention, type DenseAttentionKept } from '../ops/attention-dense.js';
 import { crossEntropy, IGNORE_INDEX } from '../ops/cross-entropy.js';
 import { embedding, embeddingBackward } from '../ops/embedding.js';
 import { matmul } from '../ops/matmul.js';
 import { rmsnorm, rmsnormBackward } from '../ops/rmsnorm.js';
-import { rope, ropeBackward, ropeTables, type RopeTables } from '../ops/rope.js';
+import { ropeBackward, ropeTables, type RopeTables } from '../ops/rope.js';
+import { ropeAndCache } from '../ops/rope-kv-write.js';
 import { swiglu, swigluBackward } from '../ops/swiglu.js';
 import { tokenLogprobs } from '../ops/token-logprobs.js';
 import { weightedCrossEntropy } from '../ops/weighted-cross-entropy.js';
@@ -849,9 +850,7 @@ export class TrainableModel {
     }
     const q = a.q.reshape([B, T, Hq, D]);
     const k = p.k.reshape([B, T, Hkv, D]);
-    rope(gpu, q, p.positions, this.rope);
-    rope(gpu, k, p.positions, this.rope);
-    kvWrite(gpu, k, p.v.reshape([B, T, Hkv, D]), a.kCache, a.vCache, p.slots, p.starts);
+    ropeAndCache(gpu, q, k, p.v.reshape([B, T, Hkv, D]), p.positions, this.rope, a.kCache, a.vCache, p.slots, p.starts);
     const segments = p.packed ? p.segments : undefined;
     attention(gpu, q, a.kCache, a.vCache, p.slots, p.starts, { lse: a.lse, segments, trainingRows: true, keep: keptAttention(a) }, a.attn.reshape([B, T, Hq, D]));
     gpu.copy(a.x, a.xm);

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { attention, attentionTuneCandidates, kvWrite, setAttentionTuning, type AttentionOptions } from '../../src/ops/attention.js';
+import { attention, attentionTuneCandidates, kvWrite, setAttentionTuning, usesDecodeLanes, type AttentionOptions } from '../../src/ops/attention.js';
 import { PonderError } from '../../src/errors.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
 import type { Tensor } from '../../src/gpu/tensor.js';
@@ -25,6 +25,7 @@ interface Case {
   kernel?: AttentionOptions['kernel'];
   decodeKeySplit?: number;
   decodeRowGroups?: number;
+  decodeLanes?: boolean;
 }
 
 interface Built {
@@ -88,7 +89,7 @@ async function checkCase(c: Case, kernel = c.kernel): Promise<void> {
   const { B, T, Hq, D } = x.dims;
   const out = poisoned(gpu, [B, T, Hq, D]);
   const lse = poisoned(gpu, [B, T, Hq]);
-  attention(gpu, x.tq, x.tkc, x.tvc, x.tslots, x.tstarts, { scale: c.scale, lse, kernel, decodeKeySplit: kernel === 'prefill' ? undefined : c.decodeKeySplit, decodeRowGroups: kernel === 'prefill' ? undefined : c.decodeRowGroups }, out);
+  attention(gpu, x.tq, x.tkc, x.tvc, x.tslots, x.tstarts, { scale: c.scale, lse, kernel, decodeKeySplit: kernel === 'prefill' ? undefined : c.decodeKeySplit, decodeRowGroups: kernel === 'prefill' ? undefined : c.decodeRowGroups, decodeLanes: kernel === 'prefill' ? undefined : c.decodeLanes }, out);
   const ref = attentionRef(x.q, x.kRef, x.vRef, x.slots, x.starts, x.dims, c.scale);
   const name = `${kernel ?? 'auto'} ${JSON.stringify(c)}`;
   assertClose(`${name} out`, await gpu.readF32(out), ref.out, { rtol: 1e-4, atol: 2e-5 });
@@ -96,7 +97,7 @@ async function checkCase(c: Case, kernel = c.kernel): Promise<void> {
 }
 
 const label = (c: Case) =>
-  `B=${c.B} T=${c.T} Hq=${c.Hq} Hkv=${c.Hkv} D=${c.D}` + (c.starts ? ` starts=[${c.starts}]` : '') + (c.slots ? ` slots=[${c.slots}]` : '') + (c.std ? ` std=${c.std} scale=${c.scale}` : '') + (c.decodeRowGroups ? ` row groups ${c.decodeRowGroups}` : '');
+  `B=${c.B} T=${c.T} Hq=${c.Hq} Hkv=${c.Hkv} D=${c.D}` + (c.starts ? ` starts=[${c.starts}]` : '') + (c.slots ? ` slots=[${c.slots}]` : '') + (c.std ? ` std=${c.std} scale=${c.scale}` : '') + (c.decodeRowGroups ? ` row groups ${c.decodeRowGroups}` : '') + (c.decodeLanes ? ' lanes' : '');
 
 describe('kvWrite', () => {
   it('appends k/v at each row’s slot and start, leaving the rest of the cache alone', async () => {
@@ -169,6 +170,14 @@ describe('attention decode (T = 1, keys split over the workgroup)', () => {
     // row groups: several (b, kv head) pairs a workgroup, of different lengths, the last group partial
     { B: 5, T: 1, Hq: 4, Hkv: 2, D: 32, starts: [0, 9, 130, 3, 64], slots: [4, 0, 3, 1, 2], decodeKeySplit: 1, decodeRowGroups: 4 },
     { B: 7, T: 1, Hq: 6, Hkv: 1, D: 16, starts: [40, 1, 2, 200, 0, 77, 5], decodeKeySplit: 1, decodeRowGroups: 16 },
+    // a lane a (b, kv head) pair, all its query heads (attention_decode_lanes.wgsl): G from 1 to 8,
+    // G·D up to its 512, pairs past the last workgroup's end (40 pairs: two full workgroups and a part)
+    { B: 5, T: 1, Hq: 14, Hkv: 2, D: 64, starts: [0, 1, 37, 128, 300], slots: [3, 0, 4, 1, 2], decodeLanes: true },
+    { B: 5, T: 1, Hq: 4, Hkv: 4, D: 32, starts: [5, 0, 130, 17, 64], decodeLanes: true },
+    { B: 3, T: 1, Hq: 6, Hkv: 1, D: 32, starts: [200, 2, 9], decodeLanes: true },
+    { B: 1, T: 1, Hq: 3, Hkv: 3, D: 8, starts: [33], decodeLanes: true },
+    { B: 3, T: 1, Hq: 16, Hkv: 2, D: 32, starts: [0, 150, 40], std: 3, scale: 1, decodeLanes: true },
+    { B: 20, T: 1, Hq: 4, Hkv: 2, D: 32, starts: [3, 40, 0, 17, 99, 8, 41, 2, 60, 5, 33, 1, 70, 12, 9, 45, 6, 28, 0, 81], decodeLanes: true },
   ];
   for (const c of cases) {
     it(`matches the float64 reference for ${label(c)}`, async () => {
@@ -199,8 +208,23 @@ describe('attention decode (T = 1, keys split over the workgroup)', () => {
   it('clamps out-of-range slots (out 0, lse -inf) and starts past the cache (all L positions)', async () => {
     const c: Case = { B: 3, T: 1, Hq: 12, Hkv: 2, D: 32, starts: [5, 90, 3], slots: [0, 1, 7], S: 2, L: 24 };
     await checkCase(c);
+    await checkCase({ ...c, decodeLanes: true });
     await checkCase(c, 'prefill');
     await checkCase({ ...c, T: 3 });
+  });
+
+  it('a lane a pair by default for a full workgroup of pairs on a CPU adapter, the same bits as a lane a head', async () => {
+    const gpu = await testGpu();
+    assert.equal(usesDecodeLanes(gpu, 128, 32, 2), gpu.info.software);
+    assert.equal(usesDecodeLanes(gpu, 2, 32, 2), false); // one sequence: a lane a head keeps more lanes busy
+    assert.equal(usesDecodeLanes(gpu, 128, 64, 16), false); // G·D past the kernel's 512 q floats a lane
+    // both kernels sum each head's keys in the same order: equal, not merely close
+    const c: Case = { B: 20, T: 1, Hq: 4, Hkv: 2, D: 32, starts: Array.from({ length: 20 }, (_, b) => (b * 37) % 90) };
+    const x = await build(gpu, c, rng());
+    const run = async (decodeLanes?: boolean) => gpu.readF32(attention(gpu, x.tq, x.tkc, x.tvc, x.tslots, x.tstarts, { decodeLanes }));
+    const lanes = await run(true);
+    assert.deepEqual(await run(false), lanes);
+    assert.deepEqual(await run(), lanes);
   });
 });
 
@@ -230,6 +254,9 @@ describe('attention shape checks', () => {
     // decode kernel forced with T > 1
     assert.throws(() => attention(gpu, q, kc, vc, slots, starts, { kernel: 'decode' }), isShape(/decode.*\[2x3x4x8\]/));
     // unsupported head dim
+    // the lanes decode kernel asked for more q floats a KV head than it holds
+    const wide = gpu.empty([1, 1, 16, 64]);
+    assert.throws(() => attention(gpu, wide, gpu.empty([1, 1, 8, 64]), gpu.empty([1, 1, 8, 64]), gpu.empty([1], 'u32'), gpu.empty([1], 'u32'), { decodeLanes: true }), isShape(/at most 512 q floats.*16 heads of 64/));
     const big = gpu.empty([1, 1, 1, 257]);
     assert.throws(() => attention(gpu, big, big, gpu.empty([1, 1, 1, 257]), gpu.empty([1], 'u32'), gpu.empty([1], 'u32')), isShape(/D=257 is unsupported/));
   });

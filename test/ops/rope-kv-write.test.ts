@@ -1,0 +1,105 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { PonderError } from '../../src/errors.js';
+import { kvWrite } from '../../src/ops/attention.js';
+import { rope, ropeTables } from '../../src/ops/rope.js';
+import { ropeKvWrite } from '../../src/ops/rope-kv-write.js';
+import { assertClose } from '../helpers/compare.js';
+import { testGpu } from '../helpers/gpu.js';
+import { randomF32, randomNormal, rng } from '../helpers/random.js';
+import { kvWriteRef } from '../reference/attention.js';
+import { ropeRef } from '../reference/layers.js';
+
+/**
+ * ropeKvWrite (rope of q and k in place, k and v into the caches, one dispatch) against the float64
+ * references of rope and kvWrite, and bit for bit against the three separate ops it stands for.
+ */
+interface Case {
+  B: number;
+  T: number;
+  Hq: number;
+  Hkv: number;
+  D: number;
+  rotaryDim: number;
+  maxPositions: number;
+  S: number;
+  L: number;
+  slots: number[];
+  starts: number[];
+}
+
+const cases: Case[] = [
+  // a prefill of three rows into shuffled slots: one slot out of range, one row running past L
+  { B: 3, T: 5, Hq: 4, Hkv: 2, D: 32, rotaryDim: 32, maxPositions: 64, S: 3, L: 12, slots: [2, 5, 0], starts: [0, 3, 9] },
+  // partial rotary (Phi-like): pass-through dims of k still reach the cache
+  { B: 2, T: 3, Hq: 6, Hkv: 2, D: 80, rotaryDim: 32, maxPositions: 64, S: 4, L: 16, slots: [3, 1], starts: [4, 0] },
+  // a batched decode step (T = 1), positions past the tables (clamped to the last row)
+  { B: 7, T: 1, Hq: 14, Hkv: 2, D: 64, rotaryDim: 64, maxPositions: 16, S: 8, L: 40, slots: [7, 0, 3, 1, 6, 2, 4], starts: [0, 15, 30, 2, 39, 17, 8] },
+  // the scalar kernel (rotary quads or head rows off vec4 alignment), with pass-through dims
+  { B: 2, T: 3, Hq: 3, Hkv: 1, D: 36, rotaryDim: 20, maxPositions: 8, S: 2, L: 6, slots: [1, 0], starts: [0, 4] },
+  { B: 1, T: 2, Hq: 1, Hkv: 1, D: 2, rotaryDim: 2, maxPositions: 8, S: 1, L: 4, slots: [0], starts: [1] },
+];
+
+describe('ropeKvWrite', () => {
+  for (const c of cases) {
+    it(`matches rope and kvWrite's float64 references, and the separate ops bit for bit: B=${c.B} T=${c.T} Hq=${c.Hq} Hkv=${c.Hkv} D=${c.D} rotary ${c.rotaryDim}`, async () => {
+      const gpu = await testGpu();
+      const r = rng();
+      const { B, T, Hq, Hkv, D, S, L } = c;
+      const theta = 10000;
+      const q = randomNormal(B * T * Hq * D, r);
+      const k = randomNormal(B * T * Hkv * D, r);
+      const v = randomF32(B * T * Hkv * D, r);
+      const kc = randomF32(S * Hkv * L * D, r);
+      const vc = randomF32(S * Hkv * L * D, r);
+      const positions = Uint32Array.from({ length: B * T }, (_, i) => c.starts[Math.floor(i / T)]! + (i % T));
+      const tables = ropeTables(gpu, { maxPositions: c.maxPositions, rotaryDim: c.rotaryDim, theta });
+      const up = () => ({
+        q: gpu.upload(q, [B, T, Hq, D]),
+        k: gpu.upload(k, [B, T, Hkv, D]),
+        v: gpu.upload(v, [B, T, Hkv, D]),
+        kc: gpu.upload(kc, [S, Hkv, L, D]),
+        vc: gpu.upload(vc, [S, Hkv, L, D]),
+        positions: gpu.upload(positions, [B * T], 'u32'),
+        slots: gpu.upload(Uint32Array.from(c.slots), [B], 'u32'),
+        starts: gpu.upload(Uint32Array.from(c.starts), [B], 'u32'),
+      });
+      const read = async (t: ReturnType<typeof up>) => ({ q: await gpu.readF32(t.q), k: await gpu.readF32(t.k), kc: await gpu.readF32(t.kc), vc: await gpu.readF32(t.vc) });
+
+      const fused = up();
+      ropeKvWrite(gpu, fused.q, fused.k, fused.v, fused.positions, tables, fused.kc, fused.vc, fused.slots, fused.starts);
+      const got = await read(fused);
+
+      const qRef = ropeRef(q, positions, Hq, D, c.rotaryDim, theta, c.maxPositions);
+      const kRef = ropeRef(k, positions, Hkv, D, c.rotaryDim, theta, c.maxPositions);
+      const caches = kvWriteRef(kRef, v, kc, vc, c.slots, c.starts, { B, T, Hq, Hkv, D, S, L });
+      const tol = { rtol: 1e-5, atol: 2e-6 };
+      assertClose('q', got.q, qRef, tol);
+      assertClose('k', got.k, kRef, tol);
+      assertClose('kCache', got.kc, caches.kCache, tol);
+      assertClose('vCache', got.vc, caches.vCache, tol);
+
+      const apart = up();
+      rope(gpu, apart.q, apart.positions, tables);
+      rope(gpu, apart.k, apart.positions, tables);
+      kvWrite(gpu, apart.k, apart.v, apart.kc, apart.vc, apart.slots, apart.starts);
+      assert.deepEqual(got, await read(apart));
+    });
+  }
+
+  it('rejects an odd head dim, q, k or v sharing bytes, and mismatched shapes, in one line each', async () => {
+    const gpu = await testGpu();
+    const isShape = (re: RegExp) => (e: unknown) => e instanceof PonderError && e.code === 'SHAPE' && re.test(e.message);
+    const tables = ropeTables(gpu, { maxPositions: 8, rotaryDim: 4, theta: 10000 });
+    const pos = gpu.empty([2], 'u32');
+    const slots = gpu.empty([1], 'u32');
+    const starts = gpu.empty([1], 'u32');
+    const cache = (D: number) => gpu.empty([1, 1, 8, D]);
+    const odd = gpu.empty([1, 2, 1, 5]);
+    assert.throws(() => ropeKvWrite(gpu, odd, gpu.empty([1, 2, 1, 5]), gpu.empty([1, 2, 1, 5]), pos, tables, cache(5), cache(5), slots, starts), isShape(/head dim must be even, got D=5/));
+    const q = gpu.empty([1, 2, 1, 4]);
+    assert.throws(() => ropeKvWrite(gpu, q, q, gpu.empty([1, 2, 1, 4]), pos, tables, cache(4), cache(4), slots, starts), isShape(/q, k and v must not share bytes/));
+    assert.throws(() => ropeKvWrite(gpu, q, gpu.empty([1, 3, 1, 4]), gpu.empty([1, 3, 1, 4]), pos, tables, cache(4), cache(4), slots, starts), isShape(/k \[1x3x1x4\] must match q \[1x2x1x4\]/));
+    assert.throws(() => ropeKvWrite(gpu, q, gpu.empty([1, 2, 1, 4]), gpu.empty([1, 2, 1, 4]), gpu.empty([3], 'u32'), tables, cache(4), cache(4), slots, starts), isShape(/positions has 3 elements/));
+  });
+});
