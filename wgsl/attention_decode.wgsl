@@ -62,7 +62,8 @@ override RPW: u32 = 1;      // (b, kvh) row groups per workgroup (> 1 only with 
 override DLOOP: u32 = max(HD, 40u);
 
 const MAXD: u32 = 256u;
-const KB: u32 = 4u;  // keys per online-softmax block
+override KB: u32 = 4u;  // keys per online-softmax block (at most MAXKB; 8 on a CPU adapter: ops/attention.ts decodeKeyBlock)
+const MAXKB: u32 = 8u;
 const MASKED: f32 = -3.0e38;
 const LN2: f32 = 0.6931471805599453;
 var<private> NEG_INF_BITS: u32 = 0xff800000u;
@@ -114,7 +115,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidA
   // This stream's keys: ks, ks+KSPLIT, ...; blocks of KB of them share one rescale.
   let nMine = select(0u, (n - ks + KSPLIT - 1u) / KSPLIT, ks < n);
   for (var i0 = 0u; i0 < nMine; i0 += KB) {
-    var s: array<f32, KB>;
+    var s: array<f32, MAXKB>;
     var mNew = m;
     for (var j = 0u; j < KB; j++) {
       let i = i0 + j;
@@ -129,7 +130,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidA
     }
     let alpha = exp2(m - mNew);
     m = mNew;
-    var pr: array<f32, KB>;
+    var pr: array<f32, MAXKB>;
     var psum = 0.0;
     for (var j = 0u; j < KB; j++) {
       pr[j] = select(0.0, exp2(s[j] - mNew), s[j] > MASKED);

@@ -1,6 +1,7 @@
 // Causal grouped-query attention, decode form (T == 1), for CPU adapters: one lane per (sequence,
 // KV head) pair, serving all G = Hq/Hkv query heads that share it. Same maths and the same order of
-// operations per head as attention_decode.wgsl with one key stream (its results, bit for bit):
+// operations per head as attention_decode.wgsl with one key stream and KB = 8 (what a CPU adapter
+// runs; its results, bit for bit):
 //
 //   out[b,0,h,:] = Σ_{j < n} softmax_j(scale · q[b,0,h]·K[slot,kvh,j]) · V[slot,kvh,j,:],
 //   n = min(starts[b], L-1) + 1
@@ -11,10 +12,17 @@
 // Why lanes over pairs: on lavapipe a storage load costs the same per 8 (or 16) lanes whatever the
 // addresses, and the K and V loads are most of this kernel's time. attention_decode.wgsl gives each
 // query head its own lane, so the G heads of a pair load each K and V element G times; here one
-// lane loads it once and uses it for all G heads. Batched sampling's step (64 sequences, 4/2 heads
-// of 32, ~40 keys) ran 0.49 → 0.38 ms a layer, a Qwen2.5-0.5B-shaped one (32 sequences, 14/2
-// heads of 64) 2.4 → 1.2 ms (lavapipe, 2 Zen 4 cores, 16-lane subgroups; WG 8 was slower).
+// lane loads it once and uses it for all G heads. A block's scores are summed dims outermost, so
+// each q element is read from the lane's private row (a per-lane gather on lavapipe) once a block
+// of KB keys rather than once a key. Against attention_decode.wgsl's lane a head (`node
+// scripts/profile-batched-ops.mjs`, lavapipe on 2 Zen 4 cores, 16-lane subgroups; WG 8 was slower):
+// batched sampling's step (64 sequences, 4/2 heads of 32) 0.48 → 0.38 ms a layer at ~40 keys and
+// 1.96 → 1.02 ms at ~200, a Qwen2.5-0.5B-shaped one (32 sequences, 14/2 heads of 64, ~64 keys)
+// 2.43 → 0.61 ms. With few pairs it is one workgroup on one core (ops/attention.ts usesDecodeLanes).
 // There is no barrier and no workgroup memory: lanes past the last pair repeat it and never write.
+// A cache whose slot rows are a multiple of 4 KiB apart (L·D·4 bytes: 512 positions of 32 dims) puts
+// the 16 lanes' loads in the same L1 sets: 1.51 ms against 1.00 at 513 positions (64 sequences, ~200
+// keys; lavapipe, Zen 4). sampleBatch gives its caches an odd number of positions.
 //
 // Each lane runs the flash-attention online softmax per head over blocks of KB keys (q rows
 // pre-scaled by scale·log2 e, so softmax uses exp2):
@@ -42,7 +50,7 @@ override WG: u32 = 16;  // lanes (pairs) a workgroup
 // ≤ 32 trips, which scalarises the private rows (a slower kernel, and seconds more to compile).
 override DLOOP: u32 = max(HD, 40u);
 const MAXQ: u32 = 512u;  // q (and acc) floats a lane: GL·HD
-const KB: u32 = 4u;  // keys per online-softmax block
+const KB: u32 = 8u;  // keys per online-softmax block (attention_decode.wgsl's KB on a CPU adapter)
 const MASKED: f32 = -3.0e38;
 const LN2: f32 = 0.6931471805599453;
 var<private> NEG_INF_BITS: u32 = 0xff800000u;
@@ -82,21 +90,29 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     }
   }
   for (var i0 = 0u; i0 < n; i0 += KB) {
-    var s: array<f32, 32>;  // [KB][8]: block key j, head h at j·8 + h
+    // the block's scores, dims outermost: each q element is read from the private row once a block
+    // (a per-lane gather), not once a key; each score still sums its dims in order from 0
+    var s: array<f32, 64>;  // [KB][8]: block key j, head h at j·8 + h
+    var kOff: array<u32, KB>;
     for (var j = 0u; j < KB; j++) {
-      let kOff = cacheBase + min(i0 + j, n - 1u) * HD;
-      var dot: array<f32, 8>;
-      for (var h = 0u; h < GL; h++) { dot[h] = 0.0; }
-      for (var d = 0u; d < DLOOP; d++) {
-        if (d < HD) {
-          let kd = kc[kOff + d];
-          for (var h = 0u; h < GL; h++) { dot[h] += qr[h * HD + d] * kd; }
+      kOff[j] = cacheBase + min(i0 + j, n - 1u) * HD;
+      for (var h = 0u; h < GL; h++) { s[j * 8u + h] = 0.0; }
+    }
+    for (var d = 0u; d < DLOOP; d++) {
+      if (d < HD) {
+        var qd: array<f32, 8>;
+        for (var h = 0u; h < GL; h++) { qd[h] = qr[h * HD + d]; }
+        for (var j = 0u; j < KB; j++) {
+          let kd = kc[kOff[j] + d];
+          for (var h = 0u; h < GL; h++) { s[j * 8u + h] += qd[h] * kd; }
         }
       }
-      for (var h = 0u; h < GL; h++) { s[j * 8u + h] = select(MASKED, dot[h], i0 + j < n); }
+    }
+    for (var j = 0u; j < KB; j++) {
+      for (var h = 0u; h < GL; h++) { s[j * 8u + h] = select(MASKED, s[j * 8u + h], i0 + j < n); }
     }
     var alpha: array<f32, 8>;
-    var pr: array<f32, 32>;
+    var pr: array<f32, 64>;
     for (var h = 0u; h < GL; h++) {
       var mNew = m[h];
       for (var j = 0u; j < KB; j++) { mNew = max(mNew, s[j * 8u + h]); }

@@ -44,6 +44,8 @@ var<workgroup> partial: array<f32, WG>;
 // The sum of `acc` over the TPR threads of this thread's row, returned to all of them. Every thread
 // of the workgroup must call it (it has barriers).
 fn row_sum(lid: u32, t: u32, acc: f32) -> f32 {
+  // a thread a row: no tree, no barrier (a barrier makes lavapipe run the workgroup as coroutines)
+  if (TPR == 1u) { return acc; }
   partial[lid] = acc;
   workgroupBarrier();
   for (var s = TPR / 2u; s > 0u; s >>= 1u) {

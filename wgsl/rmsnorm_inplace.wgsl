@@ -29,6 +29,8 @@ override WG: u32 = TPR * RPW;
 var<workgroup> partial: array<f32, WG>;
 
 fn row_sum(lid: u32, t: u32, acc: f32) -> f32 {
+  // a thread a row: no tree, no barrier (a barrier makes lavapipe run the workgroup as coroutines)
+  if (TPR == 1u) { return acc; }
   partial[lid] = acc;
   workgroupBarrier();
   for (var s = TPR / 2u; s > 0u; s >>= 1u) {

@@ -168,7 +168,7 @@ export function attention(gpu: Gpu, q: Tensor, kCache: Tensor, vCache: Tensor, s
     }
     gpu.dispatch({
       file: 'attention_decode.wgsl',
-      constants: { HD: D, HPW: t.HPW, KSPLIT: t.KSPLIT, DC: t.DC, RPW: rpw },
+      constants: { HD: D, HPW: t.HPW, KSPLIT: t.KSPLIT, DC: t.DC, RPW: rpw, KB: decodeKeyBlock(gpu) },
       params: new Params().u32(B).u32(Hq).u32(Hkv).u32(S).u32(L).u32(G).u32(writeLse).f32(scale * LOG2E),
       tensors: [q, kCache, vCache, slots, starts, o, lse],
       workgroups: [Math.ceil(G / t.HPW), Math.ceil((B * Hkv) / rpw)],
@@ -287,10 +287,22 @@ export function decodeTiles(D: number, G: number, smemBytes: number, software: b
   return { HPW, KSPLIT, DC };
 }
 
+/**
+ * Keys per online-softmax block of attention_decode.wgsl: 8 on a CPU adapter, as
+ * attention_decode_lanes.wgsl always takes, so the two kernels give the same bits there (and 5-8%
+ * faster than 4 on lavapipe: one rescale of the accumulators per 8 keys); 4 elsewhere, as measured
+ * when the kernel was written.
+ */
+function decodeKeyBlock(gpu: Gpu): number {
+  return gpu.info.software ? 8 : 4;
+}
+
 /** Lanes a workgroup of attention_decode_lanes.wgsl (one SIMD batch on a 16-lane lavapipe). */
 const DECODE_LANES_WG = 16;
 /** Its MAXQ: q floats a lane, G·D. */
 const DECODE_LANES_MAX_Q = 512;
+/** Fewest (sequence, KV head) pairs for which it is the default (usesDecodeLanes). */
+const DECODE_LANES_MIN_PAIRS = 8;
 
 /** Whether attention_decode_lanes.wgsl takes G query heads of D dims a KV head. */
 export function decodeLanesFit(D: number, G: number): boolean {
@@ -299,14 +311,15 @@ export function decodeLanesFit(D: number, G: number): boolean {
 
 /**
  * Whether decode runs attention_decode_lanes.wgsl by default: on a CPU adapter (one key stream;
- * lanes are SIMD lanes, where a load costs the same whatever its addresses) with at least a full
- * workgroup of (b, kv head) pairs. With fewer, a lane a head keeps more lanes and cores busy: one
- * sequence of 14/2 heads of 64 over 500 keys took 0.67 ms that way and 3.3 ms a lane a pair, 16
- * pairs about the same both ways, 128 pairs (batched sampling) 0.49 against 0.39 ms (lavapipe).
- * On a GPU the key-split kernel keeps its parallelism.
+ * lanes are SIMD lanes, where a load costs the same whatever its addresses) with at least 8
+ * (b, kv head) pairs. With fewer, a lane a head keeps both cores busy where a lane a pair fills one
+ * workgroup, one core: `node scripts/profile-batched-ops.mjs` on lavapipe, 14/2 heads of 64 over
+ * ~500 keys, 1 sequence 0.94 ms a head a lane against 1.89 a pair a lane, 2 sequences 1.75 against
+ * 1.88, 4 sequences 2.34 against 1.88; 4/2 heads of 32 at 64 sequences and ~200 keys 1.96 against
+ * 1.02. On a GPU the key-split kernel keeps its parallelism.
  */
 export function usesDecodeLanes(gpu: Gpu, pairs: number, D: number, G: number): boolean {
-  return gpu.info.software && pairs >= DECODE_LANES_WG && decodeLanesFit(D, G);
+  return gpu.info.software && pairs >= DECODE_LANES_MIN_PAIRS && decodeLanesFit(D, G);
 }
 
 /**

@@ -29,16 +29,20 @@ function pow2ceil(n: number): number {
 }
 
 /**
- * How rmsnorm.wgsl splits rows over threads. On a software adapter (lavapipe: a workgroup is a loop
- * on one CPU thread, and invocations cost more than memory traffic) up to 4 threads per row (vec4
- * loads) and 16 rows per workgroup measured fastest: [128 x 896] ~0.4-0.6 ms against ~1.9 ms with
- * 128 scalar threads per row. On GPUs (not measured here): ~4 loads per thread up to 256 threads per
- * row, and at least 64 threads per workgroup (several rows per workgroup when rows are short).
+ * How rmsnorm.wgsl (and rmsnorm_backward.wgsl's dx) split rows over threads. On a software adapter
+ * (lavapipe: a workgroup is a loop on one CPU thread, and invocations cost more than memory traffic)
+ * one thread a row (vec4 loads, no reduction tree and so no barrier) and 16 rows a workgroup:
+ * against 4 threads a row, [4096 x 128] (a training step's norm) 0.98 → 0.65 ms, [64 x 128] (a
+ * batched decode step's) 0.064 → 0.054, [512 x 896] 0.63 → 0.55 (`node
+ * scripts/profile-batched-ops.mjs`, lavapipe, 2 Zen 4 cores); 4 had beaten 128 scalar threads a
+ * row ~3x. On GPUs (not measured here): ~4 loads per thread up to 256
+ * threads per row, and at least 64 threads per workgroup (several rows per workgroup when rows are
+ * short).
  */
 export function rmsnormLayout(dim: number, software: boolean): RmsNormLayout {
   const vec4 = dim % 4 === 0;
   const units = vec4 ? dim / 4 : dim;
-  if (software) return { vec4, tpr: Math.min(pow2ceil(units), 4), rpw: 16 };
+  if (software) return { vec4, tpr: 1, rpw: 16 };
   const tpr = Math.min(256, pow2ceil(Math.ceil(units / 4)));
   return { vec4, tpr, rpw: Math.max(1, 64 / tpr) };
 }
