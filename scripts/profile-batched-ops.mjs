@@ -74,7 +74,7 @@ for (const [B, T, Hq, Hkv, D] of [[64, 1, 4, 2, 32], [8, 32, 4, 2, 32], [8, 512,
     rope(gpu, k, positions, tables);
     kvWrite(gpu, k, v, kc, vc, slots, starts);
   });
-  const fused = await time(() => ropeKvWrite(gpu, q, k, v, positions, tables, kc, vc, slots, starts));
+  const fused = await time(() => ropeKvWrite(gpu, q, k, v, { positions, tables, kCache: kc, vCache: vc, slots, starts }));
   console.log(`  B${B} T${T}, ${Hq}/${Hkv} heads of ${D}: ${apart} | ${fused}`);
 }
 

@@ -75,6 +75,24 @@ export class Tensor {
     return parts;
   }
 
+  /**
+   * Views of consecutive row blocks of this [rows, ...rest] tensor, counts[i] rows each (summing to
+   * rows); the first takes over the buffer's ownership, as unstack.
+   */
+  splitRows(counts: readonly number[]): Tensor[] {
+    const [rows, ...rest] = this.shape;
+    if (counts.reduce((a, n) => a + n, 0) !== rows) throw new Error(`splitRows: ${counts.join('+')} rows do not make ${shapeString(this.shape)}`);
+    const rowBytes = numel(rest) * DTYPE_BYTES[this.dtype];
+    let offset = this.byteOffset;
+    const parts = counts.map((n, i) => {
+      const t = new Tensor(this.buffer, [n, ...rest], this.dtype, i === 0 ? this.owner : null, offset);
+      offset += n * rowBytes;
+      return t;
+    });
+    this.owner = null;
+    return parts;
+  }
+
   /** Returns the buffer to its pool. Using the tensor afterwards is a bug. */
   release(): void {
     if (this.owner) {
@@ -104,6 +122,27 @@ export function stackedView(parts: readonly Tensor[]): Tensor | undefined {
     if (t.shape.length !== first.shape.length || t.shape.some((d, j) => d !== first.shape[j])) return undefined;
   }
   return new Tensor(first.buffer, [parts.length, ...first.shape], first.dtype, null, first.byteOffset);
+}
+
+/**
+ * The [Σ rows, ...rest] view over [rows_i, ...rest] tensors that lie back to back in one buffer (each
+ * right after the one before, the first at an aligned offset), or undefined when they do not: a
+ * matmul against it computes all their outputs side by side in each output row (q, k and v from one
+ * projection).
+ */
+export function concatenatedView(parts: readonly Tensor[]): Tensor | undefined {
+  const first = parts[0];
+  if (!first || first.byteOffset % BINDING_ALIGN_BYTES !== 0) return undefined;
+  const rest = first.shape.slice(1);
+  let offset = first.byteOffset;
+  let rows = 0;
+  for (const t of parts) {
+    if (t.buffer !== first.buffer || t.dtype !== first.dtype || t.byteOffset !== offset) return undefined;
+    if (t.shape.length !== first.shape.length || t.shape.some((d, j) => j > 0 && d !== first.shape[j])) return undefined;
+    offset += t.byteSize;
+    rows += t.shape[0]!;
+  }
+  return new Tensor(first.buffer, [rows, ...rest], first.dtype, null, first.byteOffset);
 }
 
 /**

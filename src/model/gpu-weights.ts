@@ -1,6 +1,6 @@
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
-import { shapeString, type Tensor } from '../gpu/tensor.js';
+import { BINDING_ALIGN_BYTES, shapeString, type Tensor } from '../gpu/tensor.js';
 import { maxTableRows, uploadTable, type EmbeddingTable } from '../ops/embedding.js';
 import { checkWeights, expectedWeights, mtpPrefix, type ModelConfig, type Weights } from './config.js';
 
@@ -84,13 +84,27 @@ export function uploadWeights(gpu: Gpu, config: ModelConfig, weights: Weights, o
   const maxRows = Math.min(opts.maxChunkRows ?? Infinity, maxTableRows(gpu, H));
   const table = (name: string): EmbeddingTable => uploadTable(gpu, weights.get(name)!.data, config.vocab_size, H, { maxRows, label: name });
 
+  // q, k and v in one buffer too, q first, when k then starts at a binding-aligned offset (so k and
+  // v stay a stacked pair): the forward can then run all three as one matmul (concatenatedView)
+  const qkv = (a: string): Tensor[] => {
+    const names = [`${a}.q_proj.weight`, `${a}.k_proj.weight`, `${a}.v_proj.weight`];
+    const [q, k, v] = names.map((n) => weights.get(n)!);
+    if ((q!.data.length * 4) % BINDING_ALIGN_BYTES !== 0) return [up(names[0]!), ...stacked(names.slice(1))];
+    const data = new Float32Array(q!.data.length + k!.data.length + v!.data.length);
+    data.set(q!.data);
+    data.set(k!.data, q!.data.length);
+    data.set(v!.data, q!.data.length + k!.data.length);
+    const rows = [q!.shape[0]!, k!.shape[0]!, v!.shape[0]!];
+    return gpu.upload(data, [rows[0]! + rows[1]! + rows[2]!, H], 'f32', names.join('+')).splitRows(rows);
+  };
+
   const block = (p: string): LayerWeights => {
     const a = `${p}.self_attn`;
-    const [k, v] = stacked([`${a}.k_proj.weight`, `${a}.v_proj.weight`]);
+    const [q, k, v] = qkv(a);
     const [gate, upProj] = stacked([`${p}.mlp.gate_proj.weight`, `${p}.mlp.up_proj.weight`]);
     return {
       inputNorm: up(`${p}.input_layernorm.weight`),
-      q: up(`${a}.q_proj.weight`),
+      q: q!,
       k: k!,
       v: v!,
       qBias: config.attention_bias ? up(`${a}.q_proj.bias`) : undefined,

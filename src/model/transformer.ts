@@ -1,6 +1,6 @@
 import { PonderError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
-import { shapeString, stackedView, Tensor } from '../gpu/tensor.js';
+import { concatenatedView, shapeString, stackedView, Tensor } from '../gpu/tensor.js';
 import { attention, prefillTiles } from '../ops/attention.js';
 import { pickMatmulConfig } from '../ops/matmul-configs.js';
 import { decodeLayer, decodeLayerFits, type DecodeLayerDims } from '../ops/decode-layer.js';
@@ -11,7 +11,7 @@ import { matmul } from '../ops/matmul.js';
 import { mtpInput, mtpInputFits } from '../ops/mtp-input.js';
 import { rmsnorm } from '../ops/rmsnorm.js';
 import { ropeTables, type RopeTables } from '../ops/rope.js';
-import { ropeAndCache } from '../ops/rope-kv-write.js';
+import { ropeAndCache, ropeKvWriteFits, ropeKvWritePacked } from '../ops/rope-kv-write.js';
 import { swiglu } from '../ops/swiglu.js';
 import type { ModelConfig, Weights } from './config.js';
 import { checkGpuWeights, releaseWeights, tableChunks, uploadWeights, type GpuWeights, type LayerWeights, type MtpWeights, type UploadOptions } from './gpu-weights.js';
@@ -43,7 +43,11 @@ import { onePassLimits } from './limits.js';
  * back in one buffer (uploadWeights stores them so; a TrainableModel's arena usually does) and the
  * plan's k and v (gate and up) are one buffer too: matmul's shared-A batch against the stacked
  * weight view [2, N, H] writes [2, rows, N], whose halves are the two outputs. Otherwise (a bias on
- * k/v, unaligned sizes) they run as separate matmuls.
+ * k/v, unaligned sizes) they run as separate matmuls. When q's weights lie right before k's too
+ * (uploadWeights, where k then starts binding-aligned) and the layer has no biases or q/k norms, q, k
+ * and v are one matmul against the concatenated rows [Hq·D + 2·Hkv·D, H] into the plan's qkv, whose
+ * rows hold each token's q, k and v heads side by side; ropeKvWritePacked takes q out of it, rotated,
+ * into the plan's q for attention (one matmul and one dispatch where there were two and one).
  *
  * Activations are planned: one set of buffers per (B, T) shape, allocated on first use and reused by
  * later calls of that shape (decode reuses one plan for every token). Only the returned logits are
@@ -116,6 +120,8 @@ interface Plan {
   kv?: Tensor;
   /** [2, rows, intermediate] whose halves gate and up are, likewise */
   gu?: Tensor;
+  /** [rows, (Hq + 2·Hkv)·D]: a token's q, k and v heads, one packed projection (models without biases or q/k norms) */
+  qkv?: Tensor;
   attn: Tensor; // [rows, Hq·D]
   gate: Tensor; // [rows, intermediate]
   up: Tensor; // [rows, intermediate]
@@ -340,6 +346,23 @@ export class Transformer {
     const Hq = c.num_attention_heads;
     const Hkv = c.num_key_value_heads;
     rmsnorm(gpu, p.x, l.inputNorm, { eps }, p.n);
+    const cacheWrite = { positions: p.positions, tables: this.rope, kCache, vCache, slots: p.slots, starts: p.starts };
+    const q = p.q.reshape([p.B, p.T, Hq, D]);
+    const qkvWeights = p.qkv && !l.qBias && !l.kBias && !l.vBias && !l.qNorm ? concatenatedView([l.q, l.k, l.v]) : undefined;
+    if (qkvWeights && p.qkv) {
+      matmul(gpu, p.n, qkvWeights, { transB: true }, p.qkv);
+      ropeKvWritePacked(gpu, p.qkv.reshape([p.B, p.T, Hq + 2 * Hkv, D]), Hq, q, cacheWrite);
+    } else {
+      this.projectQkv(p, l);
+      ropeAndCache(gpu, q, p.k.reshape([p.B, p.T, Hkv, D]), p.v.reshape([p.B, p.T, Hkv, D]), cacheWrite);
+    }
+    attention(gpu, q, kCache, vCache, p.slots, p.starts, {}, p.attn.reshape([p.B, p.T, Hq, D]));
+    matmul(gpu, p.attn, l.o, { transB: true, accumulate: true }, p.x);
+  }
+
+  /** q, k and v as separate projections (k and v as one when their weights stack), q and k normed where the model has q/k norms. */
+  private projectQkv(p: Plan, l: LayerWeights): void {
+    const { gpu } = this;
     matmul(gpu, p.n, l.q, { transB: true, bias: l.qBias }, p.q);
     const kvWeights = p.kv && !l.kBias && !l.vBias ? stackedView([l.k, l.v]) : undefined;
     if (kvWeights) matmul(gpu, p.n, kvWeights, { transB: true }, p.kv);
@@ -347,12 +370,7 @@ export class Transformer {
       matmul(gpu, p.n, l.k, { transB: true, bias: l.kBias }, p.k);
       matmul(gpu, p.n, l.v, { transB: true, bias: l.vBias }, p.v);
     }
-    const q = p.q.reshape([p.B, p.T, Hq, D]);
-    const k = p.k.reshape([p.B, p.T, Hkv, D]);
     if (l.qNorm && l.kNorm) this.qkNorm(p, l.qNorm, l.kNorm);
-    ropeAndCache(gpu, q, k, p.v.reshape([p.B, p.T, Hkv, D]), p.positions, this.rope, kCache, vCache, p.slots, p.starts);
-    attention(gpu, q, kCache, vCache, p.slots, p.starts, {}, p.attn.reshape([p.B, p.T, Hq, D]));
-    matmul(gpu, p.attn, l.o, { transB: true, accumulate: true }, p.x);
   }
 
   /** Qwen3: RMSNorm over each head's D dims of q and k (before RoPE), in place. */
@@ -568,6 +586,7 @@ export class Transformer {
       ...pairOf(this.gpu, rows, c.num_key_value_heads * c.head_dim, 'k', 'v', 'kv'),
       attn: e([rows, c.num_attention_heads * c.head_dim], 'f32', 'attn'),
       ...pairOf(this.gpu, rows, c.intermediate_size, 'gate', 'up', 'gu'),
+      ...(packsQkv(c) ? { qkv: e([rows, (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim], 'f32', 'qkv') } : {}),
       act: e([rows, c.intermediate_size], 'f32', 'act'),
       aux: e([rows, c.hidden_size], 'f32', 'aux'),
       lastNorm: e([B, c.hidden_size], 'f32', 'lastNorm'),
@@ -593,6 +612,11 @@ export class Transformer {
 function pairOf<A extends string, B extends string, C extends string>(gpu: Gpu, rows: number, n: number, a: A, b: B, both: C): Record<A | B, Tensor> & Partial<Record<C, Tensor>> {
   const { whole, parts } = gpu.emptyStacked(2, [rows, n], both);
   return { [a]: parts[0]!, [b]: parts[1]!, ...(whole ? { [both]: whole } : {}) } as Record<A | B, Tensor> & Partial<Record<C, Tensor>>;
+}
+
+/** Whether a model's attention blocks can take q, k and v from one packed projection (Plan.qkv). */
+function packsQkv(c: ModelConfig): boolean {
+  return !c.attention_bias && !c.qk_norm && ropeKvWriteFits(c.head_dim);
 }
 
 /** ForwardOptions.lengths: one per sequence, each 1..T, and only with lastOnly. */

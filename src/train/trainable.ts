@@ -850,7 +850,7 @@ export class TrainableModel {
     }
     const q = a.q.reshape([B, T, Hq, D]);
     const k = p.k.reshape([B, T, Hkv, D]);
-    ropeAndCache(gpu, q, k, p.v.reshape([B, T, Hkv, D]), p.positions, this.rope, a.kCache, a.vCache, p.slots, p.starts);
+    ropeAndCache(gpu, q, k, p.v.reshape([B, T, Hkv, D]), { positions: p.positions, tables: this.rope, kCache: a.kCache, vCache: a.vCache, slots: p.slots, starts: p.starts });
     const segments = p.packed ? p.segments : undefined;
     attention(gpu, q, a.kCache, a.vCache, p.slots, p.starts, { lse: a.lse, segments, trainingRows: true, keep: keptAttention(a) }, a.attn.reshape([B, T, Hq, D]));
     gpu.copy(a.x, a.xm);

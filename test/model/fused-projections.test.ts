@@ -8,13 +8,14 @@ import { randomInts, rng, testSeed } from '../helpers/random.js';
 import { randomWeights, tinyConfig } from '../helpers/tiny-models.js';
 
 /**
- * k/v and gate/up as one matmul each (transformer.ts "Fused projections"): a model whose weights are
- * stacked (uploadWeights) computes the logits of one with every weight in a buffer of its own, in two
- * dispatches fewer per layer when its activations can be stacked too (rows · width a multiple of 64
- * floats; the tiny config's k/v width 16 and intermediate 48 need rows % 4 == 0).
+ * q/k/v and gate/up as one matmul each (transformer.ts "Fused projections"): a model whose weights are
+ * stacked (uploadWeights) computes the logits of one with every weight in a buffer of its own. q, k
+ * and v packed are one matmul instead of three whatever the rows (two dispatches fewer a layer);
+ * gate and up one instead of two when the activations can be stacked too (rows · width a multiple of
+ * 64 floats; the tiny config's intermediate 48 needs rows % 4 == 0).
  */
-describe('fused k/v and gate/up projections', () => {
-  it('match separate weights, with 2 dispatches fewer per layer when the rows allow it', async () => {
+describe('fused q/k/v and gate/up projections', () => {
+  it('match separate weights, in 3 dispatches fewer per layer (2 when the rows cannot stack gate and up)', async () => {
     const gpu = await testGpu();
     const config = tinyConfig('llama', { vocab_size: 263, num_hidden_layers: 2 });
     const weights = randomWeights(config, testSeed);
@@ -25,14 +26,14 @@ describe('fused k/v and gate/up projections', () => {
       ...own,
       layers: own.layers.map((l, i) => {
         const p = `model.layers.${i}`;
-        return { ...l, k: single(`${p}.self_attn.k_proj.weight`), v: single(`${p}.self_attn.v_proj.weight`), gate: single(`${p}.mlp.gate_proj.weight`), up: single(`${p}.mlp.up_proj.weight`) };
+        return { ...l, q: single(`${p}.self_attn.q_proj.weight`), k: single(`${p}.self_attn.k_proj.weight`), v: single(`${p}.self_attn.v_proj.weight`), gate: single(`${p}.mlp.gate_proj.weight`), up: single(`${p}.mlp.up_proj.weight`) };
       }),
     }, { owned: false });
     // the separate-op path (small passes would otherwise run as one fused kernel a layer, decode-layer.test.ts)
     fused.fusedDecode = false;
     separate.fusedDecode = false;
     const r = rng(testSeed);
-    for (const [B, T, fewer] of [[2, 2, 2 * 2], [1, 3, 0]] as const) {
+    for (const [B, T, fewer] of [[2, 2, 2 * 3], [1, 3, 2 * 2]] as const) {
       const tokens = Array.from({ length: B }, () => Array.from(randomInts(T, r, config.vocab_size)));
       const run = async (m: Transformer) => {
         const cache = m.createCache(B, 8);

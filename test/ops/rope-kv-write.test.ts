@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { PonderError } from '../../src/errors.js';
 import { kvWrite } from '../../src/ops/attention.js';
 import { rope, ropeTables } from '../../src/ops/rope.js';
-import { ropeKvWrite } from '../../src/ops/rope-kv-write.js';
+import { ropeKvWrite, ropeKvWritePacked } from '../../src/ops/rope-kv-write.js';
 import { assertClose } from '../helpers/compare.js';
 import { testGpu } from '../helpers/gpu.js';
 import { randomF32, randomNormal, rng } from '../helpers/random.js';
@@ -12,7 +12,8 @@ import { ropeRef } from '../reference/layers.js';
 
 /**
  * ropeKvWrite (rope of q and k in place, k and v into the caches, one dispatch) against the float64
- * references of rope and kvWrite, and bit for bit against the three separate ops it stands for.
+ * references of rope and kvWrite, bit for bit against the three separate ops it stands for, and its
+ * packed form (q, k and v heads in one projection) bit for bit against it.
  */
 interface Case {
   B: number;
@@ -67,7 +68,7 @@ describe('ropeKvWrite', () => {
       const read = async (t: ReturnType<typeof up>) => ({ q: await gpu.readF32(t.q), k: await gpu.readF32(t.k), kc: await gpu.readF32(t.kc), vc: await gpu.readF32(t.vc) });
 
       const fused = up();
-      ropeKvWrite(gpu, fused.q, fused.k, fused.v, fused.positions, tables, fused.kc, fused.vc, fused.slots, fused.starts);
+      ropeKvWrite(gpu, fused.q, fused.k, fused.v, { positions: fused.positions, tables, kCache: fused.kc, vCache: fused.vc, slots: fused.slots, starts: fused.starts });
       const got = await read(fused);
 
       const qRef = ropeRef(q, positions, Hq, D, c.rotaryDim, theta, c.maxPositions);
@@ -84,6 +85,27 @@ describe('ropeKvWrite', () => {
       rope(gpu, apart.k, apart.positions, tables);
       kvWrite(gpu, apart.k, apart.v, apart.kc, apart.vc, apart.slots, apart.starts);
       assert.deepEqual(got, await read(apart));
+
+      // one packed q|k|v projection [B, T, Hq + 2·Hkv, D]: the same bits, the rotated q in its own tensor
+      const heads = Hq + 2 * Hkv;
+      const packed = new Float32Array(B * T * heads * D);
+      for (let tok = 0; tok < B * T; tok++) {
+        packed.set(q.subarray(tok * Hq * D, (tok + 1) * Hq * D), tok * heads * D);
+        packed.set(k.subarray(tok * Hkv * D, (tok + 1) * Hkv * D), (tok * heads + Hq) * D);
+        packed.set(v.subarray(tok * Hkv * D, (tok + 1) * Hkv * D), (tok * heads + Hq + Hkv) * D);
+      }
+      const one = up();
+      const qkv = gpu.upload(packed, [B, T, heads, D]);
+      const qOut = gpu.empty([B, T, Hq, D]);
+      ropeKvWritePacked(gpu, qkv, Hq, qOut, { positions: one.positions, tables, kCache: one.kc, vCache: one.vc, slots: one.slots, starts: one.starts });
+      assert.deepEqual(await gpu.readF32(qOut), got.q);
+      assert.deepEqual(await gpu.readF32(one.kc), got.kc);
+      assert.deepEqual(await gpu.readF32(one.vc), got.vc);
+      const packedOut = await gpu.readF32(qkv);
+      for (let tok = 0; tok < B * T; tok++) {
+        const kRow = (tok * heads + Hq) * D;
+        assert.deepEqual(packedOut.subarray(kRow, kRow + Hkv * D), got.k.subarray(tok * Hkv * D, (tok + 1) * Hkv * D), `k of token ${tok}, rotated in place`);
+      }
     });
   }
 
@@ -96,10 +118,13 @@ describe('ropeKvWrite', () => {
     const starts = gpu.empty([1], 'u32');
     const cache = (D: number) => gpu.empty([1, 1, 8, D]);
     const odd = gpu.empty([1, 2, 1, 5]);
-    assert.throws(() => ropeKvWrite(gpu, odd, gpu.empty([1, 2, 1, 5]), gpu.empty([1, 2, 1, 5]), pos, tables, cache(5), cache(5), slots, starts), isShape(/head dim must be even, got D=5/));
+    assert.throws(() => ropeKvWrite(gpu, odd, gpu.empty([1, 2, 1, 5]), gpu.empty([1, 2, 1, 5]), { positions: pos, tables, kCache: cache(5), vCache: cache(5), slots, starts }), isShape(/head dim must be even, got D=5/));
     const q = gpu.empty([1, 2, 1, 4]);
-    assert.throws(() => ropeKvWrite(gpu, q, q, gpu.empty([1, 2, 1, 4]), pos, tables, cache(4), cache(4), slots, starts), isShape(/q, k and v must not share bytes/));
-    assert.throws(() => ropeKvWrite(gpu, q, gpu.empty([1, 3, 1, 4]), gpu.empty([1, 3, 1, 4]), pos, tables, cache(4), cache(4), slots, starts), isShape(/k \[1x3x1x4\] must match q \[1x2x1x4\]/));
-    assert.throws(() => ropeKvWrite(gpu, q, gpu.empty([1, 2, 1, 4]), gpu.empty([1, 2, 1, 4]), gpu.empty([3], 'u32'), tables, cache(4), cache(4), slots, starts), isShape(/positions has 3 elements/));
+    assert.throws(() => ropeKvWrite(gpu, q, q, gpu.empty([1, 2, 1, 4]), { positions: pos, tables, kCache: cache(4), vCache: cache(4), slots, starts }), isShape(/q, k and v must not share bytes/));
+    assert.throws(() => ropeKvWrite(gpu, q, gpu.empty([1, 3, 1, 4]), gpu.empty([1, 3, 1, 4]), { positions: pos, tables, kCache: cache(4), vCache: cache(4), slots, starts }), isShape(/k \[1x3x1x4\] must match q \[1x2x1x4\]/));
+    assert.throws(() => ropeKvWrite(gpu, q, gpu.empty([1, 2, 1, 4]), gpu.empty([1, 2, 1, 4]), { positions: gpu.empty([3], 'u32'), tables, kCache: cache(4), vCache: cache(4), slots, starts }), isShape(/positions has 3 elements/));
+    const c = { positions: pos, tables, kCache: cache(4), vCache: cache(4), slots, starts };
+    assert.throws(() => ropeKvWritePacked(gpu, gpu.empty([1, 2, 4, 4]), 1, gpu.empty([1, 2, 1, 4]), c), isShape(/\[1x2x4x4\] does not hold 1 q heads/));
+    assert.throws(() => ropeKvWritePacked(gpu, gpu.empty([1, 2, 3, 4]), 1, gpu.empty([1, 2, 2, 4]), c), isShape(/qOut.*\[1x2x2x4\]/));
   });
 });
