@@ -10,17 +10,16 @@
 //
 // q [B·T, Hq, D], k and v [B·T, Hkv, D], caches [S, Hkv, L, D], slots/starts u32 [B], positions u32
 // [B·T], cos/sin tables [max_pos, half] (rope.wgsl: HF's rotate_half; dims past 2·half pass
-// through). D is even.
+// through). D % 8 == 0 and half % 4 == 0 (vec4 rows and quads).
 //
-// Threads: one per (token, head of q then of k/v, j < D/2). A q thread with j < half rotates its
-// pair (j, j + half); the others have nothing to do (pass-through dims stay where they are). A k/v
-// thread takes two k dims, the rotary pair (j, j + half) when j < half, else the pass-through dims
-// 2·half + 2(j − half) and the one after, and the v dims 2j and 2j + 1: each of the D dims of k and
-// of v is moved by exactly one thread. Clamping as the kernels it replaces: positions past the
+// Pairs: for j < D/2 of a (token, head), the rotary pair (j, j + half) when j < half; else the
+// pass-through dims 2·half + 2(j − half) = 2j and 2j + 1 (q's stay where they are); and v's dims 2j
+// and 2j + 1: each of the D dims of k and of v is moved by exactly one thread. A thread takes four
+// such j (main below). Clamping as the kernels it replaces: positions past the
 // tables use the last row; slots[b] ≥ S or positions starts[b] + t ≥ L are not written.
 
-struct Params {
-  n: u32,        // tokens · (Hq + Hkv) · D/2 threads
+struct Params {  // D and half in vec4s; the rest are counts
+  n: u32,        // tokens · (Hq + Hkv) · D/8 threads
   T: u32,
   Hq: u32,
   Hkv: u32,
@@ -34,92 +33,26 @@ struct Params {
 override WG: u32 = 256;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> q: array<f32>;
-@group(0) @binding(2) var<storage, read_write> k: array<f32>;
+@group(0) @binding(1) var<storage, read_write> q4: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> k4: array<vec4f>;
 // v is only read, but bound read_write: k and v are often the two halves of one buffer (a stacked
 // k/v projection), and WebGPU lets a dispatch bind one buffer twice only when no binding is read-only
 // next to a writable one.
-@group(0) @binding(3) var<storage, read_write> v: array<f32>;
-@group(0) @binding(4) var<storage, read> positions: array<u32>;
-@group(0) @binding(5) var<storage, read> cos_t: array<f32>;
-@group(0) @binding(6) var<storage, read> sin_t: array<f32>;
-@group(0) @binding(7) var<storage, read> slots: array<u32>;
-@group(0) @binding(8) var<storage, read> starts: array<u32>;
-@group(0) @binding(9) var<storage, read_write> kc: array<f32>;
-@group(0) @binding(10) var<storage, read_write> vc: array<f32>;
-
-// vec4 views, used only by main_vec4.
-@group(0) @binding(1) var<storage, read_write> q4: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> k4: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> v4: array<vec4f>;
+@group(0) @binding(4) var<storage, read> positions: array<u32>;
 @group(0) @binding(5) var<storage, read> cos4: array<vec4f>;
 @group(0) @binding(6) var<storage, read> sin4: array<vec4f>;
+@group(0) @binding(7) var<storage, read> slots: array<u32>;
+@group(0) @binding(8) var<storage, read> starts: array<u32>;
 @group(0) @binding(9) var<storage, read_write> kc4: array<vec4f>;
 @group(0) @binding(10) var<storage, read_write> vc4: array<vec4f>;
 
+// Four pairs a thread (half % 4 == 0, D % 8 == 0; D and half in vec4s): thread u of a head covers
+// j = 4u..4u+3, a rotary quad of pairs (one vec4 at 4u and one at 4u + half) or the pass-through
+// dims 8u..8u+7 (two vec4s), and v's dims 8u..8u+7. Other head dims run rope, rope and kvWrite
+// (ops/rope-kv-write.ts ropeAndCache).
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.x + wid.y * nwg.x) * WG + lid;
-  if (i >= p.n) { return; }
-  let D2 = p.D / 2u;
-  let j = i % D2;
-  let r = i / D2;  // tok · (Hq + Hkv) + head
-  let heads = p.Hq + p.Hkv;
-  let hs = r % heads;
-  let tok = r / heads;
-  let pos = min(positions[tok], p.max_pos - 1u);
-  if (hs < p.Hq) {
-    if (j < p.half) {
-      let base = (tok * p.Hq + hs) * p.D;
-      let c = cos_t[pos * p.half + j];
-      let s = sin_t[pos * p.half + j];
-      let a = q[base + j];
-      let b = q[base + j + p.half];
-      q[base + j] = a * c - b * s;
-      q[base + j + p.half] = b * c + a * s;
-    }
-    return;
-  }
-  let h = hs - p.Hq;
-  let base = (tok * p.Hkv + h) * p.D;
-  var d0 = j;
-  var d1 = j + p.half;
-  var k0: f32;
-  var k1: f32;
-  if (j < p.half) {
-    let c = cos_t[pos * p.half + j];
-    let s = sin_t[pos * p.half + j];
-    let a = k[base + d0];
-    let b = k[base + d1];
-    k0 = a * c - b * s;
-    k1 = b * c + a * s;
-    k[base + d0] = k0;
-    k[base + d1] = k1;
-  } else {
-    d0 = 2u * j;  // = 2·half + 2(j − half)
-    d1 = d0 + 1u;
-    k0 = k[base + d0];
-    k1 = k[base + d1];
-  }
-  let b = tok / p.T;
-  let t = tok % p.T;
-  let slot = slots[b];
-  let start = starts[b];
-  // start + t could wrap for a huge start, so compare without adding.
-  if (slot >= p.S || start >= p.L || t >= p.L - start) { return; }
-  let dst = ((slot * p.Hkv + h) * p.L + start + t) * p.D;
-  kc[dst + d0] = k0;
-  kc[dst + d1] = k1;
-  vc[dst + 2u * j] = v[base + 2u * j];
-  vc[dst + 2u * j + 1u] = v[base + 2u * j + 1u];
-}
-
-// main with four of its threads in one (half % 4 == 0, D % 8 == 0; Params in vec4s except n, T,
-// heads, max_pos, S, L: n = tokens · (Hq + Hkv) · D/8, D and half in vec4s). Thread u of a head
-// covers main's j = 4u..4u+3: a rotary quad of pairs (one vec4 at 4u and one at 4u + half), or the
-// pass-through dims 8u..8u+7 (two vec4s), and v's dims 8u..8u+7.
-@compute @workgroup_size(WG)
-fn main_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.x + wid.y * nwg.x) * WG + lid;
   if (i >= p.n) { return; }
   let U = p.D / 2u;  // threads a head (D in vec4s: D/8 in floats)

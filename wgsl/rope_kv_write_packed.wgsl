@@ -10,10 +10,10 @@
 //
 // A file of its own because qkv is one binding here (views of q, k and v would interleave, and
 // WebGPU refuses overlapping writable bindings) where rope_kv_write.wgsl binds three tensors. A q
-// thread with j ≥ half copies its two pass-through dims (qOut is another buffer).
+// thread past the rotary quads copies its pass-through dims (qOut is another buffer).
 
-struct Params {  // in elements for main, in vec4s for main_vec4 (D and half; the rest are counts)
-  n: u32,        // tokens · (Hq + Hkv) · D/2 threads (main_vec4: a quarter of that)
+struct Params {  // D and half in vec4s; the rest are counts
+  n: u32,        // tokens · (Hq + Hkv) · D/8 threads
   T: u32,
   Hq: u32,
   Hkv: u32,
@@ -27,90 +27,19 @@ struct Params {  // in elements for main, in vec4s for main_vec4 (D and half; th
 override WG: u32 = 256;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> qkv: array<f32>;
-@group(0) @binding(2) var<storage, read_write> qOut: array<f32>;
-@group(0) @binding(3) var<storage, read> positions: array<u32>;
-@group(0) @binding(4) var<storage, read> cos_t: array<f32>;
-@group(0) @binding(5) var<storage, read> sin_t: array<f32>;
-@group(0) @binding(6) var<storage, read> slots: array<u32>;
-@group(0) @binding(7) var<storage, read> starts: array<u32>;
-@group(0) @binding(8) var<storage, read_write> kc: array<f32>;
-@group(0) @binding(9) var<storage, read_write> vc: array<f32>;
-// vec4 views, used only by main_vec4.
 @group(0) @binding(1) var<storage, read_write> qkv4: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> qOut4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> positions: array<u32>;
 @group(0) @binding(4) var<storage, read> cos4: array<vec4f>;
 @group(0) @binding(5) var<storage, read> sin4: array<vec4f>;
+@group(0) @binding(6) var<storage, read> slots: array<u32>;
+@group(0) @binding(7) var<storage, read> starts: array<u32>;
 @group(0) @binding(8) var<storage, read_write> kc4: array<vec4f>;
 @group(0) @binding(9) var<storage, read_write> vc4: array<vec4f>;
 
+// Four pairs a thread, as rope_kv_write.wgsl's main (D % 8 == 0 and half % 4 == 0: whole vec4s).
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.x + wid.y * nwg.x) * WG + lid;
-  if (i >= p.n) { return; }
-  let D2 = p.D / 2u;
-  let j = i % D2;
-  let r = i / D2;  // tok · (Hq + Hkv) + head
-  let heads = p.Hq + p.Hkv;
-  let hs = r % heads;
-  let tok = r / heads;
-  let HS = p.Hq + 2u * p.Hkv;
-  let pos = min(positions[tok], p.max_pos - 1u);
-  if (hs < p.Hq) {
-    let src = (tok * HS + hs) * p.D;
-    let dst = (tok * p.Hq + hs) * p.D;
-    if (j < p.half) {
-      let c = cos_t[pos * p.half + j];
-      let s = sin_t[pos * p.half + j];
-      let a = qkv[src + j];
-      let b = qkv[src + j + p.half];
-      qOut[dst + j] = a * c - b * s;
-      qOut[dst + j + p.half] = b * c + a * s;
-    } else {
-      qOut[dst + 2u * j] = qkv[src + 2u * j];
-      qOut[dst + 2u * j + 1u] = qkv[src + 2u * j + 1u];
-    }
-    return;
-  }
-  let h = hs - p.Hq;
-  let kBase = (tok * HS + p.Hq + h) * p.D;
-  let vBase = (tok * HS + p.Hq + p.Hkv + h) * p.D;
-  var d0 = j;
-  var d1 = j + p.half;
-  var k0: f32;
-  var k1: f32;
-  if (j < p.half) {
-    let c = cos_t[pos * p.half + j];
-    let s = sin_t[pos * p.half + j];
-    let a = qkv[kBase + d0];
-    let b = qkv[kBase + d1];
-    k0 = a * c - b * s;
-    k1 = b * c + a * s;
-    qkv[kBase + d0] = k0;
-    qkv[kBase + d1] = k1;
-  } else {
-    d0 = 2u * j;
-    d1 = d0 + 1u;
-    k0 = qkv[kBase + d0];
-    k1 = qkv[kBase + d1];
-  }
-  let b = tok / p.T;
-  let t = tok % p.T;
-  let slot = slots[b];
-  let start = starts[b];
-  // start + t could wrap for a huge start, so compare without adding.
-  if (slot >= p.S || start >= p.L || t >= p.L - start) { return; }
-  let dst = ((slot * p.Hkv + h) * p.L + start + t) * p.D;
-  kc[dst + d0] = k0;
-  kc[dst + d1] = k1;
-  vc[dst + 2u * j] = qkv[vBase + 2u * j];
-  vc[dst + 2u * j + 1u] = qkv[vBase + 2u * j + 1u];
-}
-
-// main with four of its threads in one (half % 4 == 0, D % 8 == 0; D and half in vec4s), as
-// rope_kv_write.wgsl's main_vec4.
-@compute @workgroup_size(WG)
-fn main_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.x + wid.y * nwg.x) * WG + lid;
   if (i >= p.n) { return; }
   let U = p.D / 2u;

@@ -24,8 +24,8 @@ export interface CacheWrite {
  * attention block runs before attention, as one dispatch (wgsl/rope_kv_write.wgsl), with the same
  * results bit for bit. q f32 [B, T, Hq, D], k and v f32 [B, T, Hkv, D], caches [S, Hkv, L, D]
  * written at slots[b] from starts[b] (out-of-range slots and positions dropped, as kvWrite;
- * positions past the tables clamped, as rope). The head dim must be even (ropeKvWriteFits); the
- * separate ops take any.
+ * positions past the tables clamped, as rope). Head and rotary dims must be multiples of 8
+ * (ropeKvWriteFits); the separate ops take any.
  */
 export function ropeKvWrite(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, c: CacheWrite): void {
   expectDtype(OP, 'q', q, ['f32']);
@@ -70,33 +70,33 @@ interface Dims {
 /** The shared checks and the dispatch of `file`, binding `io` (its q, k and v tensors) first. */
 function dispatch(gpu: Gpu, file: string, d: Dims, io: Tensor[], c: CacheWrite): void {
   const { B, T, Hq, Hkv, D } = d;
-  if (!ropeKvWriteFits(D)) fail(OP, `the head dim must be even, got D=${D} (use rope and kvWrite)`);
   expectDtype(OP, 'positions', c.positions, ['u32']);
   expectSize(OP, 'positions', c.positions, B * T);
   expectRank(OP, 'cos', c.tables.cos, [2]);
   expectShape(OP, 'sin', c.tables.sin, c.tables.cos.shape, 'same as cos');
   const [maxPos, half] = c.tables.cos.shape;
   if (maxPos === 0 || half === 0 || 2 * half > D) fail(OP, `cos has shape ${shapeString(c.tables.cos.shape)}: expected [maxPositions x rotaryDim/2], rotaryDim at most D=${D}`);
+  if (!ropeKvWriteFits(D, 2 * half)) fail(OP, `takes head and rotary dims that are multiples of 8, got D=${D}, rotary ${2 * half} (use rope and kvWrite)`);
   const [S, , L] = checkCaches(OP, c.kCache, c.vCache, Hkv, D, 'k');
   checkRowTensors(OP, c.slots, c.starts, B);
-  // vec4 views (four threads of main in one) when the rotated quads and the head rows align
-  const vec4 = half % 4 === 0 && D % 8 === 0;
-  const u = vec4 ? 4 : 1;
-  const n = (B * T * (Hq + Hkv) * (D / 2)) / u;
+  const n = B * T * (Hq + Hkv) * (D / 8); // four pairs a thread
   if (n === 0) return;
   gpu.dispatch({
     file,
-    entry: vec4 ? 'main_vec4' : 'main',
     constants: { WG },
-    params: new Params().u32(n).u32(T).u32(Hq).u32(Hkv).u32(D / u).u32(half / u).u32(maxPos).u32(S).u32(L),
+    params: new Params().u32(n).u32(T).u32(Hq).u32(Hkv).u32(D / 4).u32(half / 4).u32(maxPos).u32(S).u32(L),
     tensors: [...io, c.positions, c.tables.cos, c.tables.sin, c.slots, c.starts, c.kCache, c.vCache],
     workgroups: grid1d(Math.ceil(n / WG), gpu.limits.maxComputeWorkgroupsPerDimension),
   });
 }
 
-/** Whether ropeKvWrite takes heads of D dims (even D: a thread moves two dims of q, k and v). */
-export function ropeKvWriteFits(D: number): boolean {
-  return D % 2 === 0;
+/**
+ * Whether ropeKvWrite (and ropeKvWritePacked) take heads of D dims with `rotaryDim` of them rotated:
+ * both multiples of 8, so head rows and rotary quads are whole vec4s (the kernels' only form; real
+ * models' heads are 32, 64 or 128 wide).
+ */
+export function ropeKvWriteFits(D: number, rotaryDim = D): boolean {
+  return D % 8 === 0 && rotaryDim % 8 === 0;
 }
 
 /**
@@ -104,7 +104,7 @@ export function ropeKvWriteFits(D: number): boolean {
  * the three ops: what a model's attention block calls.
  */
 export function ropeAndCache(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, c: CacheWrite): void {
-  if (ropeKvWriteFits(q.shape[q.shape.length - 1]!)) {
+  if (ropeKvWriteFits(q.shape[q.shape.length - 1]!, 2 * (c.tables.cos.shape[1] ?? 0))) {
     ropeKvWrite(gpu, q, k, v, c);
     return;
   }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { PonderError } from '../../src/errors.js';
 import { kvWrite } from '../../src/ops/attention.js';
 import { rope, ropeTables } from '../../src/ops/rope.js';
-import { ropeKvWrite, ropeKvWritePacked } from '../../src/ops/rope-kv-write.js';
+import { ropeAndCache, ropeKvWrite, ropeKvWritePacked } from '../../src/ops/rope-kv-write.js';
 import { assertClose } from '../helpers/compare.js';
 import { testGpu } from '../helpers/gpu.js';
 import { randomF32, randomNormal, rng } from '../helpers/random.js';
@@ -36,9 +36,7 @@ const cases: Case[] = [
   { B: 2, T: 3, Hq: 6, Hkv: 2, D: 80, rotaryDim: 32, maxPositions: 64, S: 4, L: 16, slots: [3, 1], starts: [4, 0] },
   // a batched decode step (T = 1), positions past the tables (clamped to the last row)
   { B: 7, T: 1, Hq: 14, Hkv: 2, D: 64, rotaryDim: 64, maxPositions: 16, S: 8, L: 40, slots: [7, 0, 3, 1, 6, 2, 4], starts: [0, 15, 30, 2, 39, 17, 8] },
-  // the scalar kernel (rotary quads or head rows off vec4 alignment), with pass-through dims
-  { B: 2, T: 3, Hq: 3, Hkv: 1, D: 36, rotaryDim: 20, maxPositions: 8, S: 2, L: 6, slots: [1, 0], starts: [0, 4] },
-  { B: 1, T: 2, Hq: 1, Hkv: 1, D: 2, rotaryDim: 2, maxPositions: 8, S: 1, L: 4, slots: [0], starts: [1] },
+  { B: 1, T: 2, Hq: 1, Hkv: 1, D: 8, rotaryDim: 8, maxPositions: 8, S: 1, L: 4, slots: [0], starts: [1] },
 ];
 
 describe('ropeKvWrite', () => {
@@ -109,6 +107,34 @@ describe('ropeKvWrite', () => {
     });
   }
 
+  it('other head dims run rope, rope and kvWrite (ropeAndCache), to the float64 references', async () => {
+    const gpu = await testGpu();
+    const r = rng();
+    const [B, T, Hq, Hkv, D, rotaryDim, L] = [2, 3, 3, 1, 36, 20, 6];
+    const theta = 10000;
+    const q = randomNormal(B * T * Hq * D, r);
+    const k = randomNormal(B * T * Hkv * D, r);
+    const v = randomF32(B * T * Hkv * D, r);
+    const kc = randomF32(B * Hkv * L * D, r);
+    const vc = randomF32(B * Hkv * L * D, r);
+    const starts = [0, 3];
+    const positions = Uint32Array.from({ length: B * T }, (_, i) => starts[Math.floor(i / T)]! + (i % T));
+    const tables = ropeTables(gpu, { maxPositions: 8, rotaryDim, theta });
+    const tq = gpu.upload(q, [B, T, Hq, D]);
+    const tk = gpu.upload(k, [B, T, Hkv, D]);
+    const tkc = gpu.upload(kc, [B, Hkv, L, D]);
+    const tvc = gpu.upload(vc, [B, Hkv, L, D]);
+    const c = { positions: gpu.upload(positions, [B * T], 'u32'), tables, kCache: tkc, vCache: tvc, slots: gpu.upload(Uint32Array.from([1, 0]), [B], 'u32'), starts: gpu.upload(Uint32Array.from(starts), [B], 'u32') };
+    assert.throws(() => ropeKvWrite(gpu, tq, tk, gpu.upload(v, [B, T, Hkv, D]), c), (e: unknown) => e instanceof PonderError && /multiples of 8, got D=36, rotary 20/.test(e.message));
+    ropeAndCache(gpu, tq, tk, gpu.upload(v, [B, T, Hkv, D]), c);
+    const kRef = ropeRef(k, positions, Hkv, D, rotaryDim, theta);
+    const caches = kvWriteRef(kRef, v, kc, vc, [1, 0], starts, { B, T, Hq, Hkv, D, S: B, L });
+    const tol = { rtol: 1e-5, atol: 2e-6 };
+    assertClose('q', await gpu.readF32(tq), ropeRef(q, positions, Hq, D, rotaryDim, theta), tol);
+    assertClose('kCache', await gpu.readF32(tkc), caches.kCache, tol);
+    assertClose('vCache', await gpu.readF32(tvc), caches.vCache, tol);
+  });
+
   it('rejects an odd head dim, q, k or v sharing bytes, and mismatched shapes, in one line each', async () => {
     const gpu = await testGpu();
     const isShape = (re: RegExp) => (e: unknown) => e instanceof PonderError && e.code === 'SHAPE' && re.test(e.message);
@@ -118,7 +144,7 @@ describe('ropeKvWrite', () => {
     const starts = gpu.empty([1], 'u32');
     const cache = (D: number) => gpu.empty([1, 1, 8, D]);
     const odd = gpu.empty([1, 2, 1, 5]);
-    assert.throws(() => ropeKvWrite(gpu, odd, gpu.empty([1, 2, 1, 5]), gpu.empty([1, 2, 1, 5]), { positions: pos, tables, kCache: cache(5), vCache: cache(5), slots, starts }), isShape(/head dim must be even, got D=5/));
+    assert.throws(() => ropeKvWrite(gpu, odd, gpu.empty([1, 2, 1, 5]), gpu.empty([1, 2, 1, 5]), { positions: pos, tables, kCache: cache(5), vCache: cache(5), slots, starts }), isShape(/multiples of 8, got D=5, rotary 4/));
     const q = gpu.empty([1, 2, 1, 4]);
     assert.throws(() => ropeKvWrite(gpu, q, q, gpu.empty([1, 2, 1, 4]), { positions: pos, tables, kCache: cache(4), vCache: cache(4), slots, starts }), isShape(/q, k and v must not share bytes/));
     assert.throws(() => ropeKvWrite(gpu, q, gpu.empty([1, 3, 1, 4]), gpu.empty([1, 3, 1, 4]), { positions: pos, tables, kCache: cache(4), vCache: cache(4), slots, starts }), isShape(/k \[1x3x1x4\] must match q \[1x2x1x4\]/));
@@ -126,5 +152,6 @@ describe('ropeKvWrite', () => {
     const c = { positions: pos, tables, kCache: cache(4), vCache: cache(4), slots, starts };
     assert.throws(() => ropeKvWritePacked(gpu, gpu.empty([1, 2, 4, 4]), 1, gpu.empty([1, 2, 1, 4]), c), isShape(/\[1x2x4x4\] does not hold 1 q heads/));
     assert.throws(() => ropeKvWritePacked(gpu, gpu.empty([1, 2, 3, 4]), 1, gpu.empty([1, 2, 2, 4]), c), isShape(/qOut.*\[1x2x2x4\]/));
+    assert.throws(() => ropeKvWritePacked(gpu, gpu.empty([1, 2, 3, 4]), 1, gpu.empty([1, 2, 1, 4]), c), isShape(/multiples of 8, got D=4, rotary 4/));
   });
 });
