@@ -16,9 +16,9 @@
 // each q element is read from the lane's private row (a per-lane gather on lavapipe) once a block
 // of KB keys rather than once a key. Against attention_decode.wgsl's lane a head (`node
 // scripts/profile-batched-ops.mjs`, lavapipe on 2 Zen 4 cores, 16-lane subgroups; WG 8 was slower):
-// batched sampling's step (64 sequences, 4/2 heads of 32) 0.48 → 0.38 ms a layer at ~40 keys and
-// 1.96 → 1.02 ms at ~200, a Qwen2.5-0.5B-shaped one (32 sequences, 14/2 heads of 64, ~64 keys)
-// 2.43 → 0.61 ms. With few pairs it is one workgroup on one core (ops/attention.ts usesDecodeLanes).
+// batched sampling's step (64 sequences, 4/2 heads of 32) 0.49 → 0.28 ms a layer at ~40 keys and
+// 1.96 → 0.98 ms at ~200, a Qwen2.5-0.5B-shaped one (32 sequences, 14/2 heads of 64, ~64 keys)
+// 2.42 → 0.62 ms. With few pairs it is one workgroup on one core (ops/attention.ts usesDecodeLanes).
 // There is no barrier and no workgroup memory: lanes past the last pair repeat it and never write.
 // A cache whose slot rows are a multiple of 4 KiB apart (L·D·4 bytes: 512 positions of 32 dims) puts
 // the 16 lanes' loads in the same L1 sets: 1.51 ms against 1.00 at 513 positions (64 sequences, ~200

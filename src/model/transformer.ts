@@ -47,7 +47,7 @@ import { onePassLimits } from './limits.js';
  * (uploadWeights, where k then starts binding-aligned) and the layer has no biases or q/k norms, q, k
  * and v are one matmul against the concatenated rows [Hq·D + 2·Hkv·D, H] into the plan's qkv, whose
  * rows hold each token's q, k and v heads side by side; ropeKvWritePacked takes q out of it, rotated,
- * into the plan's q for attention (one matmul and one dispatch where there were two and one).
+ * into the plan's q for attention (one matmul where there were two).
  *
  * Activations are planned: one set of buffers per (B, T) shape, allocated on first use and reused by
  * later calls of that shape (decode reuses one plan for every token). Only the returned logits are

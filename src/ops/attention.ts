@@ -50,7 +50,7 @@ export interface AttentionOptions {
   decodeRowGroups?: number;
   /**
    * Tests: whether decode runs attention_decode_lanes.wgsl (a lane per (b, kv head), all its query
-   * heads). Default: where it fits (decodeLanesFit) and no key split or row groups are asked for.
+   * heads). Default: usesDecodeLanes, unless a key split or row groups are asked for.
    */
   decodeLanes?: boolean;
   /** u32 [B, T]: segment id per token (packed rows; starts must be 0). Absent: plain causal. */
@@ -289,9 +289,9 @@ export function decodeTiles(D: number, G: number, smemBytes: number, software: b
 
 /**
  * Keys per online-softmax block of attention_decode.wgsl: 8 on a CPU adapter, as
- * attention_decode_lanes.wgsl always takes, so the two kernels give the same bits there (and 5-8%
- * faster than 4 on lavapipe: one rescale of the accumulators per 8 keys); 4 elsewhere, as measured
- * when the kernel was written.
+ * attention_decode_lanes.wgsl always takes, so the two kernels give the same bits there (and a
+ * little faster than 4 on lavapipe: one rescale of the accumulators per 8 keys); 4 elsewhere, as
+ * measured when the kernel was written.
  */
 function decodeKeyBlock(gpu: Gpu): number {
   return gpu.info.software ? 8 : 4;
@@ -314,9 +314,9 @@ export function decodeLanesFit(D: number, G: number): boolean {
  * lanes are SIMD lanes, where a load costs the same whatever its addresses) with at least 8
  * (b, kv head) pairs. With fewer, a lane a head keeps both cores busy where a lane a pair fills one
  * workgroup, one core: `node scripts/profile-batched-ops.mjs` on lavapipe, 14/2 heads of 64 over
- * ~500 keys, 1 sequence 0.94 ms a head a lane against 1.89 a pair a lane, 2 sequences 1.75 against
- * 1.88, 4 sequences 2.34 against 1.88; 4/2 heads of 32 at 64 sequences and ~200 keys 1.96 against
- * 1.02. On a GPU the key-split kernel keeps its parallelism.
+ * ~500 keys, 1 sequence 0.91 ms a head a lane against 1.84 a pair a lane, 2 sequences 1.75 against
+ * 1.82, 4 sequences 2.35 against 1.85; 4/2 heads of 32 at 64 sequences and ~200 keys 1.96 against
+ * 0.98. On a GPU the key-split kernel keeps its parallelism.
  */
 export function usesDecodeLanes(gpu: Gpu, pairs: number, D: number, G: number): boolean {
   return gpu.info.software && pairs >= DECODE_LANES_MIN_PAIRS && decodeLanesFit(D, G);
