@@ -55,7 +55,7 @@ import { resolveSampling, sample, type SamplingOptions } from '../sample/sampler
  * call, so the live rows are ordered by token index and each run of equal indices is one sample
  * call (usually one call: one wave is one run). Temperature 0 is argmax: all k samples are equal.
  * One caveat, of floating point only: a forward of B rows uses the matmul kernel for B rows (the
- * small-M kernel up to 8 rows, the tiled one above), so a row's logits may differ in the last bits
+ * small-M kernel up to its smallM rows, 4 on lavapipe, the main one above), so a row's logits may differ in the last bits
  * between batches of different sizes (and a short prompt's prefill between passes of other sizes);
  * a near-tie between two tokens can then resolve differently.
  *

@@ -86,7 +86,8 @@ export type MatmulConfigPatch = Partial<Pick<MatmulConfig, 'kernel' | 'smallM' |
  *
  * | entry        | main kernel                    | small-M (decode) path        | measured on                  |
  * |--------------|--------------------------------|------------------------------|------------------------------|
- * | cpuSubgroup  | subgroup, 128 rows x 2 quads   | gemvSubgroup, 4 cols, wg 64  | lavapipe, Mesa 25, 2 Zen 4   |
+ * | cpuSubgroup  | subgroup, 128 rows x 2 quads   | gemvSubgroup, 4 cols, wg 64, | lavapipe, Mesa 25, 2 Zen 4   |
+ * |              |                                | up to 4 rows                 |                              |
  * | cpu          | tiled 8x8 invocations, bk 16   | gemv                         | (fallback, not tuned)        |
  * | gpu          | tiled 16x16 invocations, bk 16 | gemv, 4 cols x 64 threads    | not measured (no GPU here)   |
  *
@@ -102,7 +103,11 @@ export const DEFAULT_MATMUL_CONFIGS = {
   /** CPU drivers (lavapipe, SwiftShader) with subgroups: the broadcast kernel, big row blocks. */
   cpuSubgroup: {
     kernel: 'subgroup',
-    smallM: 8,
+    // gemvSubgroup up to 4 rows: from 5 to 8 it runs its 8-row form, which the main kernel's 8-row
+    // blocks beat at every shape measured (`node scripts/profile-batched-ops.mjs`: 8 rows against
+    // 768 x 128 weights 0.59 against 0.19 ms, against Qwen2.5-0.5B's 896 x 4864 6.9 against 5.8);
+    // at 4 rows gemv still wins on large weights, at 1-2 everywhere
+    smallM: 4,
     smallMKernel: 'gemvSubgroup',
     subgroup: { wg: 8, rows: 128, colQuads: 2 },
     tiled: { tx: 8, ty: 8, bk: 16 },

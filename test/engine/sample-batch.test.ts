@@ -47,7 +47,7 @@ describe('sampleBatch', () => {
   for (const mode of modes) {
     it(`the same tokens all at once, prompt by prompt, in waves and in another order: ${JSON.stringify(mode)}`, async () => {
       const { gpu, model } = await tinyModel();
-      // one matmul kernel for every row count: the small-M kernel (up to 8 rows) sums in another
+      // one matmul kernel for every row count: the small-M kernel (up to smallM rows) sums in another
       // order than the tiled one, and a top-k or top-p boundary between two nearly equal logits of
       // these broad distributions then falls differently (sampleBatch's header: the floating-point
       // caveat). The draws' independence of the batch is what this test is about.
