@@ -1,9 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PonderError } from '../../src/errors.js';
+import type { Gpu } from '../../src/gpu/gpu.js';
 import { kvWrite } from '../../src/ops/attention.js';
 import { rope, ropeTables } from '../../src/ops/rope.js';
-import { ropeAndCache, ropeKvWrite, ropeKvWritePacked } from '../../src/ops/rope-kv-write.js';
+import { ropeAndCache, ropeKvWrite, ropeKvWritePacked, type CacheWrite } from '../../src/ops/rope-kv-write.js';
 import { assertClose } from '../helpers/compare.js';
 import { testGpu } from '../helpers/gpu.js';
 import { randomF32, randomNormal, rng } from '../helpers/random.js';
@@ -39,49 +40,57 @@ const cases: Case[] = [
   { B: 1, T: 2, Hq: 1, Hkv: 1, D: 8, rotaryDim: 8, maxPositions: 8, S: 1, L: 4, slots: [0], starts: [1] },
 ];
 
+/** A case's random inputs, their float64 references, and a way to upload fresh copies of them. */
+function drawCase(gpu: Gpu, c: Case) {
+  const r = rng();
+  const { B, T, Hq, Hkv, D, S, L } = c;
+  const theta = 10000;
+  const q = randomNormal(B * T * Hq * D, r);
+  const k = randomNormal(B * T * Hkv * D, r);
+  const v = randomF32(B * T * Hkv * D, r);
+  const kc = randomF32(S * Hkv * L * D, r);
+  const vc = randomF32(S * Hkv * L * D, r);
+  const positions = Uint32Array.from({ length: B * T }, (_, i) => c.starts[Math.floor(i / T)]! + (i % T));
+  const tables = ropeTables(gpu, { maxPositions: c.maxPositions, rotaryDim: c.rotaryDim, theta });
+  const kRef = ropeRef(k, positions, Hkv, D, c.rotaryDim, theta, c.maxPositions);
+  const ref = { q: ropeRef(q, positions, Hq, D, c.rotaryDim, theta, c.maxPositions), k: kRef, ...kvWriteRef(kRef, v, kc, vc, c.slots, c.starts, { B, T, Hq, Hkv, D, S, L }) };
+  const up = () => {
+    const t = {
+      q: gpu.upload(q, [B, T, Hq, D]),
+      k: gpu.upload(k, [B, T, Hkv, D]),
+      v: gpu.upload(v, [B, T, Hkv, D]),
+      kc: gpu.upload(kc, [S, Hkv, L, D]),
+      vc: gpu.upload(vc, [S, Hkv, L, D]),
+    };
+    const write: CacheWrite = { positions: gpu.upload(positions, [B * T], 'u32'), tables, kCache: t.kc, vCache: t.vc, slots: gpu.upload(Uint32Array.from(c.slots), [B], 'u32'), starts: gpu.upload(Uint32Array.from(c.starts), [B], 'u32') };
+    return { ...t, write };
+  };
+  return { q, k, v, ref, up };
+}
+
+const TOL = { rtol: 1e-5, atol: 2e-6 };
+
 describe('ropeKvWrite', () => {
   for (const c of cases) {
     it(`matches rope and kvWrite's float64 references, and the separate ops bit for bit: B=${c.B} T=${c.T} Hq=${c.Hq} Hkv=${c.Hkv} D=${c.D} rotary ${c.rotaryDim}`, async () => {
       const gpu = await testGpu();
-      const r = rng();
-      const { B, T, Hq, Hkv, D, S, L } = c;
-      const theta = 10000;
-      const q = randomNormal(B * T * Hq * D, r);
-      const k = randomNormal(B * T * Hkv * D, r);
-      const v = randomF32(B * T * Hkv * D, r);
-      const kc = randomF32(S * Hkv * L * D, r);
-      const vc = randomF32(S * Hkv * L * D, r);
-      const positions = Uint32Array.from({ length: B * T }, (_, i) => c.starts[Math.floor(i / T)]! + (i % T));
-      const tables = ropeTables(gpu, { maxPositions: c.maxPositions, rotaryDim: c.rotaryDim, theta });
-      const up = () => ({
-        q: gpu.upload(q, [B, T, Hq, D]),
-        k: gpu.upload(k, [B, T, Hkv, D]),
-        v: gpu.upload(v, [B, T, Hkv, D]),
-        kc: gpu.upload(kc, [S, Hkv, L, D]),
-        vc: gpu.upload(vc, [S, Hkv, L, D]),
-        positions: gpu.upload(positions, [B * T], 'u32'),
-        slots: gpu.upload(Uint32Array.from(c.slots), [B], 'u32'),
-        starts: gpu.upload(Uint32Array.from(c.starts), [B], 'u32'),
-      });
+      const { B, T, Hq, Hkv, D } = c;
+      const { q, k, v, ref, up } = drawCase(gpu, c);
       const read = async (t: ReturnType<typeof up>) => ({ q: await gpu.readF32(t.q), k: await gpu.readF32(t.k), kc: await gpu.readF32(t.kc), vc: await gpu.readF32(t.vc) });
 
       const fused = up();
-      ropeKvWrite(gpu, fused.q, fused.k, fused.v, { positions: fused.positions, tables, kCache: fused.kc, vCache: fused.vc, slots: fused.slots, starts: fused.starts });
+      ropeKvWrite(gpu, fused.q, fused.k, fused.v, fused.write);
       const got = await read(fused);
-
-      const qRef = ropeRef(q, positions, Hq, D, c.rotaryDim, theta, c.maxPositions);
-      const kRef = ropeRef(k, positions, Hkv, D, c.rotaryDim, theta, c.maxPositions);
-      const caches = kvWriteRef(kRef, v, kc, vc, c.slots, c.starts, { B, T, Hq, Hkv, D, S, L });
-      const tol = { rtol: 1e-5, atol: 2e-6 };
-      assertClose('q', got.q, qRef, tol);
-      assertClose('k', got.k, kRef, tol);
-      assertClose('kCache', got.kc, caches.kCache, tol);
-      assertClose('vCache', got.vc, caches.vCache, tol);
+      assertClose('q', got.q, ref.q, TOL);
+      assertClose('k', got.k, ref.k, TOL);
+      assertClose('kCache', got.kc, ref.kCache, TOL);
+      assertClose('vCache', got.vc, ref.vCache, TOL);
 
       const apart = up();
-      rope(gpu, apart.q, apart.positions, tables);
-      rope(gpu, apart.k, apart.positions, tables);
-      kvWrite(gpu, apart.k, apart.v, apart.kc, apart.vc, apart.slots, apart.starts);
+      const w = apart.write;
+      rope(gpu, apart.q, w.positions, w.tables);
+      rope(gpu, apart.k, w.positions, w.tables);
+      kvWrite(gpu, apart.k, apart.v, apart.kc, apart.vc, w.slots, w.starts);
       assert.deepEqual(got, await read(apart));
 
       // one packed q|k|v projection [B, T, Hq + 2·Hkv, D]: the same bits, the rotated q in its own tensor
@@ -95,7 +104,7 @@ describe('ropeKvWrite', () => {
       const one = up();
       const qkv = gpu.upload(packed, [B, T, heads, D]);
       const qOut = gpu.empty([B, T, Hq, D]);
-      ropeKvWritePacked(gpu, qkv, Hq, qOut, { positions: one.positions, tables, kCache: one.kc, vCache: one.vc, slots: one.slots, starts: one.starts });
+      ropeKvWritePacked(gpu, qkv, Hq, qOut, one.write);
       assert.deepEqual(await gpu.readF32(qOut), got.q);
       assert.deepEqual(await gpu.readF32(one.kc), got.kc);
       assert.deepEqual(await gpu.readF32(one.vc), got.vc);
@@ -109,30 +118,14 @@ describe('ropeKvWrite', () => {
 
   it('other head dims run rope, rope and kvWrite (ropeAndCache), to the float64 references', async () => {
     const gpu = await testGpu();
-    const r = rng();
-    const [B, T, Hq, Hkv, D, rotaryDim, L] = [2, 3, 3, 1, 36, 20, 6];
-    const theta = 10000;
-    const q = randomNormal(B * T * Hq * D, r);
-    const k = randomNormal(B * T * Hkv * D, r);
-    const v = randomF32(B * T * Hkv * D, r);
-    const kc = randomF32(B * Hkv * L * D, r);
-    const vc = randomF32(B * Hkv * L * D, r);
-    const starts = [0, 3];
-    const positions = Uint32Array.from({ length: B * T }, (_, i) => starts[Math.floor(i / T)]! + (i % T));
-    const tables = ropeTables(gpu, { maxPositions: 8, rotaryDim, theta });
-    const tq = gpu.upload(q, [B, T, Hq, D]);
-    const tk = gpu.upload(k, [B, T, Hkv, D]);
-    const tkc = gpu.upload(kc, [B, Hkv, L, D]);
-    const tvc = gpu.upload(vc, [B, Hkv, L, D]);
-    const c = { positions: gpu.upload(positions, [B * T], 'u32'), tables, kCache: tkc, vCache: tvc, slots: gpu.upload(Uint32Array.from([1, 0]), [B], 'u32'), starts: gpu.upload(Uint32Array.from(starts), [B], 'u32') };
-    assert.throws(() => ropeKvWrite(gpu, tq, tk, gpu.upload(v, [B, T, Hkv, D]), c), (e: unknown) => e instanceof PonderError && /multiples of 8, got D=36, rotary 20/.test(e.message));
-    ropeAndCache(gpu, tq, tk, gpu.upload(v, [B, T, Hkv, D]), c);
-    const kRef = ropeRef(k, positions, Hkv, D, rotaryDim, theta);
-    const caches = kvWriteRef(kRef, v, kc, vc, [1, 0], starts, { B, T, Hq, Hkv, D, S: B, L });
-    const tol = { rtol: 1e-5, atol: 2e-6 };
-    assertClose('q', await gpu.readF32(tq), ropeRef(q, positions, Hq, D, rotaryDim, theta), tol);
-    assertClose('kCache', await gpu.readF32(tkc), caches.kCache, tol);
-    assertClose('vCache', await gpu.readF32(tvc), caches.vCache, tol);
+    const c: Case = { B: 2, T: 3, Hq: 3, Hkv: 1, D: 36, rotaryDim: 20, maxPositions: 8, S: 2, L: 6, slots: [1, 0], starts: [0, 3] };
+    const { ref, up } = drawCase(gpu, c);
+    const t = up();
+    assert.throws(() => ropeKvWrite(gpu, t.q, t.k, t.v, t.write), (e: unknown) => e instanceof PonderError && /multiples of 8, got D=36, rotary 20/.test(e.message));
+    ropeAndCache(gpu, t.q, t.k, t.v, t.write);
+    assertClose('q', await gpu.readF32(t.q), ref.q, TOL);
+    assertClose('kCache', await gpu.readF32(t.kc), ref.kCache, TOL);
+    assertClose('vCache', await gpu.readF32(t.vc), ref.vCache, TOL);
   });
 
   it('rejects an odd head dim, q, k or v sharing bytes, and mismatched shapes, in one line each', async () => {
