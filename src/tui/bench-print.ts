@@ -88,14 +88,16 @@ export function modelPeerNotes(r: BenchResult): string {
 
 /**
  * What a model or train row says after its cells: a batched-sampling row its completions per second
- * both ways and the speedup, then any peer notes (modelPeerNotes).
+ * both ways and the speedup, an MTP drafting row its speedup over plain decoding, then any peer
+ * notes (modelPeerNotes).
  */
 export function modelRowNotes(r: BenchResult): string {
   if (suiteOf(r) === 'train') return modelPeerNotes(r);
   if (suiteOf(r) !== 'model') return '';
   const m = model(r);
-  const sampled = m.speedup === undefined ? '' : `${formatNumber(m.completions_per_s!)} completions/s batched vs ${formatNumber(m.sequential_completions_per_s!)} one at a time (${formatRatio(m.speedup)})`;
-  return [sampled, modelPeerNotes(r)].filter((s) => s).join('; ');
+  const sampled = m.samples === undefined || m.speedup === undefined ? '' : `${formatNumber(m.completions_per_s!)} completions/s batched vs ${formatNumber(m.sequential_completions_per_s!)} one at a time (${formatRatio(m.speedup)})`;
+  const drafting = m.mtp === undefined || m.speedup === undefined ? '' : `${formatRatio(m.speedup)} plain decoding (${formatNumber(m.plain_tokens_per_s!)} tok/s in alternating passes)`;
+  return [sampled, drafting, modelPeerNotes(r)].filter((s) => s).join('; ');
 }
 
 /** Dispatches and submits per step (model decode rows, train rows); '-' where a row has none. */
@@ -307,6 +309,8 @@ function suiteCsv(suite: BenchSuite, peers: readonly string[]): CsvColumn[] {
         { name: 'pct_of_roofline', value: (r) => model(r).pct_of_roofline },
         { name: 'mtp', value: (r) => model(r).mtp },
         { name: 'acceptance', value: (r) => model(r).acceptance },
+        { name: 'plain_tokens_per_s', value: (r) => model(r).plain_tokens_per_s },
+        { name: 'speedup', value: (r) => model(r).speedup },
         { name: 'params', value: (r) => model(r).params },
         { name: 'dispatches_per_step', value: (r) => model(r).dispatches_per_step },
         { name: 'submits_per_step', value: (r) => model(r).submits_per_step },

@@ -140,6 +140,13 @@ describe('ponder bench model / train / all', () => {
     assert.equal(rows[1].mtp, 1);
     assert.ok(rows[1].acceptance >= 0 && rows[1].acceptance <= 1, JSON.stringify(rows[1]));
     assert.equal(rows[0].acceptance, undefined);
+    assert.ok(rows[1].speedup > 0 && rows[1].plain_tokens_per_s > 0, JSON.stringify(rows[1]));
+  });
+
+  it('bench model --plain: a drafting row says its speedup over plain decoding', () => {
+    const r = runPonder(['bench', 'model', '--filter', 'tiny-bytes tg32 B1 mtp1', '--plain']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /tg32 B1 mtp1 .*\d+\.\d\dx plain decoding \([\d.,]+k? tok\/s in alternating passes\)/);
   });
 
   it('bench all --json --save: a train row with its suite and memory; --compare keys rows by suite, name and shape', () => {

@@ -107,6 +107,11 @@ describe('bench model', () => {
     assert.equal(drafting!.mtp, 1);
     assert.ok(drafting!.acceptance! >= 0 && drafting!.acceptance! <= 1);
     assert.ok(drafting!.tokens_per_s > 0 && drafting!.ms_median > 0);
+    // plain passes alternate with the drafting ones: the speedup is the median of their ratios
+    assert.ok(drafting!.plain_tokens_per_s! > 0, JSON.stringify(drafting));
+    assert.ok(drafting!.speedup! > 0 && Number.isFinite(drafting!.speedup), JSON.stringify(drafting));
+    assert.equal(plain!.speedup, undefined);
+    assert.equal(plain!.plain_tokens_per_s, undefined);
     assert.equal(drafting!.roofline_tokens_per_s, plain!.roofline_tokens_per_s, 'both read the trunk weights per token at best');
     const trunkParams = rows[0]!.params;
     const noMtp = tinyConfig('qwen2', { vocab_size: 263, num_hidden_layers: 1 });

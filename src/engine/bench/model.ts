@@ -23,6 +23,8 @@ import type { ModelBenchResult, ModelPeer, ModelPeerFigure, ModelPeerRun } from 
 
 /** Timed decode passes per tg case (see below). */
 const DECODE_PASSES = 3;
+/** Drafting and plain passes, alternating, per MTP drafting case: their ratio moves more than either. */
+const DRAFTING_PAIRS = 5;
 
 /**
  * llama-bench-style model benchmark on random weights of a given shape. Per model shape and batch
@@ -45,8 +47,11 @@ const DECODE_PASSES = 3;
  *   tg … mtpK  decode of one sequence with self-speculative decoding (src/engine/speculative.ts): the
  *       model's first K MTP modules draft, the trunk verifies, until N new tokens exist. ms = the
  *       median round (drafts + one verifying trunk pass); tokens/s = N ÷ the total time (the median
- *       of DECODE_PASSES passes, each with its own prefill, untimed); `acceptance`
- *       = accepted ÷ drafted. The same tg case without MTP is the baseline: drafting pays when a
+ *       of DRAFTING_PAIRS passes, each with its own prefill, untimed); `acceptance`
+ *       = accepted ÷ drafted. Each drafting pass is followed by a plain greedy decode pass of the
+ *       same length (as the tg row decodes), so the two ways alternate: `plain_tokens_per_s` is the
+ *       median plain pass and `speedup` the median of the passes' drafting ÷ plain ratios (a slow
+ *       moment of a shared CPU then touches both sides of a ratio, not one). Drafting pays when a
  *       round's tokens (1 + accepted drafts) outweigh its cost over a plain step. Random weights draft
  *       almost nothing right, so on them the row measures the drafting overhead (acceptance ~0); a
  *       model whose MTP modules were trained with its trunk is what shows the gain.
@@ -257,11 +262,27 @@ async function* runModels(gpu: Gpu, selected: ModelBenchCase[], adapter: string,
           yield { type: 'case', index, name, shape, suite: 'model' };
           try {
             if (batch !== 1) throw new Error('MTP drafting decodes one sequence: use batch 1');
+            const draftPrompt = prompt ?? syntheticPrompt(c.promptTokens, model.config.vocab_size);
             const runs: Awaited<ReturnType<typeof speculativeRun>>[] = [];
-            for (let i = 0; i < DECODE_PASSES; i++) runs.push(await speculativeRun(gpu, model, prompt ?? syntheticPrompt(c.promptTokens, model.config.vocab_size), c.decodeTokens, c.mtp!));
+            const plainTps: number[] = [];
+            // plain passes from a prompt of the same length, alternating with the drafting ones (header)
+            const plainCache = await prefilled(gpu, model, 1, draftPrompt.length, c.decodeTokens, false);
+            try {
+              for (let i = 0; i < DRAFTING_PAIRS; i++) {
+                runs.push(await speculativeRun(gpu, model, draftPrompt, c.decodeTokens, c.mtp!));
+                // one token fewer: a drafting pass times the tokens after the prefill's first
+                const { times } = await decodeSteps(gpu, model, plainCache.cache, 1, draftPrompt.length, Math.max(1, c.decodeTokens - 1));
+                plainTps.push(times.length / (times.reduce((a, b) => a + b, 0) / 1000));
+              }
+            } finally {
+              plainCache.cache.dispose();
+            }
             const tps = median(runs.map((r) => r.tokensPerS));
             const roofline = (gbps * 1e9) / (params * 4);
-            const result: ModelBenchResult = { suite: 'model', ...base, shape, test: 'tg', ms_median: median(runs.flatMap((r) => r.roundMs)), tokens_per_s: tps, roofline_tokens_per_s: roofline, pct_of_roofline: (100 * tps) / roofline, mtp: c.mtp, acceptance: runs[0]!.acceptance };
+            const result: ModelBenchResult = {
+              suite: 'model', ...base, shape, test: 'tg', ms_median: median(runs.flatMap((r) => r.roundMs)), tokens_per_s: tps, roofline_tokens_per_s: roofline, pct_of_roofline: (100 * tps) / roofline,
+              mtp: c.mtp, acceptance: runs[0]!.acceptance, plain_tokens_per_s: median(plainTps), speedup: median(runs.map((r, i) => r.tokensPerS / plainTps[i]!)),
+            };
             yield { type: 'result', index: index++, result };
           } catch (e) {
             yield { type: 'error', index: index++, name, shape, suite: 'model', message: oneLine(e) };

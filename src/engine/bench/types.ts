@@ -106,6 +106,8 @@ export interface ModelBenchResult {
   /** MTP drafting rows: the modules drafting, and accepted ÷ drafted drafts */
   mtp?: number;
   acceptance?: number;
+  /** MTP drafting rows: plain greedy decoding's tokens/s in passes alternating with the drafting ones */
+  plain_tokens_per_s?: number;
   /** with --peers, on batch-1 prefill and plain decode rows: each peer's figure for the same model and prompt */
   peers?: ModelPeerFigure[];
   /** batched-sampling rows ("tg… PxK sampled", batch = P prompts): completions per prompt */
@@ -114,7 +116,10 @@ export interface ModelBenchResult {
   completions_per_s?: number;
   /** batched-sampling rows: completions per second made one at a time by generate */
   sequential_completions_per_s?: number;
-  /** batched-sampling rows: completions_per_s ÷ sequential_completions_per_s */
+  /**
+   * batched-sampling rows: completions_per_s ÷ sequential_completions_per_s; MTP drafting rows: the
+   * median of the alternating passes' drafting ÷ plain tokens/s
+   */
   speedup?: number;
   /**
    * Plain decode rows: GPU compute dispatches and queue submits of one decode step (one forward of
