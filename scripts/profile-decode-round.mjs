@@ -10,6 +10,9 @@
  *     This is the GPU time a token costs when nothing else runs; end to end (`ponder bench model`)
  *     recording the next step and waiting for the token come on top.
  *
+ * Then the JavaScript time of recording a step and a round, from the call to its submit with the GPU
+ * idle (150 of each, the median).
+ *
  * The round splits into the MTP module's part (its input, layer and head: the dispatches before the
  * trunk's embedding) and the verify pass (the trunk over two rows). From those it prints three
  * ratios against plain decoding: what GPU time alone allows (tokens a round × step ÷ round), what
@@ -95,6 +98,34 @@ const trunkAt = roundOps.findIndex(([kind, x]) => kind === 'dispatch' && x.file.
 const moduleOps = roundOps.slice(0, trunkAt);
 const verifyOps = roundOps.slice(trunkAt);
 
+/**
+ * JavaScript's share: the median ms from starting `run` (the GPU idle) to its submit, 150 times. A
+ * round's recording cannot overlap the GPU work before it on a 2-core CPU when that work keeps both
+ * cores busy (split verify rows; the JavaScript thread runs at nice 19), so it adds to a round.
+ */
+async function recordingMs(run) {
+  const flush = gpu.flush.bind(gpu);
+  const times = [];
+  let t0 = 0;
+  gpu.flush = () => {
+    if (t0) times.push(performance.now() - t0);
+    t0 = 0;
+    flush();
+  };
+  try {
+    for (let i = 0; i < 150; i++) {
+      await gpu.sync();
+      t0 = performance.now();
+      await run();
+    }
+  } finally {
+    gpu.flush = flush;
+  }
+  return quantile(times, 0.5);
+}
+const recordStep = await recordingMs(plainStep);
+const recordRound = await recordingMs(() => spec.step());
+
 // in order, the four alternating so that a slow moment of the VM touches them all alike
 const inOrder = { step: [], round: [], module: [], verify: [] };
 for (let i = 0; i < 5; i++) {
@@ -110,6 +141,7 @@ console.log(`in order (30 a submit, median of 5 x 9): plain step ${step.toFixed(
 console.log(`drafts accepted ${accepted}/${drafted}: ${perRound.toFixed(2)} tokens a round`);
 console.log(`GPU time alone allows ${((perRound * step) / round).toFixed(2)}x plain decoding (dispatches one by one: ${((perRound * plainSum) / roundSum).toFixed(2)}x)`);
 console.log(`with a free second verify row: ${((perRound * step) / (step + module)).toFixed(2)}x; the verify pass costs ${(verify / step).toFixed(2)} plain steps, the module ${(module / step).toFixed(2)}`);
+console.log(`JavaScript recording (the GPU idle, to the submit; median of 150): plain step ${recordStep.toFixed(3)} ms, round ${recordRound.toFixed(3)} ms`);
 console.log(`(adapter ${gpu.info.description || gpu.info.device})`);
 spec.dispose();
 cache.dispose();
