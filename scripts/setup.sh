@@ -26,6 +26,22 @@ npm run --silent build
 
 probe() { node bin/ponder.js info >/dev/null 2>&1; }
 
+# A software adapter (lavapipe) compiles each shader with LLVM the first time it runs, seconds each
+# for the large ones; Mesa then keeps the result on disk (~/.cache/mesa_shader_cache_db). Without this
+# step the first answer after set-up waits ~20 s. Answering a few prompts compiles what chat and
+# generate run: the prefill's matmul comes in row-block sizes by prompt length (up to 32, 64, more
+# tokens), greedy answers draft with the MTP module, and chat samples by default. Best effort: a
+# failure here costs only that wait.
+warm_shaders() {
+  node bin/ponder.js info --json 2>/dev/null | grep -q '"software":true' || return 0
+  say "compiling the bundled model's shaders for the software driver (once: Mesa caches them)"
+  local p
+  for p in "hi" "What is 2 + 3?" "What is 123 + 456? Please show the columns, the carry digits and the sum."; do
+    node bin/ponder.js generate --prompt "$p" --temperature 0 >/dev/null 2>&1 || { say "shader warm-up failed: the first answers will compile them"; return 0; }
+  done
+  node bin/ponder.js generate --prompt "hi" --temperature 0.7 >/dev/null 2>&1 || true
+}
+
 # tmux drives the chat app's end-to-end test in a real pseudo-terminal (the test skips without it).
 if ! command -v tmux >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   say "installing tmux (for the chat end-to-end test)"
@@ -35,6 +51,7 @@ fi
 if probe; then
   say "WebGPU adapter found:"
   node bin/ponder.js info | sed -n '2,7p' | sed 's/^/  /'
+  warm_shaders
   exit 0
 fi
 
@@ -62,6 +79,7 @@ DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${APT_OPTS[@]}" mesa
 if probe; then
   say "WebGPU adapter found:"
   node bin/ponder.js info | sed -n '2,7p' | sed 's/^/  /'
+  warm_shaders
 else
   say "still no adapter after installing lavapipe; details:"
   node bin/ponder.js info || true
