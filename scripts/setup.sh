@@ -28,7 +28,7 @@ probe() { node bin/ponder.js info >/dev/null 2>&1; }
 
 # A software adapter (lavapipe) compiles each shader with LLVM the first time it runs, seconds each
 # for the large ones; Mesa then keeps the result on disk (~/.cache/mesa_shader_cache_db). Without this
-# step the first answer after set-up waits ~20 s. Answering a few prompts compiles what chat and
+# step the first answer after set-up waits ~25 s. Answering a few prompts compiles what chat and
 # generate run: the prefill's matmul comes in row-block sizes by prompt length (up to 32, 64, more
 # tokens), greedy answers draft with the MTP module, and chat samples by default. Best effort: a
 # failure here costs only that wait.
