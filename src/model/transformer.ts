@@ -131,6 +131,18 @@ interface Plan {
 }
 
 /**
+ * Whether an MTP module's fused layer splits a draft round's rows over workgroups, a core each
+ * (ops/decode-layer.ts splitsRows), as the trunk's verify pass does. It does not: while a greedy
+ * round's module runs, JavaScript records the next round (engine/speculative.ts), and on a 2-core
+ * CPU the module as one workgroup leaves that recording the second core; split, the recording waits
+ * for the round's GPU work and adds to every round. The module's layer costs more GPU time unsplit
+ * (two rows on one core), but in eight alternating `bench model` runs of each build drafting gained
+ * a median 1.10x over plain decoding against 1.05x split (bench/RESULTS.md "What bounds MTP
+ * drafting on this VM").
+ */
+const MTP_SPLITS_ROWS = false;
+
+/**
  * Plans kept at once (prefill shapes, decode, and with MTP drafting the draft and verify shapes);
  * older ones are released.
  */
@@ -292,12 +304,14 @@ export class Transformer {
   private fusesLayers(p: Plan, cache: KvCache, layers: readonly LayerWeights[]): boolean {
     if (!this.fusedDecode) return false;
     // decided once per (rows, cache length, weights): a decode step asks every token
-    const key = `${p.B}x${p.T}x${cache.maxPositions}x${layers === this.w.layers ? 'trunk' : 'mtp'}`;
+    const trunk = layers === this.w.layers;
+    const key = `${p.B}x${p.T}x${cache.maxPositions}x${trunk ? 'trunk' : 'mtp'}`;
     let fits = this.fusedFits.get(key);
     if (fits === undefined) {
       const c = this.config;
       const f32 = layers.every((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down, l.inputNorm, l.postNorm].every((t) => t.dtype === 'f32'));
-      fits = f32 && decodeLayerFits(this.gpu, { ...this.layerDims, bias: c.attention_bias, qkNorm: c.qk_norm, rotaryDim: c.head_dim }, p.B, p.T, cache.maxPositions);
+      const dims = { ...this.layerDims, bias: c.attention_bias, qkNorm: c.qk_norm, rotaryDim: c.head_dim };
+      fits = f32 && decodeLayerFits(this.gpu, dims, p.B, p.T, cache.maxPositions, { splitRows: trunk ? undefined : MTP_SPLITS_ROWS });
       this.fusedFits.set(key, fits);
     }
     return fits;
@@ -307,19 +321,20 @@ export class Transformer {
    * `layers` as one fused dispatch each (ops/decode-layer.ts) over p.x, using cache layers
    * firstCache..: the kernel reads one buffer and writes another, so the layers alternate between
    * p.x and p.aux (free once an MTP module's input is built), and an odd count ends with one copy back.
+   * `splitRows`: decodeLayer's option (default: its own choice).
    */
-  private fusedLayers(p: Plan, layers: readonly LayerWeights[], cache: KvCache, firstCache: number, slots: number[], starts: number[]): void {
+  private fusedLayers(p: Plan, layers: readonly LayerWeights[], cache: KvCache, firstCache: number, slots: number[], starts: number[], splitRows?: boolean): void {
     let [from, to] = [p.x, p.aux];
     layers.forEach((layer, i) => {
-      decodeLayer(this.gpu, from, layer, this.layerDims, cache.k[firstCache + i], cache.v[firstCache + i], this.rope, slots, starts, p.T, { out: to });
+      decodeLayer(this.gpu, from, layer, this.layerDims, cache.k[firstCache + i], cache.v[firstCache + i], this.rope, slots, starts, p.T, { out: to, splitRows });
       [from, to] = [to, from];
     });
     if (from !== p.x) this.gpu.copy(from, p.x);
   }
 
-  /** MTP module k's transformer layer over x: one fused dispatch where it fits, else the separate ops. */
+  /** MTP module k's transformer layer over x: one fused dispatch where it fits (rows never split: MTP_SPLITS_ROWS), else the separate ops. */
   private mtpLayer(p: Plan, m: MtpWeights, cache: KvCache, k: number, slots: number[], starts: number[]): void {
-    if (this.fusesLayers(p, cache, [m.block])) this.fusedLayers(p, [m.block], cache, k, slots, starts);
+    if (this.fusesLayers(p, cache, [m.block])) this.fusedLayers(p, [m.block], cache, k, slots, starts, MTP_SPLITS_ROWS);
     else {
       this.attentionBlock(p, m.block, cache.k[k], cache.v[k]);
       this.mlpBlock(p, m.block);

@@ -107,9 +107,10 @@ const constantsMade = new WeakMap<DecodeLayerDims, Map<string, Record<string, nu
  * Whether `decodeLayer` takes B sequences of T rows of this model with a cache of L positions on
  * this device: the kernel's scope (see the header), its 15 storage bindings, and its workgroup memory.
  * `softwareOnly` (the default): only on a software adapter, where dispatch overhead dominates; on a
- * GPU one workgroup per sequence would leave the chip idle.
+ * GPU one workgroup per sequence would leave the chip idle. `splitRows`: as decodeLayer will be
+ * called (default splitsRows), since a workgroup finishing all T rows needs more memory.
  */
-export function decodeLayerFits(gpu: Gpu, d: DecodeLayerDims & { bias: boolean; qkNorm: boolean; rotaryDim: number }, B: number, T: number, L: number, opts: { softwareOnly?: boolean } = {}): boolean {
+export function decodeLayerFits(gpu: Gpu, d: DecodeLayerDims & { bias: boolean; qkNorm: boolean; rotaryDim: number }, B: number, T: number, L: number, opts: { softwareOnly?: boolean; splitRows?: boolean } = {}): boolean {
   if ((opts.softwareOnly ?? true) && !gpu.info.software) return false;
   if (d.bias || d.qkNorm || d.rotaryDim !== d.headDim) return false;
   if (B < 1 || B > DECODE_LAYER_MAX_B || T < 1 || T > DECODE_LAYER_MAX_T) return false;
@@ -118,7 +119,7 @@ export function decodeLayerFits(gpu: Gpu, d: DecodeLayerDims & { bias: boolean; 
   if (d.heads % d.kvHeads || (d.heads / d.kvHeads) * T > MAX_HEAD_ROWS) return false;
   if (d.hidden % 4 || d.intermediate % 4 || (d.heads * d.headDim) % 4 || d.headDim % 2) return false;
   if ((gpu.limits.maxStorageBuffersPerShaderStage ?? 8) < 15) return false;
-  return memory(d, T, splitsRows(B, T) ? 1 : T, L).bytes <= workgroupBytes(gpu);
+  return memory(d, T, (opts.splitRows ?? splitsRows(B, T)) ? 1 : T, L).bytes <= workgroupBytes(gpu);
 }
 
 export interface DecodeLayerOptions {

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import type { Tensor } from '../../src/gpu/tensor.js';
 import { Transformer } from '../../src/model/transformer.js';
 import { assertClose } from '../helpers/compare.js';
@@ -75,4 +76,53 @@ describe('mtpGreedy: an MTP module\'s greedy tokens', () => {
       });
     }
   }
+
+  it('a draft round\'s two rows: the module\'s fused layer as one workgroup (the trunk\'s verify rows split), == float64', async (t) => {
+    const gpu = await testGpu();
+    const c = tinyModelConfig('llama', { num_nextn_predict_layers: 1 });
+    const w = tinyModelWeights(c, testSeed + 13);
+    const model = Transformer.load(gpu, c, w);
+    const ids = Array.from(randomInts(3, rng(testSeed + 14), c.vocab_size));
+    const ref = mtpRef(c, w, ids);
+    const cache = model.createCache(1, 16);
+    const mtpCache = model.createMtpCache(1, 16);
+    const hidden = gpu.empty([3, c.hidden_size], 'f32', 'hidden');
+    const layers: number[][] = [];
+    const dispatch = gpu.dispatch.bind(gpu);
+    gpu.dispatch = (d) => {
+      if (d.file === 'decode_layer.wgsl') layers.push([...d.workgroups] as number[]);
+      dispatch(d);
+    };
+    try {
+      // the verify pass's shape (two new rows after one), then the module over two rows
+      model.forward([ids.slice(0, 1)], cache, [0], [0], { lastOnly: true, hiddenOut: hidden.view(0, [1, c.hidden_size]) }).release();
+      const verify = layers.length;
+      model.forward([ids.slice(1)], cache, [0], [1], { hiddenOut: hidden.view(c.hidden_size, [2, c.hidden_size]) }).release();
+      const trunkLayers = layers.slice(verify);
+      const input = gpu.empty([2, c.hidden_size], 'f32', 'mtp.in');
+      gpu.copy(hidden, input, 0, 0, 2 * c.hidden_size * 4);
+      const toks = gpu.upload(Uint32Array.from(ids.slice(1)), [2], 'u32');
+      const out = gpu.empty([2, c.hidden_size], 'f32', 'mtp.out');
+      const before = layers.length;
+      const got = await gpu.readU32(model.mtpGreedy(0, input, toks, mtpCache, [0], [0], out));
+      const moduleLayers = layers.slice(before);
+      assertClose('module hidden', await gpu.readF32(out), ref[0]!.hidden, TOL);
+      const best = argmaxRef(ref[0]!.logits, 2, c.vocab_size);
+      for (let r = 0; r < 2; r++) assert.ok(ref[0]!.logits[r * c.vocab_size + best[r]!]! - ref[0]!.logits[r * c.vocab_size + got[r]!]! <= 1e-4, `row ${r}`);
+      if (!gpu.info.software) {
+        t.diagnostic('not a software adapter: the fused layer does not run, so its layout is not checked');
+        return;
+      }
+      // a workgroup per row where two rows fit the cores (ops/decode-layer.ts splitsRows), for the trunk only
+      const split = availableParallelism() >= 2;
+      assert.deepEqual(trunkLayers, Array(c.num_hidden_layers).fill([1, split ? 2 : 1]), 'the verify pass');
+      assert.deepEqual(moduleLayers, [[1, 1]], 'the module: one workgroup for both rows');
+    } finally {
+      gpu.dispatch = dispatch;
+      hidden.release();
+      cache.dispose();
+      mtpCache.dispose();
+      model.dispose();
+    }
+  });
 });
