@@ -304,14 +304,13 @@ export class Transformer {
   private fusesLayers(p: Plan, cache: KvCache, layers: readonly LayerWeights[]): boolean {
     if (!this.fusedDecode) return false;
     // decided once per (rows, cache length, weights): a decode step asks every token
-    const trunk = layers === this.w.layers;
-    const key = `${p.B}x${p.T}x${cache.maxPositions}x${trunk ? 'trunk' : 'mtp'}`;
+    const key = `${p.B}x${p.T}x${cache.maxPositions}x${layers === this.w.layers ? 'trunk' : 'mtp'}`;
     let fits = this.fusedFits.get(key);
     if (fits === undefined) {
       const c = this.config;
       const f32 = layers.every((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down, l.inputNorm, l.postNorm].every((t) => t.dtype === 'f32'));
       const dims = { ...this.layerDims, bias: c.attention_bias, qkNorm: c.qk_norm, rotaryDim: c.head_dim };
-      fits = f32 && decodeLayerFits(this.gpu, dims, p.B, p.T, cache.maxPositions, { splitRows: trunk ? undefined : MTP_SPLITS_ROWS });
+      fits = f32 && decodeLayerFits(this.gpu, dims, p.B, p.T, cache.maxPositions, { splitRows: this.splitsRowsOf(layers) });
       this.fusedFits.set(key, fits);
     }
     return fits;
@@ -321,9 +320,9 @@ export class Transformer {
    * `layers` as one fused dispatch each (ops/decode-layer.ts) over p.x, using cache layers
    * firstCache..: the kernel reads one buffer and writes another, so the layers alternate between
    * p.x and p.aux (free once an MTP module's input is built), and an odd count ends with one copy back.
-   * `splitRows`: decodeLayer's option (default: its own choice).
    */
-  private fusedLayers(p: Plan, layers: readonly LayerWeights[], cache: KvCache, firstCache: number, slots: number[], starts: number[], splitRows?: boolean): void {
+  private fusedLayers(p: Plan, layers: readonly LayerWeights[], cache: KvCache, firstCache: number, slots: number[], starts: number[]): void {
+    const splitRows = this.splitsRowsOf(layers);
     let [from, to] = [p.x, p.aux];
     layers.forEach((layer, i) => {
       decodeLayer(this.gpu, from, layer, this.layerDims, cache.k[firstCache + i], cache.v[firstCache + i], this.rope, slots, starts, p.T, { out: to, splitRows });
@@ -332,9 +331,17 @@ export class Transformer {
     if (from !== p.x) this.gpu.copy(from, p.x);
   }
 
-  /** MTP module k's transformer layer over x: one fused dispatch where it fits (rows never split: MTP_SPLITS_ROWS), else the separate ops. */
+  /**
+   * decodeLayer's splitRows for `layers`: the trunk's leaves the choice to decodeLayer (splitsRows), an
+   * MTP module's is MTP_SPLITS_ROWS. The fit check and the dispatch ask the same question here.
+   */
+  private splitsRowsOf(layers: readonly LayerWeights[]): boolean | undefined {
+    return layers === this.w.layers ? undefined : MTP_SPLITS_ROWS;
+  }
+
+  /** MTP module k's transformer layer over x: one fused dispatch where it fits (its rows in one workgroup: MTP_SPLITS_ROWS), else the separate ops. */
   private mtpLayer(p: Plan, m: MtpWeights, cache: KvCache, k: number, slots: number[], starts: number[]): void {
-    if (this.fusesLayers(p, cache, [m.block])) this.fusedLayers(p, [m.block], cache, k, slots, starts, MTP_SPLITS_ROWS);
+    if (this.fusesLayers(p, cache, [m.block])) this.fusedLayers(p, [m.block], cache, k, slots, starts);
     else {
       this.attentionBlock(p, m.block, cache.k[k], cache.v[k]);
       this.mlpBlock(p, m.block);
